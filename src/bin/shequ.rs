@@ -1,0 +1,207 @@
+//! The `shequ` command line: run a job, validate layers, generate the sample district.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use shequ::{Job, Progress, sample};
+
+#[derive(Parser)]
+#[command(
+    name = "shequ",
+    version,
+    about = "Community data hub: street → community → grid → building → household"
+)]
+struct Cli {
+    /// Hide progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the model from a job file and write every output under --out.
+    Run {
+        /// The job file (TOML).
+        job: PathBuf,
+        /// Output directory.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Build the model and print the data-quality report; writes nothing unless --out is given.
+    Validate {
+        /// The job file (TOML).
+        job: PathBuf,
+        /// Also write quality.parquet here.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// How many issues to list (all are counted).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Generate the deterministic synthetic sample district.
+    Sample {
+        /// Output directory.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Number of households.
+        #[arg(long, default_value_t = 4000)]
+        households: usize,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 2024)]
+        seed: u64,
+        /// Number of communities.
+        #[arg(long, default_value_t = 7)]
+        communities: usize,
+        /// Grids per community.
+        #[arg(long, default_value_t = 4)]
+        grids_per_community: usize,
+        /// Extra vertices per boundary edge (30 gives 100+ vertex boundaries).
+        #[arg(long, default_value_t = 6)]
+        edge_detail: usize,
+        /// Do not plant data-quality problems.
+        #[arg(long)]
+        clean: bool,
+    },
+}
+
+/// Progress bars on standard error (hidden when it is not a terminal or with --quiet).
+struct Bars {
+    quiet: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Progress for Bars {
+    fn start(&self, step: &str, total: u64) {
+        if self.quiet {
+            return;
+        }
+        let bar = if total == 0 {
+            let b = ProgressBar::new_spinner();
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        } else {
+            let b = ProgressBar::new(total);
+            b.set_style(
+                ProgressStyle::with_template("{msg:24} [{bar:40}] {pos}/{len} ({eta})")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            b
+        };
+        bar.set_message(step.to_owned());
+        if let Some(old) = self.bar.lock().expect("not poisoned").replace(bar) {
+            old.finish_and_clear();
+        }
+    }
+    fn inc(&self, n: u64) {
+        if let Some(b) = self.bar.lock().expect("not poisoned").as_ref() {
+            b.inc(n);
+        }
+    }
+    fn finish(&self) {
+        if let Some(b) = self.bar.lock().expect("not poisoned").take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&*e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let bars = Bars {
+        quiet: cli.quiet,
+        bar: Mutex::new(None),
+    };
+    match cli.command {
+        Command::Run { job, out } => {
+            let job = Job::from_toml(&job)?;
+            let (_, summary) = shequ::run::run(&job, &out, &bars)?;
+            bars.finish();
+            emit(&format!("{summary}output: {}\n", out.display()))?;
+        }
+        Command::Validate { job, out, limit } => {
+            let job = Job::from_toml(&job)?;
+            let (build, summary) = shequ::run::validate(&job, &bars)?;
+            bars.finish();
+            print!("{summary}");
+            let issues = build.report.issues();
+            for i in issues.iter().take(limit) {
+                println!("  {i}");
+            }
+            if issues.len() > limit {
+                println!(
+                    "  … and {} more (use --limit or --out)",
+                    issues.len() - limit
+                );
+            }
+            if let Some(out) = out {
+                std::fs::create_dir_all(&out)?;
+                shequ::output::write_quality(&build.report, &out.join("quality.parquet"))?;
+                println!("wrote {}", out.join("quality.parquet").display());
+            }
+        }
+        Command::Sample {
+            out,
+            households,
+            seed,
+            communities,
+            grids_per_community,
+            edge_detail,
+            clean,
+        } => {
+            let cfg = sample::SampleConfig {
+                seed,
+                households,
+                communities,
+                grids_per_community,
+                edge_detail,
+                plant_problems: !clean,
+            };
+            bars.start("generating sample", 0);
+            let c = sample::write_sample(&out, &cfg)?;
+            bars.finish();
+            emit(&format!(
+                "wrote {}: {} communities, {} grids, {} buildings, {} households, {} residents, {} facilities\n",
+                out.display(),
+                c.communities,
+                c.grids,
+                c.buildings,
+                c.households,
+                c.residents,
+                c.facilities
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes to standard output; a closed pipe (`shequ ... | head`) is not an error.
+fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

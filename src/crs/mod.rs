@@ -1,0 +1,462 @@
+//! Coordinate reference systems: parsing a layer's CRS, transforming with PROJ, choosing a metric
+//! working CRS, and checking that coordinates are plausible for Chinese data.
+//!
+//! All transformations go through the [`proj`] crate with PROJ's *normalised for visualisation*
+//! axis order: x = longitude / easting, y = latitude / northing, whatever the CRS definition says.
+//! That is the order of GeoJSON and WKB, so coordinates are never flipped. The PROJ build is
+//! bundled and embeds its database (`proj.db`), so EPSG codes resolve with no files on disk.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use geo::{Coord, Geometry};
+use proj::Proj;
+use rayon::prelude::*;
+
+use crate::error::{Error, Location, Result};
+
+/// The CRS of longitude/latitude data on WGS84 with x = longitude (GeoJSON's default).
+pub const LONLAT: &str = "OGC:CRS84";
+
+/// A coordinate reference system as the user gave it: `EPSG:4490`, a PROJ string, WKT or
+/// PROJJSON.
+///
+/// # Examples
+/// ```
+/// use shequ::Crs;
+/// let crs = Crs::parse("epsg:4490").unwrap();
+/// assert_eq!(crs.definition(), "EPSG:4490");
+/// assert!(Crs::parse("").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Crs(String);
+
+impl Crs {
+    /// Parses and normalises a user-supplied CRS (`4490` and `epsg:4490` become `EPSG:4490`).
+    ///
+    /// # Errors
+    /// [`Error::Crs`] if the text is empty or PROJ cannot make a CRS of it.
+    pub fn parse(text: &str) -> Result<Crs> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Err(Error::crs(Location::default(), "empty CRS"));
+        }
+        let def = if t.chars().all(|c| c.is_ascii_digit()) {
+            format!("EPSG:{t}")
+        } else if let Some((auth, code)) = t.split_once(':') {
+            if !t.starts_with('{') && auth.chars().all(|c| c.is_ascii_alphabetic()) {
+                format!("{}:{}", auth.to_ascii_uppercase(), code.trim())
+            } else {
+                t.to_owned()
+            }
+        } else {
+            t.to_owned()
+        };
+        Proj::new(&def).map_err(|e| {
+            Error::crs(Location::default(), format!("PROJ cannot use {def:?}: {e}"))
+        })?;
+        Ok(Crs(def))
+    }
+
+    /// Longitude/latitude on WGS84, x = longitude.
+    pub fn lonlat() -> Crs {
+        Crs(LONLAT.to_owned())
+    }
+
+    /// The definition passed to PROJ.
+    pub fn definition(&self) -> &str {
+        &self.0
+    }
+
+    /// The CRS as PROJJSON, as GeoParquet metadata stores it.
+    ///
+    /// # Errors
+    /// [`Error::Crs`] if PROJ cannot export it.
+    pub fn projjson(&self) -> Result<serde_json::Value> {
+        let p = Proj::new(&self.0)
+            .map_err(|e| Error::crs(Location::default(), format!("{}: {e}", self.0)))?;
+        let text = p
+            .to_projjson(Some(false), None, None)
+            .map_err(|e| Error::crs(Location::default(), format!("{}: {e}", self.0)))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::crs(Location::default(), format!("PROJJSON of {}: {e}", self.0)))
+    }
+
+    /// The CRS's name according to PROJ (e.g. `CGCS2000 / 3-degree Gauss-Kruger CM 108E`).
+    ///
+    /// # Errors
+    /// [`Error::Crs`] if PROJ cannot read it.
+    pub fn name(&self) -> Result<String> {
+        let json = self.projjson()?;
+        Ok(json
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or(&self.0)
+            .to_owned())
+    }
+}
+
+impl std::fmt::Display for Crs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The CGCS2000 3-degree Gauss-Krüger zone (without zone prefix, EPSG:4534–4554) whose central
+/// meridian is nearest to `lon`, for metric work on data centred there.
+///
+/// # Examples
+/// ```
+/// // Chongqing's Yuzhong district (106.57E): central meridian 108E (EPSG:4545) is 1.43
+/// // degrees away, 105E is 1.57 away.
+/// assert_eq!(shequ::crs::metric_crs_for(106.57).unwrap().definition(), "EPSG:4545");
+/// assert_eq!(shequ::crs::metric_crs_for(116.4).unwrap().definition(), "EPSG:4548");
+/// assert!(shequ::crs::metric_crs_for(10.0).is_none());
+/// ```
+pub fn metric_crs_for(lon: f64) -> Option<Crs> {
+    if !(73.5..=136.5).contains(&lon) {
+        return None;
+    }
+    let cm = (lon / 3.0).round() as i64 * 3;
+    let cm = cm.clamp(75, 135);
+    Some(Crs(format!("EPSG:{}", 4534 + (cm - 75) / 3)))
+}
+
+/// The UTM zone (WGS84, north) for a longitude, used outside China's GK zones.
+///
+/// # Examples
+/// ```
+/// assert_eq!(shequ::crs::utm_crs_for(10.0).definition(), "EPSG:32632");
+/// ```
+pub fn utm_crs_for(lon: f64) -> Crs {
+    let zone = (((lon + 180.0) / 6.0).floor() as i64).clamp(0, 59) + 1;
+    Crs(format!("EPSG:{}", 32600 + zone))
+}
+
+/// A transformation between two CRSs, usable from many threads.
+///
+/// PROJ objects are not thread-safe, so each rayon task makes its own from the two definitions.
+///
+/// # Examples
+/// ```
+/// use shequ::{Crs, crs::Transformer};
+/// let t = Transformer::new(&Crs::lonlat(), &Crs::parse("EPSG:4545").unwrap()).unwrap();
+/// let mut pts = vec![geo::coord! { x: 108.0, y: 0.0 }];
+/// t.transform_coords(&mut pts).unwrap();
+/// assert!((pts[0].x - 500_000.0).abs() < 1e-6 && pts[0].y.abs() < 1e-6);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Transformer {
+    from: Crs,
+    to: Crs,
+    identity: bool,
+}
+
+/// Points per PROJ call in parallel transforms.
+const CHUNK: usize = 16 * 1024;
+
+impl Transformer {
+    /// A transformation from `from` to `to`.
+    ///
+    /// # Errors
+    /// [`Error::Crs`] if PROJ finds no transformation.
+    pub fn new(from: &Crs, to: &Crs) -> Result<Transformer> {
+        let identity = from == to;
+        if !identity {
+            Self::with_proj(from, to, |_| ())?;
+        }
+        Ok(Transformer {
+            from: from.clone(),
+            to: to.clone(),
+            identity,
+        })
+    }
+
+    /// Runs `f` with this thread's PROJ object for the pair, creating it on first use.
+    /// (Creating one costs a database search, far more than transforming a point.)
+    fn with_proj<R>(from: &Crs, to: &Crs, f: impl FnOnce(&Proj) -> R) -> Result<R> {
+        thread_local! {
+            static CACHE: RefCell<HashMap<(String, String), Rc<Proj>>> = RefCell::new(HashMap::new());
+        }
+        let key = (from.0.clone(), to.0.clone());
+        let cached = CACHE.with(|c| c.borrow().get(&key).cloned());
+        let p = match cached {
+            Some(p) => p,
+            None => {
+                let p = Rc::new(
+                    Proj::new_known_crs(from.definition(), to.definition(), None).map_err(|e| {
+                        Error::crs(
+                            Location::default(),
+                            format!("no transformation from {from} to {to}: {e}"),
+                        )
+                    })?,
+                );
+                CACHE.with(|c| c.borrow_mut().insert(key, p.clone()));
+                p
+            }
+        };
+        Ok(f(&p))
+    }
+
+    /// The source CRS.
+    pub fn from(&self) -> &Crs {
+        &self.from
+    }
+
+    /// The target CRS.
+    pub fn to(&self) -> &Crs {
+        &self.to
+    }
+
+    /// Transforms coordinates in place, in parallel.
+    ///
+    /// # Errors
+    /// [`Error::Crs`] if PROJ fails on a coordinate (the message gives its index).
+    pub fn transform_coords(&self, coords: &mut [Coord<f64>]) -> Result<()> {
+        if self.identity {
+            return Ok(());
+        }
+        coords
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .try_for_each(|(chunk_no, chunk)| {
+                Self::with_proj(&self.from, &self.to, |p| {
+                    for (i, c) in chunk.iter_mut().enumerate() {
+                        let (x, y) = p.convert((c.x, c.y)).map_err(|e| {
+                            Error::crs(
+                                Location::default().index(chunk_no * CHUNK + i),
+                                format!("{} -> {}: {e}", self.from, self.to),
+                            )
+                        })?;
+                        *c = Coord { x, y };
+                    }
+                    Ok(())
+                })?
+            })
+    }
+
+    /// Transforms geometries in place, in parallel. A geometry that fails is set to `None` and its
+    /// index returned with the reason.
+    pub fn transform_geometries(
+        &self,
+        geoms: &mut [Option<Geometry<f64>>],
+    ) -> Result<Vec<(usize, String)>> {
+        if self.identity {
+            return Ok(Vec::new());
+        }
+        let failures: Vec<(usize, String)> = geoms
+            .par_chunks_mut(1024)
+            .enumerate()
+            .map(|(chunk_no, chunk)| {
+                Self::with_proj(&self.from, &self.to, |p| {
+                    let mut failed = Vec::new();
+                    for (i, g) in chunk.iter_mut().enumerate() {
+                        if let Some(geom) = g {
+                            let r = try_for_each_coord_mut(geom, &mut |c: &mut Coord<f64>| {
+                                let (x, y) = p.convert((c.x, c.y))?;
+                                *c = Coord { x, y };
+                                Ok::<(), proj::ProjError>(())
+                            });
+                            if let Err(e) = r {
+                                failed.push((chunk_no * 1024 + i, e.to_string()));
+                                *g = None;
+                            }
+                        }
+                    }
+                    failed
+                })
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(failures)
+    }
+}
+
+/// The verdict of [`check_lonlat`] on one coordinate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoordCheck {
+    /// Inside the expected region.
+    Ok,
+    /// Not a valid longitude/latitude at all (|lon| > 180, |lat| > 90, NaN).
+    Invalid,
+    /// A valid coordinate outside the expected region.
+    OutsideRegion,
+    /// Outside the region, but inside it with x and y swapped.
+    Swapped,
+}
+
+/// A longitude/latitude box that data is expected to lie in.
+///
+/// # Examples
+/// ```
+/// use shequ::crs::{Region, CoordCheck};
+/// let china = Region::china();
+/// assert_eq!(china.check(106.5, 29.5), CoordCheck::Ok);
+/// assert_eq!(china.check(29.5, 106.5), CoordCheck::Swapped);
+/// assert_eq!(china.check(2.35, 48.85), CoordCheck::OutsideRegion);
+/// assert_eq!(china.check(200.0, 29.5), CoordCheck::Invalid);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Region {
+    /// West longitude.
+    pub west: f64,
+    /// South latitude.
+    pub south: f64,
+    /// East longitude.
+    pub east: f64,
+    /// North latitude.
+    pub north: f64,
+}
+
+impl Region {
+    /// Mainland China and its neighbours' margins: lon 73–135, lat 18–54.
+    pub fn china() -> Region {
+        Region {
+            west: 73.0,
+            south: 18.0,
+            east: 135.0,
+            north: 54.0,
+        }
+    }
+
+    /// The whole world (only validity is checked).
+    pub fn world() -> Region {
+        Region {
+            west: -180.0,
+            south: -90.0,
+            east: 180.0,
+            north: 90.0,
+        }
+    }
+
+    fn contains(&self, x: f64, y: f64) -> bool {
+        x >= self.west && x <= self.east && y >= self.south && y <= self.north
+    }
+
+    /// Checks one longitude/latitude coordinate.
+    pub fn check(&self, lon: f64, lat: f64) -> CoordCheck {
+        if !lon.is_finite() || !lat.is_finite() || lon.abs() > 180.0 || lat.abs() > 90.0 {
+            if self.contains(lat, lon) {
+                return CoordCheck::Swapped;
+            }
+            return CoordCheck::Invalid;
+        }
+        if self.contains(lon, lat) {
+            CoordCheck::Ok
+        } else if self.contains(lat, lon) {
+            CoordCheck::Swapped
+        } else {
+            CoordCheck::OutsideRegion
+        }
+    }
+}
+
+/// Checks every coordinate of a longitude/latitude geometry and returns the worst verdict
+/// (`Invalid` > `Swapped` > `OutsideRegion` > `Ok`) with the first offending coordinate.
+///
+/// # Examples
+/// ```
+/// use shequ::crs::{check_lonlat, CoordCheck, Region};
+/// let g = geo::Geometry::Point(geo::point! { x: 29.5, y: 106.5 });
+/// assert_eq!(check_lonlat(&g, &Region::china()).0, CoordCheck::Swapped);
+/// ```
+pub fn check_lonlat(geom: &Geometry<f64>, region: &Region) -> (CoordCheck, Option<Coord<f64>>) {
+    use geo::CoordsIter;
+    let rank = |c: CoordCheck| match c {
+        CoordCheck::Ok => 0,
+        CoordCheck::OutsideRegion => 1,
+        CoordCheck::Swapped => 2,
+        CoordCheck::Invalid => 3,
+    };
+    let mut worst = (CoordCheck::Ok, None);
+    for c in geom.coords_iter() {
+        let v = region.check(c.x, c.y);
+        if rank(v) > rank(worst.0) {
+            worst = (v, Some(c));
+            if v == CoordCheck::Invalid {
+                break;
+            }
+        }
+    }
+    worst
+}
+
+/// Applies a fallible function to every coordinate of a geometry, in place, stopping at the
+/// first error. (A `dyn` callback keeps geometry collections from instantiating generics
+/// recursively.)
+///
+/// # Errors
+/// The first error `f` returns.
+///
+/// # Examples
+/// ```
+/// let mut g = geo::Geometry::Point(geo::point! { x: 1.0, y: 2.0 });
+/// shequ::crs::try_for_each_coord_mut(&mut g, &mut |c: &mut geo::Coord<f64>| {
+///     c.x *= 10.0;
+///     Ok::<(), ()>(())
+/// }).unwrap();
+/// assert_eq!(g, geo::Geometry::Point(geo::point! { x: 10.0, y: 2.0 }));
+/// ```
+pub fn try_for_each_coord_mut<E>(
+    g: &mut Geometry<f64>,
+    f: &mut dyn FnMut(&mut Coord<f64>) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    fn ring<E>(
+        ls: &mut geo::LineString<f64>,
+        f: &mut dyn FnMut(&mut Coord<f64>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        ls.0.iter_mut().try_for_each(|c| f(c))
+    }
+    fn polygon<E>(
+        p: &mut geo::Polygon<f64>,
+        f: &mut dyn FnMut(&mut Coord<f64>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut result = Ok(());
+        p.exterior_mut(|r| result = ring(r, f));
+        result?;
+        let mut result = Ok(());
+        p.interiors_mut(|rs| {
+            for r in rs {
+                if let Err(e) = ring(r, f) {
+                    result = Err(e);
+                    return;
+                }
+            }
+        });
+        result
+    }
+    match g {
+        Geometry::Point(p) => f(&mut p.0),
+        Geometry::Line(l) => {
+            f(&mut l.start)?;
+            f(&mut l.end)
+        }
+        Geometry::LineString(ls) => ring(ls, f),
+        Geometry::Polygon(p) => polygon(p, f),
+        Geometry::MultiPoint(mp) => mp.0.iter_mut().try_for_each(|p| f(&mut p.0)),
+        Geometry::MultiLineString(ml) => ml.0.iter_mut().try_for_each(|l| ring(l, f)),
+        Geometry::MultiPolygon(mp) => mp.0.iter_mut().try_for_each(|p| polygon(p, f)),
+        Geometry::GeometryCollection(gc) => {
+            gc.0.iter_mut()
+                .try_for_each(|g| try_for_each_coord_mut(g, f))
+        }
+        Geometry::Rect(r) => {
+            let (mut a, mut b) = (r.min(), r.max());
+            f(&mut a)?;
+            f(&mut b)?;
+            *r = geo::Rect::new(a, b);
+            Ok(())
+        }
+        Geometry::Triangle(t) => {
+            let (mut a, mut b, mut c) = (t.v1(), t.v2(), t.v3());
+            f(&mut a)?;
+            f(&mut b)?;
+            f(&mut c)?;
+            *t = geo::Triangle::new(a, b, c);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Reading and writing layers and tables.
+
+/// GeoJSON (RFC 7946) features.
+pub mod geojson;
+/// GeoParquet 1.1 with WKB geometry.
+pub mod geoparquet;
+/// CSV and Parquet rosters, read with polars.
+pub mod table;
+
+use std::path::{Path, PathBuf};
+
+use geo::Geometry;
+
+use crate::crs::Crs;
+use crate::error::{Error, Location, Result};
+
+/// The features of a spatial layer as read from a file, before any checking.
+///
+/// `geometries[i]` is `Err(reason)` when feature `i` has no usable geometry;
+/// `columns[c][i]` is the value of the `c`-th requested column for feature `i`, as text.
+#[derive(Debug, Clone)]
+pub struct FeatureLayer {
+    /// The file read.
+    pub path: PathBuf,
+    /// The CRS the file declares, if any.
+    pub crs: Option<Crs>,
+    /// One entry per feature.
+    pub geometries: Vec<std::result::Result<Geometry<f64>, String>>,
+    /// Requested columns, in request order.
+    pub columns: Vec<Vec<Option<String>>>,
+}
+
+impl FeatureLayer {
+    /// Number of features.
+    pub fn len(&self) -> usize {
+        self.geometries.len()
+    }
+
+    /// True if the layer has no features.
+    pub fn is_empty(&self) -> bool {
+        self.geometries.is_empty()
+    }
+}
+
+/// Reads a GeoJSON or GeoParquet file, chosen by extension (`.geojson`/`.json` or `.parquet`).
+///
+/// `columns` are the properties to extract; `geometry_column` names the geometry column of a
+/// Parquet file without `geo` metadata.
+///
+/// # Errors
+/// [`Error::Io`] if the file cannot be read, [`Error::Data`] if it is not valid GeoJSON or
+/// Parquet (e.g. truncated), [`Error::ColumnNotFound`] if a requested column is absent.
+pub fn read_features(
+    layer: &str,
+    path: &Path,
+    columns: &[&str],
+    geometry_column: Option<&str>,
+) -> Result<FeatureLayer> {
+    match extension(path).as_str() {
+        "geojson" | "json" => geojson::read(layer, path, columns),
+        "parquet" | "geoparquet" => geoparquet::read(layer, path, columns, geometry_column),
+        other => Err(Error::data(
+            Location::layer(layer).file(path),
+            format!("unknown spatial format {other:?}; use .geojson or .parquet"),
+        )),
+    }
+}
+
+pub(crate) fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}

@@ -1,0 +1,315 @@
+//! Rosters (households, residents) from CSV or Parquet, read with polars.
+//!
+//! CSV exported on Chinese Windows is usually GB18030/GBK, not UTF-8: the encoding is declared in
+//! the job (`utf-8`, `gb18030`, `gbk`) or detected (`auto`: UTF-8 if the bytes are valid UTF-8,
+//! otherwise GB18030, a superset of GBK). Rows with the wrong number of fields (including a
+//! truncated last line) are listed as unreadable and the rest is read.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Location, Result};
+
+/// Text encoding of a CSV file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    /// UTF-8 if valid, else GB18030.
+    #[default]
+    Auto,
+    /// UTF-8 (a byte-order mark is skipped).
+    #[serde(rename = "utf-8", alias = "utf8", alias = "UTF-8")]
+    Utf8,
+    /// GB18030, which also decodes GBK and GB2312.
+    #[serde(alias = "gbk", alias = "gb2312")]
+    Gb18030,
+}
+
+/// A roster table: the requested columns as text, plus what could not be read.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// The file read.
+    pub path: PathBuf,
+    /// The requested columns, all of type `String`, one chunk each.
+    pub frame: DataFrame,
+    /// For each row of `frame`, its 0-based data-row index in the file, when some rows were
+    /// unreadable (`None` means row `i` is data row `i`).
+    pub source_rows: Option<Vec<u32>>,
+    /// Data rows in the file, readable or not.
+    pub rows_read: usize,
+    /// Unreadable data rows: (0-based data-row index, reason).
+    pub unreadable: Vec<(usize, String)>,
+}
+
+impl Table {
+    /// The 0-based data-row index in the file of frame row `i`.
+    pub fn source_row(&self, i: usize) -> usize {
+        self.source_rows.as_ref().map_or(i, |r| r[i] as usize)
+    }
+
+    /// A requested column as a string column.
+    ///
+    /// # Panics
+    /// If `name` was not requested when reading (a programming error).
+    pub fn text(&self, name: &str) -> &StringChunked {
+        self.frame
+            .column(name)
+            .and_then(|c| c.str())
+            .expect("requested column of type String")
+    }
+}
+
+/// Reads the named columns of a CSV or Parquet table (chosen by extension).
+///
+/// # Errors
+/// [`Error::Io`]; [`Error::Data`] for undecodable text (with line) or a file with no header;
+/// [`Error::Polars`] for an unreadable Parquet file; [`Error::ColumnNotFound`].
+pub fn read_table(layer: &str, path: &Path, columns: &[&str], encoding: Encoding) -> Result<Table> {
+    let at = || Location::layer(layer).file(path);
+    let ext = crate::io::extension(path);
+    let (frame, source_rows, rows_read, unreadable) = match ext.as_str() {
+        "csv" | "txt" | "tsv" => {
+            let bytes = std::fs::read(path).map_err(|e| Error::Io {
+                at: at(),
+                source: e,
+            })?;
+            let text = decode(&bytes, encoding).map_err(|m| Error::data(at(), m))?;
+            let sep = if ext == "tsv" { b'\t' } else { b',' };
+            let scan = scan_records(text.as_bytes(), sep).map_err(|m| Error::data(at(), m))?;
+            let clean = match &scan.keep {
+                None => text.into_bytes(),
+                Some(ranges) => {
+                    let mut buf = Vec::with_capacity(text.len());
+                    for r in ranges {
+                        buf.extend_from_slice(&text.as_bytes()[r.clone()]);
+                        if buf.last() != Some(&b'\n') {
+                            buf.push(b'\n');
+                        }
+                    }
+                    buf
+                }
+            };
+            let df = CsvReadOptions::default()
+                .with_has_header(true)
+                .with_infer_schema_length(Some(0))
+                .map_parse_options(|o| o.with_separator(sep))
+                .into_reader_with_file_handle(Cursor::new(clean))
+                .finish()
+                .map_err(|e| Error::Polars {
+                    at: at(),
+                    source: e,
+                })?;
+            (df, scan.source_rows, scan.rows, scan.bad)
+        }
+        "parquet" => {
+            let file = std::fs::File::open(path).map_err(|e| Error::Io {
+                at: at(),
+                source: e,
+            })?;
+            let df = ParquetReader::new(file)
+                .finish()
+                .map_err(|e| Error::Polars {
+                    at: at(),
+                    source: e,
+                })?;
+            let n = df.height();
+            (df, None, n, Vec::new())
+        }
+        other => {
+            return Err(Error::data(
+                at(),
+                format!("unknown table format {other:?}; use .csv or .parquet"),
+            ));
+        }
+    };
+    let names: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut cols = Vec::with_capacity(columns.len());
+    for name in columns {
+        let c = frame.column(name).map_err(|_| Error::ColumnNotFound {
+            at: at().column(*name),
+            available: names.join(", "),
+        })?;
+        let c = c
+            .cast(&DataType::String)
+            .map_err(|e| Error::Polars {
+                at: at().column(*name),
+                source: e,
+            })?
+            .rechunk();
+        cols.push(c);
+    }
+    let frame = DataFrame::new_infer_height(cols).map_err(|e| Error::Polars {
+        at: at(),
+        source: e,
+    })?;
+    Ok(Table {
+        path: path.to_owned(),
+        frame,
+        source_rows,
+        rows_read,
+        unreadable,
+    })
+}
+
+fn decode(bytes: &[u8], encoding: Encoding) -> std::result::Result<String, String> {
+    let utf8 = |b: &[u8]| {
+        let b = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
+        std::str::from_utf8(b).map(str::to_owned).map_err(|e| {
+            let upto = e.valid_up_to();
+            let line = bytes[..upto].iter().filter(|&&c| c == b'\n').count() + 1;
+            format!(
+                "not valid UTF-8 at line {line} (byte {upto}); if the file is GBK/GB18030 set encoding = \"gb18030\""
+            )
+        })
+    };
+    match encoding {
+        Encoding::Utf8 => utf8(bytes),
+        Encoding::Auto => utf8(bytes).or_else(|_| decode(bytes, Encoding::Gb18030)),
+        Encoding::Gb18030 => {
+            let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
+            if had_errors {
+                let pos = text.find('\u{FFFD}').unwrap_or(0);
+                let line = text[..pos].matches('\n').count() + 1;
+                return Err(format!("not valid GB18030 text at line {line}"));
+            }
+            Ok(text.into_owned())
+        }
+    }
+}
+
+struct Scan {
+    rows: usize,
+    bad: Vec<(usize, String)>,
+    keep: Option<Vec<std::ops::Range<usize>>>,
+    source_rows: Option<Vec<u32>>,
+}
+
+/// Finds rows whose field count differs from the header's. When there are none, nothing is
+/// copied.
+fn scan_records(bytes: &[u8], sep: u8) -> std::result::Result<Scan, String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .delimiter(sep)
+        .from_reader(bytes);
+    let width = rdr
+        .byte_headers()
+        .map_err(|e| format!("cannot read the header: {e}"))?
+        .len();
+    if width == 0 {
+        return Err("the file has no header row".into());
+    }
+    let mut rec = csv::ByteRecord::new();
+    let mut starts: Vec<(usize, bool)> = Vec::new();
+    let mut bad = Vec::new();
+    let header_end = rdr.position().byte() as usize;
+    let mut row = 0usize;
+    loop {
+        let start = rdr.position().byte() as usize;
+        match rdr.read_byte_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {
+                let ok = rec.len() == width;
+                if !ok {
+                    let line = rec.position().map_or(0, |p| p.line());
+                    bad.push((
+                        row,
+                        format!("line {line}: {} fields, the header has {width}", rec.len()),
+                    ));
+                }
+                starts.push((start, ok));
+            }
+            Err(e) => {
+                bad.push((row, format!("unreadable: {e}")));
+                starts.push((start, false));
+            }
+        }
+        row += 1;
+    }
+    if bad.is_empty() {
+        return Ok(Scan {
+            rows: row,
+            bad,
+            keep: None,
+            source_rows: None,
+        });
+    }
+    let end = bytes.len();
+    let mut keep = vec![0..header_end];
+    let mut source_rows = Vec::new();
+    for (i, &(s, ok)) in starts.iter().enumerate() {
+        if ok {
+            let e = starts.get(i + 1).map_or(end, |n| n.0);
+            keep.push(s..e);
+            source_rows.push(i as u32);
+        }
+    }
+    Ok(Scan {
+        rows: row,
+        bad,
+        keep: Some(keep),
+        source_rows: Some(source_rows),
+    })
+}
+
+/// Normalises a number written by hand: trims ASCII and full-width spaces and maps full-width
+/// digits, point and minus to ASCII, then parses.
+///
+/// # Examples
+/// ```
+/// use shequ::io::table::parse_number;
+/// assert_eq!(parse_number(" １０６．５ "), Some(106.5));
+/// assert_eq!(parse_number("abc"), None);
+/// assert_eq!(parse_number(""), None);
+/// ```
+pub fn parse_number(s: &str) -> Option<f64> {
+    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}');
+    if t.is_ascii() {
+        return t.parse().ok().filter(|v: &f64| v.is_finite());
+    }
+    let mapped: String = t
+        .chars()
+        .map(|c| match c {
+            '０'..='９' => char::from(b'0' + (c as u32 - '０' as u32) as u8),
+            '．' => '.',
+            '－' => '-',
+            '＋' => '+',
+            other => other,
+        })
+        .collect();
+    mapped.parse().ok().filter(|v: &f64| v.is_finite())
+}
+
+/// Trims a code (ASCII and full-width spaces) and maps full-width digits and letters to ASCII;
+/// `None` if nothing is left.
+///
+/// # Examples
+/// ```
+/// use shequ::io::table::clean_code;
+/// assert_eq!(clean_code(" ００１２ ").as_deref(), Some("0012"));
+/// assert_eq!(clean_code("   "), None);
+/// ```
+pub fn clean_code(s: &str) -> Option<String> {
+    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}');
+    if t.is_empty() {
+        return None;
+    }
+    if t.is_ascii() {
+        return Some(t.to_owned());
+    }
+    Some(
+        t.chars()
+            .map(|c| match c {
+                '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+                other => other,
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,1577 @@
+//! Building the model: read every layer, check it, transform it into the working CRS, and place
+//! every child in its parents by declared code and by spatial containment.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use geo::{Area as _, BoundingRect, Coord, Geometry, InteriorPoint, MultiPolygon, Validation};
+use rayon::prelude::*;
+use rstar::RTree;
+use rstar::primitives::GeomWithData;
+use serde::Serialize;
+
+use crate::crs::{CoordCheck, Crs, Region, Transformer, check_lonlat, metric_crs_for, utm_crs_for};
+use crate::error::{Error, Location, Result};
+use crate::index::{PolygonIndex, ranks_by_id};
+use crate::io::table::{Table, clean_code, parse_number, read_table};
+use crate::io::{FeatureLayer, read_features};
+use crate::job::{Job, ParentRule, RegionName, SpatialLayer};
+use crate::model::checks;
+use crate::model::ids::{BuildingId, FacilityId, HouseholdId};
+use crate::model::level::Layer;
+use crate::model::quality::{IssueKind, LayerCount, QualityReport, Severity};
+use crate::model::{Area, Building, Facility, Household, Lineage, Model, Resident};
+use crate::privacy::mask_identifier;
+use crate::progress::{NoProgress, Progress};
+
+/// What a build read and how long each step took, for the run manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputInfo {
+    /// The layer.
+    pub layer: Layer,
+    /// The file.
+    pub path: PathBuf,
+    /// Rows or features read.
+    pub rows: usize,
+    /// The CRS the layer was read in (spatial layers and located rosters).
+    pub crs: Option<String>,
+    /// Where the CRS came from: `job`, `file` or `default`.
+    pub crs_source: Option<&'static str>,
+}
+
+/// Wall time of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepTime {
+    /// Step name.
+    pub step: String,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// The result of [`build`]: the model, its quality report, and what was read.
+#[derive(Debug, Clone)]
+pub struct Build {
+    /// The validated model.
+    pub model: Model,
+    /// Every problem found, and the per-layer accounting.
+    pub report: QualityReport,
+    /// The inputs read.
+    pub inputs: Vec<InputInfo>,
+    /// Wall time per step.
+    pub steps: Vec<StepTime>,
+}
+
+/// Builds and validates the model described by a job.
+///
+/// # Examples
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(1))?;
+/// let job = shequ::Job::from_toml(dir.path().join("job.toml"))?;
+/// let built = shequ::build(&job)?;
+/// assert_eq!(built.model.grids.len(), 4);
+/// built.report.check_accounting()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// Whole-file problems: unreadable or truncated files, unknown columns, a CRS PROJ cannot use.
+/// Row problems are not errors: they are in [`Build::report`].
+///
+/// # Performance
+/// Each spatial index is built once; point location, transformation and checks run in parallel
+/// with rayon.
+pub fn build(job: &Job) -> Result<Build> {
+    build_with_progress(job, &NoProgress)
+}
+
+/// [`build`] with progress reporting.
+///
+/// # Errors
+/// As [`build`].
+pub fn build_with_progress(job: &Job, progress: &dyn Progress) -> Result<Build> {
+    Builder::new(job, progress).run()
+}
+
+/// A spatial layer after reading, before placement: geometry in lon/lat, then in the working CRS.
+struct Staged {
+    layer: Layer,
+    /// `None` once a row is rejected.
+    geoms: Vec<Option<Geometry<f64>>>,
+    ids: Vec<Option<String>>,
+    names: Vec<Option<String>>,
+    parents: Vec<Option<String>>,
+    extra: Vec<Vec<Option<String>>>,
+}
+
+struct Builder<'a> {
+    job: &'a Job,
+    progress: &'a dyn Progress,
+    report: QualityReport,
+    inputs: Vec<InputInfo>,
+    steps: Vec<StepTime>,
+    clock: Instant,
+    region: Region,
+    lonlat: Crs,
+    /// Rows read per layer, for the accounting.
+    reads: HashMap<Layer, usize>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(job: &'a Job, progress: &'a dyn Progress) -> Self {
+        Builder {
+            job,
+            progress,
+            report: QualityReport::default(),
+            inputs: Vec::new(),
+            steps: Vec::new(),
+            clock: Instant::now(),
+            region: match job.options.region {
+                RegionName::China => Region::china(),
+                RegionName::World => Region::world(),
+            },
+            lonlat: Crs::lonlat(),
+            reads: HashMap::new(),
+        }
+    }
+
+    fn lap(&mut self, step: &str) {
+        let now = Instant::now();
+        self.steps.push(StepTime {
+            step: step.to_owned(),
+            seconds: (now - self.clock).as_secs_f64(),
+        });
+        self.clock = now;
+    }
+
+    fn reject(&mut self, s: &mut Staged, i: usize, kind: IssueKind, detail: impl Into<String>) {
+        let id = s.ids[i].clone();
+        self.report.push(
+            s.layer,
+            Some(i),
+            id.as_deref(),
+            kind,
+            Severity::Rejected,
+            detail,
+        );
+        s.geoms[i] = None;
+    }
+
+    fn run(mut self) -> Result<Build> {
+        let layers = &self.job.layers;
+        self.progress.start("reading layers", 0);
+        let mut staged: HashMap<Layer, Staged> = HashMap::new();
+        for (layer, cfg) in [
+            (Layer::Street, &layers.streets),
+            (Layer::Community, &layers.communities),
+            (Layer::Grid, &layers.grids),
+            (Layer::Building, &layers.buildings),
+        ] {
+            if let Some(cfg) = cfg {
+                if cfg.path.is_some() {
+                    let s = self.read_spatial(layer, cfg)?;
+                    staged.insert(layer, s);
+                }
+            }
+        }
+        if let Some(f) = &layers.facilities {
+            let cfg = SpatialLayer {
+                path: Some(f.path.clone()),
+                crs: f.crs.clone(),
+                geometry_column: f.geometry_column.clone(),
+                id: f.id.clone(),
+                name: f.name.clone(),
+                parent: None,
+                parent_prefix: None,
+                derive: false,
+            };
+            let mut extra = vec![f.kind.as_str()];
+            extra.extend(f.capacity.as_deref());
+            let s = self.read_spatial_with(Layer::Facility, &cfg, &extra)?;
+            staged.insert(Layer::Facility, s);
+        }
+        let households = match &layers.households {
+            Some(h) => Some(self.read_households(h)?),
+            None => None,
+        };
+        self.progress.finish();
+        self.lap("read and check coordinates");
+
+        // Working CRS.
+        let working = self.working_crs(&staged, households.as_ref())?;
+        let to_working = Transformer::new(&self.lonlat, &working)?;
+        self.progress.start("transforming", staged.len() as u64);
+        for s in staged.values_mut() {
+            let failures = to_working.transform_geometries(&mut s.geoms)?;
+            for (i, why) in failures {
+                let id = s.ids[i].clone();
+                self.report.push(
+                    s.layer,
+                    Some(i),
+                    id.as_deref(),
+                    IssueKind::OutOfRange,
+                    Severity::Rejected,
+                    format!("cannot transform to {working}: {why}"),
+                );
+            }
+            self.progress.inc(1);
+        }
+        let mut households = households;
+        if let Some(h) = &mut households {
+            let mut pts: Vec<Coord<f64>> = h.coords.iter().flatten().copied().collect();
+            to_working.transform_coords(&mut pts)?;
+            let mut it = pts.into_iter();
+            for c in h.coords.iter_mut().flatten() {
+                *c = it.next().expect("same count");
+            }
+        }
+        self.progress.finish();
+        self.lap("transform to working CRS");
+
+        // Polygon levels.
+        let mut model = Model {
+            working_crs: working.clone(),
+            streets: Vec::new(),
+            communities: Vec::new(),
+            grids: Vec::new(),
+            buildings: Vec::new(),
+            households: Vec::new(),
+            residents: Vec::new(),
+            facilities: Vec::new(),
+            levels: Vec::new(),
+        };
+        let mut units: HashMap<Layer, Vec<Unit>> = HashMap::new();
+        for layer in Layer::POLYGON_LEVELS {
+            if let Some(s) = staged.get_mut(&layer) {
+                let u = self.accept_polygons(s);
+                units.insert(layer, u);
+            }
+        }
+        // Derive missing levels bottom-up.
+        for (layer, child, cfg) in [
+            (Layer::Community, Layer::Grid, &layers.communities),
+            (Layer::Street, Layer::Community, &layers.streets),
+        ] {
+            if let Some(cfg) = cfg.as_ref().filter(|c| c.derive) {
+                let children = units.get(&child).map(Vec::as_slice).unwrap_or(&[]);
+                let derived = derive_by_dissolve(children, cfg.parent_prefix);
+                if derived.is_empty() {
+                    return Err(Error::Job {
+                        path: self.job.source.clone().unwrap_or_default(),
+                        message: format!(
+                            "cannot derive {layer}: no {child} declares a parent code"
+                        ),
+                    });
+                }
+                units.insert(layer, derived);
+            }
+        }
+        self.lap("validate polygon levels");
+
+        self.progress
+            .start("placing polygon levels", units.len() as u64);
+        let tol = self.job.options.area_tolerance_m2;
+        let mut indexes: HashMap<Layer, PolygonIndex> = HashMap::new();
+        for layer in Layer::POLYGON_LEVELS {
+            let Some(mut us) = units.remove(&layer) else {
+                continue;
+            };
+            model.levels.push(layer);
+            let parent_level = layer
+                .parent_polygon_levels()
+                .iter()
+                .copied()
+                .find(|l| indexes.contains_key(l));
+            if let Some(pl) = parent_level {
+                self.place_polygons(&model, layer, &mut us, pl, &indexes[&pl]);
+            }
+            let overlaps = checks::overlaps(layer, &us, tol);
+            self.report.extend(overlaps);
+            let ids: Vec<&str> = us.iter().map(|u| u.id.as_str()).collect();
+            let ranks = ranks_by_id(&ids);
+            let polys: Vec<Option<&MultiPolygon<f64>>> =
+                us.iter().map(|u| Some(&u.geometry)).collect();
+            indexes.insert(layer, PolygonIndex::new(&polys, &ranks));
+            if let Some(pl) = parent_level {
+                let parent_geoms: Vec<(&MultiPolygon<f64>, Option<usize>, &str)> =
+                    model_units(&model, pl);
+                let issues = checks::gaps_and_crossings(pl, &parent_geoms, layer, &us, tol);
+                self.report.extend(issues);
+            }
+            store_units(&mut model, layer, us);
+            self.progress.inc(1);
+        }
+        self.progress.finish();
+        self.lap("place polygon levels");
+
+        // Buildings.
+        let finest = model.finest_polygon_level();
+        if let Some(mut s) = staged.remove(&Layer::Building) {
+            self.place_buildings(&mut model, &mut s, finest.map(|l| (l, &indexes[&l])));
+            model.levels.push(Layer::Building);
+        }
+        self.lap("place buildings");
+
+        if let Some(h) = households {
+            self.place_households(&mut model, h, finest.map(|l| (l, &indexes[&l])));
+            model.levels.push(Layer::Household);
+            self.lap("place households");
+            if let Some(r) = &self.job.layers.residents {
+                let t = self.read_residents(r)?;
+                self.place_residents(&mut model, t);
+                self.lap("place residents");
+            }
+        }
+
+        if let Some(mut s) = staged.remove(&Layer::Facility) {
+            self.place_facilities(&mut model, &mut s, finest.map(|l| (l, &indexes[&l])));
+            self.lap("place facilities");
+        }
+        for (layer, read) in std::mem::take(&mut self.reads) {
+            let placed = placed_in_model(&model, layer);
+            let rejected = rejected_rows(&self.report, layer);
+            self.report.set_count(
+                layer,
+                LayerCount {
+                    read,
+                    placed,
+                    rejected,
+                },
+            );
+        }
+        self.report.sort();
+        Ok(Build {
+            model,
+            report: self.report,
+            inputs: self.inputs,
+            steps: self.steps,
+        })
+    }
+
+    fn read_spatial(&mut self, layer: Layer, cfg: &SpatialLayer) -> Result<Staged> {
+        self.read_spatial_with(layer, cfg, &[])
+    }
+
+    /// Reads a spatial layer, rejects missing ids, duplicates and bad coordinates, and brings
+    /// the geometry to longitude/latitude.
+    fn read_spatial_with(
+        &mut self,
+        layer: Layer,
+        cfg: &SpatialLayer,
+        extra: &[&str],
+    ) -> Result<Staged> {
+        let path = self
+            .job
+            .resolve(cfg.path.as_deref().expect("checked by caller"));
+        let mut cols = vec![cfg.id.as_str()];
+        let name_at = cfg.name.as_ref().map(|n| {
+            cols.push(n);
+            cols.len() - 1
+        });
+        let parent_at = cfg.parent.as_ref().map(|p| {
+            cols.push(p);
+            cols.len() - 1
+        });
+        let extra_at = cols.len();
+        cols.extend_from_slice(extra);
+        let fl: FeatureLayer =
+            read_features(layer.name(), &path, &cols, cfg.geometry_column.as_deref())?;
+        let (crs, crs_source) = match (&cfg.crs, &fl.crs) {
+            (Some(c), _) => (Crs::parse(c).map_err(|e| relocate(e, layer, &path))?, "job"),
+            (None, Some(c)) => (c.clone(), "file"),
+            (None, None) if crate::io::extension(&path) == "parquet" => {
+                return Err(Error::crs(
+                    Location::layer(layer.name()).file(&path),
+                    "the file declares no CRS; set `crs` in the job",
+                ));
+            }
+            (None, None) => (Crs::lonlat(), "default"),
+        };
+        self.inputs.push(InputInfo {
+            layer,
+            path: path.clone(),
+            rows: fl.len(),
+            crs: Some(crs.to_string()),
+            crs_source: Some(crs_source),
+        });
+        let n = fl.len();
+        let mut columns = fl.columns;
+        let take = |columns: &mut Vec<Vec<Option<String>>>, at: Option<usize>| {
+            at.map(|i| std::mem::take(&mut columns[i]))
+                .unwrap_or_else(|| vec![None; n])
+        };
+        let ids: Vec<Option<String>> = std::mem::take(&mut columns[0])
+            .into_iter()
+            .map(|v| v.as_deref().and_then(clean_code))
+            .collect();
+        let names = take(&mut columns, name_at);
+        let mut parents: Vec<Option<String>> = take(&mut columns, parent_at)
+            .into_iter()
+            .map(|v| v.as_deref().and_then(clean_code))
+            .collect();
+        if let Some(k) = cfg.parent_prefix {
+            for (p, id) in parents.iter_mut().zip(&ids) {
+                *p = id.as_ref().and_then(|id| id.get(..k)).map(str::to_owned);
+            }
+        }
+        let extra_cols = columns.split_off(extra_at);
+        let mut s = Staged {
+            layer,
+            geoms: Vec::with_capacity(n),
+            ids,
+            names,
+            parents,
+            extra: extra_cols,
+        };
+        let mut reasons = Vec::new();
+        for (i, g) in fl.geometries.into_iter().enumerate() {
+            match g {
+                Ok(g) => s.geoms.push(Some(g)),
+                Err(why) => {
+                    s.geoms.push(None);
+                    reasons.push((i, why));
+                }
+            }
+        }
+        for (i, why) in reasons {
+            let id = s.ids[i].clone();
+            self.report.push(
+                layer,
+                Some(i),
+                id.as_deref(),
+                IssueKind::MissingGeometry,
+                Severity::Rejected,
+                why,
+            );
+        }
+        self.check_ids(&mut s);
+        // To longitude/latitude, then check every coordinate.
+        let to_lonlat =
+            Transformer::new(&crs, &self.lonlat).map_err(|e| relocate(e, layer, &path))?;
+        let failures = to_lonlat.transform_geometries(&mut s.geoms)?;
+        for (i, why) in failures {
+            self.reject(
+                &mut s,
+                i,
+                IssueKind::OutOfRange,
+                format!("cannot transform from {crs}: {why}"),
+            );
+        }
+        let region = self.region;
+        let verdicts: Vec<(usize, CoordCheck, Option<Coord<f64>>)> = s
+            .geoms
+            .par_iter()
+            .enumerate()
+            .filter_map(|(i, g)| {
+                let (v, c) = check_lonlat(g.as_ref()?, &region);
+                (v != CoordCheck::Ok).then_some((i, v, c))
+            })
+            .collect();
+        for (i, v, c) in verdicts {
+            let c = c.unwrap_or_default();
+            let (kind, detail) = coord_issue(v, c, &crs);
+            self.reject(&mut s, i, kind, detail);
+        }
+        Ok(s)
+    }
+
+    /// Rejects rows without an id and later rows repeating an id.
+    fn check_ids(&mut self, s: &mut Staged) {
+        let mut first: HashMap<String, usize> = HashMap::with_capacity(s.ids.len());
+        for i in 0..s.ids.len() {
+            match s.ids[i].clone() {
+                None => self.reject(s, i, IssueKind::MissingId, "empty id"),
+                Some(id) => {
+                    if let Some(&j) = first.get(&id) {
+                        if s.geoms[i].is_some() {
+                            self.reject(
+                                s,
+                                i,
+                                IssueKind::DuplicateId,
+                                format!("id already used by feature {j}"),
+                            );
+                        }
+                    } else if s.geoms[i].is_some() {
+                        first.insert(id, i);
+                    }
+                }
+            }
+        }
+    }
+
+    fn working_crs(
+        &self,
+        staged: &HashMap<Layer, Staged>,
+        households: Option<&HouseholdRows>,
+    ) -> Result<Crs> {
+        let opt = self.job.options.working_crs.trim();
+        if !opt.eq_ignore_ascii_case("auto") {
+            return Crs::parse(opt);
+        }
+        let mut bbox: Option<geo::Rect<f64>> = None;
+        let mut grow = |r: geo::Rect<f64>| {
+            bbox = Some(match bbox {
+                None => r,
+                Some(b) => geo::Rect::new(
+                    Coord {
+                        x: b.min().x.min(r.min().x),
+                        y: b.min().y.min(r.min().y),
+                    },
+                    Coord {
+                        x: b.max().x.max(r.max().x),
+                        y: b.max().y.max(r.max().y),
+                    },
+                ),
+            })
+        };
+        for s in staged.values() {
+            for g in s.geoms.iter().flatten() {
+                if let Some(r) = g.bounding_rect() {
+                    grow(r);
+                }
+            }
+        }
+        if let Some(h) = households {
+            for c in h.coords.iter().flatten() {
+                grow(geo::Rect::new(*c, *c));
+            }
+        }
+        let Some(b) = bbox else {
+            return Err(Error::Job {
+                path: self.job.source.clone().unwrap_or_default(),
+                message: "no usable geometry to choose a working CRS from; set options.working_crs"
+                    .into(),
+            });
+        };
+        let lon = (b.min().x + b.max().x) / 2.0;
+        Ok(metric_crs_for(lon).unwrap_or_else(|| utm_crs_for(lon)))
+    }
+
+    /// Checks polygon geometry and turns accepted rows into units.
+    fn accept_polygons(&mut self, s: &mut Staged) -> Vec<Unit> {
+        let verdicts: Vec<(
+            usize,
+            std::result::Result<MultiPolygon<f64>, (IssueKind, String)>,
+        )> = s
+            .geoms
+            .par_iter_mut()
+            .enumerate()
+            .filter_map(|(i, g)| {
+                let g = g.take()?;
+                let mp = match g {
+                    Geometry::Polygon(p) => MultiPolygon(vec![p]),
+                    Geometry::MultiPolygon(mp) => mp,
+                    other => {
+                        return Some((
+                            i,
+                            Err((
+                                IssueKind::MissingGeometry,
+                                format!("expected a polygon, found {}", type_name(&other)),
+                            )),
+                        ));
+                    }
+                };
+                Some((
+                    i,
+                    match mp.check_validation() {
+                        Ok(()) => Ok(mp),
+                        Err(e) => Err((IssueKind::InvalidGeometry, e.to_string())),
+                    },
+                ))
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (i, v) in verdicts {
+            match v {
+                Ok(mp) => out.push(Unit {
+                    id: s.ids[i].clone().expect("rows without id are rejected"),
+                    name: s.names[i].take(),
+                    area_m2: mp.unsigned_area(),
+                    geometry: mp,
+                    declared_parent: s.parents[i].take(),
+                    lineage: Lineage::default(),
+                    source_index: Some(i),
+                }),
+                Err((kind, detail)) => self.reject(s, i, kind, detail),
+            }
+        }
+        self.reads.insert(s.layer, s.geoms.len());
+        out
+    }
+
+    /// Sets each unit's parent (and lineage) by the parent rule; rejects units with none.
+    fn place_polygons(
+        &mut self,
+        model: &Model,
+        layer: Layer,
+        us: &mut Vec<Unit>,
+        parent_level: Layer,
+        index: &PolygonIndex,
+    ) {
+        let parent_ids = id_lookup(model, parent_level);
+        let parent_geoms = model_units(model, parent_level);
+        let spatial: Vec<Option<u32>> = us
+            .par_iter()
+            .map(|u| checks::largest_overlap(&u.geometry, index, &parent_geoms))
+            .collect();
+        let rule = self.job.options.parent_rule;
+        let mut keep = Vec::with_capacity(us.len());
+        for (u, sp) in us.drain(..).zip(spatial) {
+            let placed = self.choose_parent(
+                layer,
+                u.source_index,
+                &u.id,
+                u.declared_parent.as_deref(),
+                &parent_ids,
+                sp,
+                rule,
+                model,
+                parent_level,
+            );
+            match placed {
+                Some(p) => {
+                    let mut u = u;
+                    u.lineage = lineage_of(model, parent_level, p);
+                    keep.push(u);
+                }
+                None => {}
+            }
+        }
+        *us = keep;
+    }
+
+    /// Applies the parent rule to one child and reports what it finds.
+    #[allow(clippy::too_many_arguments)]
+    fn choose_parent(
+        &mut self,
+        layer: Layer,
+        index: Option<usize>,
+        id: &str,
+        declared: Option<&str>,
+        parent_ids: &HashMap<&str, u32>,
+        spatial: Option<u32>,
+        rule: ParentRule,
+        model: &Model,
+        parent_level: Layer,
+    ) -> Option<u32> {
+        let code = |p: u32| model.code(parent_level, p).to_owned();
+        let mut note = |kind, severity, detail: String| {
+            self.report
+                .push(layer, index, Some(id), kind, severity, detail)
+        };
+        let declared_idx = declared.map(|d| (d, parent_ids.get(d).copied()));
+        match (declared_idx, spatial) {
+            (Some((_, Some(d))), Some(s)) if d == s => Some(d),
+            (Some((_, Some(d))), Some(s)) => {
+                let winner = if rule == ParentRule::Declared { d } else { s };
+                note(
+                    IssueKind::ParentConflict,
+                    Severity::Warning,
+                    format!(
+                        "declared {} {:?} but lies in {:?}; {} wins",
+                        parent_level.singular(),
+                        code(d),
+                        code(s),
+                        if rule == ParentRule::Declared {
+                            "declared"
+                        } else {
+                            "spatial"
+                        }
+                    ),
+                );
+                Some(winner)
+            }
+            (Some((_, Some(d))), None) => {
+                note(
+                    IssueKind::OutsideParent,
+                    Severity::Warning,
+                    format!(
+                        "lies in no {}; placed by its declared code {:?}",
+                        parent_level.singular(),
+                        code(d)
+                    ),
+                );
+                Some(d)
+            }
+            (Some((dcode, None)), Some(s)) => {
+                note(
+                    IssueKind::UnknownParent,
+                    Severity::Warning,
+                    format!(
+                        "declared {} {dcode:?} does not exist; placed in {:?} by location",
+                        parent_level.singular(),
+                        code(s)
+                    ),
+                );
+                Some(s)
+            }
+            (Some((dcode, None)), None) => {
+                note(
+                    IssueKind::UnknownParent,
+                    Severity::Rejected,
+                    format!(
+                        "declared {} {dcode:?} does not exist and it lies in no {}",
+                        parent_level.singular(),
+                        parent_level.singular()
+                    ),
+                );
+                None
+            }
+            (None, Some(s)) => Some(s),
+            (None, None) => {
+                note(
+                    IssueKind::OutsideParent,
+                    Severity::Rejected,
+                    format!("lies outside every {}", parent_level.singular()),
+                );
+                None
+            }
+        }
+    }
+
+    fn place_buildings(
+        &mut self,
+        model: &mut Model,
+        s: &mut Staged,
+        finest: Option<(Layer, &PolygonIndex)>,
+    ) {
+        // Geometry: footprint or point; footprints must be valid.
+        let shapes: Vec<(
+            usize,
+            std::result::Result<(Option<MultiPolygon<f64>>, Coord<f64>), (IssueKind, String)>,
+        )> = s
+            .geoms
+            .par_iter_mut()
+            .enumerate()
+            .filter_map(|(i, g)| {
+                let g = g.take()?;
+                let r = match g {
+                    Geometry::Point(p) => Ok((None, p.0)),
+                    Geometry::Polygon(p) => footprint(MultiPolygon(vec![p])),
+                    Geometry::MultiPolygon(mp) => footprint(mp),
+                    other => Err((
+                        IssueKind::MissingGeometry,
+                        format!(
+                            "expected a footprint polygon or a point, found {}",
+                            type_name(&other)
+                        ),
+                    )),
+                };
+                Some((i, r))
+            })
+            .collect();
+        let mut accepted = Vec::with_capacity(shapes.len());
+        for (i, r) in shapes {
+            match r {
+                Ok(v) => accepted.push((i, v)),
+                Err((kind, detail)) => self.reject(s, i, kind, detail),
+            }
+        }
+        let rule = self.job.options.parent_rule;
+        let tol = self.job.options.area_tolerance_m2;
+        if let Some((level, index)) = finest {
+            let pts: Vec<Option<Coord<f64>>> =
+                accepted.iter().map(|(_, (_, p))| Some(*p)).collect();
+            let located = index.locate_all(&pts);
+            let parent_ids = id_lookup(model, level);
+            let parent_geoms = model_units(model, level);
+            let crossings = checks::footprint_crossings(
+                &accepted
+                    .iter()
+                    .zip(&located)
+                    .map(|((_, (fp, _)), loc)| (fp.as_ref(), *loc))
+                    .collect::<Vec<_>>(),
+                index,
+                &parent_geoms,
+                tol,
+            );
+            let mut crossing_at = crossings.into_iter().peekable();
+            let mut placed_buildings = Vec::new();
+            for (k, ((i, (fp, p)), sp)) in accepted.into_iter().zip(located).enumerate() {
+                let id = s.ids[i].clone().expect("rows without id are rejected");
+                let placed = self.choose_parent(
+                    Layer::Building,
+                    Some(i),
+                    &id,
+                    s.parents[i].as_deref(),
+                    &parent_ids,
+                    sp,
+                    rule,
+                    model,
+                    level,
+                );
+                while crossing_at.peek().is_some_and(|(j, _)| *j < k) {
+                    crossing_at.next();
+                }
+                if let Some((_, area)) = crossing_at.next_if(|(j, _)| *j == k) {
+                    self.report.push(
+                        Layer::Building,
+                        Some(i),
+                        Some(&id),
+                        IssueKind::CrossesParent,
+                        Severity::Warning,
+                        format!(
+                            "{area:.1} m² of the footprint lies outside its {}",
+                            level.singular()
+                        ),
+                    );
+                }
+                let Some(parent) = placed else {
+                    continue;
+                };
+                let mut lineage = lineage_of(model, level, parent);
+                lineage.building = Some((model.buildings.len() + placed_buildings.len()) as u32);
+                placed_buildings.push(Building {
+                    id: BuildingId::new(&id),
+                    name: s.names[i].take(),
+                    footprint: fp,
+                    point: p,
+                    declared_parent: s.parents[i].take(),
+                    lineage,
+                    source_index: i,
+                });
+            }
+            drop(parent_ids);
+            drop(parent_geoms);
+            model.buildings.extend(placed_buildings);
+        } else {
+            for (i, (fp, p)) in accepted {
+                let id = s.ids[i].clone().expect("rows without id are rejected");
+                let lineage = Lineage {
+                    building: Some(model.buildings.len() as u32),
+                    ..Lineage::default()
+                };
+                model.buildings.push(Building {
+                    id: BuildingId::new(&id),
+                    name: s.names[i].take(),
+                    footprint: fp,
+                    point: p,
+                    declared_parent: s.parents[i].take(),
+                    lineage,
+                    source_index: i,
+                });
+            }
+        }
+        self.reads.insert(Layer::Building, s.geoms.len());
+    }
+
+    fn read_households(&mut self, h: &crate::job::HouseholdLayer) -> Result<HouseholdRows> {
+        let path = self.job.resolve(&h.path);
+        let mut cols = vec![h.id.as_str()];
+        cols.extend(h.building.as_deref());
+        cols.extend(h.lon.as_deref());
+        cols.extend(h.lat.as_deref());
+        let t = read_table(Layer::Household.name(), &path, &cols, h.encoding)?;
+        let crs = match &h.crs {
+            Some(c) => Crs::parse(c).map_err(|e| relocate(e, Layer::Household, &path))?,
+            None => Crs::lonlat(),
+        };
+        let located = h.lon.is_some();
+        self.inputs.push(InputInfo {
+            layer: Layer::Household,
+            path: path.clone(),
+            rows: t.rows_read,
+            crs: located.then(|| crs.to_string()),
+            crs_source: located.then_some(if h.crs.is_some() { "job" } else { "default" }),
+        });
+        let n = t.frame.height();
+        let ids = t.text(&h.id);
+        let mut rows = HouseholdRows {
+            rows_read: t.rows_read,
+            source: (0..n).map(|i| t.source_row(i)).collect(),
+            ids: ids.iter().map(|v| v.and_then(clean_code)).collect(),
+            buildings: match &h.building {
+                Some(b) => t.text(b).iter().map(|v| v.and_then(clean_code)).collect(),
+                None => vec![None; n],
+            },
+            coords: vec![None; n],
+            rejected: vec![false; n],
+        };
+        for (row, why) in &t.unreadable {
+            self.report.push(
+                Layer::Household,
+                Some(*row),
+                None,
+                IssueKind::UnreadableRow,
+                Severity::Rejected,
+                why.clone(),
+            );
+        }
+        if let (Some(lon), Some(lat)) = (&h.lon, &h.lat) {
+            self.household_coords(&t, &mut rows, lon, lat, &crs)?;
+        }
+        Ok(rows)
+    }
+
+    /// Parses, checks and converts household coordinates to lon/lat.
+    fn household_coords(
+        &mut self,
+        t: &Table,
+        rows: &mut HouseholdRows,
+        lon: &str,
+        lat: &str,
+        crs: &Crs,
+    ) -> Result<()> {
+        let (xs, ys) = (t.text(lon), t.text(lat));
+        let mut raw: Vec<Coord<f64>> = Vec::new();
+        let mut at = Vec::new();
+        for i in 0..t.frame.height() {
+            let (x, y) = (xs.get(i), ys.get(i));
+            let blank = |v: Option<&str>| v.is_none_or(|s| s.trim().is_empty());
+            if blank(x) && blank(y) {
+                continue;
+            }
+            match (x.and_then(parse_number), y.and_then(parse_number)) {
+                (Some(x), Some(y)) => {
+                    raw.push(Coord { x, y });
+                    at.push(i);
+                }
+                _ => {
+                    let has_building = rows.buildings[i].is_some();
+                    self.report.push(
+                        Layer::Household,
+                        Some(rows.source[i]),
+                        rows.ids[i].as_deref(),
+                        IssueKind::BadValue,
+                        if has_building {
+                            Severity::Warning
+                        } else {
+                            Severity::Rejected
+                        },
+                        format!(
+                            "coordinates {:?}, {:?} are not numbers",
+                            x.unwrap_or(""),
+                            y.unwrap_or("")
+                        ),
+                    );
+                    rows.rejected[i] = !has_building;
+                }
+            }
+        }
+        Transformer::new(crs, &self.lonlat)?.transform_coords(&mut raw)?;
+        for (c, i) in raw.into_iter().zip(at) {
+            let v = self.region.check(c.x, c.y);
+            if v == CoordCheck::Ok {
+                rows.coords[i] = Some(c);
+            } else {
+                let (kind, detail) = coord_issue(v, c, crs);
+                let has_building = rows.buildings[i].is_some();
+                self.report.push(
+                    Layer::Household,
+                    Some(rows.source[i]),
+                    rows.ids[i].as_deref(),
+                    kind,
+                    if has_building {
+                        Severity::Warning
+                    } else {
+                        Severity::Rejected
+                    },
+                    detail,
+                );
+                rows.rejected[i] = !has_building;
+            }
+        }
+        Ok(())
+    }
+
+    fn place_households(
+        &mut self,
+        model: &mut Model,
+        mut rows: HouseholdRows,
+        finest: Option<(Layer, &PolygonIndex)>,
+    ) {
+        let n = rows.ids.len();
+        // Ids.
+        let mut first: HashMap<&str, usize> = HashMap::with_capacity(n);
+        let mut dup: Vec<Option<usize>> = vec![None; n];
+        for i in 0..n {
+            if rows.rejected[i] {
+                continue;
+            }
+            match rows.ids[i].as_deref() {
+                None => {
+                    self.report.push(
+                        Layer::Household,
+                        Some(rows.source[i]),
+                        None,
+                        IssueKind::MissingId,
+                        Severity::Rejected,
+                        "empty id",
+                    );
+                    rows.rejected[i] = true;
+                }
+                Some(id) => match first.get(id) {
+                    Some(&j) => dup[i] = Some(j),
+                    None => {
+                        first.insert(id, i);
+                    }
+                },
+            }
+        }
+        for (i, d) in dup.iter().enumerate() {
+            if let Some(j) = d {
+                self.report.push(
+                    Layer::Household,
+                    Some(rows.source[i]),
+                    rows.ids[i].as_deref(),
+                    IssueKind::DuplicateId,
+                    Severity::Rejected,
+                    format!("id already used by row {}", rows.source[*j]),
+                );
+                rows.rejected[i] = true;
+            }
+        }
+        drop(first);
+        // Locate by coordinates, in parallel.
+        let building_ids: HashMap<&str, u32> = model
+            .buildings
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.id.as_str(), i as u32))
+            .collect();
+        let footprint_index = if model.buildings.iter().any(|b| b.footprint.is_some()) {
+            let polys: Vec<Option<&MultiPolygon<f64>>> = model
+                .buildings
+                .iter()
+                .map(|b| b.footprint.as_ref())
+                .collect();
+            let ids: Vec<&str> = model.buildings.iter().map(|b| b.id.as_str()).collect();
+            Some(PolygonIndex::new(&polys, &ranks_by_id(&ids)))
+        } else {
+            None
+        };
+        let point_tree: RTree<GeomWithData<[f64; 2], u32>> = RTree::bulk_load(
+            model
+                .buildings
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.footprint.is_none())
+                .map(|(i, b)| GeomWithData::new([b.point.x, b.point.y], i as u32))
+                .collect(),
+        );
+        let search2 = self.job.options.building_search_m.powi(2);
+        let needs_location: Vec<Option<Coord<f64>>> = (0..n)
+            .map(|i| {
+                let by_building = rows.buildings[i]
+                    .as_deref()
+                    .is_some_and(|b| building_ids.contains_key(b));
+                if rows.rejected[i] || by_building {
+                    None
+                } else {
+                    rows.coords[i]
+                }
+            })
+            .collect();
+        let progress = self.progress;
+        progress.start("locating households", n as u64);
+        let located: Vec<(Option<u32>, Option<u32>)> = needs_location
+            .par_iter()
+            .map(|c| {
+                let Some(c) = *c else { return (None, None) };
+                let area = finest.and_then(|(_, idx)| idx.locate(c));
+                let building = footprint_index
+                    .as_ref()
+                    .and_then(|fi| fi.locate(c))
+                    .or_else(|| {
+                        point_tree
+                            .nearest_neighbor(&[c.x, c.y])
+                            .filter(|b| {
+                                let (dx, dy) = (b.geom()[0] - c.x, b.geom()[1] - c.y);
+                                dx * dx + dy * dy <= search2
+                            })
+                            .map(|b| b.data)
+                    });
+                progress.inc(1);
+                (area, building)
+            })
+            .collect();
+        progress.finish();
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            if rows.rejected[i] {
+                continue;
+            }
+            let id = rows.ids[i].clone().expect("rows without id are rejected");
+            let src = rows.source[i];
+            let declared = rows.buildings[i].as_deref();
+            let by_building = declared.and_then(|b| building_ids.get(b).copied());
+            let lineage = if let Some(b) = by_building {
+                Some(model.buildings[b as usize].lineage)
+            } else {
+                if let Some(b) = declared {
+                    let located = rows.coords[i].is_some();
+                    self.report.push(
+                        Layer::Household,
+                        Some(src),
+                        Some(&id),
+                        IssueKind::UnknownReference,
+                        if located {
+                            Severity::Warning
+                        } else {
+                            Severity::Rejected
+                        },
+                        format!(
+                            "building {b:?} is not in the model (unknown or rejected){}",
+                            if located {
+                                "; located by coordinates"
+                            } else {
+                                ""
+                            }
+                        ),
+                    );
+                }
+                match (rows.coords[i], finest) {
+                    (None, _) => {
+                        if declared.is_none() {
+                            self.report.push(
+                                Layer::Household,
+                                Some(src),
+                                Some(&id),
+                                IssueKind::Unlocated,
+                                Severity::Rejected,
+                                "no building and no coordinates",
+                            );
+                        }
+                        None
+                    }
+                    (Some(_), Some((level, _))) => {
+                        let (area, building) = located[i];
+                        match area {
+                            Some(a) => {
+                                let mut l = lineage_of(model, level, a);
+                                l.building = building;
+                                Some(l)
+                            }
+                            None => {
+                                self.report.push(
+                                    Layer::Household,
+                                    Some(src),
+                                    Some(&id),
+                                    IssueKind::OutsideParent,
+                                    Severity::Rejected,
+                                    format!("coordinates lie outside every {}", level.singular()),
+                                );
+                                None
+                            }
+                        }
+                    }
+                    (Some(_), None) => Some(Lineage {
+                        building: located[i].1,
+                        ..Lineage::default()
+                    }),
+                }
+            };
+            out.push(Household {
+                id: HouseholdId::new(&id),
+                location: rows.coords[i],
+                lineage: lineage.unwrap_or_default(),
+                placed: lineage.is_some(),
+                residents: 0,
+                source_index: src,
+            });
+        }
+        model.households = out;
+        self.reads.insert(Layer::Household, rows.rows_read);
+    }
+
+    fn read_residents(&mut self, r: &crate::job::ResidentLayer) -> Result<Table> {
+        let path = self.job.resolve(&r.path);
+        let t = read_table(
+            Layer::Resident.name(),
+            &path,
+            &[r.id.as_str(), r.household.as_str()],
+            r.encoding,
+        )?;
+        self.inputs.push(InputInfo {
+            layer: Layer::Resident,
+            path,
+            rows: t.rows_read,
+            crs: None,
+            crs_source: None,
+        });
+        Ok(t)
+    }
+
+    fn place_residents(&mut self, model: &mut Model, t: Table) {
+        let cfg = self
+            .job
+            .layers
+            .residents
+            .as_ref()
+            .expect("residents configured");
+        let ids = t.text(&cfg.id);
+        let hh = t.text(&cfg.household);
+        for (row, why) in &t.unreadable {
+            self.report.push(
+                Layer::Resident,
+                Some(*row),
+                None,
+                IssueKind::UnreadableRow,
+                Severity::Rejected,
+                why.clone(),
+            );
+        }
+        let placed_household: HashMap<&str, (u32, bool)> = model
+            .households
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.id.as_str(), (i as u32, h.placed)))
+            .collect();
+        let mut seen: HashMap<String, usize> = HashMap::with_capacity(t.frame.height());
+        let mut residents = Vec::with_capacity(t.frame.height());
+        let mut counts = vec![0u32; model.households.len()];
+        for i in 0..t.frame.height() {
+            let src = t.source_row(i);
+            let id = ids.get(i).and_then(clean_code);
+            let masked = id.as_deref().map(mask_identifier);
+            let mut fail = |kind, detail: String| {
+                self.report.push(
+                    Layer::Resident,
+                    Some(src),
+                    masked.as_deref(),
+                    kind,
+                    Severity::Rejected,
+                    detail,
+                );
+            };
+            let Some(id) = id else {
+                fail(IssueKind::MissingId, "empty id".into());
+                continue;
+            };
+            if let Some(&j) = seen.get(&id) {
+                fail(
+                    IssueKind::DuplicateId,
+                    format!("id already used by row {j}"),
+                );
+                continue;
+            }
+            seen.insert(id, src);
+            let Some(code) = hh.get(i).and_then(clean_code) else {
+                fail(IssueKind::Unlocated, "no household code".into());
+                continue;
+            };
+            match placed_household.get(code.as_str()) {
+                None => fail(
+                    IssueKind::UnknownReference,
+                    format!("household {code:?} is not in the roster (unknown or rejected)"),
+                ),
+                Some((_, false)) => fail(
+                    IssueKind::Unlocated,
+                    format!("household {code:?} could not be placed"),
+                ),
+                Some((h, true)) => {
+                    counts[*h as usize] += 1;
+                    residents.push(Resident {
+                        household: *h,
+                        source_index: src,
+                    });
+                }
+            }
+        }
+        for (h, c) in model.households.iter_mut().zip(counts) {
+            h.residents = c;
+        }
+        model.residents = residents;
+        self.reads.insert(Layer::Resident, t.rows_read);
+    }
+
+    fn place_facilities(
+        &mut self,
+        model: &mut Model,
+        s: &mut Staged,
+        finest: Option<(Layer, &PolygonIndex)>,
+    ) {
+        let n = s.geoms.len();
+        let mut pts = Vec::with_capacity(n);
+        for i in 0..n {
+            match s.geoms[i].take() {
+                None => pts.push(None),
+                Some(Geometry::Point(p)) => pts.push(Some(p.0)),
+                Some(other) => {
+                    pts.push(None);
+                    let t = type_name(&other);
+                    self.reject(
+                        s,
+                        i,
+                        IssueKind::MissingGeometry,
+                        format!("expected a point, found {t}"),
+                    );
+                }
+            }
+        }
+        let located = match finest {
+            Some((_, idx)) => idx.locate_all(&pts),
+            None => vec![None; n],
+        };
+        let has_capacity = s.extra.len() > 1;
+        for i in 0..n {
+            let Some(p) = pts[i] else { continue };
+            let id = s.ids[i].clone().expect("rows without id are rejected");
+            let kind = s.extra[0][i].as_deref().and_then(clean_code);
+            let Some(kind) = kind else {
+                self.report.push(
+                    Layer::Facility,
+                    Some(i),
+                    Some(&id),
+                    IssueKind::BadValue,
+                    Severity::Rejected,
+                    "no facility type",
+                );
+                continue;
+            };
+            let capacity = if has_capacity {
+                match s.extra[1][i].as_deref() {
+                    None => None,
+                    Some(v) if v.trim().is_empty() => None,
+                    Some(v) => match parse_number(v).filter(|c| *c >= 0.0) {
+                        Some(c) => Some(c),
+                        None => {
+                            self.report.push(
+                                Layer::Facility,
+                                Some(i),
+                                Some(&id),
+                                IssueKind::BadValue,
+                                Severity::Warning,
+                                format!("capacity {v:?} is not a non-negative number; left empty"),
+                            );
+                            None
+                        }
+                    },
+                }
+            } else {
+                None
+            };
+            let lineage = match (finest, located[i]) {
+                (Some((level, _)), Some(a)) => lineage_of(model, level, a),
+                (Some((level, _)), None) => {
+                    self.report.push(
+                        Layer::Facility,
+                        Some(i),
+                        Some(&id),
+                        IssueKind::OutsideParent,
+                        Severity::Warning,
+                        format!(
+                            "lies outside every {}; kept, as it may serve residents nearby",
+                            level.singular()
+                        ),
+                    );
+                    Lineage::default()
+                }
+                (None, _) => Lineage::default(),
+            };
+            model.facilities.push(Facility {
+                id: FacilityId::new(&id),
+                name: s.names[i].take(),
+                kind,
+                capacity,
+                point: p,
+                lineage,
+                source_index: i,
+            });
+        }
+        self.reads.insert(Layer::Facility, n);
+    }
+}
+
+/// A polygon unit before it is stored in the model.
+#[derive(Debug, Clone)]
+pub(crate) struct Unit {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) geometry: MultiPolygon<f64>,
+    pub(crate) area_m2: f64,
+    pub(crate) declared_parent: Option<String>,
+    pub(crate) lineage: Lineage,
+    pub(crate) source_index: Option<usize>,
+}
+
+struct HouseholdRows {
+    rows_read: usize,
+    source: Vec<usize>,
+    ids: Vec<Option<String>>,
+    buildings: Vec<Option<String>>,
+    coords: Vec<Option<Coord<f64>>>,
+    rejected: Vec<bool>,
+}
+
+fn footprint(
+    mp: MultiPolygon<f64>,
+) -> std::result::Result<(Option<MultiPolygon<f64>>, Coord<f64>), (IssueKind, String)> {
+    if let Err(e) = mp.check_validation() {
+        return Err((IssueKind::InvalidGeometry, e.to_string()));
+    }
+    let p = mp
+        .interior_point()
+        .ok_or((IssueKind::MissingGeometry, "empty footprint".to_owned()))?;
+    Ok((Some(mp), p.0))
+}
+
+/// Dissolves children into parents by their declared parent codes.
+fn derive_by_dissolve(children: &[Unit], parent_prefix: Option<usize>) -> Vec<Unit> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<&MultiPolygon<f64>>> = Default::default();
+    for c in children {
+        if let Some(p) = c.declared_parent.as_deref() {
+            groups.entry(p).or_default().push(&c.geometry);
+        }
+    }
+    groups
+        .into_par_iter()
+        .map(|(code, parts)| {
+            let geometry = geo::unary_union(parts.iter().copied());
+            Unit {
+                id: code.to_owned(),
+                name: None,
+                area_m2: geometry.unsigned_area(),
+                geometry,
+                declared_parent: parent_prefix.and_then(|k| code.get(..k)).map(str::to_owned),
+                lineage: Lineage::default(),
+                source_index: None,
+            }
+        })
+        .collect()
+}
+
+fn store_units(model: &mut Model, layer: Layer, us: Vec<Unit>) {
+    fn conv<I: for<'a> From<&'a str>>(us: Vec<Unit>) -> Vec<Area<I>> {
+        us.into_iter()
+            .map(|u| Area {
+                id: I::from(u.id.as_str()),
+                name: u.name,
+                geometry: u.geometry,
+                area_m2: u.area_m2,
+                declared_parent: u.declared_parent,
+                lineage: u.lineage,
+                source_index: u.source_index,
+            })
+            .collect()
+    }
+    match layer {
+        Layer::Street => model.streets = conv(us),
+        Layer::Community => model.communities = conv(us),
+        Layer::Grid => model.grids = conv(us),
+        _ => unreachable!("only polygon levels are stored as units"),
+    }
+}
+
+/// (geometry, source index, id) of the units of a polygon level.
+pub(crate) fn model_units(
+    model: &Model,
+    layer: Layer,
+) -> Vec<(&MultiPolygon<f64>, Option<usize>, &str)> {
+    fn get<I: AsRef<str>>(v: &[Area<I>]) -> Vec<(&MultiPolygon<f64>, Option<usize>, &str)> {
+        v.iter()
+            .map(|a| (&a.geometry, a.source_index, a.id.as_ref()))
+            .collect()
+    }
+    match layer {
+        Layer::Street => get(&model.streets),
+        Layer::Community => get(&model.communities),
+        Layer::Grid => get(&model.grids),
+        _ => Vec::new(),
+    }
+}
+
+fn id_lookup(model: &Model, layer: Layer) -> HashMap<&str, u32> {
+    model_units(model, layer)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, _, id))| (id, i as u32))
+        .collect()
+}
+
+fn lineage_of(model: &Model, layer: Layer, index: u32) -> Lineage {
+    let mut l = match layer {
+        Layer::Street => model.streets[index as usize].lineage,
+        Layer::Community => model.communities[index as usize].lineage,
+        Layer::Grid => model.grids[index as usize].lineage,
+        _ => Lineage::default(),
+    };
+    l.set(layer, Some(index));
+    l
+}
+
+/// Distinct rows of a layer with a rejection entry.
+fn rejected_rows(report: &QualityReport, layer: Layer) -> usize {
+    let mut rows: Vec<usize> = report
+        .for_layer(layer)
+        .filter(|i| i.severity == Severity::Rejected)
+        .filter_map(|i| i.index)
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows.len()
+}
+
+/// Rows of a layer that are in the model, counted from the model itself.
+fn placed_in_model(model: &Model, layer: Layer) -> usize {
+    match layer {
+        Layer::Street => model
+            .streets
+            .iter()
+            .filter(|a| a.source_index.is_some())
+            .count(),
+        Layer::Community => model
+            .communities
+            .iter()
+            .filter(|a| a.source_index.is_some())
+            .count(),
+        Layer::Grid => model
+            .grids
+            .iter()
+            .filter(|a| a.source_index.is_some())
+            .count(),
+        Layer::Building => model.buildings.len(),
+        Layer::Household => model.households.iter().filter(|h| h.placed).count(),
+        Layer::Resident => model.residents.len(),
+        Layer::Facility => model.facilities.len(),
+    }
+}
+
+fn coord_issue(v: CoordCheck, c: Coord<f64>, crs: &Crs) -> (IssueKind, String) {
+    match v {
+        CoordCheck::Swapped => (
+            IssueKind::SwappedLatLon,
+            format!(
+                "coordinate ({:.6}, {:.6}) in {crs} looks like latitude/longitude swapped",
+                c.x, c.y
+            ),
+        ),
+        CoordCheck::Invalid => (
+            IssueKind::OutOfRange,
+            format!(
+                "coordinate ({}, {}) in {crs} is not a valid longitude/latitude",
+                c.x, c.y
+            ),
+        ),
+        CoordCheck::OutsideRegion | CoordCheck::Ok => (
+            IssueKind::OutOfRange,
+            format!(
+                "coordinate ({:.6}, {:.6}) lies outside the expected region (lon 73–135, lat 18–54)",
+                c.x, c.y
+            ),
+        ),
+    }
+}
+
+fn type_name(g: &Geometry<f64>) -> &'static str {
+    match g {
+        Geometry::Point(_) => "Point",
+        Geometry::Line(_) => "Line",
+        Geometry::LineString(_) => "LineString",
+        Geometry::Polygon(_) => "Polygon",
+        Geometry::MultiPoint(_) => "MultiPoint",
+        Geometry::MultiLineString(_) => "MultiLineString",
+        Geometry::MultiPolygon(_) => "MultiPolygon",
+        Geometry::GeometryCollection(_) => "GeometryCollection",
+        Geometry::Rect(_) => "Rect",
+        Geometry::Triangle(_) => "Triangle",
+    }
+}
+
+fn relocate(e: Error, layer: Layer, path: &std::path::Path) -> Error {
+    match e {
+        Error::Crs { message, .. } => Error::crs(Location::layer(layer.name()).file(path), message),
+        other => other,
+    }
+}

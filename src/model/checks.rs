@@ -1,0 +1,207 @@
+//! Topology checks between and within polygon levels: sibling overlaps, gaps inside a parent,
+//! children crossing their parent's boundary. Areas are in m² of the working CRS.
+
+use geo::{Area, BooleanOps, BoundingRect, CoordsIter, MultiPolygon};
+use rayon::prelude::*;
+use rstar::RTree;
+use rstar::primitives::{GeomWithData, Rectangle};
+
+use crate::index::PolygonIndex;
+use crate::model::build::Unit;
+use crate::model::level::Layer;
+use crate::model::quality::{IssueKind, QualityIssue, Severity};
+
+/// (geometry, source index, id) of a unit.
+pub(crate) type UnitRef<'a> = (&'a MultiPolygon<f64>, Option<usize>, &'a str);
+
+/// The parent polygon a child polygon overlaps most; ties go to the smaller id.
+///
+/// Fast path: if every vertex of the child locates in the same parent, that parent, with no
+/// polygon clipping.
+pub(crate) fn largest_overlap(
+    child: &MultiPolygon<f64>,
+    index: &PolygonIndex,
+    parents: &[UnitRef<'_>],
+) -> Option<u32> {
+    let mut same: Option<Option<u32>> = None;
+    let mut uniform = true;
+    for c in child.exterior_coords_iter() {
+        let p = index.locate(c);
+        match same {
+            None => same = Some(p),
+            Some(q) if q == p => {}
+            Some(_) => {
+                uniform = false;
+                break;
+            }
+        }
+    }
+    if uniform {
+        if let Some(Some(p)) = same {
+            return Some(p);
+        }
+    }
+    let r = child.bounding_rect()?;
+    let mut best: Option<(f64, u32)> = None;
+    for j in index.candidates(r.min(), r.max()) {
+        let area = child.intersection(parents[j as usize].0).unsigned_area();
+        if area <= 0.0 {
+            continue;
+        }
+        best = match best {
+            None => Some((area, j)),
+            Some((a, k))
+                if area > a || (area == a && parents[j as usize].2 < parents[k as usize].2) =>
+            {
+                Some((area, j))
+            }
+            keep => keep,
+        };
+    }
+    best.map(|(_, j)| j)
+}
+
+/// Pairs of sibling polygons that overlap by more than `tol` m². Each pair is reported once, at
+/// the unit that comes later in the input.
+pub(crate) fn overlaps(layer: Layer, units: &[Unit], tol: f64) -> Vec<QualityIssue> {
+    let tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>> = RTree::bulk_load(
+        units
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| {
+                let r = u.geometry.bounding_rect()?;
+                Some(GeomWithData::new(
+                    Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                    i,
+                ))
+            })
+            .collect(),
+    );
+    let mut issues: Vec<QualityIssue> = (0..units.len())
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            let a = &units[i];
+            let env = match a.geometry.bounding_rect() {
+                Some(r) => {
+                    rstar::AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y])
+                }
+                None => return Vec::new(),
+            };
+            tree.locate_in_envelope_intersecting(&env)
+                .filter(|e| e.data > i)
+                .filter_map(|e| {
+                    let b = &units[e.data];
+                    let area = a.geometry.intersection(&b.geometry).unsigned_area();
+                    (area > tol).then(|| {
+                        let (later, other) = if b.source_index >= a.source_index {
+                            (b, a)
+                        } else {
+                            (a, b)
+                        };
+                        QualityIssue {
+                            layer,
+                            index: later.source_index,
+                            id: Some(later.id.clone()),
+                            kind: IssueKind::Overlap,
+                            severity: Severity::Warning,
+                            detail: format!(
+                                "overlaps {} {:?} by {area:.1} m²",
+                                layer.singular(),
+                                other.id
+                            ),
+                        }
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    issues.sort_by(|a, b| (a.index, &a.detail).cmp(&(b.index, &b.detail)));
+    issues
+}
+
+/// Gaps inside each parent (parts covered by none of its children) and children extending
+/// outside their parent. Parents derived by dissolving their children are skipped: they have
+/// neither by construction.
+pub(crate) fn gaps_and_crossings(
+    parent_level: Layer,
+    parents: &[UnitRef<'_>],
+    child_level: Layer,
+    children: &[Unit],
+    tol: f64,
+) -> Vec<QualityIssue> {
+    let mut by_parent: Vec<Vec<&MultiPolygon<f64>>> = vec![Vec::new(); parents.len()];
+    for c in children {
+        if let Some(p) = c.lineage.at(parent_level) {
+            by_parent[p as usize].push(&c.geometry);
+        }
+    }
+    let mut issues: Vec<QualityIssue> = parents
+        .par_iter()
+        .zip(by_parent.par_iter())
+        .filter(|((_, src, _), _)| src.is_some())
+        .filter_map(|((geom, src, id), kids)| {
+            let covered = geo::unary_union(kids.iter().copied());
+            let gap = geom.difference(&covered);
+            let area = gap.unsigned_area();
+            (area > tol).then(|| QualityIssue {
+                layer: parent_level,
+                index: *src,
+                id: Some((*id).to_owned()),
+                kind: IssueKind::Gap,
+                severity: Severity::Warning,
+                detail: format!(
+                    "{area:.1} m² in {} part(s) covered by no {}",
+                    gap.0.len(),
+                    child_level.singular()
+                ),
+            })
+        })
+        .collect();
+    let crossings: Vec<QualityIssue> = children
+        .par_iter()
+        .filter_map(|c| {
+            let p = c.lineage.at(parent_level)? as usize;
+            let (pg, psrc, pid) = parents[p];
+            psrc?;
+            let area = c.geometry.difference(pg).unsigned_area();
+            (area > tol).then(|| QualityIssue {
+                layer: child_level,
+                index: c.source_index,
+                id: Some(c.id.clone()),
+                kind: IssueKind::CrossesParent,
+                severity: Severity::Warning,
+                detail: format!(
+                    "{area:.1} m² lies outside its {} {pid:?}",
+                    parent_level.singular()
+                ),
+            })
+        })
+        .collect();
+    issues.extend(crossings);
+    issues
+}
+
+/// For footprints located in a parent: the area outside that parent, where above `tol`.
+/// Returns (position in `items`, area), sorted by position.
+pub(crate) fn footprint_crossings(
+    items: &[(Option<&MultiPolygon<f64>>, Option<u32>)],
+    index: &PolygonIndex,
+    parents: &[UnitRef<'_>],
+    tol: f64,
+) -> Vec<(usize, f64)> {
+    items
+        .par_iter()
+        .enumerate()
+        .filter_map(|(k, (fp, parent))| {
+            let (fp, p) = (fp.as_ref()?, (*parent)?);
+            if fp
+                .exterior_coords_iter()
+                .all(|c| index.locate(c) == Some(p))
+            {
+                return None;
+            }
+            let area = fp.difference(parents[p as usize].0).unsigned_area();
+            (area > tol).then_some((k, area))
+        })
+        .collect()
+}

@@ -1,0 +1,165 @@
+//! Running a job: build the model, write the outputs and the manifest, summarise.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::crs::Crs;
+use crate::error::{Error, Result};
+use crate::job::Job;
+use crate::model::build::{Build, build_with_progress};
+use crate::model::level::Layer;
+use crate::model::quality::{IssueKind, LayerCount, Severity};
+use crate::output::{Written, manifest_path, sha256_file, write_model};
+use crate::progress::Progress;
+
+/// What a run did, for printing and for tests.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// The working CRS used.
+    pub working_crs: Crs,
+    /// Rows read, placed and rejected per layer.
+    pub counts: BTreeMap<Layer, LayerCount>,
+    /// Number of issues per kind and severity.
+    pub issues: BTreeMap<(IssueKind, Severity), usize>,
+    /// Files written (empty for `validate`).
+    pub written: Written,
+}
+
+impl RunSummary {
+    fn of(build: &Build, written: Written) -> Self {
+        let mut issues = BTreeMap::new();
+        for i in build.report.issues() {
+            *issues.entry((i.kind, i.severity)).or_insert(0) += 1;
+        }
+        RunSummary {
+            working_crs: build.model.working_crs.clone(),
+            counts: build.report.counts().clone(),
+            issues,
+            written,
+        }
+    }
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "working CRS: {}", self.working_crs)?;
+        writeln!(
+            f,
+            "{:<12} {:>10} {:>10} {:>10}",
+            "layer", "read", "placed", "reported"
+        )?;
+        for (layer, c) in &self.counts {
+            writeln!(
+                f,
+                "{:<12} {:>10} {:>10} {:>10}",
+                layer.name(),
+                c.read,
+                c.placed,
+                c.rejected
+            )?;
+        }
+        if !self.issues.is_empty() {
+            writeln!(f, "quality issues:")?;
+            for ((kind, sev), n) in &self.issues {
+                writeln!(f, "  {:<20} {:<9} {n:>8}", kind.code(), sev.code())?;
+            }
+        }
+        if !self.written.files.is_empty() {
+            writeln!(f, "wrote: {}", self.written.files.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the model and returns the summary, writing nothing (`shequ validate`).
+///
+/// # Errors
+/// As [`build`](crate::build).
+pub fn validate(job: &Job, progress: &dyn Progress) -> Result<(Build, RunSummary)> {
+    let build = build_with_progress(job, progress)?;
+    let summary = RunSummary::of(&build, Written::default());
+    Ok((build, summary))
+}
+
+/// Builds the model and writes every output under `out`, with `manifest.json` last.
+///
+/// # Errors
+/// As [`build`](crate::build), plus write errors.
+pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, RunSummary)> {
+    let started = chrono::Utc::now();
+    let t0 = Instant::now();
+    let mut build = build_with_progress(job, progress)?;
+    let output_crs = if job.options.output_crs.eq_ignore_ascii_case("working") {
+        build.model.working_crs.clone()
+    } else {
+        Crs::parse(&job.options.output_crs)?
+    };
+    progress.start("writing outputs", 0);
+    let t = Instant::now();
+    let mut written = write_model(&build, out, &output_crs)?;
+    progress.finish();
+    build.steps.push(crate::model::build::StepTime {
+        step: "write outputs".into(),
+        seconds: t.elapsed().as_secs_f64(),
+    });
+    let mut inputs = Vec::new();
+    for i in &build.inputs {
+        inputs.push(json!({
+            "layer": i.layer.name(),
+            "path": i.path,
+            "sha256": sha256_file(&i.path)?,
+            "rows": i.rows,
+            "crs": i.crs,
+            "crs_source": i.crs_source,
+        }));
+    }
+    let counts: serde_json::Map<String, serde_json::Value> = build
+        .report
+        .counts()
+        .iter()
+        .map(|(l, c)| {
+            (
+                l.name().to_owned(),
+                serde_json::to_value(c).expect("plain struct"),
+            )
+        })
+        .collect();
+    let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for i in build.report.issues() {
+        *by_kind.entry(i.kind.code()).or_insert(0) += 1;
+    }
+    written.files.push("manifest.json".into());
+    let manifest = json!({
+        "shequ_version": env!("CARGO_PKG_VERSION"),
+        "job": {
+            "name": job.name,
+            "file": job.source,
+            "options": job.options,
+        },
+        "started_at": started.to_rfc3339(),
+        "wall_seconds": t0.elapsed().as_secs_f64(),
+        "inputs": inputs,
+        "crs": {
+            "working": build.model.working_crs.definition(),
+            "working_name": build.model.working_crs.name().ok(),
+            "working_chosen": if job.options.working_crs.eq_ignore_ascii_case("auto") {
+                "auto: CGCS2000 3-degree Gauss-Kruger zone with the central meridian nearest the data's centre"
+            } else { "job" },
+            "output": output_crs.definition(),
+        },
+        "levels": build.model.levels.iter().map(|l| l.name()).collect::<Vec<_>>(),
+        "counts": counts,
+        "issues_by_kind": by_kind,
+        "steps": build.steps,
+        "outputs": written.files,
+    });
+    let path = manifest_path(out);
+    let text = serde_json::to_string_pretty(&manifest).expect("serialisable");
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    let summary = RunSummary::of(&build, written);
+    Ok((build, summary))
+}

@@ -1,0 +1,772 @@
+//! A deterministic synthetic district for examples, tests and benchmarks.
+//!
+//! The default sample is one street of 7 communities and 28 grids in Chongqing's Yuzhong
+//! district (around 106.55E, 29.56N), with building footprints, facilities, about 4,000
+//! households and their residents (ages, sexes and special-needs labels in the national
+//! proportions of `shared/domain.md`), plus deliberate data-quality problems of every kind the
+//! quality report knows. Every number comes from a seeded ChaCha8 generator, so the same seed
+//! gives byte-identical files.
+
+use std::f64::consts::PI;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use ::geojson::JsonObject;
+use geo::{Coord, Geometry, LineString, Point, Polygon};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::io::geojson;
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleConfig {
+    /// Seed of the generator.
+    pub seed: u64,
+    /// Number of households (about; buildings are filled whole).
+    pub households: usize,
+    /// Number of communities.
+    pub communities: usize,
+    /// Grids per community (arranged as a 2-wide block).
+    pub grids_per_community: usize,
+    /// Extra vertices per lattice edge: 0 gives simple quadrilaterals, 30 gives boundaries of a
+    /// hundred-plus vertices that wiggle like surveyed ones.
+    pub edge_detail: usize,
+    /// Plant data-quality problems of every kind.
+    pub plant_problems: bool,
+}
+
+impl Default for SampleConfig {
+    fn default() -> Self {
+        SampleConfig {
+            seed: 2024,
+            households: 4000,
+            communities: 7,
+            grids_per_community: 4,
+            edge_detail: 6,
+            plant_problems: true,
+        }
+    }
+}
+
+impl SampleConfig {
+    /// A tiny district (one community of four grids, 200 households) for doctests.
+    pub fn small(seed: u64) -> Self {
+        SampleConfig {
+            seed,
+            households: 200,
+            communities: 1,
+            grids_per_community: 4,
+            edge_detail: 2,
+            plant_problems: false,
+        }
+    }
+}
+
+/// What [`write_sample`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SampleCounts {
+    /// Communities.
+    pub communities: usize,
+    /// Grids.
+    pub grids: usize,
+    /// Building features (including planted problems).
+    pub buildings: usize,
+    /// Household rows.
+    pub households: usize,
+    /// Resident rows.
+    pub residents: usize,
+    /// Facility features.
+    pub facilities: usize,
+}
+
+const LON0: f64 = 106.53;
+const LAT0: f64 = 29.55;
+const STREET: &str = "500103001";
+/// The reference date ages are computed at.
+pub const REFERENCE_DATE: &str = "2026-01-01";
+
+fn to_lonlat(c: Coord<f64>) -> Coord<f64> {
+    let mx = 111_320.0 * (LAT0 * PI / 180.0).cos();
+    Coord {
+        x: LON0 + c.x / mx,
+        y: LAT0 + c.y / 110_574.0,
+    }
+}
+
+/// A cheap deterministic hash of integers, for jitter that both sides of an edge agree on.
+fn hash(seed: u64, parts: &[i64]) -> f64 {
+    let mut h = seed ^ 0x9E37_79B9_7F4A_7C15;
+    for &p in parts {
+        h ^= p as u64;
+        h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h ^= h >> 31;
+    }
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+struct Lattice {
+    seed: u64,
+    cell: f64,
+    detail: usize,
+}
+
+impl Lattice {
+    fn vertex(&self, i: i64, j: i64) -> Coord<f64> {
+        let jx = (hash(self.seed, &[i, j, 1]) - 0.5) * 0.24 * self.cell;
+        let jy = (hash(self.seed, &[i, j, 2]) - 0.5) * 0.24 * self.cell;
+        Coord {
+            x: i as f64 * self.cell + jx,
+            y: j as f64 * self.cell + jy,
+        }
+    }
+
+    /// Points from lattice vertex a to b (a included, b excluded), with wiggles that depend only
+    /// on the unordered edge, so both neighbours get identical coordinates.
+    fn edge(&self, a: (i64, i64), b: (i64, i64), out: &mut Vec<Coord<f64>>) {
+        let (lo, hi, rev) = if a <= b { (a, b, false) } else { (b, a, true) };
+        let (p, q) = (self.vertex(lo.0, lo.1), self.vertex(hi.0, hi.1));
+        let (dx, dy) = (q.x - p.x, q.y - p.y);
+        let len = (dx * dx + dy * dy).sqrt();
+        let (nx, ny) = (-dy / len, dx / len);
+        let mut pts = Vec::with_capacity(self.detail + 2);
+        pts.push(p);
+        for m in 1..=self.detail {
+            let t = m as f64 / (self.detail + 1) as f64;
+            let amp =
+                (hash(self.seed, &[lo.0, lo.1, hi.0, hi.1, m as i64]) - 0.5) * 0.04 * self.cell;
+            pts.push(Coord {
+                x: p.x + dx * t + nx * amp,
+                y: p.y + dy * t + ny * amp,
+            });
+        }
+        pts.push(q);
+        if rev {
+            pts.reverse();
+        }
+        out.extend_from_slice(&pts[..pts.len() - 1]);
+    }
+
+    /// The counter-clockwise boundary of the block of cells [i0, i1) x [j0, j1).
+    fn block(&self, i0: i64, i1: i64, j0: i64, j1: i64) -> Polygon<f64> {
+        let mut ring = Vec::new();
+        for i in i0..i1 {
+            self.edge((i, j0), (i + 1, j0), &mut ring);
+        }
+        for j in j0..j1 {
+            self.edge((i1, j), (i1, j + 1), &mut ring);
+        }
+        for i in (i0..i1).rev() {
+            self.edge((i + 1, j1), (i, j1), &mut ring);
+        }
+        for j in (j0..j1).rev() {
+            self.edge((i0, j + 1), (i0, j), &mut ring);
+        }
+        ring.push(ring[0]);
+        Polygon::new(LineString(ring), vec![])
+    }
+
+    /// A point inside cell (i, j) at fractions (u, v) of its corners.
+    fn inside(&self, i: i64, j: i64, u: f64, v: f64) -> Coord<f64> {
+        let (a, b, c, d) = (
+            self.vertex(i, j),
+            self.vertex(i + 1, j),
+            self.vertex(i + 1, j + 1),
+            self.vertex(i, j + 1),
+        );
+        Coord {
+            x: (1.0 - v) * ((1.0 - u) * a.x + u * b.x) + v * ((1.0 - u) * d.x + u * c.x),
+            y: (1.0 - v) * ((1.0 - u) * a.y + u * b.y) + v * ((1.0 - u) * d.y + u * c.y),
+        }
+    }
+}
+
+fn rect(center: Coord<f64>, w: f64, h: f64) -> Polygon<f64> {
+    let (x, y) = (center.x, center.y);
+    Polygon::new(
+        LineString(vec![
+            Coord {
+                x: x - w / 2.0,
+                y: y - h / 2.0,
+            },
+            Coord {
+                x: x + w / 2.0,
+                y: y - h / 2.0,
+            },
+            Coord {
+                x: x + w / 2.0,
+                y: y + h / 2.0,
+            },
+            Coord {
+                x: x - w / 2.0,
+                y: y + h / 2.0,
+            },
+            Coord {
+                x: x - w / 2.0,
+                y: y - h / 2.0,
+            },
+        ]),
+        vec![],
+    )
+}
+
+fn lonlat_geom(g: Geometry<f64>) -> Geometry<f64> {
+    geo::MapCoords::map_coords(&g, to_lonlat)
+}
+
+fn props(v: serde_json::Value) -> JsonObject {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("object literal"),
+    }
+}
+
+/// Pushes the middle of the ring segment that is extreme in direction `dir` by `by` metres
+/// along `dir`, creating an overlap (outward) or a gap (inward) with the neighbour.
+fn push_edge(p: &mut Polygon<f64>, dir: Coord<f64>, by: f64) {
+    let ring = &p.exterior().0;
+    let mut best = (f64::MIN, 0);
+    for k in 0..ring.len() - 1 {
+        let m = (ring[k].x + ring[k + 1].x) * dir.x + (ring[k].y + ring[k + 1].y) * dir.y;
+        if m > best.0 {
+            best = (m, k);
+        }
+    }
+    let k = best.1;
+    let mid = Coord {
+        x: (ring[k].x + ring[k + 1].x) / 2.0 + dir.x * by,
+        y: (ring[k].y + ring[k + 1].y) / 2.0 + dir.y * by,
+    };
+    p.exterior_mut(|r| r.0.insert(k + 1, mid));
+}
+
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "林", "罗", "高",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+    "超", "秀英", "桂英", "建华", "志强", "玉兰", "淑珍", "德明",
+];
+const COMMUNITY_NAMES: &[&str] = &[
+    "七星岗",
+    "解放碑",
+    "较场口",
+    "望龙门",
+    "朝天门",
+    "南纪门",
+    "菜园坝",
+    "两路口",
+    "上清寺",
+    "大溪沟",
+    "化龙桥",
+    "石油路",
+];
+const DISABILITY: &[&str] = &["视力", "听力", "言语", "肢体", "智力", "精神", "多重"];
+
+/// GB 11643 check character for the first 17 digits of a resident ID number.
+///
+/// # Examples
+/// ```
+/// // The standard's example number 11010519491231002X.
+/// assert_eq!(shequ::sample::id_check_char("11010519491231002"), 'X');
+/// ```
+pub fn id_check_char(first17: &str) -> char {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
+    let s: u32 = first17
+        .bytes()
+        .zip(W)
+        .map(|(b, w)| (b - b'0') as u32 * w)
+        .sum();
+    C[(s % 11) as usize]
+}
+
+/// Draws an age with about 18.7% aged 60+ and 13.5% aged 65+ (2020 census shares).
+fn draw_age(rng: &mut ChaCha8Rng) -> u32 {
+    let u: f64 = rng.random();
+    if u < 0.18 {
+        rng.random_range(0..15)
+    } else if u < 0.18 + 0.633 {
+        rng.random_range(15..60)
+    } else if u < 0.18 + 0.633 + 0.052 {
+        rng.random_range(60..65)
+    } else if u < 0.18 + 0.633 + 0.052 + 0.11 {
+        rng.random_range(65..80)
+    } else {
+        rng.random_range(80..98)
+    }
+}
+
+/// Writes the sample district into `dir`: GeoJSON layers, `households.csv` (UTF-8),
+/// `residents.csv` (GB18030 with Chinese headers, as exported on Chinese Windows) and
+/// `job.toml`. Streets are not written: the job derives them by dissolving communities.
+///
+/// # Examples
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let counts = shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(7))?;
+/// assert_eq!(counts.grids, 4);
+/// assert!(dir.path().join("job.toml").exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Io`] if the directory cannot be written.
+pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let n_grids = (cfg.communities * cfg.grids_per_community).max(1);
+    let hh_per_grid = (cfg.households as f64 / n_grids as f64).max(1.0);
+    // About 30 m² of block per household at these densities, so cells of 150–600 m.
+    let cell = (hh_per_grid * 220.0).sqrt().clamp(120.0, 800.0);
+    let lat = Lattice {
+        seed: cfg.seed,
+        cell,
+        detail: cfg.edge_detail,
+    };
+    let gx = 2i64;
+    let gy = (cfg.grids_per_community as i64 + 1) / 2;
+    let cx = (cfg.communities as f64).sqrt().ceil() as i64;
+
+    let mut counts = SampleCounts::default();
+    let mut community_geoms = Vec::new();
+    let mut community_props = Vec::new();
+    let mut grid_cells: Vec<(String, i64, i64)> = Vec::new();
+    let mut grid_polys: Vec<Polygon<f64>> = Vec::new();
+    let mut grid_props = Vec::new();
+    for c in 0..cfg.communities {
+        let (a, b) = (c as i64 % cx, c as i64 / cx);
+        let code = format!("{STREET}{:03}", c + 1);
+        let name = format!("{}社区", COMMUNITY_NAMES[c % COMMUNITY_NAMES.len()]);
+        let poly = lat.block(a * gx, (a + 1) * gx, b * gy, (b + 1) * gy);
+        community_geoms.push(Some(lonlat_geom(Geometry::Polygon(poly))));
+        community_props.push(props(
+            json!({"code": code, "name": name, "street_code": STREET}),
+        ));
+        let mut k = 0;
+        for j in 0..gy {
+            for i in 0..gx {
+                if k >= cfg.grids_per_community {
+                    break;
+                }
+                k += 1;
+                let (ci, cj) = (a * gx + i, b * gy + j);
+                let gcode = format!("{code}{k:02}");
+                grid_polys.push(lat.block(ci, ci + 1, cj, cj + 1));
+                grid_props.push(props(json!({
+                    "code": gcode, "name": format!("{name}第{k}网格"), "community_code": code
+                })));
+                grid_cells.push((gcode, ci, cj));
+            }
+        }
+    }
+    if cfg.plant_problems && grid_polys.len() >= 6 {
+        // Overlap (and crossing into the next community): push grid 2's east edge 30 m east.
+        push_edge(&mut grid_polys[1], Coord { x: 1.0, y: 0.0 }, 30.0);
+        // Gap: pull grid 5's north edge 30 m south, away from its sibling above.
+        push_edge(&mut grid_polys[4], Coord { x: 0.0, y: 1.0 }, -30.0);
+    }
+    counts.communities = community_geoms.len();
+    counts.grids = grid_polys.len();
+    let grid_geoms: Vec<Option<Geometry<f64>>> = grid_polys
+        .iter()
+        .map(|p| Some(lonlat_geom(Geometry::Polygon(p.clone()))))
+        .collect();
+
+    // Buildings and households.
+    let mut b_geoms = Vec::new();
+    let mut b_props = Vec::new();
+    let mut households: Vec<(String, String, Option<Coord<f64>>)> = Vec::new();
+    let mut remaining = cfg.households;
+    for (g, (gcode, ci, cj)) in grid_cells.iter().enumerate() {
+        let target = if g + 1 == grid_cells.len() {
+            remaining
+        } else {
+            ((hh_per_grid * rng.random_range(0.8..1.2)).round() as usize).min(remaining)
+        };
+        remaining -= target;
+        let mut placed = 0;
+        let mut b = 0;
+        let side = ((target as f64 / 40.0).sqrt().ceil() as usize).max(1);
+        while placed < target {
+            let per = rng.random_range(12..80).min(target - placed);
+            let slot = b % (side * side);
+            let (u, v) = (
+                0.18 + 0.64 * ((slot % side) as f64 + 0.5) / side as f64,
+                0.18 + 0.64 * ((slot / side) as f64 + 0.5) / side as f64,
+            );
+            let center = lat.inside(*ci, *cj, u, v);
+            let w = rng.random_range(10.0..16.0);
+            let h = rng.random_range(18.0..(cell * 0.64 / side as f64).clamp(19.0, 45.0));
+            let code = format!("{gcode}{:03}", b + 1);
+            b_geoms.push(Some(lonlat_geom(Geometry::Polygon(rect(center, w, h)))));
+            b_props.push(props(json!({
+                "code": code, "name": format!("{}栋", b + 1), "grid_code": gcode
+            })));
+            for _ in 0..per {
+                let hid = format!("H{:07}", households.len() + 1);
+                // About 3% of households (self-built houses) are located by coordinates only.
+                if rng.random::<f64>() < 0.03 {
+                    let p = Coord {
+                        x: center.x + rng.random_range(-w / 3.0..w / 3.0),
+                        y: center.y + rng.random_range(-h / 3.0..h / 3.0),
+                    };
+                    households.push((hid, String::new(), Some(to_lonlat(p))));
+                } else {
+                    households.push((hid, code.clone(), None));
+                }
+            }
+            placed += per;
+            b += 1;
+        }
+    }
+
+    // Residents.
+    let mut residents = String::from(
+        "居民编号,户编号,姓名,公民身份号码,性别,出生日期,联系电话,人员类型,残疾类别,残疾等级,是否低保,是否失业\n",
+    );
+    let mut rid = 0usize;
+    for (hid, _, _) in &households {
+        let size = match rng.random::<f64>() {
+            u if u < 0.20 => 1,
+            u if u < 0.50 => 2,
+            u if u < 0.75 => 3,
+            u if u < 0.90 => 4,
+            u if u < 0.97 => 5,
+            _ => 6,
+        };
+        let low_income = rng.random::<f64>() < 0.03;
+        for _ in 0..size {
+            rid += 1;
+            let age = draw_age(&mut rng);
+            let (by, bm, bd) = (
+                2025 - age as i32,
+                rng.random_range(1..=12u32),
+                rng.random_range(1..=28u32),
+            );
+            let male = rng.random::<bool>();
+            let seq = rng.random_range(0..500u32) * 2 + u32::from(male);
+            let first17 = format!("500103{by:04}{bm:02}{bd:02}{seq:03}");
+            let idno = format!("{first17}{}", id_check_char(&first17));
+            let name = format!(
+                "{}{}",
+                SURNAMES[rng.random_range(0..SURNAMES.len())],
+                GIVEN[rng.random_range(0..GIVEN.len())]
+            );
+            let birth = match rid % 4 {
+                0 => format!("{by:04}{bm:02}{bd:02}"),
+                1 => format!("{by:04}-{bm:02}-{bd:02}"),
+                2 => format!("{by}/{bm}/{bd}"),
+                _ => format!("{by}年{bm}月{bd}日"),
+            };
+            let phone = format!(
+                "1{}{:09}",
+                rng.random_range(3..=9u32),
+                rng.random_range(0..1_000_000_000u64)
+            );
+            let kind = if rng.random::<f64>() < 0.82 {
+                "户籍"
+            } else {
+                "流动"
+            };
+            let (dtype, dgrade) = if rng.random::<f64>() < 0.063 {
+                (
+                    DISABILITY[rng.random_range(0..DISABILITY.len())].to_owned(),
+                    format!("{}级", rng.random_range(1..=4u32)),
+                )
+            } else {
+                (String::new(), String::new())
+            };
+            let unemployed = (18..60).contains(&age) && rng.random::<f64>() < 0.05;
+            let _ = writeln!(
+                residents,
+                "R{rid:08},{hid},{name},{idno},{},{birth},{phone},{kind},{dtype},{dgrade},{},{}",
+                if male { "男" } else { "女" },
+                if low_income { "是" } else { "否" },
+                if unemployed { "是" } else { "否" },
+            );
+        }
+    }
+
+    // Facilities.
+    let mut f_geoms = Vec::new();
+    let mut f_props = Vec::new();
+    let kinds = [
+        ("clinic", "社区卫生服务站", 0.5, 8.0),
+        ("elderly_daycare", "日间照料中心", 0.8, 30.0),
+        ("rehabilitation", "康复中心", 0.3, 20.0),
+        ("activity_centre", "党群服务中心", 1.0, 100.0),
+    ];
+    for (kind, cname, per_community, cap) in kinds {
+        let n = ((cfg.communities as f64 * per_community).round() as usize).max(1);
+        for k in 0..n {
+            let &(_, ci, cj) = &grid_cells[rng.random_range(0..grid_cells.len())];
+            let p = lat.inside(
+                ci,
+                cj,
+                rng.random_range(0.2..0.8),
+                rng.random_range(0.2..0.8),
+            );
+            f_geoms.push(Some(lonlat_geom(Geometry::Point(Point(p)))));
+            f_props.push(props(json!({
+                "code": format!("F-{kind}-{:02}", k + 1),
+                "name": format!("{cname}{}", k + 1),
+                "type": kind,
+                "capacity": (cap * rng.random_range(0.6..1.6f64)).round(),
+            })));
+        }
+    }
+
+    let mut hh_csv = String::from("household_id,building_code,lon,lat\n");
+    let fmt_row = |csv: &mut String, (id, b, c): &(String, String, Option<Coord<f64>>)| {
+        let _ = match c {
+            Some(c) => writeln!(csv, "{id},{b},{:.7},{:.7}", c.x, c.y),
+            None => writeln!(csv, "{id},{b},,"),
+        };
+    };
+    for h in &households {
+        fmt_row(&mut hh_csv, h);
+    }
+
+    if cfg.plant_problems && !grid_cells.is_empty() {
+        plant(
+            &lat,
+            &grid_cells,
+            &mut b_geoms,
+            &mut b_props,
+            &mut hh_csv,
+            &mut residents,
+            &mut f_geoms,
+            &mut f_props,
+            &households,
+        );
+    }
+    counts.buildings = b_geoms.len();
+    counts.households = hh_csv.lines().count() - 1;
+    counts.residents = residents.lines().count() - 1;
+    counts.facilities = f_geoms.len();
+
+    geojson::write(
+        &dir.join("communities.geojson"),
+        &community_geoms,
+        &community_props,
+        None,
+        7,
+    )?;
+    geojson::write(
+        &dir.join("grids.geojson"),
+        &grid_geoms,
+        &grid_props,
+        None,
+        7,
+    )?;
+    geojson::write(&dir.join("buildings.geojson"), &b_geoms, &b_props, None, 7)?;
+    geojson::write(&dir.join("facilities.geojson"), &f_geoms, &f_props, None, 7)?;
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
+    };
+    write("households.csv", hh_csv.as_bytes())?;
+    let (gb, _, _) = encoding_rs::GB18030.encode(&residents);
+    write("residents.csv", &gb)?;
+    write("job.toml", SAMPLE_JOB.as_bytes())?;
+    Ok(counts)
+}
+
+/// The job file written beside the sample.
+pub const SAMPLE_JOB: &str = r#"# shequ job for the synthetic sample district (see README.md beside this file).
+name = "sample district (synthetic, Yuzhong, Chongqing)"
+
+[options]
+working_crs = "auto"        # CGCS2000 3-degree Gauss-Kruger zone nearest the data
+output_crs = "EPSG:4326"
+parent_rule = "declared"    # declared parent codes win over location; conflicts are reported
+region = "china"
+area_tolerance_m2 = 1.0
+
+# No street polygons: derive the street by dissolving communities by their street code.
+[layers.streets]
+derive = true
+
+[layers.communities]
+path = "communities.geojson"
+id = "code"
+name = "name"
+parent = "street_code"
+
+[layers.grids]
+path = "grids.geojson"
+id = "code"
+name = "name"
+parent = "community_code"
+
+[layers.buildings]
+path = "buildings.geojson"
+id = "code"
+name = "name"
+parent = "grid_code"
+
+[layers.households]
+path = "households.csv"
+encoding = "utf-8"
+id = "household_id"
+building = "building_code"
+lon = "lon"
+lat = "lat"
+
+[layers.residents]
+path = "residents.csv"
+encoding = "gb18030"
+id = "居民编号"
+household = "户编号"
+
+[layers.facilities]
+path = "facilities.geojson"
+id = "code"
+name = "name"
+kind = "type"
+capacity = "capacity"
+"#;
+
+/// Appends one deliberate problem of each kind the quality report knows.
+#[allow(clippy::too_many_arguments)]
+fn plant(
+    lat: &Lattice,
+    grid_cells: &[(String, i64, i64)],
+    b_geoms: &mut Vec<Option<Geometry<f64>>>,
+    b_props: &mut Vec<JsonObject>,
+    hh: &mut String,
+    residents: &mut String,
+    f_geoms: &mut Vec<Option<Geometry<f64>>>,
+    f_props: &mut Vec<JsonObject>,
+    households: &[(String, String, Option<Coord<f64>>)],
+) {
+    let (g0, ci, cj) = &grid_cells[0];
+    let (g1, _, _) = &grid_cells[1];
+    let first_code = b_props[0]["code"].as_str().unwrap_or_default().to_owned();
+    let mut building = |geom: Geometry<f64>, code: &str, grid: &str| {
+        b_geoms.push(Some(lonlat_geom(geom)));
+        b_props.push(props(
+            json!({"code": code, "name": "planted", "grid_code": grid}),
+        ));
+    };
+    // invalid_geometry: a bow-tie footprint.
+    let c = lat.inside(*ci, *cj, 0.1, 0.1);
+    let bow = Polygon::new(
+        LineString(vec![
+            c,
+            Coord {
+                x: c.x + 10.0,
+                y: c.y + 10.0,
+            },
+            Coord {
+                x: c.x + 10.0,
+                y: c.y,
+            },
+            Coord {
+                x: c.x,
+                y: c.y + 10.0,
+            },
+            c,
+        ]),
+        vec![],
+    );
+    building(Geometry::Polygon(bow), "PLANTED-BOWTIE", g0);
+    // duplicate_id: the first building's code again, elsewhere in its grid.
+    building(
+        Geometry::Polygon(rect(lat.inside(*ci, *cj, 0.9, 0.1), 8.0, 8.0)),
+        &first_code,
+        g0,
+    );
+    // unknown_parent (placed by location): a grid code that does not exist.
+    building(
+        Geometry::Polygon(rect(lat.inside(*ci, *cj, 0.1, 0.9), 8.0, 8.0)),
+        "PLANTED-UNKNOWN-GRID",
+        "99999999999999",
+    );
+    // parent_conflict: lies in grid 0 but declares grid 1.
+    building(
+        Geometry::Polygon(rect(lat.inside(*ci, *cj, 0.9, 0.9), 8.0, 8.0)),
+        "PLANTED-CONFLICT",
+        g1,
+    );
+    // crosses_parent: a footprint straddling the edge between grid 0 and grid 1.
+    let edge_mid = lat.inside(*ci, *cj, 1.0, 0.5);
+    building(
+        Geometry::Polygon(rect(edge_mid, 30.0, 8.0)),
+        "PLANTED-STRADDLE",
+        g0,
+    );
+    // outside_parent: 3 km south of the district.
+    let far = lat.inside(*ci, *cj, 0.5, 0.5);
+    building(
+        Geometry::Polygon(rect(
+            Coord {
+                x: far.x,
+                y: far.y - 3000.0,
+            },
+            10.0,
+            10.0,
+        )),
+        "PLANTED-OUTSIDE",
+        g0,
+    );
+    // missing_geometry: a building without geometry.
+    b_geoms.push(None);
+    b_props.push(props(
+        json!({"code": "PLANTED-NOGEOM", "name": "planted", "grid_code": g0}),
+    ));
+
+    let good = to_lonlat(lat.inside(*ci, *cj, 0.5, 0.5));
+    let lines = [
+        // unlocated: no building, no coordinates.
+        "HX000001,,,".to_owned(),
+        // out_of_range: an extra digit in the longitude.
+        format!("HX000002,,{:.7},{:.7}", good.x * 10.0, good.y),
+        // swapped_lat_lon.
+        format!("HX000003,,{:.7},{:.7}", good.y, good.x),
+        // unreadable_row: a field missing.
+        "HX000004,".to_owned(),
+        // bad_value: coordinates that are not numbers.
+        "HX000005,,abc,def".to_owned(),
+        // unknown_reference: a building that does not exist, no coordinates.
+        "HX000006,NO-SUCH-BUILDING,,".to_owned(),
+        // missing_id.
+        format!(",{},,", households[0].1),
+        // duplicate_id: the first household again.
+        format!("{},{},,", households[0].0, households[0].1),
+        // outside_parent: a valid coordinate 3 km outside the district.
+        {
+            let p = to_lonlat(Coord {
+                x: far.x,
+                y: far.y - 3000.0,
+            });
+            format!("HX000007,,{:.7},{:.7}", p.x, p.y)
+        },
+    ];
+    for l in lines {
+        hh.push_str(&l);
+        hh.push('\n');
+    }
+    // Residents of an unknown household and a repeated resident id.
+    let first_resident = residents.lines().nth(1).unwrap_or_default().to_owned();
+    let _ = writeln!(
+        residents,
+        "RX0000001,H9999999,测试,,男,19800101,,户籍,,,否,否"
+    );
+    residents.push_str(&first_resident);
+    residents.push('\n');
+    // Facility problems: bad capacity (kept), no geometry (rejected).
+    let p = lat.inside(*ci, *cj, 0.4, 0.6);
+    f_geoms.push(Some(lonlat_geom(Geometry::Point(Point(p)))));
+    f_props.push(props(
+        json!({"code": "F-PLANTED-CAP", "name": "planted", "type": "clinic", "capacity": "many"}),
+    ));
+    f_geoms.push(None);
+    f_props.push(props(
+        json!({"code": "F-PLANTED-NOGEOM", "name": "planted", "type": "clinic", "capacity": 5}),
+    ));
+}

@@ -1,0 +1,107 @@
+//! The boundary rule, checked against brute force on random partitions.
+
+use geo::algorithm::coordinate_position::{CoordPos, CoordinatePosition};
+use geo::{Coord, LineString, MultiPolygon, Polygon};
+use proptest::prelude::*;
+use shequ::index::{PolygonIndex, ranks_by_id};
+
+/// A jittered lattice partition with integer coordinates that are multiples of 10, so that
+/// points exactly on edges can be constructed exactly.
+fn partition(nx: i64, ny: i64, jitter: &[i64]) -> (Vec<MultiPolygon<f64>>, Vec<String>) {
+    let v = |i: i64, j: i64| -> Coord<f64> {
+        let interior = i > 0 && j > 0 && i < nx && j < ny;
+        let k = ((i * 31 + j * 17) as usize) % jitter.len();
+        let (dx, dy) = if interior {
+            (jitter[k] * 10, jitter[(k + 1) % jitter.len()] * 10)
+        } else {
+            (0, 0)
+        };
+        Coord {
+            x: (i * 1000 + dx) as f64,
+            y: (j * 1000 + dy) as f64,
+        }
+    };
+    let mut polys = Vec::new();
+    let mut ids = Vec::new();
+    for j in 0..ny {
+        for i in 0..nx {
+            let ring = vec![v(i, j), v(i + 1, j), v(i + 1, j + 1), v(i, j + 1), v(i, j)];
+            polys.push(MultiPolygon(vec![Polygon::new(LineString(ring), vec![])]));
+            // Ids in an order unrelated to the input order.
+            ids.push(format!("G{:03}", (i * 7 + j * 13) % 1000 + i * 1000 + j));
+        }
+    }
+    (polys, ids)
+}
+
+/// Brute force: among the polygons covering the point, the one with the smallest id.
+fn brute(polys: &[MultiPolygon<f64>], ids: &[String], p: Coord<f64>) -> Option<u32> {
+    (0..polys.len())
+        .filter(|&i| polys[i].coordinate_position(&p) != CoordPos::Outside)
+        .min_by(|&a, &b| ids[a].cmp(&ids[b]))
+        .map(|i| i as u32)
+}
+
+/// Exact points on the segment a-b: a + k (b - a) / g for g = gcd of the deltas.
+fn on_segment(a: Coord<f64>, b: Coord<f64>, k: i64) -> Coord<f64> {
+    fn gcd(a: i64, b: i64) -> i64 {
+        if b == 0 { a.abs() } else { gcd(b, a % b) }
+    }
+    let (dx, dy) = ((b.x - a.x) as i64, (b.y - a.y) as i64);
+    let g = gcd(dx, dy).max(1);
+    let k = k.rem_euclid(g + 1);
+    Coord {
+        x: a.x + (k * dx / g) as f64,
+        y: a.y + (k * dy / g) as f64,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn points_on_shared_edges_go_to_exactly_one_polygon(
+        nx in 2i64..5, ny in 2i64..5,
+        jitter in proptest::collection::vec(-20i64..20, 7),
+        picks in proptest::collection::vec((0usize..64, 0usize..4, 0i64..40), 20),
+    ) {
+        let (polys, ids) = partition(nx, ny, &jitter);
+        let refs: Vec<Option<&MultiPolygon<f64>>> = polys.iter().map(Some).collect();
+        let index = PolygonIndex::new(&refs, &ranks_by_id(&ids));
+        for (cell, edge, k) in picks {
+            let ring = &polys[cell % polys.len()].0[0].exterior().0;
+            let p = on_segment(ring[edge], ring[edge + 1], k);
+            let got = index.locate(p);
+            prop_assert!(got.is_some(), "a point on a cell's boundary is always placed");
+            prop_assert_eq!(got, brute(&polys, &ids, p), "point {:?}", p);
+        }
+    }
+
+    #[test]
+    fn random_points_match_brute_force(
+        nx in 1i64..5, ny in 1i64..5,
+        jitter in proptest::collection::vec(-20i64..20, 7),
+        pts in proptest::collection::vec((-500.0f64..5500.0, -500.0f64..5500.0), 50),
+    ) {
+        let (polys, ids) = partition(nx, ny, &jitter);
+        let refs: Vec<Option<&MultiPolygon<f64>>> = polys.iter().map(Some).collect();
+        let index = PolygonIndex::new(&refs, &ranks_by_id(&ids));
+        for (x, y) in pts {
+            let p = Coord { x, y };
+            prop_assert_eq!(index.locate(p), brute(&polys, &ids, p));
+        }
+    }
+}
+
+#[test]
+fn a_shared_vertex_of_four_cells_goes_to_the_smallest_id() {
+    let (polys, ids) = partition(2, 2, &[0]);
+    let refs: Vec<Option<&MultiPolygon<f64>>> = polys.iter().map(Some).collect();
+    let index = PolygonIndex::new(&refs, &ranks_by_id(&ids));
+    let centre = Coord {
+        x: 1000.0,
+        y: 1000.0,
+    };
+    let smallest = (0..4).min_by(|&a, &b| ids[a].cmp(&ids[b])).unwrap() as u32;
+    assert_eq!(index.locate(centre), Some(smallest));
+}

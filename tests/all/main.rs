@@ -1,0 +1,7 @@
+//! Integration tests (one binary, so the heavy dependency tree is linked once).
+
+mod boundary;
+mod errors;
+mod fixtures;
+mod hierarchy;
+mod sample_city;
