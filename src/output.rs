@@ -365,7 +365,7 @@ pub fn write_quality(report: &QualityReport, path: &Path) -> Result<()> {
             at: Location::default().file(path),
             message: e.to_string(),
         })?;
-    geoparquet::write_batch(path, schema, &batch, None)
+    geoparquet::write_batch(path, schema, &batch)
 }
 
 impl Model {

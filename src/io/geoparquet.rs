@@ -254,8 +254,7 @@ pub fn write(
     arrays.push(Arc::new(geometry));
     fields.push(Field::new("bbox", bbox.data_type().clone(), true));
     arrays.push(Arc::new(bbox));
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| perr(at(), e))?;
+    let fields_only = Schema::new(fields);
 
     let mut column = json!({
         "encoding": "WKB",
@@ -278,26 +277,37 @@ pub fn write(
         "primary_column": "geometry",
         "columns": { "geometry": column },
     });
-    write_batch(path, schema, &batch, Some(geo_meta.to_string()))
+    let schema = Arc::new(
+        fields_only.with_metadata(
+            [("geo".to_owned(), geo_meta.to_string())]
+                .into_iter()
+                .collect(),
+        ),
+    );
+    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| perr(at(), e))?;
+    write_batch(path, schema, &batch)
 }
 
-/// Writes one record batch as Parquet (zstd), with optional `geo` metadata.
+/// Writes one record batch as Parquet (zstd). The schema's metadata (e.g. `geo`) is stored both
+/// in the embedded Arrow schema and as the file's key-value metadata, where GeoParquet readers
+/// look for it.
 ///
 /// # Errors
 /// [`Error::Io`] or [`Error::Parquet`].
-pub fn write_batch(
-    path: &Path,
-    schema: Arc<Schema>,
-    batch: &RecordBatch,
-    geo: Option<String>,
-) -> Result<()> {
+pub fn write_batch(path: &Path, schema: Arc<Schema>, batch: &RecordBatch) -> Result<()> {
     let at = || Location::default().file(path);
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_SIZE))
-        .set_key_value_metadata(geo.map(|g| vec![KeyValue::new("geo".to_owned(), g)]))
+        .set_key_value_metadata(Some(
+            schema
+                .metadata()
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                .collect(),
+        ))
         .build();
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| perr(at(), e))?;

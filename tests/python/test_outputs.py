@@ -32,15 +32,23 @@ def test_geopandas_reads_each_layer_with_crs(out, layer):
     # Longitude first, inside Chongqing.
     minx, miny, maxx, maxy = gdf.total_bounds
     assert 106.0 < minx < maxx < 107.0 and 29.0 < miny < maxy < 30.0
-    meta = json.loads(pq.read_schema(out / f"{layer}.parquet").metadata[b"geo"])
+    # The `geo` metadata is in the file's key-value metadata and in the Arrow schema.
+    kv = pq.ParquetFile(out / f"{layer}.parquet").metadata.metadata
+    meta = json.loads(kv[b"geo"])
+    assert json.loads(pq.read_schema(out / f"{layer}.parquet").metadata[b"geo"]) == meta
     col = meta["columns"]["geometry"]
     assert meta["version"] == "1.1.0" and col["encoding"] == "WKB"
     assert col["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
-    # The bbox covering column agrees with the geometry.
-    b = gdf["bbox"].apply(lambda d: (d["xmin"], d["ymin"], d["xmax"], d["ymax"]))
+    # The bbox covering column (GeoPandas hides it) agrees with the geometry.
+    bbox = pq.read_table(out / f"{layer}.parquet", columns=["bbox"]).column("bbox").to_pylist()
     bounds = gdf.geometry.bounds
-    assert (abs(b.str[0] - bounds["minx"]) < 1e-9).all()
-    assert (abs(b.str[3] - bounds["maxy"]) < 1e-9).all()
+    assert len(bbox) == len(bounds)
+    for b, (_, r) in zip(bbox, bounds.iterrows()):
+        assert abs(b["xmin"] - r["minx"]) < 1e-9 and abs(b["ymax"] - r["maxy"]) < 1e-9
+    # GeoPandas can use it to read only the features in a box.
+    minx, miny, maxx, maxy = gdf.total_bounds
+    half = gpd.read_parquet(out / f"{layer}.parquet", bbox=(minx, miny, (minx + maxx) / 2, maxy))
+    assert 0 < len(half) <= len(gdf)
 
 
 def test_hierarchy_counts_and_ids(out):
