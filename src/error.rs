@@ -129,7 +129,7 @@ pub enum Error {
         at: Location,
         /// The underlying error.
         #[source]
-        source: polars::error::PolarsError,
+        source: Box<polars::error::PolarsError>,
     },
     /// An error from the parquet or arrow crates.
     #[error("{at}: {message}")]

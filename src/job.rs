@@ -39,6 +39,9 @@ pub struct Options {
     pub working_crs: String,
     /// The CRS of GeoParquet outputs (`EPSG:4326` by default; `working` for the working CRS).
     pub output_crs: String,
+    /// The CRS of GeoJSON outputs: `EPSG:4326` (RFC 7946, the default), `gcj02` (AMap,
+    /// Tencent) or `bd09` (Baidu); `none` writes no GeoJSON.
+    pub geojson_crs: String,
     /// Which parent wins on conflict.
     pub parent_rule: ParentRule,
     /// Where coordinates are expected.
@@ -55,6 +58,7 @@ impl Default for Options {
         Options {
             working_crs: "auto".into(),
             output_crs: "EPSG:4326".into(),
+            geojson_crs: "EPSG:4326".into(),
             parent_rule: ParentRule::Declared,
             region: RegionName::China,
             area_tolerance_m2: 1.0,
@@ -294,7 +298,8 @@ impl Job {
         if l.residents.is_some() && l.households.is_none() {
             return Err(err("[layers.residents] needs [layers.households]".into()));
         }
-        if !(self.options.area_tolerance_m2 >= 0.0) || !(self.options.building_search_m >= 0.0) {
+        let bad = |v: f64| v.is_nan() || v < 0.0;
+        if bad(self.options.area_tolerance_m2) || bad(self.options.building_search_m) {
             return Err(err("tolerances must be non-negative numbers".into()));
         }
         Ok(())

@@ -75,6 +75,9 @@ impl Tally {
     }
 }
 
+/// Named Arrow columns of an output table.
+type Columns = Vec<(String, ArrayRef)>;
+
 /// The ids up the chain of a lineage, as output columns.
 fn parent_columns(model: &Model, layer: Layer, lineages: &[Lineage]) -> Vec<(String, ArrayRef)> {
     let mut cols = Vec::new();
@@ -99,7 +102,7 @@ fn area_columns<I: AsRef<str>>(
     layer: Layer,
     units: &[Area<I>],
     tally: &Tally,
-) -> (Vec<(String, ArrayRef)>, Vec<Option<Geometry<f64>>>) {
+) -> (Columns, Vec<Option<Geometry<f64>>>) {
     let counts = tally.at(layer);
     let mut cols: Vec<(String, ArrayRef)> = vec![
         (
@@ -161,52 +164,127 @@ pub struct Written {
     pub files: Vec<String>,
 }
 
+/// The value of row `i` of an Arrow array as JSON (the types output tables use).
+fn json_value(a: &ArrayRef, i: usize) -> serde_json::Value {
+    use arrow_array::Array;
+    if a.is_null(i) {
+        return serde_json::Value::Null;
+    }
+    let any = a.as_any();
+    if let Some(v) = any.downcast_ref::<StringArray>() {
+        json!(v.value(i))
+    } else if let Some(v) = any.downcast_ref::<Float64Array>() {
+        json!(v.value(i))
+    } else if let Some(v) = any.downcast_ref::<UInt64Array>() {
+        json!(v.value(i))
+    } else if let Some(v) = any.downcast_ref::<BooleanArray>() {
+        json!(v.value(i))
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// Where a layer's geometry came from, for the provenance metadata of its outputs.
+fn provenance(build: &Build, layer: Layer, steps: &[String]) -> serde_json::Value {
+    let input = build.inputs.iter().find(|i| i.layer == layer);
+    let mut conversions: Vec<String> = input.map(|i| i.conversions.clone()).unwrap_or_default();
+    conversions.extend(steps.iter().cloned());
+    json!({
+        "shequ:source": input
+            .map(|i| i.path.display().to_string())
+            .unwrap_or_else(|| "derived by dissolving the level below".into()),
+        "shequ:source_crs": input.and_then(|i| i.crs.clone()),
+        "shequ:working_crs": build.model.working_crs.definition(),
+        "shequ:conversions": conversions,
+    })
+}
+
 /// Writes the model's layers, the households table and the quality report under `out`.
+/// GeoParquet is written in `output_crs`; when `geojson_crs` is given, every spatial layer is
+/// also written as GeoJSON in it (WGS84 for RFC 7946, or GCJ-02 / BD-09 for AMap and Baidu
+/// SDKs, flagged in the file's `shequ:coordinate_system` member).
 ///
 /// # Errors
-/// [`Error::Io`], [`Error::Parquet`], [`Error::Polars`] or [`Error::Crs`] (output CRS).
-pub fn write_model(build: &Build, out: &Path, output_crs: &Crs) -> Result<Written> {
+/// [`Error::Io`], [`Error::Parquet`], [`Error::Polars`] or [`Error::Crs`] (output CRS; GCJ-02
+/// and BD-09 cannot be GeoParquet CRSs).
+pub fn write_model(
+    build: &Build,
+    out: &Path,
+    output_crs: &Crs,
+    geojson_crs: Option<&Crs>,
+) -> Result<Written> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let model = &build.model;
     let tally = Tally::of(model);
     let to_out = Transformer::new(&model.working_crs, output_crs)?;
-    let provenance = json!({
-        "shequ:working_crs": model.working_crs.definition(),
-        "shequ:conversions": [format!("{} -> {} (PROJ)", model.working_crs, output_crs)],
-    });
+    let to_json = geojson_crs
+        .map(|c| Transformer::new(&model.working_crs, c).map(|t| (t, c)))
+        .transpose()?;
     let mut written = Written::default();
-    let mut write_geo = |name: &str,
+    let mut write_geo = |layer: Layer,
                          cols: Vec<(String, ArrayRef)>,
-                         mut geoms: Vec<Option<Geometry<f64>>>|
+                         geoms: Vec<Option<Geometry<f64>>>|
      -> Result<()> {
+        if let Some((t, crs)) = &to_json {
+            let mut g = geoms.clone();
+            let failed = t.transform_geometries(&mut g)?;
+            if let Some((i, why)) = failed.first() {
+                return Err(Error::crs(
+                    Location::layer(layer.name()).index(*i),
+                    format!("cannot write GeoJSON in {crs}: {why}"),
+                ));
+            }
+            let props: Vec<geojson::JsonObject> = (0..g.len())
+                .map(|i| {
+                    cols.iter()
+                        .map(|(k, a)| (k.clone(), json_value(a, i)))
+                        .collect()
+                })
+                .collect();
+            let system = match crs.shift() {
+                Some(crate::crs::Shift::Gcj02) => {
+                    "GCJ-02 (not RFC 7946 WGS84: for AMap and Tencent map SDKs)".to_owned()
+                }
+                Some(crate::crs::Shift::Bd09) => {
+                    "BD-09 (not RFC 7946 WGS84: for Baidu map SDKs)".to_owned()
+                }
+                None => format!("{crs} longitude/latitude (RFC 7946)"),
+            };
+            let mut foreign = geojson::JsonObject::new();
+            foreign.insert("shequ:coordinate_system".into(), json!(system));
+            foreign.insert(
+                "shequ:provenance".into(),
+                provenance(build, layer, &t.steps()),
+            );
+            let json_name = format!("{}.geojson", layer.name());
+            crate::io::geojson::write(&out.join(&json_name), &g, &props, Some(foreign), 7)?;
+            written.files.push(json_name);
+        }
+        let name = format!("{}.parquet", layer.name());
+        let mut geoms = geoms;
         let failed = to_out.transform_geometries(&mut geoms)?;
         if let Some((i, why)) = failed.first() {
             return Err(Error::crs(
-                Location::default().file(name).index(*i),
+                Location::default().file(&name).index(*i),
                 format!("cannot write in {output_crs}: {why}"),
             ));
         }
-        geoparquet::write(
-            &out.join(name),
-            cols,
-            &geoms,
-            output_crs,
-            Some(provenance.clone()),
-        )?;
-        written.files.push(name.to_owned());
+        let prov = provenance(build, layer, &to_out.steps());
+        geoparquet::write(&out.join(&name), cols, &geoms, output_crs, Some(prov))?;
+        written.files.push(name);
         Ok(())
     };
     if model.has(Layer::Street) {
         let (c, g) = area_columns(model, Layer::Street, &model.streets, &tally);
-        write_geo("streets.parquet", c, g)?;
+        write_geo(Layer::Street, c, g)?;
     }
     if model.has(Layer::Community) {
         let (c, g) = area_columns(model, Layer::Community, &model.communities, &tally);
-        write_geo("communities.parquet", c, g)?;
+        write_geo(Layer::Community, c, g)?;
     }
     if model.has(Layer::Grid) {
         let (c, g) = area_columns(model, Layer::Grid, &model.grids, &tally);
-        write_geo("grids.parquet", c, g)?;
+        write_geo(Layer::Grid, c, g)?;
     }
     if model.has(Layer::Building) {
         let b = &model.buildings;
@@ -228,9 +306,10 @@ pub fn write_model(build: &Build, out: &Path, output_crs: &Crs) -> Result<Writte
         cols.extend(parent_columns(model, Layer::Building, &lineages));
         cols.push((
             "footprint_area_m2".into(),
-            Arc::new(Float64Array::from_iter(b.iter().map(|x| {
-                x.footprint.as_ref().map(|f| geo::Area::unsigned_area(f))
-            }))),
+            Arc::new(Float64Array::from_iter(
+                b.iter()
+                    .map(|x| x.footprint.as_ref().map(geo::Area::unsigned_area)),
+            )),
         ));
         for (k, name) in [(1, "households"), (2, "residents")] {
             cols.push((
@@ -255,7 +334,7 @@ pub fn write_model(build: &Build, out: &Path, output_crs: &Crs) -> Result<Writte
                 })
             })
             .collect();
-        write_geo("buildings.parquet", cols, geoms)?;
+        write_geo(Layer::Building, cols, geoms)?;
     }
     if !model.facilities.is_empty() {
         let f = &model.facilities;
@@ -291,7 +370,7 @@ pub fn write_model(build: &Build, out: &Path, output_crs: &Crs) -> Result<Writte
             .iter()
             .map(|x| Some(Geometry::Point(x.point.into())))
             .collect();
-        write_geo("facilities.parquet", cols, geoms)?;
+        write_geo(Layer::Facility, cols, geoms)?;
     }
     if model.has(Layer::Household) {
         let mut df = model.households_frame()?;
@@ -301,7 +380,7 @@ pub fn write_model(build: &Build, out: &Path, output_crs: &Crs) -> Result<Writte
             .finish(&mut df)
             .map_err(|e| Error::Polars {
                 at: Location::default().file(&path),
-                source: e,
+                source: Box::new(e),
             })?;
         written.files.push("households.parquet".into());
     }
@@ -408,7 +487,7 @@ impl Model {
         ])
         .map_err(|e| Error::Polars {
             at: Location::layer("households"),
-            source: e,
+            source: Box::new(e),
         })
     }
 }

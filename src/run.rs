@@ -100,7 +100,11 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
     };
     progress.start("writing outputs", 0);
     let t = Instant::now();
-    let mut written = write_model(&build, out, &output_crs)?;
+    let geojson_crs = match job.options.geojson_crs.trim() {
+        "" | "none" => None,
+        c => Some(Crs::parse(c)?),
+    };
+    let mut written = write_model(&build, out, &output_crs, geojson_crs.as_ref())?;
     progress.finish();
     build.steps.push(crate::model::build::StepTime {
         step: "write outputs".into(),
@@ -115,6 +119,7 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
             "rows": i.rows,
             "crs": i.crs,
             "crs_source": i.crs_source,
+            "conversions": i.conversions,
         }));
     }
     let counts: serde_json::Map<String, serde_json::Value> = build
@@ -150,6 +155,8 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
                 "auto: CGCS2000 3-degree Gauss-Kruger zone with the central meridian nearest the data's centre"
             } else { "job" },
             "output": output_crs.definition(),
+            "geojson": geojson_crs.as_ref().map(|c| c.definition()),
+            "proj_version": crate::crs::proj_version(),
         },
         "levels": build.model.levels.iter().map(|l| l.name()).collect::<Vec<_>>(),
         "counts": counts,

@@ -45,6 +45,17 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Transform coordinates read from standard input ("x y" or "x,y" per line, x = longitude
+    /// or easting) and print them, like PROJ's cs2cs but always x first. Accepts EPSG codes,
+    /// PROJ strings, WKT, PROJJSON and the pseudo-CRSs gcj02 and bd09.
+    Transform {
+        /// Source CRS.
+        #[arg(long)]
+        from: String,
+        /// Target CRS.
+        #[arg(long)]
+        to: String,
+    },
     /// Generate the deterministic synthetic sample district.
     Sample {
         /// Output directory.
@@ -160,6 +171,33 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 shequ::output::write_quality(&build.report, &out.join("quality.parquet"))?;
                 println!("wrote {}", out.join("quality.parquet").display());
             }
+        }
+        Command::Transform { from, to } => {
+            use std::io::BufRead;
+            let t =
+                shequ::crs::Transformer::new(&shequ::Crs::parse(&from)?, &shequ::Crs::parse(&to)?)?;
+            let mut pts = Vec::new();
+            for (n, line) in std::io::stdin().lock().lines().enumerate() {
+                let line = line?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let v: Vec<f64> = line
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|s| !s.is_empty())
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("line {}: {e}: {line:?}", n + 1))?;
+                if v.len() != 2 {
+                    return Err(
+                        format!("line {}: expected two numbers, found {}", n + 1, v.len()).into(),
+                    );
+                }
+                pts.push(geo::Coord { x: v[0], y: v[1] });
+            }
+            t.transform_coords(&mut pts)?;
+            let text: String = pts.iter().map(|c| format!("{} {}\n", c.x, c.y)).collect();
+            emit(&text)?;
         }
         Command::Sample {
             out,

@@ -5,6 +5,12 @@
 //! axis order: x = longitude / easting, y = latitude / northing, whatever the CRS definition says.
 //! That is the order of GeoJSON and WKB, so coordinates are never flipped. The PROJ build is
 //! bundled and embeds its database (`proj.db`), so EPSG codes resolve with no files on disk.
+//!
+//! The obfuscated GCJ-02 (AMap, Tencent) and BD-09 (Baidu) systems, which PROJ does not
+//! implement, are the pseudo-CRSs `gcj02` and `bd09`: converted to and from WGS84 with the
+//! [`coordtransform`] crate (closed-form forward, refined iterative inverse), only inside its
+//! mainland-China mask (an OpenStreetMap-derived polygon with Hong Kong and Macau cut out; Taiwan
+//! and neighbouring countries are outside), then transformed with PROJ like any other CRS.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,6 +24,60 @@ use crate::error::{Error, Location, Result};
 
 /// The CRS of longitude/latitude data on WGS84 with x = longitude (GeoJSON's default).
 pub const LONLAT: &str = "OGC:CRS84";
+const GCJ02: &str = "GCJ02";
+const BD09: &str = "BD09";
+
+/// An obfuscation of WGS84 longitude/latitude used by Chinese web maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shift {
+    /// GCJ-02 ("Mars coordinates"), used by AMap and Tencent.
+    Gcj02,
+    /// BD-09, GCJ-02 shifted again, used by Baidu.
+    Bd09,
+}
+
+impl Shift {
+    /// Human-readable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shift::Gcj02 => "GCJ-02",
+            Shift::Bd09 => "BD-09",
+        }
+    }
+
+    /// WGS84 longitude/latitude to this system (unchanged outside mainland China).
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::crs::Shift;
+    /// // Hong Kong is not shifted; Beijing is, by a few hundred metres.
+    /// assert_eq!(Shift::Gcj02.from_wgs84(114.1694, 22.3193), (114.1694, 22.3193));
+    /// let (x, y) = Shift::Gcj02.from_wgs84(116.404, 39.915);
+    /// assert!((x - 116.404).abs() > 1e-3 && (y - 39.915).abs() > 1e-3);
+    /// ```
+    pub fn from_wgs84(self, lon: f64, lat: f64) -> (f64, f64) {
+        match self {
+            Shift::Gcj02 => coordtransform::wgs84_to_gcj02(lon, lat),
+            Shift::Bd09 => coordtransform::wgs84_to_bd09(lon, lat),
+        }
+    }
+
+    /// This system to WGS84 longitude/latitude, by iteration (round trip well under 1 cm).
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::crs::Shift;
+    /// let (x, y) = Shift::Bd09.from_wgs84(106.55, 29.56);
+    /// let (lon, lat) = Shift::Bd09.to_wgs84(x, y);
+    /// assert!((lon - 106.55).abs() < 1e-9 && (lat - 29.56).abs() < 1e-9);
+    /// ```
+    pub fn to_wgs84(self, lon: f64, lat: f64) -> (f64, f64) {
+        match self {
+            Shift::Gcj02 => coordtransform::gcj02_to_wgs84(lon, lat),
+            Shift::Bd09 => coordtransform::bd09_to_wgs84(lon, lat),
+        }
+    }
+}
 
 /// A coordinate reference system as the user gave it: `EPSG:4490`, a PROJ string, WKT or
 /// PROJJSON.
@@ -42,6 +102,11 @@ impl Crs {
         if t.is_empty() {
             return Err(Error::crs(Location::default(), "empty CRS"));
         }
+        match t.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "gcj02" => return Ok(Crs(GCJ02.to_owned())),
+            "bd09" | "bd09ll" => return Ok(Crs(BD09.to_owned())),
+            _ => {}
+        }
         let def = if t.chars().all(|c| c.is_ascii_digit()) {
             format!("EPSG:{t}")
         } else if let Some((auth, code)) = t.split_once(':') {
@@ -64,9 +129,44 @@ impl Crs {
         Crs(LONLAT.to_owned())
     }
 
-    /// The definition passed to PROJ.
+    /// GCJ-02 (AMap, Tencent), a pseudo-CRS PROJ does not implement.
+    pub fn gcj02() -> Crs {
+        Crs(GCJ02.to_owned())
+    }
+
+    /// BD-09 (Baidu), a pseudo-CRS PROJ does not implement.
+    pub fn bd09() -> Crs {
+        Crs(BD09.to_owned())
+    }
+
+    /// The obfuscation this pseudo-CRS applies on top of WGS84, if it is GCJ-02 or BD-09.
+    pub fn shift(&self) -> Option<Shift> {
+        match self.0.as_str() {
+            GCJ02 => Some(Shift::Gcj02),
+            BD09 => Some(Shift::Bd09),
+            _ => None,
+        }
+    }
+
+    /// The definition passed to PROJ (`GCJ02` or `BD09` for the pseudo-CRSs).
     pub fn definition(&self) -> &str {
         &self.0
+    }
+
+    /// The longitude/latitude box where the CRS is valid, from the PROJ database.
+    pub fn area_of_use(&self) -> Option<Region> {
+        if self.shift().is_some() {
+            return Some(Region::china());
+        }
+        let p = Proj::new(&self.0).ok()?;
+        let (area, _) = p.area_of_use().ok()?;
+        let a = area?;
+        (a.west <= a.east).then_some(Region {
+            west: a.west,
+            south: a.south,
+            east: a.east,
+            north: a.north,
+        })
     }
 
     /// The CRS as PROJJSON, as GeoParquet metadata stores it.
@@ -74,6 +174,15 @@ impl Crs {
     /// # Errors
     /// [`Error::Crs`] if PROJ cannot export it.
     pub fn projjson(&self) -> Result<serde_json::Value> {
+        if let Some(s) = self.shift() {
+            return Err(Error::crs(
+                Location::default(),
+                format!(
+                    "{} has no PROJJSON definition; write GeoJSON for map SDKs instead",
+                    s.name()
+                ),
+            ));
+        }
         let p = Proj::new(&self.0)
             .map_err(|e| Error::crs(Location::default(), format!("{}: {e}", self.0)))?;
         let text = p
@@ -88,6 +197,9 @@ impl Crs {
     /// # Errors
     /// [`Error::Crs`] if PROJ cannot read it.
     pub fn name(&self) -> Result<String> {
+        if let Some(s) = self.shift() {
+            return Ok(s.name().to_owned());
+        }
         let json = self.projjson()?;
         Ok(json
             .get("name")
@@ -150,7 +262,12 @@ pub fn utm_crs_for(lon: f64) -> Crs {
 pub struct Transformer {
     from: Crs,
     to: Crs,
-    identity: bool,
+    /// GCJ-02/BD-09 to WGS84 before PROJ.
+    pre: Option<Shift>,
+    /// The PROJ step (None when it is the identity).
+    proj: Option<(Crs, Crs)>,
+    /// WGS84 to GCJ-02/BD-09 after PROJ.
+    post: Option<Shift>,
 }
 
 /// Points per PROJ call in parallel transforms.
@@ -162,15 +279,95 @@ impl Transformer {
     /// # Errors
     /// [`Error::Crs`] if PROJ finds no transformation.
     pub fn new(from: &Crs, to: &Crs) -> Result<Transformer> {
-        let identity = from == to;
-        if !identity {
-            Self::with_proj(from, to, |_| ())?;
-        }
+        let (pre, post) = if from == to {
+            (None, None)
+        } else {
+            (from.shift(), to.shift())
+        };
+        let pf = if pre.is_some() {
+            Crs::lonlat()
+        } else {
+            from.clone()
+        };
+        let pt = if post.is_some() {
+            Crs::lonlat()
+        } else {
+            to.clone()
+        };
+        let proj = if from == to || pf == pt {
+            None
+        } else {
+            Self::with_proj(&pf, &pt, |_| ())?;
+            Some((pf, pt))
+        };
         Ok(Transformer {
             from: from.clone(),
             to: to.clone(),
-            identity,
+            pre,
+            proj,
+            post,
         })
+    }
+
+    /// True if the transformation changes nothing.
+    pub fn is_identity(&self) -> bool {
+        self.pre.is_none() && self.proj.is_none() && self.post.is_none()
+    }
+
+    /// The conversions applied, in order, for provenance records.
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::{Crs, crs::Transformer};
+    /// let t = Transformer::new(&Crs::gcj02(), &Crs::parse("EPSG:4545").unwrap()).unwrap();
+    /// assert_eq!(t.steps().len(), 2);
+    /// assert!(t.steps()[0].starts_with("GCJ-02 -> WGS84"));
+    /// ```
+    pub fn steps(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(s) = self.pre {
+            v.push(format!(
+                "{} -> WGS84 (coordtransform, iterative inverse; mainland China only)",
+                s.name()
+            ));
+        }
+        if let Some((a, b)) = &self.proj {
+            v.push(format!("{a} -> {b} (PROJ {})", proj_version()));
+        }
+        if let Some(s) = self.post {
+            v.push(format!(
+                "WGS84 -> {} (coordtransform; mainland China only)",
+                s.name()
+            ));
+        }
+        v
+    }
+
+    /// Converts one coordinate with an optional PROJ object for the middle step.
+    fn convert_one(
+        &self,
+        p: Option<&Proj>,
+        c: Coord<f64>,
+    ) -> std::result::Result<Coord<f64>, String> {
+        let (mut x, mut y) = (c.x, c.y);
+        if let Some(s) = self.pre {
+            (x, y) = s.to_wgs84(x, y);
+        }
+        if let Some(p) = p {
+            (x, y) = p.convert((x, y)).map_err(|e| e.to_string())?;
+        }
+        if let Some(s) = self.post {
+            (x, y) = s.from_wgs84(x, y);
+        }
+        Ok(Coord { x, y })
+    }
+
+    /// Runs `f` with the PROJ object of the middle step, if there is one.
+    fn with_step<R>(&self, f: impl FnOnce(Option<&Proj>) -> R) -> Result<R> {
+        match &self.proj {
+            Some((a, b)) => Self::with_proj(a, b, |p| f(Some(p))),
+            None => Ok(f(None)),
+        }
     }
 
     /// Runs `f` with this thread's PROJ object for the pair, creating it on first use.
@@ -214,22 +411,21 @@ impl Transformer {
     /// # Errors
     /// [`Error::Crs`] if PROJ fails on a coordinate (the message gives its index).
     pub fn transform_coords(&self, coords: &mut [Coord<f64>]) -> Result<()> {
-        if self.identity {
+        if self.is_identity() {
             return Ok(());
         }
         coords
             .par_chunks_mut(CHUNK)
             .enumerate()
             .try_for_each(|(chunk_no, chunk)| {
-                Self::with_proj(&self.from, &self.to, |p| {
+                self.with_step(|p| {
                     for (i, c) in chunk.iter_mut().enumerate() {
-                        let (x, y) = p.convert((c.x, c.y)).map_err(|e| {
+                        *c = self.convert_one(p, *c).map_err(|e| {
                             Error::crs(
                                 Location::default().index(chunk_no * CHUNK + i),
                                 format!("{} -> {}: {e}", self.from, self.to),
                             )
                         })?;
-                        *c = Coord { x, y };
                     }
                     Ok(())
                 })?
@@ -242,7 +438,7 @@ impl Transformer {
         &self,
         geoms: &mut [Option<Geometry<f64>>],
     ) -> Result<Vec<(usize, String)>> {
-        if self.identity {
+        if self.is_identity() {
             return Ok(Vec::new());
         }
         let failures: Vec<(usize, String)> = geoms
@@ -408,7 +604,7 @@ pub fn try_for_each_coord_mut<E>(
         ls: &mut geo::LineString<f64>,
         f: &mut dyn FnMut(&mut Coord<f64>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        ls.0.iter_mut().try_for_each(|c| f(c))
+        ls.0.iter_mut().try_for_each(f)
     }
     fn polygon<E>(
         p: &mut geo::Polygon<f64>,
@@ -459,4 +655,12 @@ pub fn try_for_each_coord_mut<E>(
             Ok(())
         }
     }
+}
+
+/// The version of the bundled PROJ library.
+pub fn proj_version() -> String {
+    proj::ProjBuilder::new()
+        .lib_info()
+        .map(|i| i.version)
+        .unwrap_or_else(|_| "unknown".into())
 }

@@ -100,7 +100,7 @@ pub fn read_table(layer: &str, path: &Path, columns: &[&str], encoding: Encoding
                 .finish()
                 .map_err(|e| Error::Polars {
                     at: at(),
-                    source: e,
+                    source: Box::new(e),
                 })?;
             (df, scan.source_rows, scan.rows, scan.bad)
         }
@@ -113,7 +113,7 @@ pub fn read_table(layer: &str, path: &Path, columns: &[&str], encoding: Encoding
                 .finish()
                 .map_err(|e| Error::Polars {
                     at: at(),
-                    source: e,
+                    source: Box::new(e),
                 })?;
             let n = df.height();
             (df, None, n, Vec::new())
@@ -140,14 +140,14 @@ pub fn read_table(layer: &str, path: &Path, columns: &[&str], encoding: Encoding
             .cast(&DataType::String)
             .map_err(|e| Error::Polars {
                 at: at().column(*name),
-                source: e,
+                source: Box::new(e),
             })?
             .rechunk();
         cols.push(c);
     }
     let frame = DataFrame::new_infer_height(cols).map_err(|e| Error::Polars {
         at: at(),
-        source: e,
+        source: Box::new(e),
     })?;
     Ok(Table {
         path: path.to_owned(),
@@ -242,7 +242,8 @@ fn scan_records(bytes: &[u8], sep: u8) -> std::result::Result<Scan, String> {
         });
     }
     let end = bytes.len();
-    let mut keep = vec![0..header_end];
+    let mut keep = Vec::with_capacity(starts.len() + 1);
+    keep.push(0..header_end);
     let mut source_rows = Vec::new();
     for (i, &(s, ok)) in starts.iter().enumerate() {
         if ok {

@@ -38,6 +38,8 @@ pub struct InputInfo {
     pub crs: Option<String>,
     /// Where the CRS came from: `job`, `file` or `default`.
     pub crs_source: Option<&'static str>,
+    /// Every conversion applied to the layer's coordinates, in order.
+    pub conversions: Vec<String>,
 }
 
 /// Wall time of one step.
@@ -201,6 +203,13 @@ impl<'a> Builder<'a> {
         // Working CRS.
         let working = self.working_crs(&staged, households.as_ref())?;
         let to_working = Transformer::new(&self.lonlat, &working)?;
+        for input in &mut self.inputs {
+            if let Some(c) = &input.crs {
+                let src = Crs::parse(c)?;
+                input.conversions = Transformer::new(&src, &self.lonlat)?.steps();
+                input.conversions.extend(to_working.steps());
+            }
+        }
         self.progress.start("transforming", staged.len() as u64);
         for s in staged.values_mut() {
             let failures = to_working.transform_geometries(&mut s.geoms)?;
@@ -394,6 +403,7 @@ impl<'a> Builder<'a> {
             rows: fl.len(),
             crs: Some(crs.to_string()),
             crs_source: Some(crs_source),
+            conversions: Vec::new(),
         });
         let n = fl.len();
         let mut columns = fl.columns;
@@ -458,7 +468,7 @@ impl<'a> Builder<'a> {
                 format!("cannot transform from {crs}: {why}"),
             );
         }
-        let region = self.region;
+        let region = self.region_for(&crs);
         let verdicts: Vec<(usize, CoordCheck, Option<Coord<f64>>)> = s
             .geoms
             .par_iter()
@@ -474,6 +484,15 @@ impl<'a> Builder<'a> {
             self.reject(&mut s, i, kind, detail);
         }
         Ok(s)
+    }
+
+    /// Where coordinates of a layer in `crs` are expected: China's extent, or with
+    /// `region = "world"` the CRS's area of use from the PROJ database.
+    fn region_for(&self, crs: &Crs) -> Region {
+        match self.job.options.region {
+            RegionName::China => Region::china(),
+            RegionName::World => crs.area_of_use().unwrap_or(self.region),
+        }
     }
 
     /// Rejects rows without an id and later rows repeating an id.
@@ -550,10 +569,7 @@ impl<'a> Builder<'a> {
 
     /// Checks polygon geometry and turns accepted rows into units.
     fn accept_polygons(&mut self, s: &mut Staged) -> Vec<Unit> {
-        let verdicts: Vec<(
-            usize,
-            std::result::Result<MultiPolygon<f64>, (IssueKind, String)>,
-        )> = s
+        let verdicts: Vec<(usize, Checked<MultiPolygon<f64>>)> = s
             .geoms
             .par_iter_mut()
             .enumerate()
@@ -629,13 +645,10 @@ impl<'a> Builder<'a> {
                 model,
                 parent_level,
             );
-            match placed {
-                Some(p) => {
-                    let mut u = u;
-                    u.lineage = lineage_of(model, parent_level, p);
-                    keep.push(u);
-                }
-                None => {}
+            if let Some(p) = placed {
+                let mut u = u;
+                u.lineage = lineage_of(model, parent_level, p);
+                keep.push(u);
             }
         }
         *us = keep;
@@ -737,10 +750,7 @@ impl<'a> Builder<'a> {
         finest: Option<(Layer, &PolygonIndex)>,
     ) {
         // Geometry: footprint or point; footprints must be valid.
-        let shapes: Vec<(
-            usize,
-            std::result::Result<(Option<MultiPolygon<f64>>, Coord<f64>), (IssueKind, String)>,
-        )> = s
+        let shapes: Vec<(usize, Checked<Shape>)> = s
             .geoms
             .par_iter_mut()
             .enumerate()
@@ -874,6 +884,7 @@ impl<'a> Builder<'a> {
             rows: t.rows_read,
             crs: located.then(|| crs.to_string()),
             crs_source: located.then_some(if h.crs.is_some() { "job" } else { "default" }),
+            conversions: Vec::new(),
         });
         let n = t.frame.height();
         let ids = t.text(&h.id);
@@ -950,8 +961,9 @@ impl<'a> Builder<'a> {
             }
         }
         Transformer::new(crs, &self.lonlat)?.transform_coords(&mut raw)?;
+        let region = self.region_for(crs);
         for (c, i) in raw.into_iter().zip(at) {
-            let v = self.region.check(c.x, c.y);
+            let v = region.check(c.x, c.y);
             if v == CoordCheck::Ok {
                 rows.coords[i] = Some(c);
             } else {
@@ -985,7 +997,7 @@ impl<'a> Builder<'a> {
         // Ids.
         let mut first: HashMap<&str, usize> = HashMap::with_capacity(n);
         let mut dup: Vec<Option<usize>> = vec![None; n];
-        for i in 0..n {
+        for (i, d) in dup.iter_mut().enumerate() {
             if rows.rejected[i] {
                 continue;
             }
@@ -1002,7 +1014,7 @@ impl<'a> Builder<'a> {
                     rows.rejected[i] = true;
                 }
                 Some(id) => match first.get(id) {
-                    Some(&j) => dup[i] = Some(j),
+                    Some(&j) => *d = Some(j),
                     None => {
                         first.insert(id, i);
                     }
@@ -1189,6 +1201,7 @@ impl<'a> Builder<'a> {
             rows: t.rows_read,
             crs: None,
             crs_source: None,
+            conversions: Vec::new(),
         });
         Ok(t)
     }
@@ -1374,6 +1387,11 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// A row's geometry after checking, or the issue that rejects it.
+type Checked<T> = std::result::Result<T, (IssueKind, String)>;
+/// A building's footprint (if any) and representative point.
+type Shape = (Option<MultiPolygon<f64>>, Coord<f64>);
+
 /// A polygon unit before it is stored in the model.
 #[derive(Debug, Clone)]
 pub(crate) struct Unit {
@@ -1395,9 +1413,7 @@ struct HouseholdRows {
     rejected: Vec<bool>,
 }
 
-fn footprint(
-    mp: MultiPolygon<f64>,
-) -> std::result::Result<(Option<MultiPolygon<f64>>, Coord<f64>), (IssueKind, String)> {
+fn footprint(mp: MultiPolygon<f64>) -> Checked<Shape> {
     if let Err(e) = mp.check_validation() {
         return Err((IssueKind::InvalidGeometry, e.to_string()));
     }
@@ -1547,7 +1563,7 @@ fn coord_issue(v: CoordCheck, c: Coord<f64>, crs: &Crs) -> (IssueKind, String) {
         CoordCheck::OutsideRegion | CoordCheck::Ok => (
             IssueKind::OutOfRange,
             format!(
-                "coordinate ({:.6}, {:.6}) lies outside the expected region (lon 73–135, lat 18–54)",
+                "coordinate ({:.6}, {:.6}) lies outside the expected region (China: lon 73–135, lat 18–54; otherwise the CRS's area of use)",
                 c.x, c.y
             ),
         ),
