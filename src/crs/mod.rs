@@ -445,17 +445,16 @@ impl Transformer {
             .par_chunks_mut(1024)
             .enumerate()
             .map(|(chunk_no, chunk)| {
-                Self::with_proj(&self.from, &self.to, |p| {
+                self.with_step(|p| {
                     let mut failed = Vec::new();
                     for (i, g) in chunk.iter_mut().enumerate() {
                         if let Some(geom) = g {
                             let r = try_for_each_coord_mut(geom, &mut |c: &mut Coord<f64>| {
-                                let (x, y) = p.convert((c.x, c.y))?;
-                                *c = Coord { x, y };
-                                Ok::<(), proj::ProjError>(())
+                                *c = self.convert_one(p, *c)?;
+                                Ok::<(), String>(())
                             });
                             if let Err(e) = r {
-                                failed.push((chunk_no * 1024 + i, e.to_string()));
+                                failed.push((chunk_no * 1024 + i, e));
                                 *g = None;
                             }
                         }
