@@ -25,6 +25,8 @@ pub struct RunSummary {
     pub counts: BTreeMap<Layer, LayerCount>,
     /// Number of issues per kind and severity.
     pub issues: BTreeMap<(IssueKind, Severity), usize>,
+    /// Levels derived by dissolving their children, with their number of units.
+    pub derived: Vec<(Layer, usize)>,
     /// Files written (empty for `validate`).
     pub written: Written,
 }
@@ -35,10 +37,22 @@ impl RunSummary {
         for i in build.report.issues() {
             *issues.entry((i.kind, i.severity)).or_insert(0) += 1;
         }
+        let m = &build.model;
+        let derived = [
+            (Layer::Street, m.streets.iter().filter(|a| a.source_index.is_none()).count()),
+            (
+                Layer::Community,
+                m.communities.iter().filter(|a| a.source_index.is_none()).count(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
         RunSummary {
             working_crs: build.model.working_crs.clone(),
             counts: build.report.counts().clone(),
             issues,
+            derived,
             written,
         }
     }
@@ -61,6 +75,9 @@ impl fmt::Display for RunSummary {
                 c.placed,
                 c.rejected
             )?;
+        }
+        for (layer, n) in &self.derived {
+            writeln!(f, "{:<12} {n:>10} derived by dissolving the level below", layer.name())?;
         }
         if !self.issues.is_empty() {
             writeln!(f, "quality issues:")?;
