@@ -39,10 +39,19 @@ impl RunSummary {
         }
         let m = &build.model;
         let derived = [
-            (Layer::Street, m.streets.iter().filter(|a| a.source_index.is_none()).count()),
+            (
+                Layer::Street,
+                m.streets
+                    .iter()
+                    .filter(|a| a.source_index.is_none())
+                    .count(),
+            ),
             (
                 Layer::Community,
-                m.communities.iter().filter(|a| a.source_index.is_none()).count(),
+                m.communities
+                    .iter()
+                    .filter(|a| a.source_index.is_none())
+                    .count(),
             ),
         ]
         .into_iter()
@@ -77,7 +86,11 @@ impl fmt::Display for RunSummary {
             )?;
         }
         for (layer, n) in &self.derived {
-            writeln!(f, "{:<12} {n:>10} derived by dissolving the level below", layer.name())?;
+            writeln!(
+                f,
+                "{:<12} {n:>10} derived by dissolving the level below",
+                layer.name()
+            )?;
         }
         if !self.issues.is_empty() {
             writeln!(f, "quality issues:")?;

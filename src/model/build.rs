@@ -780,6 +780,7 @@ impl<'a> Builder<'a> {
         }
         let rule = self.job.options.parent_rule;
         let tol = self.job.options.area_tolerance_m2;
+        let mut placed_buildings: Vec<(usize, Shape, Lineage)> = Vec::new();
         if let Some((level, index)) = finest {
             let pts: Vec<Option<Coord<f64>>> =
                 accepted.iter().map(|(_, (_, p))| Some(*p)).collect();
@@ -797,7 +798,6 @@ impl<'a> Builder<'a> {
                 tol,
             );
             let mut crossing_at = crossings.into_iter().peekable();
-            let mut placed_buildings = Vec::new();
             for (k, ((i, (fp, p)), sp)) in accepted.into_iter().zip(located).enumerate() {
                 let id = s.ids[i].clone().expect("rows without id are rejected");
                 let placed = self.choose_parent(
@@ -827,41 +827,27 @@ impl<'a> Builder<'a> {
                         ),
                     );
                 }
-                let Some(parent) = placed else {
-                    continue;
-                };
-                let mut lineage = lineage_of(model, level, parent);
-                lineage.building = Some((model.buildings.len() + placed_buildings.len()) as u32);
-                placed_buildings.push(Building {
-                    id: BuildingId::new(&id),
-                    name: s.names[i].take(),
-                    footprint: fp,
-                    point: p,
-                    declared_parent: s.parents[i].take(),
-                    lineage,
-                    source_index: i,
-                });
+                if let Some(parent) = placed {
+                    placed_buildings.push((i, (fp, p), lineage_of(model, level, parent)));
+                }
             }
-            drop(parent_ids);
-            drop(parent_geoms);
-            model.buildings.extend(placed_buildings);
         } else {
-            for (i, (fp, p)) in accepted {
-                let id = s.ids[i].clone().expect("rows without id are rejected");
-                let lineage = Lineage {
-                    building: Some(model.buildings.len() as u32),
-                    ..Lineage::default()
-                };
-                model.buildings.push(Building {
-                    id: BuildingId::new(&id),
-                    name: s.names[i].take(),
-                    footprint: fp,
-                    point: p,
-                    declared_parent: s.parents[i].take(),
-                    lineage,
-                    source_index: i,
-                });
-            }
+            placed_buildings = accepted
+                .into_iter()
+                .map(|(i, shape)| (i, shape, Lineage::default()))
+                .collect();
+        }
+        for (i, (footprint, point), mut lineage) in placed_buildings {
+            lineage.building = Some(model.buildings.len() as u32);
+            model.buildings.push(Building {
+                id: BuildingId::new(s.ids[i].as_deref().expect("rows without id are rejected")),
+                name: s.names[i].take(),
+                footprint,
+                point,
+                declared_parent: s.parents[i].take(),
+                lineage,
+                source_index: i,
+            });
         }
         self.reads.insert(Layer::Building, s.geoms.len());
     }
