@@ -271,3 +271,57 @@ fn buildings_as_points_without_polygons() {
     assert_eq!(r.count(IssueKind::UnknownReference), 1);
     r.check_accounting().unwrap();
 }
+
+#[test]
+fn rosters_can_be_parquet_with_typed_columns() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    write_layer(
+        &dir.path().join("grids.geojson"),
+        &[(Some(square(0.0, 0.0, 100.0)), json!({"id": "A"}))],
+    );
+    // Numeric ids and float coordinates, as a database export would type them.
+    let mut df = df!(
+        "hid" => [1i64, 2, 3],
+        "x" => [LON0 + 10.0 * DEG, LON0 + 20.0 * DEG, LON0 + 900.0 * DEG],
+        "y" => [LAT0 + 10.0 * DEG, LAT0 + 20.0 * DEG, LAT0 + 10.0 * DEG],
+    )
+    .unwrap();
+    let f = std::fs::File::create(dir.path().join("hh.parquet")).unwrap();
+    ParquetWriter::new(f).finish(&mut df).unwrap();
+    let mut res = df!("rid" => ["r1", "r2", "r3"], "hid" => [1i64, 1, 3]).unwrap();
+    let f = std::fs::File::create(dir.path().join("res.parquet")).unwrap();
+    ParquetWriter::new(f).finish(&mut res).unwrap();
+    let job = Job::from_toml_str(
+        r#"
+        [layers.grids]
+        path = "grids.geojson"
+        [layers.households]
+        path = "hh.parquet"
+        id = "hid"
+        lon = "x"
+        lat = "y"
+        [layers.residents]
+        path = "res.parquet"
+        id = "rid"
+        household = "hid"
+        "#,
+        dir.path(),
+    )
+    .unwrap();
+    let built = shequ::build(&job).unwrap();
+    let m = &built.model;
+    let placed: Vec<&str> = m
+        .households
+        .iter()
+        .filter(|h| h.placed)
+        .map(|h| h.id.as_str())
+        .collect();
+    assert_eq!(placed, vec!["1", "2"]);
+    assert_eq!(m.households[0].residents, 2);
+    // r3 belongs to household 3, which lies outside every grid.
+    assert_eq!(m.residents.len(), 2);
+    let c = built.report.counts()[&Layer::Resident];
+    assert_eq!((c.read, c.placed, c.rejected), (3, 2, 1));
+    built.report.check_accounting().unwrap();
+}
