@@ -34,6 +34,17 @@ pub struct Tally {
 
 impl Tally {
     /// Counts buildings, placed households and their residents per unit.
+    ///
+    /// # Examples
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(5))?;
+    /// let built = shequ::build(&shequ::Job::from_toml(dir.path().join("job.toml"))?)?;
+    /// let tally = shequ::output::Tally::of(&built.model);
+    /// let households: u64 = tally.grids.iter().map(|g| g[1]).sum();
+    /// assert_eq!(households as usize, built.model.households.iter().filter(|h| h.placed).count());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn of(model: &Model) -> Tally {
         let mut t = Tally {
             streets: vec![[0; 3]; model.streets.len()],
@@ -451,6 +462,24 @@ impl Model {
     /// Households as a polars `DataFrame`: `household_id`, `building_id`, `grid_id`,
     /// `community_id`, `street_id` (null where absent or unplaced), `residents`, `placed`,
     /// `source_index`. Locations are not included (they are person-level data).
+    ///
+    /// # Examples
+    /// ```
+    /// use polars::prelude::*;
+    /// let dir = tempfile::tempdir()?;
+    /// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(5))?;
+    /// let built = shequ::build(&shequ::Job::from_toml(dir.path().join("job.toml"))?)?;
+    /// let per_grid = built
+    ///     .model
+    ///     .households_frame()?
+    ///     .lazy()
+    ///     .filter(col("placed"))
+    ///     .group_by([col("grid_id")])
+    ///     .agg([len().alias("households")])
+    ///     .collect()?;
+    /// assert_eq!(per_grid.height(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Polars`] (should not happen).

@@ -107,6 +107,18 @@ impl fmt::Display for RunSummary {
 
 /// Builds the model and returns the summary, writing nothing (`shequ validate`).
 ///
+/// # Examples
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(3))?;
+/// let job = shequ::Job::from_toml(dir.path().join("job.toml"))?;
+/// let (build, summary) = shequ::run::validate(&job, &shequ::NoProgress)?;
+/// assert!(summary.written.files.is_empty());
+/// assert!(summary.to_string().contains("households"));
+/// assert_eq!(build.model.grids.len(), 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// As [`build`](crate::build).
 pub fn validate(job: &Job, progress: &dyn Progress) -> Result<(Build, RunSummary)> {
@@ -116,6 +128,18 @@ pub fn validate(job: &Job, progress: &dyn Progress) -> Result<(Build, RunSummary
 }
 
 /// Builds the model and writes every output under `out`, with `manifest.json` last.
+///
+/// # Examples
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(3))?;
+/// let job = shequ::Job::from_toml(dir.path().join("job.toml"))?;
+/// let out = dir.path().join("out");
+/// let (_, summary) = shequ::run::run(&job, &out, &shequ::NoProgress)?;
+/// assert!(out.join("grids.parquet").is_file() && out.join("manifest.json").is_file());
+/// assert!(summary.written.files.contains(&"households.parquet".to_string()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 /// As [`build`](crate::build), plus write errors.

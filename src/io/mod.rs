@@ -44,6 +44,20 @@ impl FeatureLayer {
 
 /// Reads a GeoJSON or GeoParquet file, chosen by extension (`.geojson`/`.json` or `.parquet`).
 ///
+/// # Examples
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let p = dir.path().join("f.geojson");
+/// std::fs::write(&p, r#"{"type":"FeatureCollection","features":[
+///   {"type":"Feature","properties":{"code":"F1"},"geometry":{"type":"Point","coordinates":[106.5,29.5]}},
+///   {"type":"Feature","properties":{"code":"F2"},"geometry":null}]}"#)?;
+/// let layer = shequ::io::read_features("facilities", &p, &["code"], None)?;
+/// assert_eq!(layer.len(), 2);
+/// assert!(layer.geometries[0].is_ok() && layer.geometries[1].is_err());
+/// assert_eq!(layer.columns[0][1].as_deref(), Some("F2"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// `columns` are the properties to extract; `geometry_column` names the geometry column of a
 /// Parquet file without `geo` metadata.
 ///

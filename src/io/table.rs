@@ -64,6 +64,19 @@ impl Table {
 
 /// Reads the named columns of a CSV or Parquet table (chosen by extension).
 ///
+/// # Examples
+/// ```
+/// use shequ::io::table::{read_table, Encoding};
+/// let dir = tempfile::tempdir()?;
+/// let p = dir.path().join("hh.csv");
+/// std::fs::write(&p, "id,building\nH1,B1\nH2\n")?;
+/// let t = read_table("households", &p, &["id", "building"], Encoding::Auto)?;
+/// assert_eq!(t.rows_read, 2);
+/// assert_eq!(t.frame.height(), 1);
+/// assert_eq!(t.unreadable[0].0, 1); // the second data row has a field missing
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Io`]; [`Error::Data`] for undecodable text (with line) or a file with no header;
 /// [`Error::Polars`] for an unreadable Parquet file; [`Error::ColumnNotFound`].
