@@ -5,8 +5,10 @@
 //! otherwise GB18030, a superset of GBK). Rows with the wrong number of fields (including a
 //! truncated last line) are listed as unreadable and the rest is read.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -92,6 +94,19 @@ pub fn read_table(layer: &str, path: &Path, columns: &[&str], encoding: Encoding
             let text = decode(&bytes, encoding).map_err(|m| Error::data(at(), m))?;
             let sep = if ext == "tsv" { b'\t' } else { b',' };
             let scan = scan_records(text.as_bytes(), sep).map_err(|m| Error::data(at(), m))?;
+            // Unknown columns are reported with the header's names; then polars parses only the
+            // requested columns.
+            if let Some(missing) = columns
+                .iter()
+                .find(|c| !scan.header.iter().any(|h| h == *c))
+            {
+                return Err(Error::ColumnNotFound {
+                    at: at().column(*missing),
+                    available: scan.header.join(", "),
+                });
+            }
+            let projection: Arc<[PlSmallStr]> =
+                columns.iter().map(|c| PlSmallStr::from(*c)).collect();
             let clean = match &scan.keep {
                 None => text.into_bytes(),
                 Some(ranges) => {
@@ -108,6 +123,7 @@ pub fn read_table(layer: &str, path: &Path, columns: &[&str], encoding: Encoding
             let df = CsvReadOptions::default()
                 .with_has_header(true)
                 .with_infer_schema_length(Some(0))
+                .with_columns(Some(projection))
                 .map_parse_options(|o| o.with_separator(sep))
                 .into_reader_with_file_handle(Cursor::new(clean))
                 .finish()
@@ -198,6 +214,7 @@ fn decode(bytes: &[u8], encoding: Encoding) -> std::result::Result<String, Strin
 }
 
 struct Scan {
+    header: Vec<String>,
     rows: usize,
     bad: Vec<(usize, String)>,
     keep: Option<Vec<std::ops::Range<usize>>>,
@@ -212,10 +229,13 @@ fn scan_records(bytes: &[u8], sep: u8) -> std::result::Result<Scan, String> {
         .has_headers(true)
         .delimiter(sep)
         .from_reader(bytes);
-    let width = rdr
-        .byte_headers()
+    let header: Vec<String> = rdr
+        .headers()
         .map_err(|e| format!("cannot read the header: {e}"))?
-        .len();
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let width = header.len();
     if width == 0 {
         return Err("the file has no header row".into());
     }
@@ -248,6 +268,7 @@ fn scan_records(bytes: &[u8], sep: u8) -> std::result::Result<Scan, String> {
     }
     if bad.is_empty() {
         return Ok(Scan {
+            header,
             rows: row,
             bad,
             keep: None,
@@ -266,6 +287,7 @@ fn scan_records(bytes: &[u8], sep: u8) -> std::result::Result<Scan, String> {
         }
     }
     Ok(Scan {
+        header,
         rows: row,
         bad,
         keep: Some(keep),
@@ -311,19 +333,32 @@ pub fn parse_number(s: &str) -> Option<f64> {
 /// assert_eq!(clean_code("   "), None);
 /// ```
 pub fn clean_code(s: &str) -> Option<String> {
+    clean_code_ref(s).map(Cow::into_owned)
+}
+
+/// [`clean_code`] without allocating when the code is already clean ASCII.
+///
+/// # Examples
+/// ```
+/// use std::borrow::Cow;
+/// use shequ::io::table::clean_code_ref;
+/// assert!(matches!(clean_code_ref(" H01 "), Some(Cow::Borrowed("H01"))));
+/// assert_eq!(clean_code_ref("Ｈ０１").as_deref(), Some("H01"));
+/// ```
+pub fn clean_code_ref(s: &str) -> Option<Cow<'_, str>> {
     let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}');
     if t.is_empty() {
         return None;
     }
     if t.is_ascii() {
-        return Some(t.to_owned());
+        return Some(Cow::Borrowed(t));
     }
-    Some(
+    Some(Cow::Owned(
         t.chars()
             .map(|c| match c {
                 '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
                 other => other,
             })
             .collect(),
-    )
+    ))
 }

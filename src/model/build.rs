@@ -1,6 +1,7 @@
 //! Building the model: read every layer, check it, transform it into the working CRS, and place
 //! every child in its parents by declared code and by spatial containment.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,7 +15,7 @@ use serde::Serialize;
 use crate::crs::{CoordCheck, Crs, Region, Transformer, check_lonlat, metric_crs_for, utm_crs_for};
 use crate::error::{Error, Location, Result};
 use crate::index::{PolygonIndex, ranks_by_id};
-use crate::io::table::{Table, clean_code, parse_number, read_table};
+use crate::io::table::{Table, clean_code, clean_code_ref, parse_number, read_table};
 use crate::io::{FeatureLayer, read_features};
 use crate::job::{Job, ParentRule, RegionName, SpatialLayer};
 use crate::model::checks;
@@ -1217,14 +1218,42 @@ impl<'a> Builder<'a> {
             .enumerate()
             .map(|(i, h)| (h.id.as_str(), (i as u32, h.placed)))
             .collect();
-        let mut seen: HashMap<String, usize> = HashMap::with_capacity(t.frame.height());
+        // Keys borrow from the roster's columns: no allocation per row for clean ASCII ids.
+        let mut seen: HashMap<Cow<'_, str>, usize> = HashMap::with_capacity(t.frame.height());
         let mut residents = Vec::with_capacity(t.frame.height());
         let mut counts = vec![0u32; model.households.len()];
         for i in 0..t.frame.height() {
             let src = t.source_row(i);
-            let id = ids.get(i).and_then(clean_code);
-            let masked = id.as_deref().map(mask_identifier);
-            let mut fail = |kind, detail: String| {
+            let id = ids.get(i).and_then(clean_code_ref);
+            let code = hh.get(i).and_then(clean_code_ref);
+            let failure = match (&id, &code) {
+                (None, _) => Some((IssueKind::MissingId, "empty id".to_owned())),
+                (Some(id), _) if seen.contains_key(id) => Some((
+                    IssueKind::DuplicateId,
+                    format!("id already used by row {}", seen[id]),
+                )),
+                (Some(_), None) => Some((IssueKind::Unlocated, "no household code".to_owned())),
+                (Some(_), Some(code)) => match placed_household.get(code.as_ref()) {
+                    None => Some((
+                        IssueKind::UnknownReference,
+                        format!("household {code:?} is not in the roster (unknown or rejected)"),
+                    )),
+                    Some((_, false)) => Some((
+                        IssueKind::Unlocated,
+                        format!("household {code:?} could not be placed"),
+                    )),
+                    Some((h, true)) => {
+                        counts[*h as usize] += 1;
+                        residents.push(Resident {
+                            household: *h,
+                            source_index: src,
+                        });
+                        None
+                    }
+                },
+            };
+            if let Some((kind, detail)) = failure {
+                let masked = id.as_deref().map(mask_identifier);
                 self.report.push(
                     Layer::Resident,
                     Some(src),
@@ -1233,39 +1262,9 @@ impl<'a> Builder<'a> {
                     Severity::Rejected,
                     detail,
                 );
-            };
-            let Some(id) = id else {
-                fail(IssueKind::MissingId, "empty id".into());
-                continue;
-            };
-            if let Some(&j) = seen.get(&id) {
-                fail(
-                    IssueKind::DuplicateId,
-                    format!("id already used by row {j}"),
-                );
-                continue;
             }
-            seen.insert(id, src);
-            let Some(code) = hh.get(i).and_then(clean_code) else {
-                fail(IssueKind::Unlocated, "no household code".into());
-                continue;
-            };
-            match placed_household.get(code.as_str()) {
-                None => fail(
-                    IssueKind::UnknownReference,
-                    format!("household {code:?} is not in the roster (unknown or rejected)"),
-                ),
-                Some((_, false)) => fail(
-                    IssueKind::Unlocated,
-                    format!("household {code:?} could not be placed"),
-                ),
-                Some((h, true)) => {
-                    counts[*h as usize] += 1;
-                    residents.push(Resident {
-                        household: *h,
-                        source_index: src,
-                    });
-                }
+            if let Some(id) = id {
+                seen.entry(id).or_insert(src);
             }
         }
         for (h, c) in model.households.iter_mut().zip(counts) {
