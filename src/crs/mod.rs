@@ -656,10 +656,15 @@ pub fn try_for_each_coord_mut<E>(
     }
 }
 
-/// The version of the bundled PROJ library.
+/// The version of the bundled PROJ library (asked once; it cannot change while running).
 pub fn proj_version() -> String {
-    proj::ProjBuilder::new()
-        .lib_info()
-        .map(|i| i.version)
-        .unwrap_or_else(|_| "unknown".into())
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            proj::ProjBuilder::new()
+                .lib_info()
+                .map(|i| i.version)
+                .unwrap_or_else(|_| "unknown".into())
+        })
+        .clone()
 }

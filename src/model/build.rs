@@ -115,7 +115,6 @@ struct Builder<'a> {
     inputs: Vec<InputInfo>,
     steps: Vec<StepTime>,
     clock: Instant,
-    region: Region,
     lonlat: Crs,
     /// Rows read per layer, for the accounting.
     reads: HashMap<Layer, usize>,
@@ -130,10 +129,6 @@ impl<'a> Builder<'a> {
             inputs: Vec::new(),
             steps: Vec::new(),
             clock: Instant::now(),
-            region: match job.options.region {
-                RegionName::China => Region::china(),
-                RegionName::World => Region::world(),
-            },
             lonlat: Crs::lonlat(),
             reads: HashMap::new(),
         }
@@ -492,7 +487,7 @@ impl<'a> Builder<'a> {
     fn region_for(&self, crs: &Crs) -> Region {
         match self.job.options.region {
             RegionName::China => Region::china(),
-            RegionName::World => crs.area_of_use().unwrap_or(self.region),
+            RegionName::World => crs.area_of_use().unwrap_or(Region::world()),
         }
     }
 
