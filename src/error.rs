@@ -131,6 +131,13 @@ pub enum Error {
         #[source]
         source: Box<polars::error::PolarsError>,
     },
+    /// The privacy policy refuses the request (person-level rows in a research run, a missing
+    /// or weak pseudonym secret, a named list without a scope).
+    #[error("privacy: {message}")]
+    Privacy {
+        /// What was refused and why.
+        message: String,
+    },
     /// An error from the parquet or arrow crates.
     #[error("{at}: {message}")]
     Parquet {
@@ -178,7 +185,7 @@ impl Error {
             | Error::Crs { at, .. }
             | Error::Polars { at, .. }
             | Error::Parquet { at, .. } => Some(at),
-            Error::Job { .. } => None,
+            Error::Job { .. } | Error::Privacy { .. } => None,
         }
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::io::table::Encoding;
+use crate::privacy::{Finest, OutputKind};
 
 /// Which parent wins when the declared parent code and the spatial parent differ.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +151,119 @@ pub struct ResidentLayer {
     pub id: String,
     /// Column with the household code.
     pub household: String,
+    /// Column with the resident's name (a direct identifier: only operational runs with
+    /// `privacy.plain_identifiers` write it).
+    pub name: Option<String>,
+    /// Column with the citizen ID number (公民身份号码): checked against GB 11643, bad numbers
+    /// reported masked; gives sex when `sex` is not mapped. A direct identifier.
+    pub id_number: Option<String>,
+    /// Column with the phone number (a direct identifier).
+    pub phone: Option<String>,
+    /// Column with sex (男/女, M/F, male/female, 1/2).
+    pub sex: Option<String>,
+    /// Further roster columns copied to operational named lists.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// Roster columns of the restricted (public-security) tier: copied to operational lists
+    /// only when `privacy.allow_restricted` is set, never to research outputs.
+    #[serde(default)]
+    pub restricted_columns: Vec<String>,
+}
+
+/// The `[privacy]` section: which kind of output the run writes and how it is protected.
+/// See `docs/privacy.md`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyOptions {
+    /// `research` (aggregates only, suppressed, publishable) or `operational` (named lists for
+    /// one grid or community). Required: there is no default.
+    pub output: OutputKind,
+    /// Research: counts below `k` are suppressed (default 5).
+    #[serde(default = "default_k")]
+    pub k: u64,
+    /// Research: the finest level of counts and geometry, `building` (default) or `grid`.
+    #[serde(default)]
+    pub finest: Finest,
+    /// The environment variable holding the pseudonym secret (default `SHEQU_SECRET`).
+    #[serde(default = "default_secret_env")]
+    pub secret_env: String,
+    /// A file holding the pseudonym secret (instead of the environment variable).
+    pub secret_file: Option<PathBuf>,
+    /// Operational: the grid (code) the named lists are limited to.
+    pub grid: Option<String>,
+    /// Operational: the community (code) the named lists are limited to.
+    pub community: Option<String>,
+    /// Operational: write resident ids, names, ID numbers and phones in plain form (and plain
+    /// household ids) instead of pseudonyms. Off by default.
+    #[serde(default)]
+    pub plain_identifiers: bool,
+    /// Operational: copy restricted-tier columns to named lists. Off by default.
+    #[serde(default)]
+    pub allow_restricted: bool,
+}
+
+fn default_k() -> u64 {
+    5
+}
+fn default_secret_env() -> String {
+    "SHEQU_SECRET".into()
+}
+
+impl PrivacyOptions {
+    /// Research defaults: `k` = 5, building level.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = shequ::PrivacyOptions::research();
+    /// assert_eq!(p.k, 5);
+    /// ```
+    pub fn research() -> PrivacyOptions {
+        PrivacyOptions {
+            output: OutputKind::Research,
+            k: default_k(),
+            finest: Finest::Building,
+            secret_env: default_secret_env(),
+            secret_file: None,
+            grid: None,
+            community: None,
+            plain_identifiers: false,
+            allow_restricted: false,
+        }
+    }
+
+    /// Operational defaults for the named lists of one grid.
+    pub fn operational_grid(grid: impl Into<String>) -> PrivacyOptions {
+        PrivacyOptions {
+            output: OutputKind::Operational,
+            grid: Some(grid.into()),
+            ..Self::research()
+        }
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        match self.output {
+            OutputKind::Research => {
+                if self.grid.is_some() || self.community.is_some() {
+                    return Err("privacy.grid and privacy.community limit operational named lists; a research run has none"
+                        .into());
+                }
+                if self.plain_identifiers || self.allow_restricted {
+                    return Err("privacy.plain_identifiers and privacy.allow_restricted are for operational runs only"
+                        .into());
+                }
+                if self.k < 1 {
+                    return Err("privacy.k must be at least 1".into());
+                }
+            }
+            OutputKind::Operational => {
+                if self.grid.is_some() == self.community.is_some() {
+                    return Err("an operational run needs exactly one of privacy.grid or privacy.community: named lists are limited to one unit"
+                        .into());
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_id() -> String {
@@ -208,6 +322,8 @@ pub struct Job {
     /// The layers.
     #[serde(default)]
     pub layers: Layers,
+    /// Which kind of output to write and how to protect it; `run` requires it.
+    pub privacy: Option<PrivacyOptions>,
     /// The directory relative paths are resolved against (the job file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -294,6 +410,9 @@ impl Job {
             if h.lon.is_some() != h.lat.is_some() {
                 return Err(err("[layers.households] needs both `lon` and `lat`".into()));
             }
+        }
+        if let Some(p) = &self.privacy {
+            p.check().map_err(err)?;
         }
         if l.residents.is_some() && l.households.is_none() {
             return Err(err("[layers.residents] needs [layers.households]".into()));

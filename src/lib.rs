@@ -11,6 +11,8 @@
 //! * [`Crs`], [`crs::Transformer`] — PROJ transformations and the metric working CRS.
 //! * [`index::PolygonIndex`] — R-tree + edge-indexed point-in-polygon with a deterministic
 //!   boundary rule.
+//! * [`privacy`] — research vs operational outputs, keyed pseudonyms, ID-number checks,
+//!   small-cell and complementary suppression.
 //! * [`sample`] — a deterministic synthetic district.
 //!
 //! # Example
@@ -48,15 +50,15 @@ pub mod sample;
 pub use crs::Crs;
 pub use error::{Error, Location, Result};
 pub use job::{
-    FacilityLayer, HouseholdLayer, Job, Layers, Options, ParentRule, RegionName, ResidentLayer,
-    SpatialLayer,
+    FacilityLayer, HouseholdLayer, Job, Layers, Options, ParentRule, PrivacyOptions, RegionName,
+    ResidentLayer, SpatialLayer,
 };
 pub use model::build::{Build, InputInfo, StepTime, build, build_with_progress};
 pub use model::ids::{BuildingId, CommunityId, FacilityId, GridId, HouseholdId, StreetId};
 pub use model::level::Layer;
 pub use model::quality::{IssueKind, LayerCount, QualityIssue, QualityReport, Severity};
 pub use model::{
-    Area, Building, Community, Facility, Grid, Household, Lineage, Model, Resident, Street,
+    Area, Building, Community, Facility, Grid, Household, Lineage, Model, Resident, Sex, Street,
 };
 pub use progress::{NoProgress, Progress};
 

@@ -14,6 +14,7 @@ use crate::model::build::{Build, build_with_progress};
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, LayerCount, Severity};
 use crate::output::{Written, manifest_path, sha256_file, write_model};
+use crate::privacy::{OutputKind, Policy};
 use crate::progress::Progress;
 
 /// What a run did, for printing and for tests.
@@ -98,6 +99,13 @@ impl fmt::Display for RunSummary {
                 writeln!(f, "  {:<20} {:<9} {n:>8}", kind.code(), sev.code())?;
             }
         }
+        if let Some((below, complementary)) = self.written.suppressed {
+            writeln!(
+                f,
+                "research output: {below} counts below k suppressed, {complementary} more to \
+                 protect them"
+            )?;
+        }
         if !self.written.files.is_empty() {
             writeln!(f, "wrote: {}", self.written.files.join(", "))?;
         }
@@ -137,7 +145,9 @@ pub fn validate(job: &Job, progress: &dyn Progress) -> Result<(Build, RunSummary
 /// let out = dir.path().join("out");
 /// let (_, summary) = shequ::run::run(&job, &out, &shequ::NoProgress)?;
 /// assert!(out.join("grids.parquet").is_file() && out.join("manifest.json").is_file());
-/// assert!(summary.written.files.contains(&"households.parquet".to_string()));
+/// // The sample job asks for research outputs: aggregates only.
+/// assert!(!summary.written.files.contains(&"households.parquet".to_string()));
+/// assert!(summary.written.files.contains(&"suppression.parquet".to_string()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -146,6 +156,15 @@ pub fn validate(job: &Job, progress: &dyn Progress) -> Result<(Build, RunSummary
 pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, RunSummary)> {
     let started = chrono::Utc::now();
     let t0 = Instant::now();
+    // The privacy choice is checked before any work: there is no default.
+    let options = job.privacy.as_ref().ok_or_else(|| Error::Job {
+        path: job.source.clone().unwrap_or_else(|| "<string>".into()),
+        message: "no [privacy] section: choose output = \"research\" (aggregates only, small \
+                  counts suppressed, safe to publish) or output = \"operational\" (named lists \
+                  for one grid or community); see docs/privacy.md"
+            .into(),
+    })?;
+    let policy = Policy::resolve(options, &job.base_dir)?;
     let mut build = build_with_progress(job, progress)?;
     let output_crs = if job.options.output_crs.eq_ignore_ascii_case("working") {
         build.model.working_crs.clone()
@@ -158,7 +177,7 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
         "" | "none" => None,
         c => Some(Crs::parse(c)?),
     };
-    let mut written = write_model(&build, out, &output_crs, geojson_crs.as_ref())?;
+    let mut written = write_model(&build, out, &output_crs, geojson_crs.as_ref(), &policy)?;
     progress.finish();
     build.steps.push(crate::model::build::StepTime {
         step: "write outputs".into(),
@@ -192,6 +211,16 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
         *by_kind.entry(i.kind.code()).or_insert(0) += 1;
     }
     written.files.push("manifest.json".into());
+    let privacy = json!({
+        "output": policy.kind.code(),
+        "k": (policy.kind == OutputKind::Research).then_some(policy.k),
+        "finest": (policy.kind == OutputKind::Research).then_some(policy.finest),
+        "suppressed_cells": written.suppressed.map(|(b, c)| json!({"below_k": b, "complementary": c})),
+        "scope": policy.scope.as_ref().map(|(l, c)| json!({"level": l.singular(), "id": c})),
+        "key_fingerprint": policy.key_fingerprint,
+        "plain_identifiers": policy.plain_identifiers,
+        "allow_restricted": policy.allow_restricted,
+    });
     let manifest = json!({
         "shequ_version": env!("CARGO_PKG_VERSION"),
         "job": {
@@ -213,6 +242,7 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
             "proj_version": crate::crs::proj_version(),
         },
         "levels": build.model.levels.iter().map(|l| l.name()).collect::<Vec<_>>(),
+        "privacy": privacy,
         "counts": counts,
         "issues_by_kind": by_kind,
         "steps": build.steps,

@@ -273,15 +273,11 @@ const DISABILITY: &[&str] = &["视力", "听力", "言语", "肢体", "智力", 
 /// // The standard's example number 11010519491231002X.
 /// assert_eq!(shequ::sample::id_check_char("11010519491231002"), 'X');
 /// ```
+///
+/// # Panics
+/// If `first17` is not 17 ASCII digits.
 pub fn id_check_char(first17: &str) -> char {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
-    let s: u32 = first17
-        .bytes()
-        .zip(W)
-        .map(|(b, w)| (b - b'0') as u32 * w)
-        .sum();
-    C[(s % 11) as usize]
+    crate::privacy::id_check_char(first17).expect("17 digits")
 }
 
 /// Draws an age with about 18.7% aged 60+ and 13.5% aged 65+ (2020 census shares).
@@ -622,6 +618,11 @@ path = "residents.csv"
 encoding = "gb18030"
 id = "居民编号"
 household = "户编号"
+name = "姓名"                  # direct identifiers: never written unless an operational
+id_number = "公民身份号码"      # run sets privacy.plain_identifiers
+phone = "联系电话"
+sex = "性别"
+columns = ["出生日期", "人员类型", "残疾类别", "残疾等级", "是否低保", "是否失业"]
 
 [layers.facilities]
 path = "facilities.geojson"
@@ -629,6 +630,13 @@ id = "code"
 name = "name"
 kind = "type"
 capacity = "capacity"
+
+# Research output: aggregates only, counts below k suppressed (with complementary
+# suppression), finest geometry the building. For a grid worker's named list use
+# output = "operational" with grid = "<grid code>" and a secret in SHEQU_SECRET.
+[privacy]
+output = "research"
+k = 5
 "#;
 
 /// Appends one deliberate problem of each kind the quality report knows.
@@ -759,6 +767,14 @@ fn plant(
     );
     residents.push_str(&first_resident);
     residents.push('\n');
+    // A resident whose ID number has a wrong check character (kept, reported masked).
+    let first17 = "50010319800101002";
+    let right = id_check_char(first17);
+    let wrong = if right == '0' { '1' } else { '0' };
+    let _ = writeln!(
+        residents,
+        "RX0000002,H0000001,测试乙,{first17}{wrong},女,19800101,,户籍,,,否,否"
+    );
     // Facility problems: bad capacity (kept), no geometry (rejected).
     let p = lat.inside(*ci, *cj, 0.4, 0.6);
     f_geoms.push(Some(lonlat_geom(Geometry::Point(Point(p)))));

@@ -168,7 +168,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
             if let Some(out) = out {
                 std::fs::create_dir_all(&out)?;
-                shequ::output::write_quality(&build.report, &out.join("quality.parquet"))?;
+                let kind = job
+                    .privacy
+                    .as_ref()
+                    .map_or(shequ::privacy::OutputKind::Research, |p| p.output);
+                shequ::output::write_quality(&build.report, &out.join("quality.parquet"), kind)?;
                 println!("wrote {}", out.join("quality.parquet").display());
             }
         }

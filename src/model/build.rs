@@ -22,8 +22,8 @@ use crate::model::checks;
 use crate::model::ids::{BuildingId, FacilityId, HouseholdId};
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, LayerCount, QualityReport, Severity};
-use crate::model::{Area, Building, Facility, Household, Lineage, Model, Resident};
-use crate::privacy::mask_identifier;
+use crate::model::{Area, Building, Facility, Household, Lineage, Model, Resident, Sex};
+use crate::privacy::{check_id_number, mask_identifier};
 use crate::progress::{NoProgress, Progress};
 
 /// What a build read and how long each step took, for the run manifest.
@@ -63,6 +63,8 @@ pub struct Build {
     pub inputs: Vec<InputInfo>,
     /// Wall time per step.
     pub steps: Vec<StepTime>,
+    /// The job it was built from (operational lists read the roster again through it).
+    pub job: Job,
 }
 
 /// Builds and validates the model described by a job.
@@ -351,6 +353,7 @@ impl<'a> Builder<'a> {
             report: self.report,
             inputs: self.inputs,
             steps: self.steps,
+            job: self.job.clone(),
         })
     }
 
@@ -476,7 +479,7 @@ impl<'a> Builder<'a> {
             .collect();
         for (i, v, c) in verdicts {
             let c = c.unwrap_or_default();
-            let (kind, detail) = coord_issue(v, c, &crs);
+            let (kind, detail) = coord_issue(v, c, &crs, 6);
             self.reject(&mut s, i, kind, detail);
         }
         Ok(s)
@@ -949,7 +952,7 @@ impl<'a> Builder<'a> {
             if v == CoordCheck::Ok {
                 rows.coords[i] = Some(c);
             } else {
-                let (kind, detail) = coord_issue(v, c, crs);
+                let (kind, detail) = coord_issue(v, c, crs, 2);
                 let has_building = rows.buildings[i].is_some();
                 self.report.push(
                     Layer::Household,
@@ -1171,12 +1174,10 @@ impl<'a> Builder<'a> {
 
     fn read_residents(&mut self, r: &crate::job::ResidentLayer) -> Result<Table> {
         let path = self.job.resolve(&r.path);
-        let t = read_table(
-            Layer::Resident.name(),
-            &path,
-            &[r.id.as_str(), r.household.as_str()],
-            r.encoding,
-        )?;
+        let mut cols = vec![r.id.as_str(), r.household.as_str()];
+        cols.extend(r.id_number.as_deref());
+        cols.extend(r.sex.as_deref());
+        let t = read_table(Layer::Resident.name(), &path, &cols, r.encoding)?;
         self.inputs.push(InputInfo {
             layer: Layer::Resident,
             path,
@@ -1197,6 +1198,8 @@ impl<'a> Builder<'a> {
             .expect("residents configured");
         let ids = t.text(&cfg.id);
         let hh = t.text(&cfg.household);
+        let id_numbers = cfg.id_number.as_deref().map(|c| t.text(c));
+        let sexes = cfg.sex.as_deref().map(|c| t.text(c));
         for (row, why) in &t.unreadable {
             self.report.push(
                 Layer::Resident,
@@ -1231,16 +1234,62 @@ impl<'a> Builder<'a> {
                 (Some(_), Some(code)) => match placed_household.get(code.as_ref()) {
                     None => Some((
                         IssueKind::UnknownReference,
-                        format!("household {code:?} is not in the roster (unknown or rejected)"),
+                        format!(
+                            "household {} is not in the roster (unknown or rejected)",
+                            mask_identifier(code)
+                        ),
                     )),
                     Some((_, false)) => Some((
                         IssueKind::Unlocated,
-                        format!("household {code:?} could not be placed"),
+                        format!("household {} could not be placed", mask_identifier(code)),
                     )),
                     Some((h, true)) => {
                         counts[*h as usize] += 1;
+                        let masked = || id.as_deref().map(mask_identifier);
+                        let from_id = match id_numbers.and_then(|c| c.get(i)) {
+                            Some(raw) if !raw.trim().is_empty() => match check_id_number(raw) {
+                                Ok(n) => Some(if n.male { Sex::Male } else { Sex::Female }),
+                                Err(why) => {
+                                    self.report.push(
+                                        Layer::Resident,
+                                        Some(src),
+                                        masked().as_deref(),
+                                        IssueKind::BadIdNumber,
+                                        Severity::Warning,
+                                        format!("ID number {} {why}", mask_identifier(raw.trim())),
+                                    );
+                                    None
+                                }
+                            },
+                            _ => None,
+                        };
+                        let given = match sexes.and_then(|c| c.get(i)) {
+                            Some(v) => match Sex::parse(v) {
+                                Some(s) => s,
+                                None => {
+                                    self.report.push(
+                                        Layer::Resident,
+                                        Some(src),
+                                        masked().as_deref(),
+                                        IssueKind::BadValue,
+                                        Severity::Warning,
+                                        format!(
+                                            "column {:?}: sex not recognised (男/女, M/F, 1/2)",
+                                            cfg.sex.as_deref().unwrap_or_default()
+                                        ),
+                                    );
+                                    Sex::Unknown
+                                }
+                            },
+                            None => Sex::Unknown,
+                        };
+                        let sex = match (given, from_id) {
+                            (Sex::Unknown, Some(s)) => s,
+                            (g, _) => g,
+                        };
                         residents.push(Resident {
                             household: *h,
+                            sex,
                             source_index: src,
                         });
                         None
@@ -1524,26 +1573,29 @@ fn placed_in_model(model: &Model, layer: Layer) -> usize {
     }
 }
 
-fn coord_issue(v: CoordCheck, c: Coord<f64>, crs: &Crs) -> (IssueKind, String) {
+/// The issue for a bad coordinate. `digits` is the precision shown: households' locations are
+/// personal data and are shown to 2 decimals only.
+fn coord_issue(v: CoordCheck, c: Coord<f64>, crs: &Crs, digits: usize) -> (IssueKind, String) {
+    let rounded = if digits < 6 { " (rounded)" } else { "" };
     match v {
         CoordCheck::Swapped => (
             IssueKind::SwappedLatLon,
             format!(
-                "coordinate ({:.6}, {:.6}) in {crs} looks like latitude/longitude swapped",
+                "coordinate ({:.digits$}, {:.digits$}){rounded} in {crs} looks like latitude/longitude swapped",
                 c.x, c.y
             ),
         ),
         CoordCheck::Invalid => (
             IssueKind::OutOfRange,
             format!(
-                "coordinate ({}, {}) in {crs} is not a valid longitude/latitude",
+                "coordinate ({:.digits$}, {:.digits$}){rounded} in {crs} is not a valid longitude/latitude",
                 c.x, c.y
             ),
         ),
         CoordCheck::OutsideRegion | CoordCheck::Ok => (
             IssueKind::OutOfRange,
             format!(
-                "coordinate ({:.6}, {:.6}) lies outside the expected region (China: lon 73–135, lat 18–54; otherwise the CRS's area of use)",
+                "coordinate ({:.digits$}, {:.digits$}){rounded} lies outside the expected region (China: lon 73–135, lat 18–54; otherwise the CRS's area of use)",
                 c.x, c.y
             ),
         ),

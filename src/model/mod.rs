@@ -120,13 +120,49 @@ pub struct Household {
     pub source_index: usize,
 }
 
-/// A resident (居民), reduced to what the model needs: the household.
+/// A resident (居民), reduced to what the model needs. No identifier is kept: names, ID
+/// numbers and phones stay in the roster and are read again only for operational lists.
 #[derive(Debug, Clone)]
 pub struct Resident {
     /// Index into [`Model::households`].
     pub household: u32,
+    /// Sex, from the roster's sex column or else the ID number.
+    pub sex: Sex,
     /// Data-row index in the roster.
     pub source_index: usize,
+}
+
+/// A resident's sex (性别).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sex {
+    /// 男.
+    Male,
+    /// 女.
+    Female,
+    /// Not given or not recognised.
+    Unknown,
+}
+
+impl Sex {
+    /// Parses a roster value: 男/女, M/F, male/female, 1/2 (GB/T 2261.1); `None` if not
+    /// recognised (blank is [`Sex::Unknown`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::Sex;
+    /// assert_eq!(Sex::parse(" 女 "), Some(Sex::Female));
+    /// assert_eq!(Sex::parse("M"), Some(Sex::Male));
+    /// assert_eq!(Sex::parse(""), Some(Sex::Unknown));
+    /// assert_eq!(Sex::parse("x"), None);
+    /// ```
+    pub fn parse(s: &str) -> Option<Sex> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "男" | "m" | "male" | "1" | "男性" => Some(Sex::Male),
+            "女" | "f" | "female" | "2" | "女性" => Some(Sex::Female),
+            "" | "未知" | "0" | "9" => Some(Sex::Unknown),
+            _ => None,
+        }
+    }
 }
 
 /// A service facility: clinic, elderly day-care centre, rehabilitation centre, ...

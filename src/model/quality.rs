@@ -48,6 +48,9 @@ pub enum IssueKind {
     BadValue,
     /// A reference to a row of another layer that does not exist or was rejected.
     UnknownReference,
+    /// A citizen ID number fails the GB 11643 check (length, characters, birth date or check
+    /// character); the number is reported masked.
+    BadIdNumber,
 }
 
 impl IssueKind {
@@ -70,6 +73,7 @@ impl IssueKind {
             IssueKind::UnreadableRow => "unreadable_row",
             IssueKind::BadValue => "bad_value",
             IssueKind::UnknownReference => "unknown_reference",
+            IssueKind::BadIdNumber => "bad_id_number",
         }
     }
 }
@@ -158,10 +162,15 @@ impl QualityReport {
         severity: Severity,
         detail: impl Into<String>,
     ) {
+        // Household and resident ids identify people: reports show them masked.
+        let id = match layer {
+            Layer::Household | Layer::Resident => id.map(crate::privacy::mask_identifier),
+            _ => id.map(str::to_owned),
+        };
         self.issues.push(QualityIssue {
             layer,
             index,
-            id: id.map(str::to_owned),
+            id,
             kind,
             severity,
             detail: detail.into(),

@@ -175,7 +175,9 @@ fn ragged_csv_rows_are_reported_and_the_rest_is_read() {
 fn truncated_parquet_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     grids(dir.path());
-    let job = Job::from_toml_str("[layers.grids]\npath = \"grids.geojson\"", dir.path()).unwrap();
+    let mut job =
+        Job::from_toml_str("[layers.grids]\npath = \"grids.geojson\"", dir.path()).unwrap();
+    job.privacy = Some(shequ::PrivacyOptions::research());
     let out = dir.path().join("out");
     shequ::run::run(&job, &out, &shequ::NoProgress).unwrap();
     let p = out.join("grids.parquet");
@@ -194,7 +196,9 @@ fn truncated_parquet_is_an_error_naming_the_file() {
 fn geoparquet_output_reads_back_as_input() {
     let dir = tempfile::tempdir().unwrap();
     grids(dir.path());
-    let job = Job::from_toml_str("[layers.grids]\npath = \"grids.geojson\"", dir.path()).unwrap();
+    let mut job =
+        Job::from_toml_str("[layers.grids]\npath = \"grids.geojson\"", dir.path()).unwrap();
+    job.privacy = Some(shequ::PrivacyOptions::research());
     let out = dir.path().join("out");
     let (first, _) = shequ::run::run(&job, &out, &shequ::NoProgress).unwrap();
     let job = Job::from_toml_str(

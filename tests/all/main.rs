@@ -5,4 +5,5 @@ mod crs;
 mod errors;
 mod fixtures;
 mod hierarchy;
+mod privacy;
 mod sample_city;

@@ -40,9 +40,14 @@ fn bundled_sample_is_what_the_generator_writes() {
 fn every_planted_problem_is_found() {
     let b = built();
     let r = &b.report;
+    // Household and resident ids are masked in the report.
     let find = |layer: Layer, id: &str, kind: IssueKind| {
+        let shown = match layer {
+            Layer::Household | Layer::Resident => shequ::privacy::mask_identifier(id),
+            _ => id.to_owned(),
+        };
         r.for_layer(layer)
-            .any(|i| i.id.as_deref() == Some(id) && i.kind == kind)
+            .any(|i| i.id.as_deref() == Some(shown.as_str()) && i.kind == kind)
     };
     assert!(find(
         Layer::Building,
@@ -90,6 +95,7 @@ fn every_planted_problem_is_found() {
     ));
     assert!(find(Layer::Household, "HX000007", IssueKind::OutsideParent));
     assert!(find(Layer::Household, "H0000001", IssueKind::DuplicateId));
+    assert!(find(Layer::Resident, "RX0000002", IssueKind::BadIdNumber));
     assert!(find(Layer::Facility, "F-PLANTED-CAP", IssueKind::BadValue));
     assert!(find(
         Layer::Facility,
@@ -196,9 +202,17 @@ fn every_row_is_accounted_for() {
     // Placed households sum to the grids' households.
     let placed = b.model.households.iter().filter(|h| h.placed).count();
     let tally = shequ::output::Tally::of(&b.model);
-    let by_grid: u64 = tally.grids.iter().map(|g| g[1]).sum();
+    let by_grid: u64 = tally
+        .grids
+        .iter()
+        .map(|g| g[shequ::output::Tally::HOUSEHOLDS])
+        .sum();
     assert_eq!(by_grid as usize, placed);
-    let by_street: u64 = tally.streets.iter().map(|s| s[2]).sum();
+    let by_street: u64 = tally
+        .streets
+        .iter()
+        .map(|s| s[shequ::output::Tally::RESIDENTS])
+        .sum();
     assert_eq!(by_street as usize, b.model.residents.len());
 }
 
@@ -234,7 +248,7 @@ fn cli_run_writes_every_output_and_embeds_proj_data() {
         "grids.parquet",
         "buildings.parquet",
         "facilities.parquet",
-        "households.parquet",
+        "suppression.parquet",
         "quality.parquet",
         "manifest.json",
     ] {
@@ -259,20 +273,27 @@ fn cli_run_writes_every_output_and_embeds_proj_data() {
             .iter()
             .all(|i| i["sha256"].as_str().unwrap().len() == 64)
     );
-    // households.parquet has every placed or unplaced household with its chain of ids.
-    let hh = std::fs::File::open(out.path().join("households.parquet")).unwrap();
-    let df = polars::prelude::ParquetReader::new(hh).finish().unwrap();
-    use polars::prelude::SerReader;
-    assert_eq!(df.height(), b.model.households.len());
-    for c in [
-        "household_id",
-        "building_id",
-        "grid_id",
-        "community_id",
-        "street_id",
-    ] {
-        assert!(df.column(c).is_ok(), "{c}");
-    }
+    // Research output: grid counts are published (with suppression) and add up to the
+    // street's where nothing is suppressed.
+    let grids = std::fs::File::open(out.path().join("grids.parquet")).unwrap();
+    use polars::prelude::{ChunkAgg, SerReader};
+    let df = polars::prelude::ParquetReader::new(grids).finish().unwrap();
+    assert_eq!(df.height(), b.model.grids.len());
+    let residents = df.column("residents").unwrap().u64().unwrap();
+    assert_eq!(
+        residents.null_count(),
+        0,
+        "sample grids are large enough to publish"
+    );
+    let tally = shequ::output::Tally::of(&b.model);
+    let total: u64 = tally
+        .grids
+        .iter()
+        .map(|g| g[shequ::output::Tally::RESIDENTS])
+        .sum();
+    assert_eq!(residents.sum().unwrap(), total);
+    assert_eq!(m["privacy"]["output"], "research");
+    assert_eq!(m["privacy"]["k"], 5);
 }
 
 #[test]

@@ -69,16 +69,56 @@ def test_hierarchy_counts_and_ids(out):
     assert (grids["area_m2"] > 10_000).all() and (grids["area_m2"] < 1_000_000).all()
 
 
-def test_households_and_quality_tables(out):
-    hh = pq.read_table(out / "households.parquet").to_pandas()
-    placed = hh[hh["placed"]]
-    assert placed["grid_id"].notna().all() and placed["street_id"].notna().all()
-    assert hh.loc[~hh["placed"], "grid_id"].isna().all()
+def test_research_tables_and_quality(out):
+    # A research run writes no person-level table.
+    assert not (out / "households.parquet").exists() and not (out / "residents.parquet").exists()
+    # Every suppressed cell is null in its layer and listed in suppression.parquet.
+    sup = pq.read_table(out / "suppression.parquet").to_pandas()
+    assert set(sup.columns) == {"level", "unit_id", "parent_id", "column", "reason", "detail"}
+    assert (sup["reason"] == "below_k").any()
+    nulls = 0
+    for layer in ["streets", "communities", "grids", "buildings"]:
+        gdf = gpd.read_parquet(out / f"{layer}.parquet")
+        for col in ["households", "residents", "residents_male", "residents_female"]:
+            nulls += int(gdf[col].isna().sum())
+            # Published counts are at least k = 5.
+            assert (gdf[col].dropna() >= 5).all()
+        listed = gdf["suppressed"].dropna().str.split(",").map(len).sum()
+        assert listed == gdf[["households", "residents", "residents_male", "residents_female"]].isna().sum().sum()
+    assert nulls == len(sup)
     q = pq.read_table(out / "quality.parquet").to_pandas()
     assert set(q.columns) == {"layer", "index", "id", "kind", "severity", "detail"}
+    # Person-level rows of the report carry no id in a research run.
+    assert q.loc[q["layer"].isin(["households", "residents"]), "id"].isna().all()
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["privacy"]["output"] == "research"
     c = manifest["counts"]["households"]
     assert c["read"] == c["placed"] + c["rejected"]
-    assert c["placed"] == len(placed)
     rejected = q[(q["layer"] == "households") & (q["severity"] == "rejected")]["index"].nunique()
     assert rejected == c["rejected"]
+
+
+def test_operational_named_list_for_one_grid(tmp_path):
+    job = (SAMPLE / "job.toml").read_text(encoding="utf-8")
+    job = job.replace('output = "research"\nk = 5', 'output = "operational"\ngrid = "50010300100101"')
+    for name in ["communities.geojson", "grids.geojson", "buildings.geojson", "households.csv",
+                 "residents.csv", "facilities.geojson"]:
+        (tmp_path / name).symlink_to(SAMPLE / name)
+    (tmp_path / "job.toml").write_text(job, encoding="utf-8")
+    env = dict(os.environ, SHEQU_SECRET="a secret for the test, long enough")
+    subprocess.run([BIN, "run", "--quiet", str(tmp_path / "job.toml"), "--out", str(tmp_path / "o")],
+                   check=True, env=env)
+    hh = pq.read_table(tmp_path / "o" / "households.parquet").to_pandas()
+    assert len(hh) > 50 and (hh["grid_id"] == "50010300100101").all()
+    assert "household_id" not in hh.columns and hh["household_key"].str.len().eq(24).all()
+    res = pq.read_table(tmp_path / "o" / "residents.parquet").to_pandas()
+    assert res["resident_key"].is_unique and set(res["household_key"]) <= set(hh["household_key"])
+    assert not {"name", "id_number", "phone", "resident_id"} & set(res.columns)
+    assert res["sex"].isin(["male", "female", "unknown"]).all()
+    assert hh["residents"].sum() == len(res)
+    # Without the secret the run is refused and nothing is written.
+    env.pop("SHEQU_SECRET")
+    r = subprocess.run([BIN, "run", "--quiet", str(tmp_path / "job.toml"), "--out", str(tmp_path / "o2")],
+                       env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "SHEQU_SECRET" in r.stderr
+    assert not (tmp_path / "o2").exists()

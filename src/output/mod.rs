@@ -16,41 +16,69 @@ use crate::io::geoparquet;
 use crate::model::build::Build;
 use crate::model::level::Layer;
 use crate::model::quality::QualityReport;
-use crate::model::{Area, Lineage, Model};
+use crate::model::{Area, Lineage, Model, Sex};
+use crate::privacy::{OutputKind, Policy};
 
-/// Counts of buildings, households and residents per unit of every level, from placed
-/// households.
+pub mod operational;
+pub mod research;
+
+use research::ResearchTables;
+
+/// Counts per unit of one level: see the `Tally` index constants.
+pub type Counts = [u64; 6];
+
+/// Counts of buildings, households and residents (by sex) per unit of every level, from
+/// placed households. Index each unit's [`Counts`] with [`Tally::BUILDINGS`],
+/// [`Tally::HOUSEHOLDS`], [`Tally::RESIDENTS`], [`Tally::MALE`], [`Tally::FEMALE`] and
+/// [`Tally::SEX_UNKNOWN`].
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
-    /// Per street: (buildings, households, residents).
-    pub streets: Vec<[u64; 3]>,
+    /// Per street.
+    pub streets: Vec<Counts>,
     /// Per community.
-    pub communities: Vec<[u64; 3]>,
+    pub communities: Vec<Counts>,
     /// Per grid.
-    pub grids: Vec<[u64; 3]>,
-    /// Per building: (1, households, residents).
-    pub buildings: Vec<[u64; 3]>,
+    pub grids: Vec<Counts>,
+    /// Per building (its buildings count is 1).
+    pub buildings: Vec<Counts>,
 }
 
 impl Tally {
+    /// Index of the number of buildings.
+    pub const BUILDINGS: usize = 0;
+    /// Index of the number of placed households.
+    pub const HOUSEHOLDS: usize = 1;
+    /// Index of the number of residents of placed households.
+    pub const RESIDENTS: usize = 2;
+    /// Index of male residents.
+    pub const MALE: usize = 3;
+    /// Index of female residents.
+    pub const FEMALE: usize = 4;
+    /// Index of residents whose sex is not known.
+    pub const SEX_UNKNOWN: usize = 5;
+
     /// Counts buildings, placed households and their residents per unit.
     ///
     /// # Examples
     /// ```
+    /// use shequ::output::Tally;
     /// let dir = tempfile::tempdir()?;
     /// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(5))?;
     /// let built = shequ::build(&shequ::Job::from_toml(dir.path().join("job.toml"))?)?;
-    /// let tally = shequ::output::Tally::of(&built.model);
-    /// let households: u64 = tally.grids.iter().map(|g| g[1]).sum();
+    /// let tally = Tally::of(&built.model);
+    /// let households: u64 = tally.grids.iter().map(|g| g[Tally::HOUSEHOLDS]).sum();
     /// assert_eq!(households as usize, built.model.households.iter().filter(|h| h.placed).count());
+    /// for g in &tally.grids {
+    ///     assert_eq!(g[Tally::RESIDENTS], g[Tally::MALE] + g[Tally::FEMALE] + g[Tally::SEX_UNKNOWN]);
+    /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn of(model: &Model) -> Tally {
         let mut t = Tally {
-            streets: vec![[0; 3]; model.streets.len()],
-            communities: vec![[0; 3]; model.communities.len()],
-            grids: vec![[0; 3]; model.grids.len()],
-            buildings: vec![[0; 3]; model.buildings.len()],
+            streets: vec![[0; 6]; model.streets.len()],
+            communities: vec![[0; 6]; model.communities.len()],
+            grids: vec![[0; 6]; model.grids.len()],
+            buildings: vec![[0; 6]; model.buildings.len()],
         };
         let mut add = |l: &Lineage, k: usize, n: u64| {
             for (v, idx) in [
@@ -65,17 +93,26 @@ impl Tally {
             }
         };
         for b in &model.buildings {
-            add(&b.lineage, 0, 1);
+            add(&b.lineage, Self::BUILDINGS, 1);
         }
         for h in model.households.iter().filter(|h| h.placed) {
-            add(&h.lineage, 1, 1);
-            add(&h.lineage, 2, h.residents as u64);
+            add(&h.lineage, Self::HOUSEHOLDS, 1);
+            add(&h.lineage, Self::RESIDENTS, h.residents as u64);
+        }
+        for r in &model.residents {
+            let h = &model.households[r.household as usize];
+            let k = match r.sex {
+                Sex::Male => Self::MALE,
+                Sex::Female => Self::FEMALE,
+                Sex::Unknown => Self::SEX_UNKNOWN,
+            };
+            add(&h.lineage, k, 1);
         }
         t
     }
 
     /// The counts at a level.
-    pub fn at(&self, layer: Layer) -> &[[u64; 3]] {
+    pub fn at(&self, layer: Layer) -> &[Counts] {
         match layer {
             Layer::Street => &self.streets,
             Layer::Community => &self.communities,
@@ -108,13 +145,14 @@ fn parent_columns(model: &Model, layer: Layer, lineages: &[Lineage]) -> Vec<(Str
     cols
 }
 
+/// The columns of an area layer: id, name, parent ids, area, the given count columns, then
+/// `derived` and `source_index`; and the geometries.
 fn area_columns<I: AsRef<str>>(
     model: &Model,
     layer: Layer,
     units: &[Area<I>],
-    tally: &Tally,
+    counts: Columns,
 ) -> (Columns, Vec<Option<Geometry<f64>>>) {
-    let counts = tally.at(layer);
     let mut cols: Vec<(String, ArrayRef)> = vec![
         (
             format!("{}_id", layer.singular()),
@@ -143,12 +181,7 @@ fn area_columns<I: AsRef<str>>(
             units.iter().map(|u| u.area_m2),
         )),
     ));
-    for (k, name) in ["buildings", "households", "residents"].iter().enumerate() {
-        cols.push((
-            (*name).into(),
-            Arc::new(UInt64Array::from_iter_values(counts.iter().map(|c| c[k]))),
-        ));
-    }
+    cols.extend(counts);
     cols.push((
         "derived".into(),
         Arc::new(BooleanArray::from_iter(
@@ -168,11 +201,71 @@ fn area_columns<I: AsRef<str>>(
     (cols, geoms)
 }
 
+/// Operational count columns: every count in full.
+fn full_counts(counts: &[Counts], with_buildings: bool) -> Columns {
+    let mut cols: Columns = Vec::new();
+    if with_buildings {
+        cols.push((
+            "buildings".into(),
+            Arc::new(UInt64Array::from_iter_values(
+                counts.iter().map(|c| c[Tally::BUILDINGS]),
+            )),
+        ));
+    }
+    for (name, k) in research::COUNT_COLUMNS {
+        cols.push((
+            name.into(),
+            Arc::new(UInt64Array::from_iter_values(counts.iter().map(|c| c[k]))),
+        ));
+    }
+    cols
+}
+
+/// Research count columns: buildings (not personal) in full, the rest as published, and
+/// residents per km² (suppressed with the residents count).
+fn research_counts(
+    tables: &ResearchTables,
+    layer: Layer,
+    counts: &[Counts],
+    area_m2: Option<&[f64]>,
+) -> Columns {
+    let mut cols: Columns = Vec::new();
+    if layer != Layer::Building {
+        cols.push((
+            "buildings".into(),
+            Arc::new(UInt64Array::from_iter_values(
+                counts.iter().map(|c| c[Tally::BUILDINGS]),
+            )),
+        ));
+    }
+    let published = tables.columns(layer, counts.len());
+    if let Some(areas) = area_m2 {
+        let density: Float64Array = (0..counts.len() as u32)
+            .zip(areas)
+            .map(|(u, a)| {
+                tables
+                    .count(layer, u, "residents")
+                    .filter(|_| *a > 0.0)
+                    .map(|n| n as f64 / (a / 1e6))
+            })
+            .collect();
+        let (last, rest) = published.split_last().expect("suppressed column");
+        cols.extend(rest.iter().cloned());
+        cols.push(("residents_per_km2".into(), Arc::new(density)));
+        cols.push(last.clone());
+    } else {
+        cols.extend(published);
+    }
+    cols
+}
+
 /// The files a run wrote.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Written {
     /// Paths, relative to the output directory.
     pub files: Vec<String>,
+    /// Research runs: suppressed cells (below k, complementary).
+    pub suppressed: Option<(usize, usize)>,
 }
 
 /// The value of row `i` of an Arrow array as JSON (the types output tables use).
@@ -210,33 +303,24 @@ fn provenance(build: &Build, layer: Layer, steps: &[String]) -> serde_json::Valu
     })
 }
 
-/// Writes the model's layers, the households table and the quality report under `out`.
-/// GeoParquet is written in `output_crs`; when `geojson_crs` is given, every spatial layer is
-/// also written as GeoJSON in it (WGS84 for RFC 7946, or GCJ-02 / BD-09 for AMap and Baidu
-/// SDKs, flagged in the file's `shequ:coordinate_system` member).
-///
-/// # Errors
-/// [`Error::Io`], [`Error::Parquet`], [`Error::Polars`] or [`Error::Crs`] (output CRS; GCJ-02
-/// and BD-09 cannot be GeoParquet CRSs).
-pub fn write_model(
-    build: &Build,
-    out: &Path,
-    output_crs: &Crs,
-    geojson_crs: Option<&Crs>,
-) -> Result<Written> {
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let model = &build.model;
-    let tally = Tally::of(model);
-    let to_out = Transformer::new(&model.working_crs, output_crs)?;
-    let to_json = geojson_crs
-        .map(|c| Transformer::new(&model.working_crs, c).map(|t| (t, c)))
-        .transpose()?;
-    let mut written = Written::default();
-    let mut write_geo = |layer: Layer,
-                         cols: Vec<(String, ArrayRef)>,
-                         geoms: Vec<Option<Geometry<f64>>>|
-     -> Result<()> {
-        if let Some((t, crs)) = &to_json {
+/// Writes spatial layers as GeoParquet (and GeoJSON), with provenance.
+struct GeoWriter<'a> {
+    build: &'a Build,
+    out: &'a Path,
+    output_crs: &'a Crs,
+    to_out: Transformer,
+    to_json: Option<(Transformer, &'a Crs)>,
+    written: Written,
+}
+
+impl GeoWriter<'_> {
+    fn write(
+        &mut self,
+        layer: Layer,
+        cols: Vec<(String, ArrayRef)>,
+        geoms: Vec<Option<Geometry<f64>>>,
+    ) -> Result<()> {
+        if let Some((t, crs)) = &self.to_json {
             let mut g = geoms.clone();
             let failed = t.transform_geometries(&mut g)?;
             if let Some((i, why)) = failed.first() {
@@ -265,39 +349,103 @@ pub fn write_model(
             foreign.insert("shequ:coordinate_system".into(), json!(system));
             foreign.insert(
                 "shequ:provenance".into(),
-                provenance(build, layer, &t.steps()),
+                provenance(self.build, layer, &t.steps()),
             );
             let json_name = format!("{}.geojson", layer.name());
-            crate::io::geojson::write(&out.join(&json_name), &g, &props, Some(foreign), 7)?;
-            written.files.push(json_name);
+            crate::io::geojson::write(&self.out.join(&json_name), &g, &props, Some(foreign), 7)?;
+            self.written.files.push(json_name);
         }
         let name = format!("{}.parquet", layer.name());
         let mut geoms = geoms;
-        let failed = to_out.transform_geometries(&mut geoms)?;
+        let failed = self.to_out.transform_geometries(&mut geoms)?;
         if let Some((i, why)) = failed.first() {
             return Err(Error::crs(
                 Location::default().file(&name).index(*i),
-                format!("cannot write in {output_crs}: {why}"),
+                format!("cannot write in {}: {why}", self.output_crs),
             ));
         }
-        let prov = provenance(build, layer, &to_out.steps());
-        geoparquet::write(&out.join(&name), cols, &geoms, output_crs, Some(prov))?;
-        written.files.push(name);
+        let prov = provenance(self.build, layer, &self.to_out.steps());
+        geoparquet::write(
+            &self.out.join(&name),
+            cols,
+            &geoms,
+            self.output_crs,
+            Some(prov),
+        )?;
+        self.written.files.push(name);
         Ok(())
+    }
+}
+
+/// Writes the model's outputs under `out` as the privacy policy allows.
+///
+/// * Both kinds: every area level and the facilities as GeoParquet in `output_crs` (and, when
+///   `geojson_crs` is given, as GeoJSON in it: WGS84 for RFC 7946, or GCJ-02 / BD-09 for AMap
+///   and Baidu SDKs, flagged in the file's `shequ:coordinate_system` member), and
+///   `quality.parquet` (household and resident ids masked; in research runs their ids are left
+///   out).
+/// * `research`: counts with small-cell and complementary suppression (`suppressed` column per
+///   row, `suppression.parquet`, `remainders.parquet`); buildings only when the finest level is
+///   the building; no person-level rows.
+/// * `operational`: full counts, buildings, and for the policy's grid or community only,
+///   `households.parquet` and `residents.parquet` (see [`operational`]).
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Parquet`], [`Error::Polars`] or [`Error::Crs`] (output CRS; GCJ-02
+/// and BD-09 cannot be GeoParquet CRSs); [`Error::Privacy`] for an operational scope that is
+/// not in the model.
+pub fn write_model(
+    build: &Build,
+    out: &Path,
+    output_crs: &Crs,
+    geojson_crs: Option<&Crs>,
+    policy: &Policy,
+) -> Result<Written> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let model = &build.model;
+    let tally = Tally::of(model);
+    let mut w = GeoWriter {
+        build,
+        out,
+        output_crs,
+        to_out: Transformer::new(&model.working_crs, output_crs)?,
+        to_json: geojson_crs
+            .map(|c| Transformer::new(&model.working_crs, c).map(|t| (t, c)))
+            .transpose()?,
+        written: Written::default(),
     };
-    if model.has(Layer::Street) {
-        let (c, g) = area_columns(model, Layer::Street, &model.streets, &tally);
-        write_geo(Layer::Street, c, g)?;
+    let research = match policy.kind {
+        OutputKind::Research => Some(ResearchTables::new(model, policy)?),
+        OutputKind::Operational => None,
+    };
+    let counts = |layer: Layer, areas: Option<Vec<f64>>| match &research {
+        Some(t) => research_counts(t, layer, tally.at(layer), areas.as_deref()),
+        None => full_counts(tally.at(layer), layer != Layer::Building),
+    };
+    for layer in [Layer::Street, Layer::Community, Layer::Grid] {
+        if !model.has(layer) {
+            continue;
+        }
+        let (c, g) = match layer {
+            Layer::Street => {
+                let a = model.streets.iter().map(|u| u.area_m2).collect();
+                area_columns(model, layer, &model.streets, counts(layer, Some(a)))
+            }
+            Layer::Community => {
+                let a = model.communities.iter().map(|u| u.area_m2).collect();
+                area_columns(model, layer, &model.communities, counts(layer, Some(a)))
+            }
+            _ => {
+                let a = model.grids.iter().map(|u| u.area_m2).collect();
+                area_columns(model, layer, &model.grids, counts(layer, Some(a)))
+            }
+        };
+        w.write(layer, c, g)?;
     }
-    if model.has(Layer::Community) {
-        let (c, g) = area_columns(model, Layer::Community, &model.communities, &tally);
-        write_geo(Layer::Community, c, g)?;
-    }
-    if model.has(Layer::Grid) {
-        let (c, g) = area_columns(model, Layer::Grid, &model.grids, &tally);
-        write_geo(Layer::Grid, c, g)?;
-    }
-    if model.has(Layer::Building) {
+    let buildings_published = research
+        .as_ref()
+        .is_none_or(|t| t.levels().contains(&Layer::Building));
+    if model.has(Layer::Building) && buildings_published {
         let b = &model.buildings;
         let mut cols: Vec<(String, ArrayRef)> = vec![
             (
@@ -322,14 +470,7 @@ pub fn write_model(
                     .map(|x| x.footprint.as_ref().map(geo::Area::unsigned_area)),
             )),
         ));
-        for (k, name) in [(1, "households"), (2, "residents")] {
-            cols.push((
-                name.into(),
-                Arc::new(UInt64Array::from_iter_values(
-                    tally.buildings.iter().map(|c| c[k]),
-                )),
-            ));
-        }
+        cols.extend(counts(Layer::Building, None));
         cols.push((
             "source_index".into(),
             Arc::new(UInt64Array::from_iter_values(
@@ -345,7 +486,7 @@ pub fn write_model(
                 })
             })
             .collect();
-        write_geo(Layer::Building, cols, geoms)?;
+        w.write(Layer::Building, cols, geoms)?;
     }
     if !model.facilities.is_empty() {
         let f = &model.facilities;
@@ -381,32 +522,54 @@ pub fn write_model(
             .iter()
             .map(|x| Some(Geometry::Point(x.point.into())))
             .collect();
-        write_geo(Layer::Facility, cols, geoms)?;
+        w.write(Layer::Facility, cols, geoms)?;
     }
-    if model.has(Layer::Household) {
-        let mut df = model.households_frame()?;
-        let path = out.join("households.parquet");
-        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        ParquetWriter::new(file)
-            .finish(&mut df)
-            .map_err(|e| Error::Polars {
-                at: Location::default().file(&path),
-                source: Box::new(e),
-            })?;
-        written.files.push("households.parquet".into());
+    let mut written = w.written;
+    match &research {
+        Some(t) => {
+            written.files.extend(t.write_tables(model, out)?);
+            let (below, complementary) = t.suppressed_cells();
+            written.suppressed = Some((below, complementary));
+        }
+        None => {
+            if model.has(Layer::Household) {
+                written
+                    .files
+                    .extend(operational::write_lists(build, out, policy)?);
+            }
+        }
     }
-    write_quality(&build.report, &out.join("quality.parquet"))?;
+    write_quality(&build.report, &out.join("quality.parquet"), policy.kind)?;
     written.files.push("quality.parquet".into());
     Ok(written)
 }
 
+/// Writes a plain (non-spatial) Parquet table `name` under `out`.
+pub(crate) fn write_table(
+    out: &Path,
+    name: &str,
+    fields: Vec<Field>,
+    cols: Vec<ArrayRef>,
+) -> Result<()> {
+    let path = out.join(name);
+    let schema = Arc::new(Schema::new(fields));
+    let batch =
+        arrow_array::RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Parquet {
+            at: Location::default().file(&path),
+            message: e.to_string(),
+        })?;
+    geoparquet::write_batch(&path, schema, &batch)
+}
+
 /// Writes the quality report as a Parquet table with columns `layer`, `index`, `id`, `kind`,
-/// `severity`, `detail`.
+/// `severity`, `detail`. Household and resident ids are masked in the report; in a research
+/// run they are left out (null): the row index points into the data owner's own roster.
 ///
 /// # Errors
 /// [`Error::Io`] or [`Error::Parquet`].
-pub fn write_quality(report: &QualityReport, path: &Path) -> Result<()> {
+pub fn write_quality(report: &QualityReport, path: &Path, kind: OutputKind) -> Result<()> {
     let issues = report.issues();
+    let personal = |l: Layer| matches!(l, Layer::Household | Layer::Resident);
     let cols: Vec<ArrayRef> = vec![
         Arc::new(
             issues
@@ -420,7 +583,10 @@ pub fn write_quality(report: &QualityReport, path: &Path) -> Result<()> {
         Arc::new(
             issues
                 .iter()
-                .map(|i| i.id.as_deref())
+                .map(|i| match kind {
+                    OutputKind::Research if personal(i.layer) => None,
+                    _ => i.id.as_deref(),
+                })
                 .collect::<StringArray>(),
         ),
         Arc::new(

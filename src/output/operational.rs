@@ -1,0 +1,215 @@
+//! Operational outputs: named lists of the households and residents of one grid or community,
+//! for that unit's grid workers.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field};
+
+use crate::error::{Error, Result};
+use crate::io::table::read_table;
+use crate::model::build::Build;
+use crate::model::level::Layer;
+use crate::model::{Model, Sex};
+use crate::output::write_table;
+use crate::privacy::{Policy, Pseudonymizer, require_operational};
+
+/// The index of the policy's scope unit in the model.
+fn scope_unit(model: &Model, policy: &Policy) -> Result<(Layer, u32)> {
+    let Some((layer, code)) = &policy.scope else {
+        return Err(Error::Privacy {
+            message: "named lists need a scope: privacy.grid or privacy.community".into(),
+        });
+    };
+    let found = match layer {
+        Layer::Grid => model.grids.iter().position(|g| g.id.as_str() == code),
+        _ => model.communities.iter().position(|c| c.id.as_str() == code),
+    };
+    found
+        .map(|i| (*layer, i as u32))
+        .ok_or_else(|| Error::Privacy {
+            message: format!(
+                "privacy.{}: {code:?} is not a {} of the model",
+                layer.singular(),
+                layer.singular()
+            ),
+        })
+}
+
+fn key(policy: &Policy) -> Result<&Pseudonymizer> {
+    policy.pseudonyms.as_ref().ok_or_else(|| Error::Privacy {
+        message: "operational lists need a pseudonym key (privacy.secret_env or secret_file)"
+            .into(),
+    })
+}
+
+/// Writes `households.parquet` and `residents.parquet` for the policy's grid or community:
+/// keyed pseudonyms (`household_key`, `resident_key`) in place of ids; plain ids, names, ID
+/// numbers and phones only with `plain_identifiers`; the roster's `columns`, and its
+/// `restricted_columns` only with `allow_restricted`. Returns the files written.
+///
+/// # Errors
+/// [`Error::Privacy`] for a research policy (person-level rows are refused), a missing key or
+/// a scope not in the model; read errors of the roster; write errors.
+///
+/// # Examples
+/// ```
+/// use shequ::privacy::Policy;
+/// let dir = tempfile::tempdir()?;
+/// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(5))?;
+/// let built = shequ::build(&shequ::Job::from_toml(dir.path().join("job.toml"))?)?;
+/// // A research policy never writes named lists.
+/// let refused = shequ::output::operational::write_lists(&built, dir.path(), &Policy::research(5));
+/// assert!(matches!(refused, Err(shequ::Error::Privacy { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_lists(build: &Build, out: &std::path::Path, policy: &Policy) -> Result<Vec<String>> {
+    require_operational(policy.kind, "households.parquet / residents.parquet")?;
+    let key = key(policy)?;
+    let model = &build.model;
+    let (layer, unit) = scope_unit(model, policy)?;
+    let in_scope: Vec<bool> = model
+        .households
+        .iter()
+        .map(|h| h.placed && h.lineage.at(layer) == Some(unit))
+        .collect();
+    let hh: Vec<usize> = (0..in_scope.len()).filter(|i| in_scope[*i]).collect();
+    let code = |l: Layer, i: usize| {
+        let lin = &model.households[i].lineage;
+        lin.at(l).map(|j| model.code(l, j).to_owned())
+    };
+    let mut fields = vec![Field::new("household_key", DataType::Utf8, false)];
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
+        hh.iter()
+            .map(|&i| key.pseudonym("household", model.households[i].id.as_str())),
+    ))];
+    if policy.plain_identifiers {
+        fields.push(Field::new("household_id", DataType::Utf8, false));
+        cols.push(Arc::new(StringArray::from_iter_values(
+            hh.iter().map(|&i| model.households[i].id.as_str()),
+        )));
+    }
+    let levels = [
+        Layer::Building,
+        Layer::Grid,
+        Layer::Community,
+        Layer::Street,
+    ];
+    for l in levels.iter().filter(|l| model.has(**l)) {
+        fields.push(Field::new(
+            format!("{}_id", l.singular()),
+            DataType::Utf8,
+            true,
+        ));
+        cols.push(Arc::new(StringArray::from(
+            hh.iter().map(|&i| code(*l, i)).collect::<Vec<_>>(),
+        )));
+    }
+    fields.push(Field::new("residents", DataType::UInt64, false));
+    cols.push(Arc::new(UInt64Array::from_iter_values(
+        hh.iter().map(|&i| model.households[i].residents as u64),
+    )));
+    write_table(out, "households.parquet", fields, cols)?;
+    let mut files = vec!["households.parquet".to_owned()];
+
+    let Some(r) = build.job.layers.residents.as_ref() else {
+        return Ok(files);
+    };
+    let path = &build.job.resolve(&r.path);
+    let mut wanted: Vec<&str> = vec![r.id.as_str()];
+    let plain: Vec<(&str, &str)> = if policy.plain_identifiers {
+        [
+            ("name", r.name.as_deref()),
+            ("id_number", r.id_number.as_deref()),
+            ("phone", r.phone.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(n, c)| c.map(|c| (n, c)))
+        .collect()
+    } else {
+        Vec::new()
+    };
+    wanted.extend(plain.iter().map(|(_, c)| *c));
+    let mut extra: Vec<&str> = r.columns.iter().map(String::as_str).collect();
+    if policy.allow_restricted {
+        extra.extend(r.restricted_columns.iter().map(String::as_str));
+    }
+    wanted.extend(extra.iter().copied());
+    wanted.sort_unstable();
+    wanted.dedup();
+    let t = read_table(Layer::Resident.name(), path, &wanted, r.encoding)?;
+    let mut frame_row = vec![usize::MAX; t.rows_read];
+    for i in 0..t.frame.height() {
+        frame_row[t.source_row(i)] = i;
+    }
+    let people: Vec<(usize, usize, Sex)> = model
+        .residents
+        .iter()
+        .filter(|p| in_scope[p.household as usize])
+        .map(|p| (frame_row[p.source_index], p.household as usize, p.sex))
+        .collect();
+    let text = |col: &str| -> StringArray {
+        let c = t.text(col);
+        people
+            .iter()
+            .map(|(row, _, _)| c.get(*row).map(str::trim))
+            .collect()
+    };
+    let ids = t.text(&r.id);
+    let mut fields = vec![
+        Field::new("resident_key", DataType::Utf8, false),
+        Field::new("household_key", DataType::Utf8, false),
+    ];
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(people.iter().map(
+            |(row, _, _)| {
+                key.pseudonym("resident", ids.get(*row).map(str::trim).unwrap_or_default())
+            },
+        ))),
+        Arc::new(StringArray::from_iter_values(people.iter().map(
+            |(_, h, _)| key.pseudonym("household", model.households[*h].id.as_str()),
+        ))),
+    ];
+    if policy.plain_identifiers {
+        fields.push(Field::new("resident_id", DataType::Utf8, true));
+        cols.push(Arc::new(text(&r.id)));
+        fields.push(Field::new("household_id", DataType::Utf8, false));
+        cols.push(Arc::new(StringArray::from_iter_values(
+            people
+                .iter()
+                .map(|(_, h, _)| model.households[*h].id.as_str()),
+        )));
+        for (name, col) in &plain {
+            fields.push(Field::new(*name, DataType::Utf8, true));
+            cols.push(Arc::new(text(col)));
+        }
+    }
+    for l in levels.iter().filter(|l| model.has(**l)) {
+        fields.push(Field::new(
+            format!("{}_id", l.singular()),
+            DataType::Utf8,
+            true,
+        ));
+        cols.push(Arc::new(StringArray::from(
+            people
+                .iter()
+                .map(|(_, h, _)| code(*l, *h))
+                .collect::<Vec<_>>(),
+        )));
+    }
+    fields.push(Field::new("sex", DataType::Utf8, false));
+    cols.push(Arc::new(StringArray::from_iter_values(people.iter().map(
+        |(_, _, s)| match s {
+            Sex::Male => "male",
+            Sex::Female => "female",
+            Sex::Unknown => "unknown",
+        },
+    ))));
+    for c in &extra {
+        fields.push(Field::new(*c, DataType::Utf8, true));
+        cols.push(Arc::new(text(c)));
+    }
+    write_table(out, "residents.parquet", fields, cols)?;
+    files.push("residents.parquet".into());
+    Ok(files)
+}

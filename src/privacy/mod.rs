@@ -1,0 +1,436 @@
+//! Privacy by default: keyed pseudonyms, ID-number checks, masking, the two output kinds and
+//! small-cell suppression. See `docs/privacy.md` for the model and its limits.
+//!
+//! * [`OutputKind`] — every run is either `research` (aggregates only, safe to publish) or
+//!   `operational` (named lists for the grid workers of one grid or community).
+//! * [`Secret`], [`Pseudonymizer`] — keyed pseudonyms (HMAC-SHA-256) for resident and household
+//!   ids; the secret comes from an environment variable or a file and is never written out.
+//! * [`check_id_number`] — GB 11643 citizen ID numbers (18 characters, ISO 7064 MOD 11-2
+//!   check digit, valid birth date).
+//! * [`mask_identifier`] — what quality reports and messages show instead of an identifier.
+//! * [`suppress`] — small-cell and complementary suppression across levels and categories.
+
+pub mod suppress;
+
+use std::fmt;
+use std::path::Path;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::error::{Error, Result};
+
+/// The two kinds of output a run can write; the job must choose one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    /// Aggregates only, with small counts suppressed: safe to publish. No person-level rows,
+    /// no household points; the finest geometry is the building (or the grid).
+    Research,
+    /// For a community's own grid workers: named lists limited to one grid or community, with
+    /// pseudonymised ids unless plain identifiers are explicitly requested.
+    Operational,
+}
+
+impl OutputKind {
+    /// `research` or `operational`.
+    pub fn code(self) -> &'static str {
+        match self {
+            OutputKind::Research => "research",
+            OutputKind::Operational => "operational",
+        }
+    }
+}
+
+/// The finest level research outputs go down to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finest {
+    /// Counts per building (the default).
+    #[default]
+    Building,
+    /// Counts per grid; no building-level counts are written.
+    Grid,
+}
+
+/// The key for pseudonyms. Its bytes are never printed or written; [`Secret::fingerprint`]
+/// identifies it in manifests.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({})", self.fingerprint())
+    }
+}
+
+/// The fewest bytes a secret may have.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+impl Secret {
+    /// A secret from bytes (surrounding whitespace is ignored).
+    ///
+    /// # Errors
+    /// [`Error::Privacy`] if shorter than [`MIN_SECRET_BYTES`].
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::privacy::Secret;
+    /// assert!(Secret::from_bytes(b"short").is_err());
+    /// assert!(Secret::from_bytes(b"a long enough secret for tests").is_ok());
+    /// ```
+    pub fn from_bytes(bytes: &[u8]) -> Result<Secret> {
+        let trimmed = bytes.trim_ascii();
+        if trimmed.len() < MIN_SECRET_BYTES {
+            return Err(Error::Privacy {
+                message: format!(
+                    "the pseudonym secret must have at least {MIN_SECRET_BYTES} bytes"
+                ),
+            });
+        }
+        Ok(Secret(trimmed.to_vec()))
+    }
+
+    /// The secret in environment variable `var`.
+    ///
+    /// # Errors
+    /// [`Error::Privacy`] if unset or too short.
+    pub fn from_env(var: &str) -> Result<Secret> {
+        let v = std::env::var_os(var).ok_or_else(|| Error::Privacy {
+            message: format!(
+                "no pseudonym secret: set environment variable {var} (at least \
+                 {MIN_SECRET_BYTES} bytes) or privacy.secret_file in the job"
+            ),
+        })?;
+        Self::from_bytes(v.as_encoded_bytes()).map_err(|e| Error::Privacy {
+            message: format!("environment variable {var}: {e}"),
+        })
+    }
+
+    /// The secret in a file (whitespace around it is ignored).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if unreadable, [`Error::Privacy`] if too short.
+    pub fn from_file(path: &Path) -> Result<Secret> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(&bytes).map_err(|e| Error::Privacy {
+            message: format!("{}: {e}", path.display()),
+        })
+    }
+
+    /// A short public fingerprint of the key (HMAC of a fixed label), for manifests: runs with
+    /// the same fingerprint produce the same pseudonyms.
+    pub fn fingerprint(&self) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"shequ key fingerprint");
+        hex::encode(&mac.finalize().into_bytes()[..8])
+    }
+}
+
+/// Replaces identifiers by keyed pseudonyms: HMAC-SHA-256 of the identifier under the secret,
+/// separated by kind (`resident`, `household`), truncated to 96 bits and hex encoded.
+///
+/// Stable across runs with one secret; unrelated under another. Without the secret a
+/// pseudonym cannot be recomputed from a guessed identifier (unlike a plain hash, which can be
+/// reversed by hashing every possible ID number).
+///
+/// # Examples
+/// ```
+/// use shequ::privacy::{Pseudonymizer, Secret};
+/// let a = Pseudonymizer::new(&Secret::from_bytes(b"first secret, 16+ bytes")?);
+/// let b = Pseudonymizer::new(&Secret::from_bytes(b"second secret, 16+ bytes")?);
+/// let p = a.pseudonym("resident", "R00000001");
+/// assert_eq!(p, a.pseudonym("resident", "R00000001"));
+/// assert_ne!(p, b.pseudonym("resident", "R00000001"));
+/// assert_ne!(p, a.pseudonym("household", "R00000001"));
+/// assert_eq!(p.len(), 24);
+/// # Ok::<(), shequ::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Pseudonymizer {
+    mac: Hmac<Sha256>,
+}
+
+impl fmt::Debug for Pseudonymizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pseudonymizer(..)")
+    }
+}
+
+impl Pseudonymizer {
+    /// A pseudonymizer keyed with `secret`.
+    pub fn new(secret: &Secret) -> Pseudonymizer {
+        Pseudonymizer {
+            mac: <Hmac<Sha256> as KeyInit>::new_from_slice(&secret.0)
+                .expect("HMAC takes keys of any length"),
+        }
+    }
+
+    /// The pseudonym of `id` of the given kind.
+    pub fn pseudonym(&self, kind: &str, id: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(kind.as_bytes());
+        mac.update(&[0]);
+        mac.update(id.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..12])
+    }
+}
+
+/// Masks an identifier for logs and reports: the first two and last two characters are kept,
+/// the rest replaced by `*`; identifiers of four characters or fewer are fully masked.
+///
+/// # Examples
+/// ```
+/// assert_eq!(shequ::privacy::mask_identifier("500103195603121234"), "50**************34");
+/// assert_eq!(shequ::privacy::mask_identifier("P12"), "***");
+/// ```
+pub fn mask_identifier(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    let n = chars.len();
+    if n <= 4 {
+        return "*".repeat(n);
+    }
+    let mut s = String::with_capacity(id.len());
+    s.extend(&chars[..2]);
+    s.extend(std::iter::repeat_n('*', n - 4));
+    s.extend(&chars[n - 2..]);
+    s
+}
+
+/// What is wrong with a citizen ID number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdNumberProblem {
+    /// Not 18 characters (after removing spaces and converting full-width digits).
+    Length(usize),
+    /// A character other than a digit (or a final `X`).
+    Character,
+    /// Characters 7–14 are not a valid date.
+    BirthDate,
+    /// The check character is wrong.
+    CheckDigit {
+        /// The character found.
+        found: char,
+        /// The character the first 17 give.
+        expected: char,
+    },
+}
+
+impl fmt::Display for IdNumberProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdNumberProblem::Length(n) => write!(f, "has {n} characters, not 18"),
+            IdNumberProblem::Character => {
+                f.write_str("has a character other than 0-9 or a final X")
+            }
+            IdNumberProblem::BirthDate => f.write_str("characters 7-14 are not a valid birth date"),
+            IdNumberProblem::CheckDigit { found, expected } => {
+                write!(
+                    f,
+                    "check character is {found}, the first 17 give {expected}"
+                )
+            }
+        }
+    }
+}
+
+/// A checked citizen ID number's normalised form and what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdNumber {
+    /// The 18 characters, ASCII, with an upper-case `X`.
+    pub normalized: String,
+    /// The birth date it encodes.
+    pub birth: chrono::NaiveDate,
+    /// Whether the sequence digit (the 17th character) is odd: male.
+    pub male: bool,
+}
+
+/// The GB 11643 check character of the first 17 digits (ISO 7064 MOD 11-2).
+///
+/// # Examples
+/// ```
+/// // The standard's example number 11010519491231002X.
+/// assert_eq!(shequ::privacy::id_check_char("11010519491231002"), Some('X'));
+/// assert_eq!(shequ::privacy::id_check_char("1101051949123100"), None);
+/// ```
+pub fn id_check_char(first17: &str) -> Option<char> {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
+    let b = first17.as_bytes();
+    if b.len() != 17 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let s: u32 = b.iter().zip(W).map(|(d, w)| (d - b'0') as u32 * w).sum();
+    Some(C[(s % 11) as usize])
+}
+
+/// Checks a citizen ID number (GB 11643): 18 characters, 17 digits and a check character
+/// (a digit or `X`), a valid birth date in characters 7–14, the right check character.
+/// Spaces, full-width digits and a lower-case `x` are accepted and normalised.
+///
+/// # Errors
+/// The [`IdNumberProblem`]. Report it with [`mask_identifier`], never with the number.
+///
+/// # Examples
+/// ```
+/// use shequ::privacy::{check_id_number, IdNumberProblem};
+/// let id = check_id_number("11010519491231002x").unwrap();
+/// assert_eq!(id.normalized, "11010519491231002X");
+/// assert_eq!(id.birth.to_string(), "1949-12-31");
+/// assert!(!id.male);
+/// assert_eq!(check_id_number("１１０１０５１９４９１２３１００２Ｘ").unwrap().normalized, "11010519491231002X");
+/// assert!(matches!(check_id_number("110105194912310021"), Err(IdNumberProblem::CheckDigit { .. })));
+/// assert!(matches!(check_id_number("110105194913310028"), Err(IdNumberProblem::BirthDate)));
+/// assert_eq!(check_id_number("12345"), Err(IdNumberProblem::Length(5)));
+/// ```
+pub fn check_id_number(raw: &str) -> std::result::Result<IdNumber, IdNumberProblem> {
+    let mut s = String::with_capacity(18);
+    for ch in raw.chars() {
+        match ch {
+            ' ' | '\u{3000}' | '\t' => {}
+            '０'..='９' => s.push(char::from(b'0' + (ch as u32 - '０' as u32) as u8)),
+            'x' | 'Ｘ' | 'ｘ' => s.push('X'),
+            c => s.push(c),
+        }
+    }
+    let n = s.chars().count();
+    if n != 18 {
+        return Err(IdNumberProblem::Length(n));
+    }
+    let (first17, last) = s.split_at(17);
+    if !first17.bytes().all(|b| b.is_ascii_digit())
+        || !(last == "X" || last.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(IdNumberProblem::Character);
+    }
+    let birth = chrono::NaiveDate::parse_from_str(&first17[6..14], "%Y%m%d")
+        .map_err(|_| IdNumberProblem::BirthDate)?;
+    let expected = id_check_char(first17).expect("17 digits");
+    let found = last.chars().next().expect("18 characters");
+    if found != expected {
+        return Err(IdNumberProblem::CheckDigit { found, expected });
+    }
+    let male = (first17.as_bytes()[16] - b'0') % 2 == 1;
+    Ok(IdNumber {
+        normalized: s,
+        birth,
+        male,
+    })
+}
+
+/// Refuses person-level output under a research policy.
+///
+/// # Errors
+/// [`Error::Privacy`] if `kind` is [`OutputKind::Research`].
+///
+/// # Examples
+/// ```
+/// use shequ::privacy::{require_operational, OutputKind};
+/// assert!(require_operational(OutputKind::Research, "residents.parquet").is_err());
+/// assert!(require_operational(OutputKind::Operational, "residents.parquet").is_ok());
+/// ```
+pub fn require_operational(kind: OutputKind, what: &str) -> Result<()> {
+    match kind {
+        OutputKind::Operational => Ok(()),
+        OutputKind::Research => Err(Error::Privacy {
+            message: format!("{what} has person-level rows; a research run writes aggregates only"),
+        }),
+    }
+}
+
+/// A run's privacy policy, resolved from the job's `[privacy]` section: the output kind, its
+/// parameters and (for operational runs) the pseudonym key.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Research or operational.
+    pub kind: OutputKind,
+    /// Research: suppression threshold.
+    pub k: u64,
+    /// Research: finest level.
+    pub finest: Finest,
+    /// Operational: the pseudonym key (research runs write no pseudonyms).
+    pub pseudonyms: Option<Pseudonymizer>,
+    /// Operational: the fingerprint of the key.
+    pub key_fingerprint: Option<String>,
+    /// Operational: the level (grid or community) and code named lists are limited to.
+    pub scope: Option<(crate::Layer, String)>,
+    /// Operational: plain identifiers requested.
+    pub plain_identifiers: bool,
+    /// Operational: restricted-tier columns allowed.
+    pub allow_restricted: bool,
+}
+
+impl Policy {
+    /// The research policy with threshold `k`, finest level building.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = shequ::privacy::Policy::research(5);
+    /// assert_eq!(p.kind, shequ::privacy::OutputKind::Research);
+    /// assert!(p.pseudonyms.is_none());
+    /// ```
+    pub fn research(k: u64) -> Policy {
+        Policy {
+            kind: OutputKind::Research,
+            k,
+            finest: Finest::Building,
+            pseudonyms: None,
+            key_fingerprint: None,
+            scope: None,
+            plain_identifiers: false,
+            allow_restricted: false,
+        }
+    }
+
+    /// Resolves a job's `[privacy]` section, reading the secret for operational runs from
+    /// `secret_file` (relative to `base_dir`) or the environment variable `secret_env`.
+    ///
+    /// # Errors
+    /// [`Error::Privacy`] for a missing or short secret, [`Error::Io`] for an unreadable
+    /// secret file.
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::{privacy::Policy, PrivacyOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("key"), "a secret of at least sixteen bytes\n")?;
+    /// let mut o = PrivacyOptions::operational_grid("G1");
+    /// o.secret_file = Some("key".into());
+    /// let p = Policy::resolve(&o, dir.path())?;
+    /// assert!(p.pseudonyms.is_some());
+    /// assert_eq!(p.scope, Some((shequ::Layer::Grid, "G1".to_string())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resolve(o: &crate::PrivacyOptions, base_dir: &Path) -> Result<Policy> {
+        let mut p = Policy {
+            kind: o.output,
+            k: o.k,
+            finest: o.finest,
+            ..Policy::research(o.k)
+        };
+        if o.output == OutputKind::Operational {
+            let secret = match &o.secret_file {
+                Some(f) if f.is_absolute() => Secret::from_file(f)?,
+                Some(f) => Secret::from_file(&base_dir.join(f))?,
+                None => Secret::from_env(&o.secret_env)?,
+            };
+            p.key_fingerprint = Some(secret.fingerprint());
+            p.pseudonyms = Some(Pseudonymizer::new(&secret));
+            p.scope = match (&o.grid, &o.community) {
+                (Some(g), None) => Some((crate::Layer::Grid, g.clone())),
+                (None, Some(c)) => Some((crate::Layer::Community, c.clone())),
+                _ => {
+                    return Err(Error::Privacy {
+                        message: "an operational run needs exactly one of privacy.grid or \
+                                  privacy.community"
+                            .into(),
+                    });
+                }
+            };
+            p.plain_identifiers = o.plain_identifiers;
+            p.allow_restricted = o.allow_restricted;
+        }
+        Ok(p)
+    }
+}

@@ -1,0 +1,681 @@
+//! Small-cell suppression with complementary suppression for hierarchical tables.
+//!
+//! A [`Table`] holds counts for units in a hierarchy (street → community → grid → building,
+//! any depth) and a set of columns. Two kinds of additive relation are published with it and
+//! are therefore known to anyone reading the outputs:
+//!
+//! * **hierarchy**: for every unit with children and every column, the unit's count is the sum
+//!   of its children's counts (callers add an explicit *remainder* row for people in the unit
+//!   but in none of its children, so the relation is exact);
+//! * **categories**: for every unit and every [`Group`], the total column is the sum of the
+//!   group's part columns (e.g. residents = male + female + unknown). Several groups may share
+//!   one total (sex and age bands both partition residents).
+//!
+//! [`Table::suppress`] hides every count below `k` (*primary* suppression) and then hides more
+//! cells (*complementary* suppression) until every hidden cell is protected: for each hidden
+//! cell there is a way to change the hidden values (keeping every published relation true)
+//! that changes that cell. No hidden cell can then be recomputed by subtraction or by any
+//! linear combination of the published totals, across rows, columns and levels.
+//!
+//! # How protection is guaranteed
+//! The conditions are checked per *sub-table*: a unit `u` with its children, restricted to one
+//! column group (total `t` and parts). Let `H` be the bipartite graph whose vertices are the
+//! children and the part columns and whose edges are the hidden (child, part) cells.
+//! * every hidden part cell of a child lies on a cycle of `H` (a "rectangle" of hidden cells
+//!   whose values can be moved +d/−d without changing any sum);
+//! * every hidden total cell of a child is paired with another child's hidden total connected
+//!   to it in `H` of every group sharing the total;
+//! * the hidden cells of `u`'s own row are all connected in `H` (and, if `u`'s total is hidden,
+//!   to a child with a hidden total), so any change of `u`'s row can be passed down;
+//! * every row relation and every hierarchy relation of a column outside any group has no
+//!   hidden cells or at least two.
+//!
+//! Together these give, for each hidden cell, a change of the hidden values that keeps every
+//! relation and moves that cell: changes go sideways within a sub-table and are passed down to
+//! the leaves. The attack tests (`tests/all/privacy.rs`) check it independently with an exact
+//! rank test over the rationals.
+//!
+//! # Runtime
+//! Each round visits every sub-table once; bridge checks are quadratic in the hidden cells of
+//! one sub-table (a unit's children × parts), never in the whole table. Rounds repeat until
+//! nothing changes; suppressions only grow, so the loop ends.
+
+use std::fmt;
+
+use crate::error::{Error, Location, Result};
+
+/// Columns that add up: `total` = sum of `parts`, in every row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Index of the total column.
+    pub total: usize,
+    /// Indices of the part columns.
+    pub parts: Vec<usize>,
+}
+
+/// Why a cell is hidden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Its count is below `k`.
+    BelowK,
+    /// Hidden so that a sibling's or the parent's hidden count cannot be recovered from the
+    /// column's totals.
+    Siblings,
+    /// Hidden so that a hidden category count of the same unit cannot be recovered from the
+    /// unit's total.
+    Categories,
+    /// Hidden to complete a rectangle of hidden cells (unit × category) within one parent.
+    Rectangle,
+    /// Hidden so that a hidden count of the parent unit cannot be recovered from its children.
+    Parent,
+    /// A unit with a single child has the same counts as that child: both are hidden.
+    OnlyChild,
+}
+
+impl Reason {
+    /// A snake_case code for output tables.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::BelowK => "below_k",
+            Reason::Siblings => "complementary_siblings",
+            Reason::Categories => "complementary_categories",
+            Reason::Rectangle => "complementary_rectangle",
+            Reason::Parent => "complementary_parent",
+            Reason::OnlyChild => "complementary_only_child",
+        }
+    }
+
+    /// Whether this is primary suppression.
+    pub fn is_primary(self) -> bool {
+        self == Reason::BelowK
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::BelowK => "count below the threshold k",
+            Reason::Siblings => {
+                "complementary: protects a hidden count in the same column under the same parent"
+            }
+            Reason::Categories => {
+                "complementary: protects a hidden category count of the same unit"
+            }
+            Reason::Rectangle => {
+                "complementary: completes a rectangle of hidden unit × category counts"
+            }
+            Reason::Parent => "complementary: protects a hidden count of the parent unit",
+            Reason::OnlyChild => "complementary: a unit with one child has the same counts",
+        })
+    }
+}
+
+/// A table of counts over a hierarchy of units, ready for suppression.
+///
+/// # Examples
+/// A community with two grids; residents are split by sex.
+/// ```
+/// use shequ::privacy::suppress::{Group, Table};
+/// let mut t = Table::new(["residents", "male", "female"]);
+/// let community = t.add_row(None, [30, 16, 14])?;
+/// t.add_row(Some(community), [27, 13, 14])?;
+/// t.add_row(Some(community), [3, 3, 0])?;
+/// t.add_group(Group { total: 0, parts: vec![1, 2] })?;
+/// let s = t.suppress(5)?;
+/// // The small grid is hidden, and so is enough of the other one that it cannot be recovered.
+/// assert!(s.is_hidden(2, 0) && s.is_hidden(2, 1) && s.is_hidden(2, 2));
+/// assert!(s.is_hidden(1, 0));
+/// assert!(!s.is_hidden(0, 0));
+/// # Ok::<(), shequ::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Table {
+    columns: Vec<String>,
+    parents: Vec<Option<usize>>,
+    values: Vec<u64>,
+    groups: Vec<Group>,
+}
+
+/// The result of [`Table::suppress`]: which cells are hidden and why.
+#[derive(Debug, Clone)]
+pub struct Suppressed {
+    ncols: usize,
+    reasons: Vec<Option<Reason>>,
+}
+
+impl Suppressed {
+    /// Whether cell (`row`, `col`) is hidden.
+    pub fn is_hidden(&self, row: usize, col: usize) -> bool {
+        self.reasons[row * self.ncols + col].is_some()
+    }
+
+    /// Why cell (`row`, `col`) is hidden, if it is.
+    pub fn reason(&self, row: usize, col: usize) -> Option<Reason> {
+        self.reasons[row * self.ncols + col]
+    }
+
+    /// Number of hidden cells with a primary (`true`) or complementary (`false`) reason.
+    pub fn count(&self, primary: bool) -> usize {
+        self.reasons
+            .iter()
+            .flatten()
+            .filter(|r| r.is_primary() == primary)
+            .count()
+    }
+}
+
+const UNSELECTABLE: u64 = u64::MAX;
+
+impl Table {
+    /// An empty table with the given column names.
+    pub fn new<S: Into<String>>(columns: impl IntoIterator<Item = S>) -> Table {
+        Table {
+            columns: columns.into_iter().map(Into::into).collect(),
+            parents: Vec::new(),
+            values: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// Column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.parents.len()
+    }
+
+    /// A row's parent.
+    pub fn parent(&self, row: usize) -> Option<usize> {
+        self.parents[row]
+    }
+
+    /// The value of a cell.
+    pub fn value(&self, row: usize, col: usize) -> u64 {
+        self.values[row * self.columns.len() + col]
+    }
+
+    /// The groups of columns that add up.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// Adds a row under `parent` (an earlier row) and returns its index.
+    ///
+    /// # Errors
+    /// [`Error::Data`] if the parent does not exist or the number of values is wrong.
+    pub fn add_row(
+        &mut self,
+        parent: Option<usize>,
+        values: impl IntoIterator<Item = u64>,
+    ) -> Result<usize> {
+        let row = self.parents.len();
+        if parent.is_some_and(|p| p >= row) {
+            return Err(err(format!(
+                "row {row}: parent {parent:?} is not an earlier row"
+            )));
+        }
+        let before = self.values.len();
+        self.values.extend(values);
+        if self.values.len() - before != self.columns.len() {
+            self.values.truncate(before);
+            return Err(err(format!(
+                "row {row}: expected {} values",
+                self.columns.len()
+            )));
+        }
+        self.parents.push(parent);
+        Ok(row)
+    }
+
+    /// Declares that `group.total` is the sum of `group.parts` in every row.
+    ///
+    /// # Errors
+    /// [`Error::Data`] if a column does not exist, a part is in another group or is a total,
+    /// or the group has fewer than two parts.
+    pub fn add_group(&mut self, group: Group) -> Result<()> {
+        let n = self.columns.len();
+        if group.total >= n || group.parts.iter().any(|&p| p >= n) {
+            return Err(err("group names a column that does not exist".into()));
+        }
+        if group.parts.len() < 2 {
+            return Err(err("a group needs at least two parts".into()));
+        }
+        let mut used: Vec<usize> = self
+            .groups
+            .iter()
+            .flat_map(|g| g.parts.iter().copied())
+            .collect();
+        let totals: Vec<usize> = self.groups.iter().map(|g| g.total).collect();
+        for &p in &group.parts {
+            if p == group.total || used.contains(&p) || totals.contains(&p) {
+                return Err(err(format!(
+                    "column {:?} cannot be a part of two groups or both a part and a total",
+                    self.columns[p]
+                )));
+            }
+            used.push(p);
+        }
+        if used.contains(&group.total) {
+            return Err(err(format!(
+                "column {:?} is a part of another group",
+                self.columns[group.total]
+            )));
+        }
+        self.groups.push(group);
+        Ok(())
+    }
+
+    /// Checks that every relation holds: row totals equal the sum of their parts and every
+    /// parent equals the sum of its children.
+    ///
+    /// # Errors
+    /// [`Error::Data`] naming the first row and column where a relation fails.
+    pub fn check(&self) -> Result<()> {
+        let n = self.columns.len();
+        for r in 0..self.rows() {
+            for g in &self.groups {
+                let s: u64 = g.parts.iter().map(|&p| self.value(r, p)).sum();
+                if s != self.value(r, g.total) {
+                    return Err(err(format!(
+                        "row {r}: {:?} is not the sum of its parts",
+                        self.columns[g.total]
+                    )));
+                }
+            }
+        }
+        let mut sums = vec![0u64; self.values.len()];
+        let mut has_children = vec![false; self.rows()];
+        for r in 0..self.rows() {
+            if let Some(p) = self.parents[r] {
+                has_children[p] = true;
+                for c in 0..n {
+                    sums[p * n + c] += self.value(r, c);
+                }
+            }
+        }
+        for r in (0..self.rows()).filter(|&r| has_children[r]) {
+            for c in 0..n {
+                if sums[r * n + c] != self.value(r, c) {
+                    return Err(err(format!(
+                        "row {r}: {:?} is not the sum of its children (add a remainder row)",
+                        self.columns[c]
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Suppresses every count below `k` and enough others that none of them can be recovered.
+    ///
+    /// # Errors
+    /// [`Error::Data`] if the relations do not hold (see [`Table::check`]).
+    pub fn suppress(&self, k: u64) -> Result<Suppressed> {
+        self.check()?;
+        let mut s = State {
+            t: self,
+            n: self.columns.len(),
+            reasons: self
+                .values
+                .iter()
+                .map(|&v| (v < k).then_some(Reason::BelowK))
+                .collect(),
+            changed: false,
+        };
+        let children = self.children();
+        let standalone: Vec<usize> = (0..s.n)
+            .filter(|c| {
+                !self
+                    .groups
+                    .iter()
+                    .any(|g| g.total == *c || g.parts.contains(c))
+            })
+            .collect();
+        let mut totals: Vec<usize> = self.groups.iter().map(|g| g.total).collect();
+        totals.sort_unstable();
+        totals.dedup();
+        loop {
+            s.changed = false;
+            for &c in &standalone {
+                for (u, kids) in children.iter().enumerate().filter(|(_, k)| !k.is_empty()) {
+                    let cells: Vec<usize> = std::iter::once(u)
+                        .chain(kids.iter().copied())
+                        .map(|r| r * s.n + c)
+                        .collect();
+                    s.at_least_two(&cells, Reason::Siblings);
+                }
+            }
+            for r in 0..self.rows() {
+                for g in &self.groups {
+                    let cells: Vec<usize> = std::iter::once(g.total)
+                        .chain(g.parts.iter().copied())
+                        .map(|c| r * s.n + c)
+                        .collect();
+                    s.at_least_two(&cells, Reason::Categories);
+                }
+            }
+            for (u, kids) in children.iter().enumerate().filter(|(_, k)| !k.is_empty()) {
+                for &t in &totals {
+                    s.subtable(u, kids, t);
+                }
+            }
+            if !s.changed {
+                break;
+            }
+        }
+        Ok(Suppressed {
+            ncols: s.n,
+            reasons: s.reasons,
+        })
+    }
+
+    fn children(&self) -> Vec<Vec<usize>> {
+        let mut ch = vec![Vec::new(); self.rows()];
+        for (r, p) in self.parents.iter().enumerate() {
+            if let Some(p) = p {
+                ch[*p].push(r);
+            }
+        }
+        ch
+    }
+}
+
+fn err(message: String) -> Error {
+    Error::data(Location::default(), format!("suppression table: {message}"))
+}
+
+struct State<'a> {
+    t: &'a Table,
+    n: usize,
+    reasons: Vec<Option<Reason>>,
+    changed: bool,
+}
+
+impl State<'_> {
+    fn hidden(&self, cell: usize) -> bool {
+        self.reasons[cell].is_some()
+    }
+
+    /// The cost of hiding a cell: 0 if hidden, else its count plus one (prefer small cells).
+    fn cost(&self, cell: usize) -> u64 {
+        if self.hidden(cell) {
+            0
+        } else {
+            self.t.values[cell].saturating_add(1)
+        }
+    }
+
+    fn hide(&mut self, cell: usize, why: Reason) {
+        if self.reasons[cell].is_none() {
+            self.reasons[cell] = Some(why);
+            self.changed = true;
+        }
+    }
+
+    /// A relation over `cells` must not have exactly one hidden cell.
+    fn at_least_two(&mut self, cells: &[usize], why: Reason) {
+        if cells.iter().filter(|&&c| self.hidden(c)).count() != 1 {
+            return;
+        }
+        if let Some(&best) = cells
+            .iter()
+            .filter(|&&c| !self.hidden(c))
+            .min_by_key(|&&c| (self.cost(c), c))
+        {
+            self.hide(best, why);
+        }
+    }
+
+    /// Enforces the sub-table conditions for unit `u`, its children and the groups of total
+    /// column `t`.
+    fn subtable(&mut self, u: usize, kids: &[usize], t: usize) {
+        let groups: Vec<&Group> = self.t.groups.iter().filter(|g| g.total == t).collect();
+        let n = self.n;
+        let cell = |r: usize, c: usize| r * n + c;
+        if let [v] = kids {
+            // An only child has its parent's counts: hide the same cells in both.
+            let cols: Vec<usize> = std::iter::once(t)
+                .chain(groups.iter().flat_map(|g| g.parts.iter().copied()))
+                .collect();
+            for c in cols {
+                if self.hidden(cell(*v, c)) {
+                    self.hide(cell(u, c), Reason::OnlyChild);
+                } else if self.hidden(cell(u, c)) {
+                    self.hide(cell(*v, c), Reason::OnlyChild);
+                }
+            }
+            return;
+        }
+        // Part cells of children: each must lie on a cycle (no bridges).
+        for g in &groups {
+            while let Some((ki, pi)) = self.find_bridge(kids, g) {
+                let (v, p) = (kids[ki], g.parts[pi]);
+                let mut best: Option<(u64, usize, usize)> = None;
+                for (wi, &w) in kids.iter().enumerate() {
+                    if wi == ki {
+                        continue;
+                    }
+                    for (qi, &q) in g.parts.iter().enumerate() {
+                        if qi == pi {
+                            continue;
+                        }
+                        let c =
+                            self.cost(cell(v, q)) + self.cost(cell(w, p)) + self.cost(cell(w, q));
+                        if best.is_none_or(|b| c < b.0) {
+                            best = Some((c, w, q));
+                        }
+                    }
+                }
+                match best {
+                    Some((_, w, q)) => {
+                        self.hide(cell(v, q), Reason::Rectangle);
+                        self.hide(cell(w, p), Reason::Rectangle);
+                        self.hide(cell(w, q), Reason::Rectangle);
+                    }
+                    // An only child: its counts are its parent's, so hide the parent's.
+                    None => {
+                        self.hide(cell(u, p), Reason::Parent);
+                        break;
+                    }
+                }
+            }
+        }
+        // Total cells of children: each pairs with another child's hidden total, connected in
+        // every group.
+        for &v in kids {
+            if !self.hidden(cell(v, t)) {
+                continue;
+            }
+            let comps: Vec<Vec<usize>> = groups.iter().map(|g| self.components(kids, g)).collect();
+            let vi = kids.iter().position(|&x| x == v).expect("a child");
+            let ok = kids.iter().enumerate().any(|(wi, &w)| {
+                w != v && self.hidden(cell(w, t)) && comps.iter().all(|c| c[wi] == c[vi])
+            });
+            if ok {
+                continue;
+            }
+            let mut best: Option<(u64, usize)> = None;
+            for (wi, &w) in kids.iter().enumerate() {
+                if w == v {
+                    continue;
+                }
+                let mut c = self.cost(cell(w, t));
+                for (g, comp) in groups.iter().zip(&comps) {
+                    if comp[wi] != comp[vi] {
+                        c += g
+                            .parts
+                            .iter()
+                            .map(|&p| self.cost(cell(v, p)) + self.cost(cell(w, p)))
+                            .min()
+                            .unwrap_or(UNSELECTABLE);
+                    }
+                }
+                if best.is_none_or(|b| c < b.0) {
+                    best = Some((c, w));
+                }
+            }
+            match best {
+                Some((_, w)) => {
+                    self.hide(cell(w, t), Reason::Siblings);
+                    for (g, comp) in groups.iter().zip(&comps) {
+                        if comp[kids.iter().position(|&x| x == w).expect("a child")] != comp[vi] {
+                            let p = *g
+                                .parts
+                                .iter()
+                                .min_by_key(|&&p| {
+                                    (self.cost(cell(v, p)) + self.cost(cell(w, p)), p)
+                                })
+                                .expect("a group has parts");
+                            self.hide(cell(v, p), Reason::Siblings);
+                            self.hide(cell(w, p), Reason::Siblings);
+                        }
+                    }
+                }
+                None => self.hide(cell(u, t), Reason::Parent),
+            }
+        }
+        // The parent's row: hidden parts connected in each group, and a hidden parent total
+        // connected to a child's hidden total.
+        for g in &groups {
+            let margin: Vec<usize> = (0..g.parts.len())
+                .filter(|&pi| self.hidden(cell(u, g.parts[pi])))
+                .collect();
+            let Some(&anchor) = margin.first() else {
+                continue;
+            };
+            for &pi in &margin[1..] {
+                let comp = self.components(kids, g);
+                let k = kids.len();
+                if comp[k + pi] == comp[k + anchor] {
+                    continue;
+                }
+                let (a, p) = (g.parts[anchor], g.parts[pi]);
+                let w = *kids
+                    .iter()
+                    .min_by_key(|&&w| (self.cost(cell(w, a)) + self.cost(cell(w, p)), w))
+                    .expect("u has children");
+                self.hide(cell(w, a), Reason::Parent);
+                self.hide(cell(w, p), Reason::Parent);
+            }
+        }
+        if self.hidden(cell(u, t)) {
+            let comps: Vec<Vec<usize>> = groups.iter().map(|g| self.components(kids, g)).collect();
+            let anchors: Vec<Option<usize>> = groups
+                .iter()
+                .map(|g| (0..g.parts.len()).find(|&pi| self.hidden(cell(u, g.parts[pi]))))
+                .collect();
+            let k = kids.len();
+            let linked = |s: &Self, wi: usize| {
+                s.hidden(cell(kids[wi], t))
+                    && groups.iter().enumerate().all(|(gi, _)| match anchors[gi] {
+                        Some(a) => comps[gi][wi] == comps[gi][k + a],
+                        None => true,
+                    })
+            };
+            if !(0..k).any(|wi| linked(self, wi)) {
+                let mut best: Option<(u64, usize)> = None;
+                for (wi, &w) in kids.iter().enumerate() {
+                    let mut c = self.cost(cell(w, t));
+                    for (gi, g) in groups.iter().enumerate() {
+                        if let Some(a) = anchors[gi]
+                            && comps[gi][wi] != comps[gi][k + a]
+                        {
+                            c += self.cost(cell(w, g.parts[a]));
+                        }
+                    }
+                    if best.is_none_or(|b| c < b.0) {
+                        best = Some((c, wi));
+                    }
+                }
+                let (_, wi) = best.expect("u has children");
+                let w = kids[wi];
+                self.hide(cell(w, t), Reason::Parent);
+                for (gi, g) in groups.iter().enumerate() {
+                    if let Some(a) = anchors[gi]
+                        && comps[gi][wi] != comps[gi][k + a]
+                    {
+                        self.hide(cell(w, g.parts[a]), Reason::Parent);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Connected components of the graph children + parts with hidden (child, part) edges:
+    /// a label per vertex (children first, then parts).
+    fn components(&self, kids: &[usize], g: &Group) -> Vec<usize> {
+        let k = kids.len();
+        let mut uf = UnionFind::new(k + g.parts.len());
+        for (vi, &v) in kids.iter().enumerate() {
+            for (pi, &p) in g.parts.iter().enumerate() {
+                if self.hidden(v * self.n + p) {
+                    uf.union(vi, k + pi);
+                }
+            }
+        }
+        (0..k + g.parts.len()).map(|i| uf.find(i)).collect()
+    }
+
+    /// A hidden (child, part) cell that is a bridge of the children + parts graph, as
+    /// (child position, part position).
+    fn find_bridge(&self, kids: &[usize], g: &Group) -> Option<(usize, usize)> {
+        let k = kids.len();
+        let edges: Vec<(usize, usize)> = kids
+            .iter()
+            .enumerate()
+            .flat_map(|(vi, &v)| {
+                g.parts
+                    .iter()
+                    .enumerate()
+                    .filter(move |&(_, &p)| self.hidden(v * self.n + p))
+                    .map(move |(pi, _)| (vi, pi))
+            })
+            .collect();
+        let mut uf = UnionFind::new(k + g.parts.len());
+        for (i, &(vi, pi)) in edges.iter().enumerate() {
+            uf.reset();
+            for (j, &(a, b)) in edges.iter().enumerate() {
+                if i != j {
+                    uf.union(a, k + b);
+                }
+            }
+            if uf.find(vi) != uf.find(k + pi) {
+                return Some((vi, pi));
+            }
+        }
+        None
+    }
+}
+
+struct UnionFind {
+    parent: Vec<usize>,
+}
+
+impl UnionFind {
+    fn new(n: usize) -> Self {
+        UnionFind {
+            parent: (0..n).collect(),
+        }
+    }
+    fn reset(&mut self) {
+        for (i, p) in self.parent.iter_mut().enumerate() {
+            *p = i;
+        }
+    }
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.parent[x] != x {
+            self.parent[x] = self.parent[self.parent[x]];
+            x = self.parent[x];
+        }
+        x
+    }
+    fn union(&mut self, a: usize, b: usize) {
+        let (a, b) = (self.find(a), self.find(b));
+        if a != b {
+            self.parent[a] = b;
+        }
+    }
+}
