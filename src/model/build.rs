@@ -23,7 +23,7 @@ use crate::model::ids::{BuildingId, FacilityId, HouseholdId};
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, LayerCount, QualityReport, Severity};
 use crate::model::{Area, Building, Facility, Household, Lineage, Model, Resident, Sex};
-use crate::privacy::{check_id_number, mask_identifier};
+use crate::privacy::{id_number_is_male, mask_identifier};
 use crate::progress::{NoProgress, Progress};
 
 /// What a build read and how long each step took, for the run manifest.
@@ -1247,8 +1247,8 @@ impl<'a> Builder<'a> {
                         counts[*h as usize] += 1;
                         let masked = || id.as_deref().map(mask_identifier);
                         let from_id = match id_numbers.and_then(|c| c.get(i)) {
-                            Some(raw) if !raw.trim().is_empty() => match check_id_number(raw) {
-                                Ok(n) => Some(if n.male { Sex::Male } else { Sex::Female }),
+                            Some(raw) if !raw.trim().is_empty() => match id_number_is_male(raw) {
+                                Ok(male) => Some(if male { Sex::Male } else { Sex::Female }),
                                 Err(why) => {
                                     self.report.push(
                                         Layer::Resident,

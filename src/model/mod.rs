@@ -156,11 +156,16 @@ impl Sex {
     /// assert_eq!(Sex::parse("x"), None);
     /// ```
     pub fn parse(s: &str) -> Option<Sex> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "男" | "m" | "male" | "1" | "男性" => Some(Sex::Male),
-            "女" | "f" | "female" | "2" | "女性" => Some(Sex::Female),
-            "" | "未知" | "0" | "9" => Some(Sex::Unknown),
-            _ => None,
+        let s = s.trim();
+        let is = |words: &[&str]| words.iter().any(|w| w.eq_ignore_ascii_case(s));
+        if is(&["男", "m", "male", "1", "男性"]) {
+            Some(Sex::Male)
+        } else if is(&["女", "f", "female", "2", "女性"]) {
+            Some(Sex::Female)
+        } else if is(&["", "未知", "0", "9"]) {
+            Some(Sex::Unknown)
+        } else {
+            None
         }
     }
 }

@@ -629,6 +629,10 @@ impl Model {
     /// `community_id`, `street_id` (null where absent or unplaced), `residents`, `placed`,
     /// `source_index`. Locations are not included (they are person-level data).
     ///
+    /// The household ids are plain: this is the library's in-memory view for the data owner's
+    /// own code. Files for others go through [`write_model`] and the job's privacy policy
+    /// (research tables, or pseudonymised operational lists).
+    ///
     /// # Examples
     /// ```
     /// use polars::prelude::*;

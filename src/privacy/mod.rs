@@ -285,38 +285,61 @@ pub fn id_check_char(first17: &str) -> Option<char> {
 /// assert_eq!(check_id_number("12345"), Err(IdNumberProblem::Length(5)));
 /// ```
 pub fn check_id_number(raw: &str) -> std::result::Result<IdNumber, IdNumberProblem> {
-    let mut s = String::with_capacity(18);
+    let (digits, birth) = parse_id_number(raw)?;
+    Ok(IdNumber {
+        normalized: String::from_utf8(digits.to_vec()).expect("ASCII"),
+        birth,
+        male: (digits[16] - b'0') % 2 == 1,
+    })
+}
+
+/// Whether a valid ID number's holder is male, without allocating (for hot loops).
+pub(crate) fn id_number_is_male(raw: &str) -> std::result::Result<bool, IdNumberProblem> {
+    parse_id_number(raw).map(|(d, _)| (d[16] - b'0') % 2 == 1)
+}
+
+/// Normalises into a stack buffer and checks; no allocation.
+fn parse_id_number(
+    raw: &str,
+) -> std::result::Result<([u8; 18], chrono::NaiveDate), IdNumberProblem> {
+    let mut d = [0u8; 18];
+    let mut n = 0usize;
+    let mut other = false;
     for ch in raw.chars() {
-        match ch {
-            ' ' | '\u{3000}' | '\t' => {}
-            '０'..='９' => s.push(char::from(b'0' + (ch as u32 - '０' as u32) as u8)),
-            'x' | 'Ｘ' | 'ｘ' => s.push('X'),
-            c => s.push(c),
+        let b = match ch {
+            ' ' | '\u{3000}' | '\t' => continue,
+            '0'..='9' => ch as u8,
+            '０'..='９' => b'0' + (ch as u32 - '０' as u32) as u8,
+            'x' | 'X' | 'Ｘ' | 'ｘ' => b'X',
+            _ => {
+                other = true;
+                b'?'
+            }
+        };
+        if n < 18 {
+            d[n] = b;
         }
+        n += 1;
     }
-    let n = s.chars().count();
     if n != 18 {
         return Err(IdNumberProblem::Length(n));
     }
-    let (first17, last) = s.split_at(17);
-    if !first17.bytes().all(|b| b.is_ascii_digit())
-        || !(last == "X" || last.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if other || !d[..17].iter().all(u8::is_ascii_digit) {
         return Err(IdNumberProblem::Character);
     }
-    let birth = chrono::NaiveDate::parse_from_str(&first17[6..14], "%Y%m%d")
-        .map_err(|_| IdNumberProblem::BirthDate)?;
+    let num = |r: std::ops::Range<usize>| {
+        d[r].iter()
+            .fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0'))
+    };
+    let birth = chrono::NaiveDate::from_ymd_opt(num(6..10) as i32, num(10..12), num(12..14))
+        .ok_or(IdNumberProblem::BirthDate)?;
+    let first17 = std::str::from_utf8(&d[..17]).expect("ASCII digits");
     let expected = id_check_char(first17).expect("17 digits");
-    let found = last.chars().next().expect("18 characters");
+    let found = char::from(d[17]);
     if found != expected {
         return Err(IdNumberProblem::CheckDigit { found, expected });
     }
-    let male = (first17.as_bytes()[16] - b'0') % 2 == 1;
-    Ok(IdNumber {
-        normalized: s,
-        birth,
-        male,
-    })
+    Ok((d, birth))
 }
 
 /// Refuses person-level output under a research policy.
