@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
-use shequ::output::research::ResearchTables;
+use shequ::output::release::Release;
 use shequ::privacy::Policy;
 use shequ::privacy::suppress::{Group, Table};
 use shequ::sample::{SampleConfig, write_sample};
@@ -99,7 +99,7 @@ fn bench_suppress(c: &mut Criterion) {
     let job = shequ::Job::from_toml(dir.path().join("job.toml")).expect("job");
     let built = shequ::build(&job).expect("build");
     g.bench_function(format!("research tables of {n} households"), |b| {
-        b.iter(|| ResearchTables::new(&built.model, &Policy::research(5)).expect("tables"))
+        b.iter(|| Release::new(&built.model, &Policy::research(5)).expect("tables"))
     });
 }
 

@@ -20,9 +20,9 @@ use crate::model::{Area, Lineage, Model, Sex};
 use crate::privacy::{OutputKind, Policy};
 
 pub mod operational;
-pub mod research;
+pub mod release;
 
-use research::ResearchTables;
+use release::Release;
 
 /// Counts per unit of one level: see the `Tally` index constants.
 pub type Counts = [u64; 6];
@@ -201,30 +201,20 @@ fn area_columns<I: AsRef<str>>(
     (cols, geoms)
 }
 
-/// Operational count columns: every count in full.
-fn full_counts(counts: &[Counts], with_buildings: bool) -> Columns {
-    let mut cols: Columns = Vec::new();
-    if with_buildings {
-        cols.push((
-            "buildings".into(),
-            Arc::new(UInt64Array::from_iter_values(
-                counts.iter().map(|c| c[Tally::BUILDINGS]),
-            )),
-        ));
-    }
-    for (name, k) in research::COUNT_COLUMNS {
-        cols.push((
-            name.into(),
-            Arc::new(UInt64Array::from_iter_values(counts.iter().map(|c| c[k]))),
-        ));
-    }
-    cols
-}
+/// The base count columns of every level table.
+pub const BASE_COLUMNS: [&str; 5] = [
+    "households",
+    "residents",
+    "residents_male",
+    "residents_female",
+    "residents_sex_unknown",
+];
 
-/// Research count columns: buildings (not personal) in full, the rest as published, and
-/// residents per km² (suppressed with the residents count).
-fn research_counts(
-    tables: &ResearchTables,
+/// Count columns of a level table: buildings (not personal: never suppressed), the released
+/// base counts, residents per km² (null where `residents` is), and in research runs the
+/// `suppressed` column.
+fn count_columns(
+    release: &Release,
     layer: Layer,
     counts: &[Counts],
     area_m2: Option<&[f64]>,
@@ -238,25 +228,36 @@ fn research_counts(
             )),
         ));
     }
-    let published = tables.columns(layer, counts.len());
+    let mut published = release.arrays(layer, counts.len(), &BASE_COLUMNS);
+    let suppressed =
+        (published.len() > BASE_COLUMNS.len()).then(|| published.pop().expect("column"));
+    cols.extend(published);
     if let Some(areas) = area_m2 {
-        let density: Float64Array = (0..counts.len() as u32)
-            .zip(areas)
-            .map(|(u, a)| {
-                tables
-                    .count(layer, u, "residents")
-                    .filter(|_| *a > 0.0)
-                    .map(|n| n as f64 / (a / 1e6))
-            })
-            .collect();
-        let (last, rest) = published.split_last().expect("suppressed column");
-        cols.extend(rest.iter().cloned());
-        cols.push(("residents_per_km2".into(), Arc::new(density)));
-        cols.push(last.clone());
-    } else {
-        cols.extend(published);
+        cols.push((
+            "residents_per_km2".into(),
+            Arc::new(density(release, layer, "residents", areas)),
+        ));
     }
+    cols.extend(suppressed);
     cols
+}
+
+/// `column` per km² for each unit of a level, null where the count is suppressed.
+pub(crate) fn density(
+    release: &Release,
+    layer: Layer,
+    column: &str,
+    areas: &[f64],
+) -> Float64Array {
+    (0..areas.len() as u32)
+        .zip(areas)
+        .map(|(u, a)| {
+            release
+                .count(layer, u, column)
+                .filter(|_| *a > 0.0)
+                .map(|n| n as f64 / (a / 1e6))
+        })
+        .collect()
 }
 
 /// The files a run wrote.
@@ -414,13 +415,9 @@ pub fn write_model(
             .transpose()?,
         written: Written::default(),
     };
-    let research = match policy.kind {
-        OutputKind::Research => Some(ResearchTables::new(model, policy)?),
-        OutputKind::Operational => None,
-    };
-    let counts = |layer: Layer, areas: Option<Vec<f64>>| match &research {
-        Some(t) => research_counts(t, layer, tally.at(layer), areas.as_deref()),
-        None => full_counts(tally.at(layer), layer != Layer::Building),
+    let release = Release::new(model, policy)?;
+    let counts = |layer: Layer, areas: Option<Vec<f64>>| {
+        count_columns(&release, layer, tally.at(layer), areas.as_deref())
     };
     for layer in [Layer::Street, Layer::Community, Layer::Grid] {
         if !model.has(layer) {
@@ -442,10 +439,7 @@ pub fn write_model(
         };
         w.write(layer, c, g)?;
     }
-    let buildings_published = research
-        .as_ref()
-        .is_none_or(|t| t.levels().contains(&Layer::Building));
-    if model.has(Layer::Building) && buildings_published {
+    if release.levels().contains(&Layer::Building) {
         let b = &model.buildings;
         let mut cols: Vec<(String, ArrayRef)> = vec![
             (
@@ -525,19 +519,14 @@ pub fn write_model(
         w.write(Layer::Facility, cols, geoms)?;
     }
     let mut written = w.written;
-    match &research {
-        Some(t) => {
-            written.files.extend(t.write_tables(model, out)?);
-            let (below, complementary) = t.suppressed_cells();
-            written.suppressed = Some((below, complementary));
-        }
-        None => {
-            if model.has(Layer::Household) {
-                written
-                    .files
-                    .extend(operational::write_lists(build, out, policy)?);
-            }
-        }
+    written
+        .files
+        .extend(release.write_tables(model, out, "", &BASE_COLUMNS)?);
+    written.suppressed = release.suppressed_cells();
+    if policy.kind == OutputKind::Operational && model.has(Layer::Household) {
+        written
+            .files
+            .extend(operational::write_lists(build, out, policy)?);
     }
     write_quality(&build.report, &out.join("quality.parquet"), policy.kind)?;
     written.files.push("quality.parquet".into());

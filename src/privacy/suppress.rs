@@ -58,6 +58,9 @@ pub struct Group {
 pub enum Reason {
     /// Its count is below `k`.
     BelowK,
+    /// Marked sensitive by the caller ([`Table::mark`]): publishing it would reveal a small
+    /// count elsewhere (a nested category's difference).
+    Sensitive,
     /// Hidden so that a sibling's or the parent's hidden count cannot be recovered from the
     /// column's totals.
     Siblings,
@@ -77,6 +80,7 @@ impl Reason {
     pub fn code(self) -> &'static str {
         match self {
             Reason::BelowK => "below_k",
+            Reason::Sensitive => "sensitive",
             Reason::Siblings => "complementary_siblings",
             Reason::Categories => "complementary_categories",
             Reason::Rectangle => "complementary_rectangle",
@@ -87,7 +91,7 @@ impl Reason {
 
     /// Whether this is primary suppression.
     pub fn is_primary(self) -> bool {
-        self == Reason::BelowK
+        matches!(self, Reason::BelowK | Reason::Sensitive)
     }
 }
 
@@ -95,6 +99,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Reason::BelowK => "count below the threshold k",
+            Reason::Sensitive => "publishing it would reveal a count below k elsewhere",
             Reason::Siblings => {
                 "complementary: protects a hidden count in the same column under the same parent"
             }
@@ -134,6 +139,7 @@ pub struct Table {
     parents: Vec<Option<usize>>,
     values: Vec<u64>,
     groups: Vec<Group>,
+    marked: Vec<usize>,
 }
 
 /// The result of [`Table::suppress`]: which cells are hidden and why.
@@ -174,7 +180,20 @@ impl Table {
             parents: Vec::new(),
             values: Vec::new(),
             groups: Vec::new(),
+            marked: Vec::new(),
         }
+    }
+
+    /// Marks a cell sensitive: it is suppressed (and protected) whatever its count.
+    ///
+    /// # Panics
+    /// If the cell does not exist.
+    pub fn mark(&mut self, row: usize, col: usize) {
+        assert!(
+            row < self.rows() && col < self.columns.len(),
+            "no such cell"
+        );
+        self.marked.push(row * self.columns.len() + col);
     }
 
     /// Column names.
@@ -315,14 +334,18 @@ impl Table {
     /// [`Error::Data`] if the relations do not hold (see [`Table::check`]).
     pub fn suppress(&self, k: u64) -> Result<Suppressed> {
         self.check()?;
+        let mut reasons: Vec<Option<Reason>> = self
+            .values
+            .iter()
+            .map(|&v| (v < k).then_some(Reason::BelowK))
+            .collect();
+        for &c in &self.marked {
+            reasons[c].get_or_insert(Reason::Sensitive);
+        }
         let mut s = State {
             t: self,
             n: self.columns.len(),
-            reasons: self
-                .values
-                .iter()
-                .map(|&v| (v < k).then_some(Reason::BelowK))
-                .collect(),
+            reasons,
             changed: false,
         };
         let children = self.children();

@@ -1,0 +1,310 @@
+//! The special-needs category registry: categories as data, with the rule that gives a resident
+//! the label.
+
+use serde::{Deserialize, Serialize};
+
+/// Who may see a category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Care and welfare categories, used for services and coverage.
+    Care,
+    /// Sensitive public-security categories: never in default exports, never in research
+    /// outputs.
+    Restricted,
+}
+
+/// A household condition of a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HouseholdRule {
+    /// The resident's household has one member.
+    Alone,
+    /// Every member of the household is 60 or older (ages known).
+    All60Plus,
+}
+
+/// How a resident gets a label. Every condition given must hold.
+///
+/// A roster condition names a `field`: a key of the job's `[special_needs.fields]` table (which
+/// maps it to a roster column) or else a roster column itself. It holds when the value is one of
+/// `values` (compared trimmed, case-insensitive), or when `values` is empty, when it is a yes
+/// flag (是, 1, Y, yes, true, √); with `any_value` any non-blank value holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// The roster field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Values that give the label.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// Any non-blank value gives the label.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub any_value: bool,
+    /// Age at the reference date at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_age: Option<u32>,
+    /// Age at the reference date below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below_age: Option<u32>,
+    /// A household condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household: Option<HouseholdRule>,
+}
+
+impl Rule {
+    /// Whether the rule needs the resident's age.
+    pub fn needs_age(&self) -> bool {
+        self.min_age.is_some() || self.below_age.is_some() || self.household.is_some()
+    }
+}
+
+/// A special-needs category.
+///
+/// # Examples
+/// ```
+/// use shequ::analytics::categories::{default_categories, Tier};
+/// let all = default_categories();
+/// let alone = all.iter().find(|c| c.id == "elderly_alone").unwrap();
+/// assert_eq!(alone.zh, "独居老人");
+/// assert_eq!(alone.rule.min_age, Some(60));
+/// assert!(all.iter().any(|c| c.tier == Tier::Restricted));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    /// Identifier, used in column names (`[a-z0-9_]`).
+    pub id: String,
+    /// Chinese name.
+    pub zh: String,
+    /// English name.
+    pub en: String,
+    /// Tier.
+    pub tier: Tier,
+    /// How a resident gets the label.
+    #[serde(flatten)]
+    pub rule: Rule,
+}
+
+fn cat(id: &str, zh: &str, en: &str, tier: Tier, rule: Rule) -> Category {
+    Category {
+        id: id.into(),
+        zh: zh.into(),
+        en: en.into(),
+        tier,
+        rule,
+    }
+}
+
+fn flag(field: &str) -> Rule {
+    Rule {
+        field: Some(field.into()),
+        ..Rule::default()
+    }
+}
+
+/// The default categories (`shared/domain.md` §2): the care tier, then the restricted tier.
+/// Roster-based ones read the fields of the same name.
+pub fn default_categories() -> Vec<Category> {
+    use Tier::{Care, Restricted};
+    vec![
+        cat(
+            "disabled",
+            "残疾人",
+            "disabled",
+            Care,
+            Rule {
+                field: Some("disability_type".into()),
+                any_value: true,
+                ..Rule::default()
+            },
+        ),
+        cat(
+            "elderly_alone",
+            "独居老人",
+            "elderly living alone",
+            Care,
+            Rule {
+                min_age: Some(60),
+                household: Some(HouseholdRule::Alone),
+                ..Rule::default()
+            },
+        ),
+        cat(
+            "empty_nest",
+            "空巢老人",
+            "empty-nest elderly",
+            Care,
+            Rule {
+                min_age: Some(60),
+                household: Some(HouseholdRule::All60Plus),
+                ..Rule::default()
+            },
+        ),
+        cat(
+            "widowed_childless",
+            "孤寡老人",
+            "widowed or childless elderly",
+            Care,
+            Rule {
+                min_age: Some(60),
+                ..flag("widowed_childless")
+            },
+        ),
+        cat(
+            "oldest_old",
+            "高龄老人",
+            "oldest-old (80+)",
+            Care,
+            Rule {
+                min_age: Some(80),
+                ..Rule::default()
+            },
+        ),
+        cat(
+            "disabled_elderly",
+            "失能半失能老人",
+            "disabled or semi-disabled elderly",
+            Care,
+            flag("disabled_elderly"),
+        ),
+        cat(
+            "minimum_living_allowance",
+            "低保",
+            "minimum living allowance",
+            Care,
+            flag("minimum_living_allowance"),
+        ),
+        cat(
+            "extremely_poor",
+            "特困供养",
+            "extremely poor supported person",
+            Care,
+            flag("extremely_poor"),
+        ),
+        cat("low_income", "低收入", "low-income household", Care, flag("low_income")),
+        cat(
+            "unemployed",
+            "失业/就业困难",
+            "unemployed or hard to employ",
+            Care,
+            flag("unemployed"),
+        ),
+        cat(
+            "children_at_risk",
+            "留守/困境儿童",
+            "left-behind or at-risk child",
+            Care,
+            Rule {
+                below_age: Some(18),
+                ..flag("children_at_risk")
+            },
+        ),
+        cat(
+            "entitled_care",
+            "优抚对象/退役军人",
+            "entitled-care recipient or veteran",
+            Care,
+            flag("entitled_care"),
+        ),
+        cat("serious_illness", "重病", "serious illness", Care, flag("serious_illness")),
+        cat(
+            "single_parent_or_lost_only_child",
+            "单亲/失独",
+            "single-parent family or lost only child",
+            Care,
+            flag("single_parent_or_lost_only_child"),
+        ),
+        cat(
+            "released_prisoner",
+            "刑满释放人员",
+            "released prisoner",
+            Restricted,
+            flag("released_prisoner"),
+        ),
+        cat(
+            "community_correction",
+            "社区矫正对象",
+            "community correction",
+            Restricted,
+            flag("community_correction"),
+        ),
+        cat(
+            "drug_rehabilitation",
+            "社区戒毒康复人员",
+            "community drug rehabilitation",
+            Restricted,
+            flag("drug_rehabilitation"),
+        ),
+        cat(
+            "severe_mental_disorder",
+            "严重精神障碍患者",
+            "severe mental disorder with risk",
+            Restricted,
+            flag("severe_mental_disorder"),
+        ),
+        cat(
+            "key_petitioner",
+            "重点上访人员",
+            "key petitioner",
+            Restricted,
+            flag("key_petitioner"),
+        ),
+    ]
+}
+
+/// Values read as "yes" in flag columns.
+pub const YES: [&str; 8] = ["是", "1", "y", "yes", "true", "√", "有", "t"];
+
+/// Whether a roster value satisfies a rule's value condition.
+///
+/// # Examples
+/// ```
+/// use shequ::analytics::categories::{value_matches, Rule};
+/// let flag = Rule { field: Some("x".into()), ..Rule::default() };
+/// assert!(value_matches(&flag, " 是 ") && value_matches(&flag, "Yes") && !value_matches(&flag, "否"));
+/// let any = Rule { any_value: true, ..flag.clone() };
+/// assert!(value_matches(&any, "肢体") && !value_matches(&any, "  "));
+/// ```
+pub fn value_matches(rule: &Rule, value: &str) -> bool {
+    let v = value.trim();
+    if rule.any_value {
+        !v.is_empty()
+    } else if rule.values.is_empty() {
+        YES.iter().any(|y| y.eq_ignore_ascii_case(v))
+    } else {
+        rule.values.iter().any(|y| y.trim().eq_ignore_ascii_case(v))
+    }
+}
+
+/// Merges user categories into the defaults: a user category with a default's id replaces it;
+/// others are added in order.
+///
+/// # Errors
+/// A message for an id that is not `[a-z0-9_]+` or is repeated among the user's.
+pub fn merge(defaults: Vec<Category>, user: &[Category]) -> Result<Vec<Category>, String> {
+    let mut out = defaults;
+    let mut seen = std::collections::HashSet::new();
+    for c in user {
+        if c.id.is_empty()
+            || !c
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(format!(
+                "category id {:?} must be lower-case letters, digits and _",
+                c.id
+            ));
+        }
+        if !seen.insert(c.id.clone()) {
+            return Err(format!("category {:?} is defined twice", c.id));
+        }
+        match out.iter_mut().find(|d| d.id == c.id) {
+            Some(d) => *d = c.clone(),
+            None => out.push(c.clone()),
+        }
+    }
+    Ok(out)
+}

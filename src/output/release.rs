@@ -1,0 +1,505 @@
+//! What a run publishes: counts per unit of every level, with small-cell and complementary
+//! suppression in research runs, from one suppression pass over every count column so that no
+//! two output files can be differenced.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field};
+
+use crate::error::Result;
+use crate::model::level::Layer;
+use crate::model::{Lineage, Model};
+use crate::output::{Tally, write_table};
+use crate::privacy::suppress::{Group, Reason, Suppressed, Table};
+use crate::privacy::{Finest, OutputKind, Policy};
+
+/// The published levels, top down.
+pub const LEVELS: [Layer; 4] = [
+    Layer::Street,
+    Layer::Community,
+    Layer::Grid,
+    Layer::Building,
+];
+
+/// Count columns of people per unit, with the relations between them.
+#[derive(Debug, Clone, Default)]
+pub struct CountColumns {
+    /// Column names.
+    pub names: Vec<String>,
+    /// Groups: a total column index and its part column indices (parts add up to the total).
+    pub groups: Vec<(usize, Vec<usize>)>,
+    /// Nested pairs (sub, sup): every person counted in `sub` is counted in `sup`. A `sub`
+    /// cell is published only if `sup − sub` is at least `k` too.
+    pub nested: Vec<(usize, usize)>,
+    /// Per level of [`LEVELS`]: one row of values per unit (in model order).
+    pub values: [Vec<Vec<u64>>; 4],
+}
+
+impl CountColumns {
+    /// Households, residents and residents by sex (`residents` = male + female + unknown).
+    ///
+    /// # Examples
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(5))?;
+    /// let built = shequ::build(&shequ::Job::from_toml(dir.path().join("job.toml"))?)?;
+    /// let c = shequ::output::release::CountColumns::base(&built.model);
+    /// assert_eq!(c.names[1], "residents");
+    /// assert_eq!(c.values[2].len(), built.model.grids.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn base(model: &Model) -> CountColumns {
+        let tally = Tally::of(model);
+        let idx = [
+            Tally::HOUSEHOLDS,
+            Tally::RESIDENTS,
+            Tally::MALE,
+            Tally::FEMALE,
+            Tally::SEX_UNKNOWN,
+        ];
+        CountColumns {
+            names: [
+                "households",
+                "residents",
+                "residents_male",
+                "residents_female",
+                "residents_sex_unknown",
+            ]
+            .map(String::from)
+            .to_vec(),
+            groups: vec![(1, vec![2, 3, 4])],
+            nested: Vec::new(),
+            values: LEVELS.map(|l| {
+                tally
+                    .at(l)
+                    .iter()
+                    .map(|c| idx.iter().map(|i| c[*i]).collect())
+                    .collect()
+            }),
+        }
+    }
+
+    /// Appends columns (with their values per level, in the same unit order) and relations
+    /// given in the appended columns' own indices.
+    pub fn append(&mut self, more: CountColumns) {
+        let off = self.names.len();
+        self.names.extend(more.names);
+        self.groups.extend(
+            more.groups
+                .into_iter()
+                .map(|(t, p)| (t + off, p.into_iter().map(|x| x + off).collect())),
+        );
+        self.nested
+            .extend(more.nested.into_iter().map(|(a, b)| (a + off, b + off)));
+        for (mine, theirs) in self.values.iter_mut().zip(more.values) {
+            for (row, extra) in mine.iter_mut().zip(theirs) {
+                row.extend(extra);
+            }
+        }
+    }
+
+    /// The index of a column.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+}
+
+/// What a row of the release stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowKind {
+    /// A unit of a level: (level, index).
+    Unit(Layer, u32),
+    /// People in the parent but in none of its children: (level of the missing child).
+    Remainder(Layer),
+}
+
+/// Where an output column's values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// A column of the suppression table.
+    Engine(usize),
+    /// Zero in every row.
+    Zero,
+}
+
+/// Every published count of a run: per unit of every level and per remainder (people in a
+/// unit but in none of its children), suppressed as the policy says.
+#[derive(Debug, Clone)]
+pub struct Release {
+    levels: Vec<Layer>,
+    rows: Vec<RowKind>,
+    parents: Vec<Option<usize>>,
+    row_of: HashMap<(Layer, u32), usize>,
+    names: Vec<String>,
+    table: Table,
+    suppressed: Option<Suppressed>,
+    sources: Vec<Source>,
+    k: u64,
+}
+
+impl Release {
+    /// The base columns ([`CountColumns::base`]) released under `policy`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Data`] if the counts are inconsistent (a bug).
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::{output::release::Release, privacy::Policy, Layer};
+    /// let dir = tempfile::tempdir()?;
+    /// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(5))?;
+    /// let built = shequ::build(&shequ::Job::from_toml(dir.path().join("job.toml"))?)?;
+    /// let t = Release::new(&built.model, &Policy::research(5))?;
+    /// // Every published grid count is at least 5.
+    /// for g in 0..built.model.grids.len() {
+    ///     if let Some(n) = t.count(Layer::Grid, g as u32, "residents") {
+    ///         assert!(n >= 5);
+    ///     }
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(model: &Model, policy: &Policy) -> Result<Release> {
+        Self::with_columns(model, policy, CountColumns::base(model))
+    }
+
+    /// Releases `columns`: builds the hierarchy of units down to the policy's finest level
+    /// (adding a remainder row wherever a unit holds people outside all of its children) and,
+    /// for a research policy, suppresses it in one pass over every column.
+    ///
+    /// Columns that are zero in every row are structural zeros: published as 0 and left out
+    /// of their group. A column outside every group that equals an earlier column in every
+    /// row (80+ residents and the oldest-old category) is suppressed exactly as that one is.
+    ///
+    /// # Errors
+    /// [`crate::Error::Data`] if the counts are inconsistent (a bug).
+    pub fn with_columns(model: &Model, policy: &Policy, cols: CountColumns) -> Result<Release> {
+        let research = policy.kind == OutputKind::Research;
+        let mut levels: Vec<Layer> = [Layer::Street, Layer::Community, Layer::Grid]
+            .into_iter()
+            .filter(|l| model.has(*l))
+            .collect();
+        if (!research || policy.finest == Finest::Building) && model.has(Layer::Building) {
+            levels.push(Layer::Building);
+        }
+        let n = cols.names.len();
+        let mut rows = Vec::new();
+        let mut parents = Vec::new();
+        let mut values: Vec<Vec<u64>> = Vec::new();
+        let mut row_of = HashMap::new();
+        for &level in &levels {
+            let lineages: Vec<Lineage> = match level {
+                Layer::Street => model.streets.iter().map(|u| u.lineage).collect(),
+                Layer::Community => model.communities.iter().map(|u| u.lineage).collect(),
+                Layer::Grid => model.grids.iter().map(|u| u.lineage).collect(),
+                _ => model.buildings.iter().map(|u| u.lineage).collect(),
+            };
+            let li = LEVELS.iter().position(|l| *l == level).expect("a level");
+            for (i, l) in lineages.iter().enumerate() {
+                // The nearest ancestor among the published levels.
+                let parent = levels
+                    .iter()
+                    .filter(|p| **p < level)
+                    .rev()
+                    .find_map(|p| l.at(*p).and_then(|j| row_of.get(&(*p, j)).copied()));
+                row_of.insert((level, i as u32), rows.len());
+                rows.push(RowKind::Unit(level, i as u32));
+                parents.push(parent);
+                values.push(cols.values[li][i].clone());
+            }
+        }
+        // Remainders: people in a unit but in none of its children.
+        let mut sums = vec![vec![0u64; n]; rows.len()];
+        let mut has_children = vec![false; rows.len()];
+        for (r, p) in parents.iter().enumerate() {
+            if let Some(p) = *p {
+                has_children[p] = true;
+                for c in 0..n {
+                    sums[p][c] += values[r][c];
+                }
+            }
+        }
+        for u in 0..has_children.len() {
+            if !has_children[u] {
+                continue;
+            }
+            let rest: Vec<u64> = (0..n).map(|c| values[u][c] - sums[u][c]).collect();
+            if rest.iter().any(|v| *v != 0) {
+                let RowKind::Unit(level, _) = rows[u] else {
+                    unreachable!("remainders have no children")
+                };
+                let below = levels[levels.iter().position(|l| *l == level).expect("a level") + 1];
+                rows.push(RowKind::Remainder(below));
+                parents.push(Some(u));
+                values.push(rest);
+            }
+        }
+        // Structural zeros and duplicate columns.
+        let column = |c: usize| values.iter().map(move |v| v[c]);
+        let grouped: Vec<bool> = (0..n)
+            .map(|c| cols.groups.iter().any(|(t, p)| *t == c || p.contains(&c)))
+            .collect();
+        let mut sources = Vec::with_capacity(n);
+        let mut engine_cols: Vec<usize> = Vec::new();
+        for c in 0..n {
+            let source = if column(c).all(|v| v == 0) {
+                Source::Zero
+            } else if let Some(e) = engine_cols
+                .iter()
+                .position(|&d| !grouped[c] && column(d).eq(column(c)))
+            {
+                Source::Engine(e)
+            } else {
+                engine_cols.push(c);
+                Source::Engine(engine_cols.len() - 1)
+            };
+            sources.push(source);
+        }
+        let mut table = Table::new(engine_cols.iter().map(|c| cols.names[*c].clone()));
+        for (p, v) in parents.iter().zip(&values) {
+            table.add_row(*p, engine_cols.iter().map(|c| v[*c]))?;
+        }
+        let engine_of = |c: usize| match sources[c] {
+            Source::Engine(e) if engine_cols[e] == c => Some(e),
+            _ => None,
+        };
+        for (total, parts) in &cols.groups {
+            let Some(t) = engine_of(*total) else {
+                continue;
+            };
+            let own: Vec<usize> = parts.iter().filter_map(|p| engine_of(*p)).collect();
+            if own.len() >= 2 {
+                table.add_group(Group {
+                    total: t,
+                    parts: own,
+                })?;
+            }
+        }
+        let suppressed = if research {
+            for &(sub, sup) in &cols.nested {
+                if let Some(e) = engine_of(sub) {
+                    for (r, v) in values.iter().enumerate() {
+                        if v[sup].saturating_sub(v[sub]) < policy.k {
+                            table.mark(r, e);
+                        }
+                    }
+                }
+            }
+            Some(table.suppress(policy.k)?)
+        } else {
+            None
+        };
+        Ok(Release {
+            levels,
+            rows,
+            parents,
+            row_of,
+            names: cols.names,
+            table,
+            suppressed,
+            sources,
+            k: policy.k,
+        })
+    }
+
+    /// The levels with published counts, top down.
+    pub fn levels(&self) -> &[Layer] {
+        &self.levels
+    }
+
+    /// The published value of column `c` in row `r` (`None` if suppressed) and why it is
+    /// suppressed.
+    fn cell(&self, r: usize, c: usize) -> (Option<u64>, Option<Reason>) {
+        match self.sources[c] {
+            Source::Zero => (Some(0), None),
+            Source::Engine(e) => {
+                let why = self.suppressed.as_ref().and_then(|s| s.reason(r, e));
+                (why.is_none().then(|| self.table.value(r, e)), why)
+            }
+        }
+    }
+
+    /// A unit's published count of `column`, or `None` if it is suppressed or not published.
+    pub fn count(&self, level: Layer, unit: u32, column: &str) -> Option<u64> {
+        let r = *self.row_of.get(&(level, unit))?;
+        let c = self.names.iter().position(|n| n == column)?;
+        self.cell(r, c).0
+    }
+
+    /// Numbers of suppressed cells: (below k or sensitive, complementary).
+    pub fn suppressed_cells(&self) -> Option<(usize, usize)> {
+        self.suppressed
+            .as_ref()
+            .map(|s| (s.count(true), s.count(false)))
+    }
+
+    /// The published columns `names` of a level, one value per unit (null where suppressed),
+    /// and a `suppressed` column naming the suppressed ones of each row (research only).
+    pub(crate) fn arrays(
+        &self,
+        level: Layer,
+        units: usize,
+        names: &[&str],
+    ) -> Vec<(String, ArrayRef)> {
+        let idx: Vec<usize> = names
+            .iter()
+            .map(|n| {
+                self.names
+                    .iter()
+                    .position(|m| m == n)
+                    .expect("a released column")
+            })
+            .collect();
+        let mut cols: Vec<(String, ArrayRef)> = Vec::new();
+        for (&c, name) in idx.iter().zip(names) {
+            let v: UInt64Array = (0..units as u32)
+                .map(|u| self.cell(self.row_of[&(level, u)], c).0)
+                .collect();
+            cols.push(((*name).into(), Arc::new(v)));
+        }
+        if self.suppressed.is_some() {
+            let s: StringArray = (0..units as u32)
+                .map(|u| self.suppressed_names(self.row_of[&(level, u)], &idx))
+                .collect();
+            cols.push(("suppressed".into(), Arc::new(s)));
+        }
+        cols
+    }
+
+    fn suppressed_names(&self, r: usize, idx: &[usize]) -> Option<String> {
+        let names: Vec<&str> = idx
+            .iter()
+            .filter(|c| self.cell(r, **c).0.is_none())
+            .map(|c| self.names[*c].as_str())
+            .collect();
+        (!names.is_empty()).then(|| names.join(","))
+    }
+
+    fn unit_code(&self, model: &Model, r: usize) -> (Layer, Option<String>) {
+        match self.rows[r] {
+            RowKind::Unit(level, i) => (level, Some(model.code(level, i).to_owned())),
+            RowKind::Remainder(level) => (level, None),
+        }
+    }
+
+    /// Writes `<dir>/remainders.parquet` (people in a unit but in none of its children, for
+    /// the columns `names`) if there are any, and in research runs `<dir>/suppression.parquet`
+    /// (every suppressed cell of those columns: level, unit, parent, column, reason). Returns
+    /// the files written, relative to `out`.
+    pub(crate) fn write_tables(
+        &self,
+        model: &Model,
+        out: &std::path::Path,
+        dir: &str,
+        names: &[&str],
+    ) -> Result<Vec<String>> {
+        let idx: Vec<usize> = names
+            .iter()
+            .map(|n| {
+                self.names
+                    .iter()
+                    .position(|m| m == n)
+                    .expect("a released column")
+            })
+            .collect();
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let mut files = Vec::new();
+        let rem: Vec<usize> = (0..self.rows.len())
+            .filter(|r| matches!(self.rows[*r], RowKind::Remainder(_)))
+            .collect();
+        let parent_of = |r: usize| {
+            self.parents[r]
+                .map(|p| self.unit_code(model, p))
+                .map(|(l, c)| (l, c.unwrap_or_default()))
+        };
+        if !rem.is_empty() {
+            let mut fields = vec![
+                Field::new("level", DataType::Utf8, false),
+                Field::new("parent_level", DataType::Utf8, false),
+                Field::new("parent_id", DataType::Utf8, false),
+            ];
+            let mut cols: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from_iter_values(
+                    rem.iter().map(|r| self.unit_code(model, *r).0.name()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    rem.iter()
+                        .map(|r| parent_of(*r).expect("a parent").0.name()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    rem.iter().map(|r| parent_of(*r).expect("a parent").1),
+                )),
+            ];
+            for (&c, name) in idx.iter().zip(names) {
+                fields.push(Field::new(*name, DataType::UInt64, true));
+                cols.push(Arc::new(UInt64Array::from_iter(
+                    rem.iter().map(|&r| self.cell(r, c).0),
+                )));
+            }
+            if self.suppressed.is_some() {
+                fields.push(Field::new("suppressed", DataType::Utf8, true));
+                cols.push(Arc::new(StringArray::from_iter(
+                    rem.iter().map(|r| self.suppressed_names(*r, &idx)),
+                )));
+            }
+            let name = format!("{prefix}remainders.parquet");
+            write_table(out, &name, fields, cols)?;
+            files.push(name);
+        }
+        if self.suppressed.is_none() {
+            return Ok(files);
+        }
+        let mut level = Vec::new();
+        let mut unit = Vec::new();
+        let mut parent = Vec::new();
+        let mut column = Vec::new();
+        let mut reason = Vec::new();
+        let mut detail = Vec::new();
+        for r in 0..self.rows.len() {
+            for (&c, name) in idx.iter().zip(names) {
+                let (None, Some(why)) = self.cell(r, c) else {
+                    continue;
+                };
+                let (l, code) = self.unit_code(model, r);
+                level.push(l.name());
+                unit.push(code);
+                parent.push(parent_of(r).map(|p| p.1));
+                column.push(*name);
+                reason.push(why.code());
+                detail.push(match why {
+                    Reason::BelowK => format!("count below k = {}", self.k),
+                    Reason::Sensitive => format!(
+                        "a count it contains, less this one, would be below k = {}",
+                        self.k
+                    ),
+                    other => other.to_string(),
+                });
+            }
+        }
+        let fields = vec![
+            Field::new("level", DataType::Utf8, false),
+            Field::new("unit_id", DataType::Utf8, true),
+            Field::new("parent_id", DataType::Utf8, true),
+            Field::new("column", DataType::Utf8, false),
+            Field::new("reason", DataType::Utf8, false),
+            Field::new("detail", DataType::Utf8, false),
+        ];
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(level)),
+            Arc::new(StringArray::from(unit)),
+            Arc::new(StringArray::from(parent)),
+            Arc::new(StringArray::from_iter_values(column)),
+            Arc::new(StringArray::from_iter_values(reason)),
+            Arc::new(StringArray::from_iter_values(detail)),
+        ];
+        let name = format!("{prefix}suppression.parquet");
+        write_table(out, &name, fields, cols)?;
+        files.push(name);
+        Ok(files)
+    }
+}
