@@ -242,12 +242,12 @@ impl Release {
             .collect();
         let mut sources = Vec::with_capacity(n);
         let mut engine_cols: Vec<usize> = Vec::new();
-        for c in 0..n {
+        for (c, in_group) in grouped.iter().enumerate() {
             let source = if column(c).all(|v| v == 0) {
                 Source::Zero
             } else if let Some(e) = engine_cols
                 .iter()
-                .position(|&d| !grouped[c] && column(d).eq(column(c)))
+                .position(|&d| !in_group && column(d).eq(column(c)))
             {
                 Source::Engine(e)
             } else {
