@@ -324,6 +324,8 @@ pub struct Job {
     pub layers: Layers,
     /// Which kind of output to write and how to protect it; `run` requires it.
     pub privacy: Option<PrivacyOptions>,
+    /// Special-needs analytics: when present, `run` writes `special_needs/`.
+    pub special_needs: Option<crate::analytics::SpecialNeedsOptions>,
     /// The directory relative paths are resolved against (the job file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -413,6 +415,25 @@ impl Job {
         }
         if let Some(p) = &self.privacy {
             p.check().map_err(err)?;
+        }
+        if let Some(s) = &self.special_needs {
+            s.check().map_err(err)?;
+            if l.residents.is_none() {
+                return Err(err("[special_needs] needs [layers.residents]".into()));
+            }
+            if s.include_restricted
+                && !self
+                    .privacy
+                    .as_ref()
+                    .is_some_and(|p| p.output == OutputKind::Operational && p.allow_restricted)
+            {
+                return Err(err(
+                    "special_needs.include_restricted needs an operational run \
+                     with privacy.allow_restricted: restricted-tier categories never appear in \
+                     research outputs"
+                        .into(),
+                ));
+            }
         }
         if l.residents.is_some() && l.households.is_none() {
             return Err(err("[layers.residents] needs [layers.households]".into()));

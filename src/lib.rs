@@ -11,6 +11,8 @@
 //! * [`Crs`], [`crs::Transformer`] — PROJ transformations and the metric working CRS.
 //! * [`index::PolygonIndex`] — R-tree + edge-indexed point-in-polygon with a deterministic
 //!   boundary rule.
+//! * [`analytics`] — special-needs categories (a registry as data), counts per unit with
+//!   polars, hot spots (Getis-Ord Gi*).
 //! * [`privacy`] — research vs operational outputs, keyed pseudonyms, ID-number checks,
 //!   small-cell and complementary suppression.
 //! * [`sample`] — a deterministic synthetic district.
@@ -35,6 +37,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod analytics;
 pub mod crs;
 mod error;
 pub mod index;
@@ -47,6 +50,7 @@ mod progress;
 pub mod run;
 pub mod sample;
 
+pub use analytics::{SpecialNeeds, SpecialNeedsOptions};
 pub use crs::Crs;
 pub use error::{Error, Location, Result};
 pub use job::{

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use crate::analytics::SpecialNeeds;
 use crate::crs::Crs;
 use crate::error::{Error, Result};
 use crate::job::Job;
@@ -166,6 +167,21 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
     })?;
     let policy = Policy::resolve(options, &job.base_dir)?;
     let mut build = build_with_progress(job, progress)?;
+    let special = match &job.special_needs {
+        Some(o) => {
+            let t = Instant::now();
+            let include = o.include_restricted && policy.allow_restricted;
+            let sn = SpecialNeeds::compute(&build, o, include)?;
+            build.report.extend(sn.issues.iter().cloned());
+            build.report.sort();
+            build.steps.push(crate::model::build::StepTime {
+                step: "special-needs labels".into(),
+                seconds: t.elapsed().as_secs_f64(),
+            });
+            Some(sn)
+        }
+        None => None,
+    };
     let output_crs = if job.options.output_crs.eq_ignore_ascii_case("working") {
         build.model.working_crs.clone()
     } else {
@@ -177,7 +193,14 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
         "" | "none" => None,
         c => Some(Crs::parse(c)?),
     };
-    let mut written = write_model(&build, out, &output_crs, geojson_crs.as_ref(), &policy)?;
+    let mut written = write_model(
+        &build,
+        out,
+        &output_crs,
+        geojson_crs.as_ref(),
+        &policy,
+        special.as_ref(),
+    )?;
     progress.finish();
     build.steps.push(crate::model::build::StepTime {
         step: "write outputs".into(),
@@ -243,6 +266,17 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
         },
         "levels": build.model.levels.iter().map(|l| l.name()).collect::<Vec<_>>(),
         "privacy": privacy,
+        "special_needs": special.as_ref().map(|sn| json!({
+            "reference_date": sn.reference_date.to_string(),
+            "categories": sn.categories.iter().map(|c| &c.id).collect::<Vec<_>>(),
+            "not_computed": sn.unavailable.iter().map(|(id, why)| json!({"id": id, "why": why})).collect::<Vec<_>>(),
+            "hot_spots": {
+                "method": "Getis-Ord Gi* (star, binary queen contiguity incl. self) and z-scores among sibling grids",
+                "gi_threshold": sn.hot_spot_z,
+                "categories": sn.hot_spots.iter().map(|i| &sn.categories[*i].id).collect::<Vec<_>>(),
+            },
+            "residents_without_age": sn.issues.len(),
+        })),
         "counts": counts,
         "issues_by_kind": by_kind,
         "steps": build.steps,

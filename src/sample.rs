@@ -637,6 +637,17 @@ capacity = "capacity"
 [privacy]
 output = "research"
 k = 5
+
+# Special-needs populations per building, grid, community and street (special_needs/).
+[special_needs]
+reference_date = "2026-01-01"    # ages are computed at this date
+
+[special_needs.fields]            # roster columns behind the default categories
+birth_date = "出生日期"
+disability_type = "残疾类别"
+disability_grade = "残疾等级"
+minimum_living_allowance = "是否低保"
+unemployed = "是否失业"
 "#;
 
 /// Appends one deliberate problem of each kind the quality report knows.

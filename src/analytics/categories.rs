@@ -21,6 +21,7 @@ pub enum HouseholdRule {
     /// The resident's household has one member.
     Alone,
     /// Every member of the household is 60 or older (ages known).
+    #[serde(rename = "all_60_plus")]
     All60Plus,
 }
 
@@ -183,7 +184,13 @@ pub fn default_categories() -> Vec<Category> {
             Care,
             flag("extremely_poor"),
         ),
-        cat("low_income", "低收入", "low-income household", Care, flag("low_income")),
+        cat(
+            "low_income",
+            "低收入",
+            "low-income household",
+            Care,
+            flag("low_income"),
+        ),
         cat(
             "unemployed",
             "失业/就业困难",
@@ -208,7 +215,13 @@ pub fn default_categories() -> Vec<Category> {
             Care,
             flag("entitled_care"),
         ),
-        cat("serious_illness", "重病", "serious illness", Care, flag("serious_illness")),
+        cat(
+            "serious_illness",
+            "重病",
+            "serious illness",
+            Care,
+            flag("serious_illness"),
+        ),
         cat(
             "single_parent_or_lost_only_child",
             "单亲/失独",

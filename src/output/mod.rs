@@ -10,6 +10,7 @@ use geo::{Geometry, MultiPolygon};
 use polars::prelude::*;
 use serde_json::json;
 
+use crate::analytics::SpecialNeeds;
 use crate::crs::{Crs, Transformer};
 use crate::error::{Error, Location, Result};
 use crate::io::geoparquet;
@@ -21,6 +22,7 @@ use crate::privacy::{OutputKind, Policy};
 
 pub mod operational;
 pub mod release;
+pub mod special;
 
 use release::Release;
 
@@ -124,10 +126,14 @@ impl Tally {
 }
 
 /// Named Arrow columns of an output table.
-type Columns = Vec<(String, ArrayRef)>;
+pub(crate) type Columns = Vec<(String, ArrayRef)>;
 
 /// The ids up the chain of a lineage, as output columns.
-fn parent_columns(model: &Model, layer: Layer, lineages: &[Lineage]) -> Vec<(String, ArrayRef)> {
+pub(crate) fn parent_columns(
+    model: &Model,
+    layer: Layer,
+    lineages: &[Lineage],
+) -> Vec<(String, ArrayRef)> {
     let mut cols = Vec::new();
     for parent in [Layer::Grid, Layer::Community, Layer::Street] {
         if parent >= layer || !model.has(parent) {
@@ -305,18 +311,30 @@ fn provenance(build: &Build, layer: Layer, steps: &[String]) -> serde_json::Valu
 }
 
 /// Writes spatial layers as GeoParquet (and GeoJSON), with provenance.
-struct GeoWriter<'a> {
+pub(crate) struct GeoWriter<'a> {
     build: &'a Build,
-    out: &'a Path,
+    pub(crate) out: &'a Path,
     output_crs: &'a Crs,
     to_out: Transformer,
     to_json: Option<(Transformer, &'a Crs)>,
-    written: Written,
+    pub(crate) written: Written,
 }
 
 impl GeoWriter<'_> {
     fn write(
         &mut self,
+        layer: Layer,
+        cols: Vec<(String, ArrayRef)>,
+        geoms: Vec<Option<Geometry<f64>>>,
+    ) -> Result<()> {
+        self.write_as(layer.name(), layer, cols, geoms)
+    }
+
+    /// Writes `<stem>.parquet` and `<stem>.geojson` (stem relative to the output directory)
+    /// with the provenance of `layer`.
+    pub(crate) fn write_as(
+        &mut self,
+        stem: &str,
         layer: Layer,
         cols: Vec<(String, ArrayRef)>,
         geoms: Vec<Option<Geometry<f64>>>,
@@ -352,11 +370,11 @@ impl GeoWriter<'_> {
                 "shequ:provenance".into(),
                 provenance(self.build, layer, &t.steps()),
             );
-            let json_name = format!("{}.geojson", layer.name());
+            let json_name = format!("{stem}.geojson");
             crate::io::geojson::write(&self.out.join(&json_name), &g, &props, Some(foreign), 7)?;
             self.written.files.push(json_name);
         }
-        let name = format!("{}.parquet", layer.name());
+        let name = format!("{stem}.parquet");
         let mut geoms = geoms;
         let failed = self.to_out.transform_geometries(&mut geoms)?;
         if let Some((i, why)) = failed.first() {
@@ -390,6 +408,9 @@ impl GeoWriter<'_> {
 ///   the building; no person-level rows.
 /// * `operational`: full counts, buildings, and for the policy's grid or community only,
 ///   `households.parquet` and `residents.parquet` (see [`operational`]).
+/// * With `special_needs`: `special_needs/<level>.parquet` and `.geojson` per level, its
+///   remainders (and, in research runs, suppression) tables and `summary.md`. One suppression
+///   pass covers every count of every file, so files cannot be differenced.
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Parquet`], [`Error::Polars`] or [`Error::Crs`] (output CRS; GCJ-02
@@ -401,6 +422,7 @@ pub fn write_model(
     output_crs: &Crs,
     geojson_crs: Option<&Crs>,
     policy: &Policy,
+    special_needs: Option<&SpecialNeeds>,
 ) -> Result<Written> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let model = &build.model;
@@ -415,7 +437,11 @@ pub fn write_model(
             .transpose()?,
         written: Written::default(),
     };
-    let release = Release::new(model, policy)?;
+    let mut columns = release::CountColumns::base(model);
+    if let Some(sn) = special_needs {
+        columns = sn.columns(model, columns)?;
+    }
+    let release = Release::with_columns(model, policy, columns)?;
     let counts = |layer: Layer, areas: Option<Vec<f64>>| {
         count_columns(&release, layer, tally.at(layer), areas.as_deref())
     };
@@ -517,6 +543,9 @@ pub fn write_model(
             .map(|x| Some(Geometry::Point(x.point.into())))
             .collect();
         w.write(Layer::Facility, cols, geoms)?;
+    }
+    if let Some(sn) = special_needs {
+        special::write(&mut w, &release, model, sn, policy)?;
     }
     let mut written = w.written;
     written

@@ -298,6 +298,11 @@ pub(crate) fn id_number_is_male(raw: &str) -> std::result::Result<bool, IdNumber
     parse_id_number(raw).map(|(d, _)| (d[16] - b'0') % 2 == 1)
 }
 
+/// The birth date of a valid ID number, without allocating.
+pub(crate) fn id_number_birth(raw: &str) -> Option<chrono::NaiveDate> {
+    parse_id_number(raw).ok().map(|(_, b)| b)
+}
+
 /// Normalises into a stack buffer and checks; no allocation.
 fn parse_id_number(
     raw: &str,

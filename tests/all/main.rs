@@ -7,3 +7,4 @@ mod fixtures;
 mod hierarchy;
 mod privacy;
 mod sample_city;
+mod special_needs;

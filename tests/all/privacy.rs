@@ -360,15 +360,40 @@ fn identifiers(dir: &Path) -> Identifiers {
     Identifiers { exact, long }
 }
 
+/// Identifiers found in `texts`: a text equal to any identifier, containing a name, or
+/// containing a long (ASCII) identifier anywhere (found by checking every window of an
+/// identifier's length within each run of letters and digits).
 fn leaks(texts: &[String], ids: &Identifiers) -> Vec<String> {
+    let long: HashSet<&str> = ids.long.iter().map(String::as_str).collect();
+    let mut lengths: Vec<usize> = long.iter().map(|s| s.len()).collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    let names: Vec<&str> = ids
+        .exact
+        .iter()
+        .filter(|s| !s.is_ascii() && s.chars().count() >= 2)
+        .map(String::as_str)
+        .collect();
     let mut found = Vec::new();
     for t in texts {
         if ids.exact.contains(t.trim()) {
             found.push(t.clone());
         }
-        for id in &ids.long {
-            if t.contains(id.as_str()) {
-                found.push(format!("{id} in {t:.60}"));
+        if !t.is_ascii() {
+            found.extend(
+                names
+                    .iter()
+                    .filter(|n| t.contains(**n))
+                    .map(|n| format!("{n} in {t:.60}")),
+            );
+        }
+        for run in t.split(|c: char| !c.is_ascii_alphanumeric()) {
+            for &n in &lengths {
+                for start in 0..=run.len().saturating_sub(n) {
+                    if run.len() >= n && long.contains(&run[start..start + n]) {
+                        found.push(format!("{} in {t:.60}", &run[start..start + n]));
+                    }
+                }
             }
         }
         if found.len() > 5 {
@@ -382,6 +407,10 @@ fn all_output_text(out: &Path) -> Vec<(PathBuf, Vec<String>)> {
     let mut files = Vec::new();
     for e in std::fs::read_dir(out).unwrap() {
         let p = e.unwrap().path();
+        if p.is_dir() {
+            files.extend(all_output_text(&p));
+            continue;
+        }
         let texts = match p.extension().and_then(|e| e.to_str()) {
             Some("parquet") => parquet_text(&p),
             Some("json") | Some("geojson") => {
@@ -851,7 +880,9 @@ fn the_privacy_choice_is_explicit_and_research_refuses_person_rows() {
         ("plain_identifiers = true\n", "operational runs only"),
         ("k = 0\n", "at least 1"),
     ] {
-        let text = format!("{}{extra}", base.replace("k = 5\n", ""));
+        let text = base
+            .replace("k = 5\n", "")
+            .replace("[privacy]\n", &format!("[privacy]\n{extra}"));
         let e = Job::from_toml_str(&text, dir.path())
             .unwrap_err()
             .to_string();

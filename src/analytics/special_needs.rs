@@ -1,0 +1,713 @@
+//! Special-needs populations per building, grid, community and street.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Datelike, NaiveDate};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::analytics::categories::{
+    Category, HouseholdRule, Tier, default_categories, merge, value_matches,
+};
+use crate::error::{Error, Location, Result};
+use crate::io::table::read_table;
+use crate::model::build::Build;
+use crate::model::level::Layer;
+use crate::model::quality::{IssueKind, QualityIssue, Severity};
+use crate::model::{Lineage, Model};
+use crate::output::release::{CountColumns, LEVELS};
+use crate::privacy::{id_number_birth, mask_identifier};
+
+/// The `[special_needs]` section of a job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecialNeedsOptions {
+    /// The date ages are computed at (`YYYY-MM-DD`). Required: results must not change with
+    /// the day the job runs.
+    pub reference_date: String,
+    /// Roster fields: logical name (`birth_date`, `disability_type`, `disability_grade`,
+    /// `minimum_living_allowance`, `unemployed`, ...) → roster column.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// Categories added to the defaults, or replacing the default with the same id.
+    #[serde(default)]
+    pub categories: Vec<Category>,
+    /// Pairs of categories whose co-occurrence is counted (default: elderly living alone and
+    /// disabled; disabled and minimum living allowance; oldest-old and living alone).
+    #[serde(default = "default_pairs")]
+    pub co_occurrence: Vec<[String; 2]>,
+    /// Categories with hot-spot statistics (default: every care category computed).
+    pub hot_spots: Option<Vec<String>>,
+    /// Gi* z-value at or above which a grid is flagged a hot spot (default 1.96, p < 0.05).
+    #[serde(default = "default_z")]
+    pub hot_spot_z: f64,
+    /// Include restricted-tier categories (operational runs with
+    /// `privacy.allow_restricted` only).
+    #[serde(default)]
+    pub include_restricted: bool,
+}
+
+fn default_pairs() -> Vec<[String; 2]> {
+    [
+        ["elderly_alone", "disabled"],
+        ["disabled", "minimum_living_allowance"],
+        ["oldest_old", "elderly_alone"],
+    ]
+    .iter()
+    .map(|[a, b]| [(*a).to_owned(), (*b).to_owned()])
+    .collect()
+}
+fn default_z() -> f64 {
+    1.96
+}
+
+impl SpecialNeedsOptions {
+    /// Options with a reference date and field mapping, defaults otherwise.
+    ///
+    /// # Examples
+    /// ```
+    /// let o = shequ::SpecialNeedsOptions::new("2026-01-01", [("birth_date", "出生日期")]);
+    /// assert_eq!(o.fields["birth_date"], "出生日期");
+    /// assert!(o.check().is_ok());
+    /// ```
+    pub fn new<'a>(
+        reference_date: &str,
+        fields: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        SpecialNeedsOptions {
+            reference_date: reference_date.into(),
+            fields: fields
+                .into_iter()
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .collect(),
+            categories: Vec::new(),
+            co_occurrence: default_pairs(),
+            hot_spots: None,
+            hot_spot_z: default_z(),
+            include_restricted: false,
+        }
+    }
+
+    /// Checks the options on their own.
+    ///
+    /// # Errors
+    /// A message: bad date, bad category ids, unknown categories in pairs or hot spots.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        self.date()?;
+        let cats = merge(default_categories(), &self.categories)?;
+        let known = |id: &str| cats.iter().any(|c| c.id == id);
+        for [a, b] in &self.co_occurrence {
+            if !known(a) || !known(b) || a == b {
+                return Err(format!(
+                    "special_needs.co_occurrence: [{a:?}, {b:?}] needs two different known categories"
+                ));
+            }
+        }
+        for h in self.hot_spots.iter().flatten() {
+            if !known(h) {
+                return Err(format!("special_needs.hot_spots: unknown category {h:?}"));
+            }
+        }
+        if !self.hot_spot_z.is_finite() {
+            return Err("special_needs.hot_spot_z must be a number".into());
+        }
+        Ok(())
+    }
+
+    fn date(&self) -> std::result::Result<NaiveDate, String> {
+        NaiveDate::parse_from_str(self.reference_date.trim(), "%Y-%m-%d").map_err(|_| {
+            format!(
+                "special_needs.reference_date {:?} is not a date (YYYY-MM-DD)",
+                self.reference_date
+            )
+        })
+    }
+}
+
+/// Disability types (GB/T 26341): the roster's Chinese value → column suffix.
+pub const DISABILITY_TYPES: [(&str, &str); 8] = [
+    ("视力", "visual"),
+    ("听力", "hearing"),
+    ("言语", "speech"),
+    ("肢体", "physical"),
+    ("智力", "intellectual"),
+    ("精神", "mental"),
+    ("多重", "multiple"),
+    ("", "other"),
+];
+
+/// Fine age bands (a partition of residents); 60+ and 65+ are published as their sums.
+pub const AGE_BANDS: [(&str, u32, u32); 5] = [
+    ("age_0_14", 0, 15),
+    ("age_15_59", 15, 60),
+    ("age_60_64", 60, 65),
+    ("age_65_79", 65, 80),
+    ("age_80_plus", 80, u32::MAX),
+];
+
+/// Parses a roster birth date: `19560312`, `1956-03-12`, `1956/3/12`, `1956.3.12` or
+/// `1956年3月12日` (full-width digits too).
+///
+/// # Examples
+/// ```
+/// use shequ::analytics::special_needs::parse_birth_date;
+/// let d = chrono::NaiveDate::from_ymd_opt(1956, 3, 12);
+/// for s in ["19560312", "1956-03-12", "1956/3/12", "1956年3月12日", " １９５６-３-１２ "] {
+///     assert_eq!(parse_birth_date(s), d, "{s}");
+/// }
+/// assert_eq!(parse_birth_date("1956-02-30"), None);
+/// assert_eq!(parse_birth_date(""), None);
+/// ```
+pub fn parse_birth_date(s: &str) -> Option<NaiveDate> {
+    let mut parts = [0u32; 3];
+    let mut n = 0usize;
+    let mut digits = 0usize;
+    let mut all = 0u64;
+    let mut total_digits = 0usize;
+    for ch in s.trim().chars() {
+        let d = match ch {
+            '0'..='9' => Some(ch as u32 - '0' as u32),
+            '０'..='９' => Some(ch as u32 - '０' as u32),
+            _ => None,
+        };
+        match d {
+            Some(d) => {
+                if n >= 3 {
+                    return None;
+                }
+                parts[n] = parts[n] * 10 + d;
+                digits += 1;
+                total_digits += 1;
+                all = all * 10 + u64::from(d);
+            }
+            None => {
+                if digits > 0 {
+                    n += 1;
+                    digits = 0;
+                }
+            }
+        }
+    }
+    if digits > 0 {
+        n += 1;
+    }
+    let (y, m, d) = match n {
+        1 if total_digits == 8 => (
+            (all / 10_000) as u32,
+            (all / 100 % 100) as u32,
+            (all % 100) as u32,
+        ),
+        3 => (parts[0], parts[1], parts[2]),
+        _ => return None,
+    };
+    if !(1880..=2200).contains(&y) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y as i32, m, d)
+}
+
+/// Age in whole years at `reference`: a birthday on the reference date counts.
+///
+/// # Examples
+/// ```
+/// use chrono::NaiveDate;
+/// use shequ::analytics::special_needs::age_at;
+/// let r = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+/// assert_eq!(age_at(NaiveDate::from_ymd_opt(1966, 1, 1).unwrap(), r), Some(60));
+/// assert_eq!(age_at(NaiveDate::from_ymd_opt(1966, 1, 2).unwrap(), r), Some(59));
+/// assert_eq!(age_at(NaiveDate::from_ymd_opt(2026, 1, 2).unwrap(), r), None); // not yet born
+/// ```
+pub fn age_at(birth: NaiveDate, reference: NaiveDate) -> Option<u32> {
+    if birth > reference {
+        return None;
+    }
+    let mut age = reference.year() - birth.year();
+    if (reference.month(), reference.day()) < (birth.month(), birth.day()) {
+        age -= 1;
+    }
+    u32::try_from(age).ok()
+}
+
+/// Special-needs labels of every placed resident and their counts per unit.
+///
+/// Computed from the model and a second read of the roster (only the columns the categories
+/// use). No identifier is kept: rows are residents, with their units, age and labels.
+#[derive(Debug, Clone)]
+pub struct SpecialNeeds {
+    /// The reference date of ages.
+    pub reference_date: NaiveDate,
+    /// The categories computed, in output order.
+    pub categories: Vec<Category>,
+    /// Categories not computed, with the reason (a field not mapped, no birth dates, the
+    /// restricted tier not enabled).
+    pub unavailable: Vec<(String, String)>,
+    /// Co-occurrence pairs (indices into `categories`).
+    pub pairs: Vec<(usize, usize)>,
+    /// Whether disability type and grade columns were read.
+    pub disability_detail: (bool, bool),
+    /// Categories with hot-spot statistics (indices into `categories`).
+    pub hot_spots: Vec<usize>,
+    /// Gi* threshold.
+    pub hot_spot_z: f64,
+    /// Problems found (missing or unreadable birth dates; residents are kept, not labelled by
+    /// age).
+    pub issues: Vec<QualityIssue>,
+    residents: DataFrame,
+}
+
+impl SpecialNeeds {
+    /// Labels every placed resident of a built model.
+    ///
+    /// # Errors
+    /// [`Error::Job`] for bad options; roster read errors ([`Error::ColumnNotFound`] for a
+    /// field mapped to a column the roster lacks); [`Error::Polars`].
+    ///
+    /// # Examples
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(5))?;
+    /// let job = shequ::Job::from_toml(dir.path().join("job.toml"))?;
+    /// let built = shequ::build(&job)?;
+    /// let sn = shequ::analytics::SpecialNeeds::compute(&built, job.special_needs.as_ref().unwrap(), false)?;
+    /// assert!(sn.categories.iter().any(|c| c.id == "elderly_alone"));
+    /// // Per-grid counts as a polars LazyFrame.
+    /// let grids = sn.per_unit(shequ::Layer::Grid).collect()?;
+    /// assert_eq!(grids.height(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn compute(
+        build: &Build,
+        opts: &SpecialNeedsOptions,
+        include_restricted: bool,
+    ) -> Result<SpecialNeeds> {
+        let job_err = |message: String| Error::Job {
+            path: build
+                .job
+                .source
+                .clone()
+                .unwrap_or_else(|| "<string>".into()),
+            message,
+        };
+        opts.check().map_err(job_err)?;
+        let reference = opts.date().map_err(job_err)?;
+        let model = &build.model;
+        let Some(r) = build.job.layers.residents.as_ref() else {
+            return Err(job_err("[special_needs] needs [layers.residents]".into()));
+        };
+        let all = merge(default_categories(), &opts.categories).map_err(job_err)?;
+        let field_col = |f: &str| opts.fields.get(f).cloned();
+        let birth_col = field_col("birth_date");
+        let has_age = birth_col.is_some() || r.id_number.is_some();
+        let user_ids: Vec<&str> = opts.categories.iter().map(|c| c.id.as_str()).collect();
+        let mut categories = Vec::new();
+        let mut unavailable = Vec::new();
+        for c in all {
+            let why = if c.tier == Tier::Restricted && !include_restricted {
+                Some("restricted tier: not enabled".to_owned())
+            } else if c.rule.needs_age() && !has_age {
+                Some(
+                    "needs ages: map special_needs.fields.birth_date or layers.residents.id_number"
+                        .to_owned(),
+                )
+            } else if let Some(f) = &c.rule.field
+                && field_col(f).is_none()
+                && !user_ids.contains(&c.id.as_str())
+            {
+                Some(format!(
+                    "field {f:?} is not mapped in [special_needs.fields]"
+                ))
+            } else {
+                None
+            };
+            match why {
+                Some(w) => unavailable.push((c.id.clone(), w)),
+                None => categories.push(c),
+            }
+        }
+        // Columns to read.
+        let col_of = |f: &str| field_col(f).unwrap_or_else(|| f.to_owned());
+        let mut wanted: Vec<String> = categories
+            .iter()
+            .filter_map(|c| c.rule.field.as_deref().map(col_of))
+            .collect();
+        wanted.extend(birth_col.clone());
+        wanted.extend(r.id_number.clone());
+        let type_col = field_col("disability_type");
+        let grade_col = field_col("disability_grade");
+        let disabled = categories.iter().position(|c| c.id == "disabled");
+        if disabled.is_some() {
+            wanted.extend(type_col.clone());
+            wanted.extend(grade_col.clone());
+        }
+        wanted.sort();
+        wanted.dedup();
+        let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let path = build.job.resolve(&r.path);
+        let t = read_table(Layer::Resident.name(), &path, &refs, r.encoding)?;
+        let mut frame_row = vec![usize::MAX; t.rows_read];
+        for i in 0..t.frame.height() {
+            frame_row[t.source_row(i)] = i;
+        }
+        let text = |c: &str| t.text(c);
+        let n = model.residents.len();
+        let rows: Vec<usize> = model
+            .residents
+            .iter()
+            .map(|p| frame_row[p.source_index])
+            .collect();
+        // Ages.
+        let births = birth_col.as_deref().map(text);
+        let ids = r.id_number.as_deref().map(text);
+        let needs_age = categories.iter().any(|c| c.rule.needs_age());
+        let mut issues = Vec::new();
+        let ages: Vec<Option<u32>> = (0..n)
+            .map(|i| {
+                let row = rows[i];
+                let given = births
+                    .and_then(|b| b.get(row))
+                    .filter(|s| !s.trim().is_empty());
+                let from_col = given.and_then(parse_birth_date);
+                let from_id = ids.and_then(|c| c.get(row)).and_then(id_number_birth);
+                let birth = from_col.or(from_id);
+                let age = birth.and_then(|b| age_at(b, reference));
+                if age.is_none() && has_age && needs_age {
+                    let why = match (given, birth) {
+                        (Some(_), None) => "birth date not readable",
+                        (_, Some(_)) => "birth date after the reference date",
+                        (None, None) => "no birth date (and no valid ID number)",
+                    };
+                    issues.push(QualityIssue {
+                        layer: Layer::Resident,
+                        index: Some(model.residents[i].source_index),
+                        id: None,
+                        kind: IssueKind::BadValue,
+                        severity: Severity::Warning,
+                        detail: format!(
+                            "{why}: age-based categories not assigned (reference date {reference})"
+                        ),
+                    });
+                }
+                age
+            })
+            .collect();
+        // Household size and whether every member is 60+.
+        let mut all60 = vec![true; model.households.len()];
+        for (p, age) in model.residents.iter().zip(&ages) {
+            if age.is_none_or(|a| a < 60) {
+                all60[p.household as usize] = false;
+            }
+        }
+        // Labels.
+        let mut columns: Vec<Column> = Vec::new();
+        for level in LEVELS {
+            let codes: Vec<Option<&str>> = model
+                .residents
+                .iter()
+                .map(|p| {
+                    let l: &Lineage = &model.households[p.household as usize].lineage;
+                    l.at(level).map(|j| model.code(level, j))
+                })
+                .collect();
+            columns.push(Column::new(
+                format!("{}_id", level.singular()).into(),
+                codes,
+            ));
+        }
+        columns.push(Column::new("age".into(), ages.clone()));
+        let mut labels: Vec<Vec<bool>> = Vec::new();
+        for c in &categories {
+            let values = c.rule.field.as_deref().map(|f| text(&col_of(f)));
+            let v: Vec<bool> = (0..n)
+                .map(|i| {
+                    let p = &model.residents[i];
+                    let rule = &c.rule;
+                    let age = ages[i];
+                    values
+                        .is_none_or(|col| col.get(rows[i]).is_some_and(|s| value_matches(rule, s)))
+                        && rule.min_age.is_none_or(|m| age.is_some_and(|a| a >= m))
+                        && rule.below_age.is_none_or(|m| age.is_some_and(|a| a < m))
+                        && match rule.household {
+                            None => true,
+                            Some(HouseholdRule::Alone) => {
+                                model.households[p.household as usize].residents == 1
+                            }
+                            Some(HouseholdRule::All60Plus) => all60[p.household as usize],
+                        }
+                })
+                .collect();
+            columns.push(Column::new(format!("cat_{}", c.id).into(), v.clone()));
+            labels.push(v);
+        }
+        let mut detail = (false, false);
+        if let Some(d) = disabled {
+            if let Some(tc) = &type_col {
+                let col = text(tc);
+                let v: Vec<Option<&str>> = (0..n)
+                    .map(|i| {
+                        labels[d][i].then(|| {
+                            let s = col.get(rows[i]).unwrap_or_default().trim();
+                            DISABILITY_TYPES
+                                .iter()
+                                .find(|(zh, _)| !zh.is_empty() && s.contains(zh))
+                                .map_or("other", |(_, en)| en)
+                        })
+                    })
+                    .collect();
+                columns.push(Column::new("disability_type".into(), v));
+                detail.0 = true;
+            }
+            if let Some(gc) = &grade_col {
+                let col = text(gc);
+                let v: Vec<Option<u32>> = (0..n)
+                    .map(|i| {
+                        if !labels[d][i] {
+                            return None;
+                        }
+                        Some(parse_grade(col.get(rows[i]).unwrap_or_default()).unwrap_or(0))
+                    })
+                    .collect();
+                columns.push(Column::new("disability_grade".into(), v));
+                detail.1 = true;
+            }
+        }
+        let residents = DataFrame::new_infer_height(columns).map_err(|e| Error::Polars {
+            at: Location::layer("residents"),
+            source: Box::new(e),
+        })?;
+        let index = |id: &str| categories.iter().position(|c| c.id == id);
+        let pairs = opts
+            .co_occurrence
+            .iter()
+            .filter_map(|[a, b]| Some((index(a)?, index(b)?)))
+            .collect();
+        let hot_spots = match &opts.hot_spots {
+            Some(h) => h.iter().filter_map(|id| index(id)).collect(),
+            None => (0..categories.len())
+                .filter(|i| categories[*i].tier == Tier::Care)
+                .collect(),
+        };
+        for i in &mut issues {
+            // Never an identifier; the index points into the roster.
+            i.id = i.id.as_deref().map(mask_identifier);
+        }
+        Ok(SpecialNeeds {
+            reference_date: reference,
+            categories,
+            unavailable,
+            pairs,
+            disability_detail: detail,
+            hot_spots,
+            hot_spot_z: opts.hot_spot_z,
+            issues,
+            residents,
+        })
+    }
+
+    /// One row per placed resident: `street_id`, `community_id`, `grid_id`, `building_id`,
+    /// `age` (null if unknown), a boolean `cat_<id>` per category, and `disability_type` /
+    /// `disability_grade` (0 = not given) for the disabled. No identifiers.
+    pub fn residents(&self) -> &DataFrame {
+        &self.residents
+    }
+
+    /// The count columns, in order: age bands (fine partition), one per category, disability
+    /// by type and by grade, co-occurrence pairs.
+    pub fn count_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = AGE_BANDS.iter().map(|b| b.0.to_owned()).collect();
+        names.push("age_unknown".into());
+        names.extend(self.categories.iter().map(|c| c.id.clone()));
+        if self.disability_detail.0 {
+            names.extend(
+                DISABILITY_TYPES
+                    .iter()
+                    .map(|(_, en)| format!("disabled_{en}")),
+            );
+        }
+        if self.disability_detail.1 {
+            names.extend((1..=4).map(|g| format!("disabled_grade_{g}")));
+            names.push("disabled_grade_unknown".into());
+        }
+        names.extend(
+            self.pairs
+                .iter()
+                .map(|(a, b)| format!("{}_and_{}", self.categories[*a].id, self.categories[*b].id)),
+        );
+        names
+    }
+
+    fn count_exprs(&self) -> Vec<Expr> {
+        let n = |e: Expr| e.cast(DataType::UInt64).sum();
+        let age = || col("age");
+        let mut out: Vec<Expr> = AGE_BANDS
+            .iter()
+            .map(|(name, lo, hi)| {
+                let cond = age().gt_eq(lit(*lo));
+                let cond = if *hi == u32::MAX {
+                    cond
+                } else {
+                    cond.and(age().lt(lit(*hi)))
+                };
+                n(cond.fill_null(lit(false))).alias(*name)
+            })
+            .collect();
+        out.push(n(age().is_null()).alias("age_unknown"));
+        for c in &self.categories {
+            out.push(n(col(format!("cat_{}", c.id))).alias(c.id.as_str()));
+        }
+        if self.disability_detail.0 {
+            for (_, en) in DISABILITY_TYPES {
+                out.push(
+                    n(col("disability_type").eq(lit(en)).fill_null(lit(false)))
+                        .alias(format!("disabled_{en}")),
+                );
+            }
+        }
+        if self.disability_detail.1 {
+            for g in 1..=4u32 {
+                out.push(
+                    n(col("disability_grade").eq(lit(g)).fill_null(lit(false)))
+                        .alias(format!("disabled_grade_{g}")),
+                );
+            }
+            out.push(
+                n(col("disability_grade").eq(lit(0u32)).fill_null(lit(false)))
+                    .alias("disabled_grade_unknown"),
+            );
+        }
+        for (a, b) in &self.pairs {
+            let (a, b) = (&self.categories[*a].id, &self.categories[*b].id);
+            out.push(
+                n(col(format!("cat_{a}")).and(col(format!("cat_{b}"))))
+                    .alias(format!("{a}_and_{b}")),
+            );
+        }
+        out
+    }
+
+    /// Counts per unit of a level as a lazy polars query: `<level>_id`, `residents` and every
+    /// column of [`SpecialNeeds::count_names`]. Units with no placed resident are absent.
+    pub fn per_unit(&self, level: Layer) -> LazyFrame {
+        let id = format!("{}_id", level.singular());
+        let mut aggs = vec![len().cast(DataType::UInt64).alias("residents")];
+        aggs.extend(self.count_exprs());
+        self.residents
+            .clone()
+            .lazy()
+            .filter(col(id.as_str()).is_not_null())
+            .group_by([col(id.as_str())])
+            .agg(aggs)
+    }
+
+    /// The count columns for [`Release`](crate::output::release::Release), appended to
+    /// `base` (which must hold `residents`), with their relations: residents = the age bands;
+    /// disabled = its types = its grades; nested pairs (living alone within empty-nest,
+    /// co-occurrence within each of its categories).
+    ///
+    /// # Errors
+    /// [`Error::Polars`].
+    pub fn columns(&self, model: &Model, mut base: CountColumns) -> Result<CountColumns> {
+        let names = self.count_names();
+        let residents = base.index("residents").expect("base columns");
+        let mut values: [Vec<Vec<u64>>; 4] = Default::default();
+        for (li, level) in LEVELS.iter().enumerate() {
+            let units = match level {
+                Layer::Street => model.streets.len(),
+                Layer::Community => model.communities.len(),
+                Layer::Grid => model.grids.len(),
+                _ => model.buildings.len(),
+            };
+            let mut rows = vec![vec![0u64; names.len()]; units];
+            if model.has(*level) {
+                let df = self.per_unit(*level).collect().map_err(|e| Error::Polars {
+                    at: Location::layer(level.name()),
+                    source: Box::new(e),
+                })?;
+                let code: HashMap<&str, usize> = (0..units)
+                    .map(|i| (model.code(*level, i as u32), i))
+                    .collect();
+                let ids = df
+                    .column(&format!("{}_id", level.singular()))
+                    .and_then(|c| c.str().cloned())
+                    .map_err(|e| Error::Polars {
+                        at: Location::layer(level.name()),
+                        source: Box::new(e),
+                    })?;
+                for (c, name) in names.iter().enumerate() {
+                    let v = df
+                        .column(name)
+                        .and_then(|c| c.u64().cloned())
+                        .map_err(|e| Error::Polars {
+                            at: Location::layer(level.name()),
+                            source: Box::new(e),
+                        })?;
+                    for (id, x) in ids.iter().zip(v.iter()) {
+                        if let (Some(id), Some(x)) = (id, x) {
+                            rows[code[id]][c] = x;
+                        }
+                    }
+                }
+            }
+            values[li] = rows;
+        }
+        let off = base.names.len();
+        let at = |name: &str| names.iter().position(|n| n == name).map(|i| i + off);
+        base.append(CountColumns {
+            names: names.clone(),
+            groups: Vec::new(),
+            nested: Vec::new(),
+            values,
+        });
+        let bands: Vec<usize> = AGE_BANDS
+            .iter()
+            .map(|b| b.0)
+            .chain(["age_unknown"])
+            .filter_map(at)
+            .collect();
+        base.groups.push((residents, bands));
+        if let Some(d) = at("disabled") {
+            if self.disability_detail.0 {
+                let parts = DISABILITY_TYPES
+                    .iter()
+                    .filter_map(|(_, en)| at(&format!("disabled_{en}")))
+                    .collect();
+                base.groups.push((d, parts));
+            }
+            if self.disability_detail.1 {
+                let parts = (1..=4)
+                    .map(|g| format!("disabled_grade_{g}"))
+                    .chain(["disabled_grade_unknown".to_owned()])
+                    .filter_map(|n| at(&n))
+                    .collect();
+                base.groups.push((d, parts));
+            }
+        }
+        if let (Some(a), Some(e)) = (at("elderly_alone"), at("empty_nest")) {
+            base.nested.push((a, e));
+        }
+        for (a, b) in &self.pairs {
+            let (a, b) = (&self.categories[*a].id, &self.categories[*b].id);
+            if let (Some(ab), Some(ai), Some(bi)) = (at(&format!("{a}_and_{b}")), at(a), at(b)) {
+                base.nested.push((ab, ai));
+                base.nested.push((ab, bi));
+            }
+        }
+        Ok(base)
+    }
+}
+
+/// A disability grade: `1级`, `一级`, `1`, `I` ... → 1–4.
+fn parse_grade(s: &str) -> Option<u32> {
+    let s = s.trim();
+    for (g, names) in [
+        (1, ["1", "一", "I"]),
+        (2, ["2", "二", "II"]),
+        (3, ["3", "三", "III"]),
+        (4, ["4", "四", "IV"]),
+    ] {
+        let core = s.trim_end_matches('级').trim_start_matches('第');
+        if names.iter().any(|n| n.eq_ignore_ascii_case(core)) {
+            return Some(g);
+        }
+    }
+    None
+}
