@@ -70,3 +70,8 @@ pub use progress::{NoProgress, Progress};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The examples of `docs/special-needs.md`, run as doctests on the bundled sample.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/special-needs.md")]
+pub struct SpecialNeedsDoctests;
