@@ -972,3 +972,158 @@ fn logs_errors_and_reports_hold_no_personal_data() {
         .collect();
     assert!(leaks(&text, &ids).is_empty(), "{text:?}");
 }
+
+/// Rows of the special-needs tables keyed by (level, unit id or remainder parent), with the
+/// values of `cols` (None where null or absent).
+type Keyed = HashMap<(String, String), (Option<(String, String)>, Vec<Option<u64>>)>;
+
+fn special_rows(out: &Path, cols: &[String]) -> Keyed {
+    let text = |b: &RecordBatch, n: &str, i: usize| -> Option<String> {
+        let c = b.column_by_name(n)?;
+        let c = c.as_any().downcast_ref::<StringArray>().unwrap();
+        (!c.is_null(i)).then(|| c.value(i).to_owned())
+    };
+    let vals = |b: &RecordBatch, i: usize| -> Vec<Option<u64>> {
+        cols.iter()
+            .map(|n| {
+                let c = b.column_by_name(n)?;
+                let c = c.as_any().downcast_ref::<UInt64Array>().unwrap();
+                (!c.is_null(i)).then(|| c.value(i))
+            })
+            .collect()
+    };
+    let mut rows: Keyed = HashMap::new();
+    let ups: [(&str, &[&str]); 4] = [
+        ("street", &[]),
+        ("community", &["street"]),
+        ("grid", &["community", "street"]),
+        ("building", &["grid", "community", "street"]),
+    ];
+    for (level, up) in ups {
+        let p = out.join(format!("special_needs/{level}.parquet"));
+        if !p.exists() {
+            continue;
+        }
+        for b in read_batches(&p) {
+            for i in 0..b.num_rows() {
+                let parent = up
+                    .iter()
+                    .find_map(|u| text(&b, &format!("{u}_id"), i).map(|id| ((*u).to_owned(), id)));
+                let id = text(&b, &format!("{level}_id"), i).unwrap();
+                rows.insert((level.to_owned(), id), (parent, vals(&b, i)));
+            }
+        }
+    }
+    // Remainders: the base file has residents, the special-needs file the rest.
+    let singular = |s: &str| match s {
+        "streets" => "street",
+        "communities" => "community",
+        "grids" => "grid",
+        _ => "building",
+    };
+    for f in ["remainders.parquet", "special_needs/remainders.parquet"] {
+        let p = out.join(f);
+        if !p.exists() {
+            continue;
+        }
+        for b in read_batches(&p) {
+            for i in 0..b.num_rows() {
+                let pl = singular(&text(&b, "parent_level", i).unwrap()).to_owned();
+                let pid = text(&b, "parent_id", i).unwrap();
+                let key = (format!("rest of {pl}"), pid.clone());
+                let v = vals(&b, i);
+                let e = rows
+                    .entry(key)
+                    .or_insert_with(|| (Some((pl, pid)), vec![None; cols.len()]));
+                for (x, y) in e.1.iter_mut().zip(v) {
+                    if y.is_some() {
+                        *x = y;
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
+#[test]
+fn published_special_needs_tables_withstand_attack() {
+    for households in [4000, 600] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = shequ::sample::SampleConfig {
+            households,
+            ..shequ::sample::SampleConfig::default()
+        };
+        shequ::sample::write_sample(dir.path(), &cfg).unwrap();
+        let mut job = Job::from_toml(dir.path().join("job.toml")).unwrap();
+        let research = dir.path().join("research");
+        shequ::run::run(&job, &research, &shequ::NoProgress).unwrap();
+        // The truth: the same counts in full, from an operational run.
+        std::fs::write(dir.path().join("key"), "a secret for the attack test").unwrap();
+        let mut p = PrivacyOptions::operational_grid("50010300100101");
+        p.secret_file = Some("key".into());
+        job.privacy = Some(p);
+        let full = dir.path().join("full");
+        shequ::run::run(&job, &full, &shequ::NoProgress).unwrap();
+
+        let types: Vec<String> = shequ::analytics::special_needs::DISABILITY_TYPES
+            .iter()
+            .map(|(_, en)| format!("disabled_{en}"))
+            .collect();
+        let grades: Vec<String> = (1..=4)
+            .map(|g| format!("disabled_grade_{g}"))
+            .chain(["disabled_grade_unknown".to_owned()])
+            .collect();
+        let mut cols: Vec<String> = vec!["disabled".into()];
+        cols.extend(types.iter().cloned());
+        cols.extend(grades.iter().cloned());
+        cols.extend(
+            [
+                "elderly_alone",
+                "empty_nest",
+                "minimum_living_allowance",
+                "unemployed",
+                "elderly_alone_and_disabled",
+            ]
+            .map(String::from),
+        );
+        let published = special_rows(&research, &cols);
+        let truth = special_rows(&full, &cols);
+        let keys: Vec<&(String, String)> = published.keys().collect();
+        let index: HashMap<&(String, String), usize> =
+            keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        let parents: Vec<Option<usize>> = keys
+            .iter()
+            .map(|k| published[*k].0.as_ref().map(|p| index[p]))
+            .collect();
+        let n = cols.len();
+        let mut values = Vec::new();
+        let mut hidden = Vec::new();
+        for k in &keys {
+            let t = &truth[*k].1;
+            for (c, v) in published[*k].1.iter().enumerate() {
+                values.push(t[c].expect("operational counts are complete") as i64);
+                hidden.push(v.is_none());
+                if let Some(v) = v {
+                    assert_eq!(*v as i64, *values.last().unwrap());
+                }
+            }
+        }
+        assert!(hidden.iter().filter(|h| **h).count() > 50);
+        let groups = vec![
+            (0, (1..=types.len()).collect()),
+            (0, (types.len() + 1..=types.len() + grades.len()).collect()),
+        ];
+        let rels = relations(&parents, n, &groups);
+        let sub = subtraction_attack(&rels, &values, &hidden);
+        assert!(
+            sub.is_empty(),
+            "{households}: recovered by subtraction: {sub:?}"
+        );
+        let alg = rank_attack(&rels, &hidden);
+        assert!(
+            alg.is_empty(),
+            "{households}: determined by linear algebra: {alg:?}"
+        );
+    }
+}

@@ -122,3 +122,33 @@ def test_operational_named_list_for_one_grid(tmp_path):
                        env=env, capture_output=True, text=True)
     assert r.returncode != 0 and "SHEQU_SECRET" in r.stderr
     assert not (tmp_path / "o2").exists()
+
+
+@pytest.mark.parametrize("level", ["street", "community", "grid", "building"])
+def test_special_needs_layers(out, level):
+    gdf = gpd.read_parquet(out / "special_needs" / f"{level}.parquet")
+    assert gdf.crs.to_epsg() == 4326 and len(gdf) > 0
+    assert gdf[f"{level}_id"].map(type).eq(str).all()
+    for c in ["disabled", "elderly_alone", "minimum_living_allowance"]:
+        share = gdf[f"{c}_share"].dropna()
+        assert ((share >= 0) & (share <= 1)).all()
+        # A share is published only with its count and the residents.
+        assert gdf.loc[gdf[f"{c}_share"].notna(), c].notna().all()
+    # The GeoJSON twin has the same rows and properties.
+    js = gpd.read_file(out / "special_needs" / f"{level}.geojson")
+    assert len(js) == len(gdf) and set(gdf.columns) - {"geometry"} <= set(js.columns) | {"bbox"}
+
+
+def test_special_needs_grid_hot_spots_and_rollups(out):
+    grids = gpd.read_parquet(out / "special_needs" / "grid.parquet")
+    comms = gpd.read_parquet(out / "special_needs" / "community.parquet")
+    assert grids["elderly_alone_hot"].dropna().isin([True, False]).all()
+    # Where every grid of a community is published, the community is their sum (the sample
+    # places every household of a community in one of its grids).
+    for _, c in comms.iterrows():
+        g = grids[grids["community_id"] == c["community_id"]]
+        for col in ["residents", "age_0_14", "unemployed"]:
+            if g[col].notna().all() and c[col] == c[col]:
+                assert g[col].sum() == c[col]
+    summary = (out / "special_needs" / "summary.md").read_text(encoding="utf-8")
+    assert "Getis-Ord" in summary and "2026-01-01" in summary
