@@ -5,29 +5,15 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use geo::{Contains, Coord, MultiPolygon};
 use shequ::index::{PolygonIndex, ranks_by_id};
-use shequ::sample::{SampleConfig, write_sample};
+
+mod common;
 
 fn households() -> usize {
-    std::env::var("SHEQU_BENCH_HOUSEHOLDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000)
+    common::households(100_000)
 }
 
 fn district(edge_detail: usize) -> (tempfile::TempDir, shequ::Job) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let n = households();
-    let cfg = SampleConfig {
-        seed: 1,
-        households: n,
-        communities: (n / 1600).max(1),
-        grids_per_community: 4,
-        edge_detail,
-        plant_problems: false,
-    };
-    write_sample(dir.path(), &cfg).expect("sample");
-    let job = shequ::Job::from_toml(dir.path().join("job.toml")).expect("job");
-    (dir, job)
+    common::district(households(), edge_detail)
 }
 
 fn bench_build(c: &mut Criterion) {

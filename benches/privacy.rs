@@ -7,14 +7,8 @@ use rand::{Rng, SeedableRng};
 use shequ::output::release::Release;
 use shequ::privacy::Policy;
 use shequ::privacy::suppress::{Group, Table};
-use shequ::sample::{SampleConfig, write_sample};
 
-fn households() -> usize {
-    std::env::var("SHEQU_BENCH_HOUSEHOLDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000)
-}
+mod common;
 
 /// A street → community → grid → building table with residents split by sex and by three age
 /// bands (two partitions of one total), buildings of 0–120 residents.
@@ -85,18 +79,8 @@ fn bench_suppress(c: &mut Criterion) {
         "21,110 units × 7 columns, two partitions of one total",
         |b| b.iter(|| t.suppress(5).expect("suppress")),
     );
-    let dir = tempfile::tempdir().expect("temp dir");
-    let n = households();
-    let cfg = SampleConfig {
-        seed: 1,
-        households: n,
-        communities: (n / 1600).max(1),
-        grids_per_community: 4,
-        edge_detail: 0,
-        plant_problems: false,
-    };
-    write_sample(dir.path(), &cfg).expect("sample");
-    let job = shequ::Job::from_toml(dir.path().join("job.toml")).expect("job");
+    let n = common::households(100_000);
+    let (_dir, job) = common::district(n, 0);
     let built = shequ::build(&job).expect("build");
     g.bench_function(format!("research tables of {n} households"), |b| {
         b.iter(|| Release::new(&built.model, &Policy::research(5)).expect("tables"))

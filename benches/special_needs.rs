@@ -9,28 +9,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use shequ::analytics::SpecialNeeds;
 use shequ::output::release::{CountColumns, Release};
 use shequ::privacy::Policy;
-use shequ::sample::{SampleConfig, write_sample};
 
-fn households() -> usize {
-    std::env::var("SHEQU_BENCH_HOUSEHOLDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(400_000)
-}
+mod common;
 
 fn bench_special_needs(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let n = households();
-    let cfg = SampleConfig {
-        seed: 1,
-        households: n,
-        communities: (n / 1600).max(1),
-        grids_per_community: 4,
-        edge_detail: 0,
-        plant_problems: false,
-    };
-    write_sample(dir.path(), &cfg).expect("sample");
-    let job = shequ::Job::from_toml(dir.path().join("job.toml")).expect("job");
+    let n = common::households(400_000);
+    let (_dir, job) = common::district(n, 0);
     let built = shequ::build(&job).expect("build");
     let opts = job
         .special_needs

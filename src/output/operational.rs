@@ -43,6 +43,37 @@ fn key(policy: &Policy) -> Result<&Pseudonymizer> {
     })
 }
 
+/// Appends `building_id`, `grid_id`, `community_id`, `street_id` (levels present) of the
+/// given households.
+fn unit_columns(
+    model: &Model,
+    households: &[usize],
+    fields: &mut Vec<Field>,
+    cols: &mut Vec<ArrayRef>,
+) {
+    for l in [
+        Layer::Building,
+        Layer::Grid,
+        Layer::Community,
+        Layer::Street,
+    ] {
+        if !model.has(l) {
+            continue;
+        }
+        fields.push(Field::new(
+            format!("{}_id", l.singular()),
+            DataType::Utf8,
+            true,
+        ));
+        cols.push(Arc::new(
+            households
+                .iter()
+                .map(|&i| model.households[i].lineage.at(l).map(|j| model.code(l, j)))
+                .collect::<StringArray>(),
+        ));
+    }
+}
+
 /// Writes `households.parquet` and `residents.parquet` for the policy's grid or community:
 /// keyed pseudonyms (`household_key`, `resident_key`) in place of ids; plain ids, names, ID
 /// numbers and phones only with `plain_identifiers`; the roster's `columns`, and its
@@ -74,10 +105,6 @@ pub fn write_lists(build: &Build, out: &std::path::Path, policy: &Policy) -> Res
         .map(|h| h.placed && h.lineage.at(layer) == Some(unit))
         .collect();
     let hh: Vec<usize> = (0..in_scope.len()).filter(|i| in_scope[*i]).collect();
-    let code = |l: Layer, i: usize| {
-        let lin = &model.households[i].lineage;
-        lin.at(l).map(|j| model.code(l, j).to_owned())
-    };
     let mut fields = vec![Field::new("household_key", DataType::Utf8, false)];
     let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
         hh.iter()
@@ -89,22 +116,7 @@ pub fn write_lists(build: &Build, out: &std::path::Path, policy: &Policy) -> Res
             hh.iter().map(|&i| model.households[i].id.as_str()),
         )));
     }
-    let levels = [
-        Layer::Building,
-        Layer::Grid,
-        Layer::Community,
-        Layer::Street,
-    ];
-    for l in levels.iter().filter(|l| model.has(**l)) {
-        fields.push(Field::new(
-            format!("{}_id", l.singular()),
-            DataType::Utf8,
-            true,
-        ));
-        cols.push(Arc::new(StringArray::from(
-            hh.iter().map(|&i| code(*l, i)).collect::<Vec<_>>(),
-        )));
-    }
+    unit_columns(model, &hh, &mut fields, &mut cols);
     fields.push(Field::new("residents", DataType::UInt64, false));
     cols.push(Arc::new(UInt64Array::from_iter_values(
         hh.iter().map(|&i| model.households[i].residents as u64),
@@ -184,19 +196,8 @@ pub fn write_lists(build: &Build, out: &std::path::Path, policy: &Policy) -> Res
             cols.push(Arc::new(text(col)));
         }
     }
-    for l in levels.iter().filter(|l| model.has(**l)) {
-        fields.push(Field::new(
-            format!("{}_id", l.singular()),
-            DataType::Utf8,
-            true,
-        ));
-        cols.push(Arc::new(StringArray::from(
-            people
-                .iter()
-                .map(|(_, h, _)| code(*l, *h))
-                .collect::<Vec<_>>(),
-        )));
-    }
+    let of_people: Vec<usize> = people.iter().map(|(_, h, _)| *h).collect();
+    unit_columns(model, &of_people, &mut fields, &mut cols);
     fields.push(Field::new("sex", DataType::Utf8, false));
     cols.push(Arc::new(StringArray::from_iter_values(people.iter().map(
         |(_, _, s)| match s {

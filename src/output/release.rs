@@ -342,15 +342,7 @@ impl Release {
         units: usize,
         names: &[&str],
     ) -> Vec<(String, ArrayRef)> {
-        let idx: Vec<usize> = names
-            .iter()
-            .map(|n| {
-                self.names
-                    .iter()
-                    .position(|m| m == n)
-                    .expect("a released column")
-            })
-            .collect();
+        let idx = self.indices(names);
         let mut cols: Vec<(String, ArrayRef)> = Vec::new();
         for (&c, name) in idx.iter().zip(names) {
             let v: UInt64Array = (0..units as u32)
@@ -365,6 +357,22 @@ impl Release {
             cols.push(("suppressed".into(), Arc::new(s)));
         }
         cols
+    }
+
+    /// The indices of released columns.
+    ///
+    /// # Panics
+    /// If a name is not a released column (a programming error).
+    fn indices(&self, names: &[&str]) -> Vec<usize> {
+        names
+            .iter()
+            .map(|n| {
+                self.names
+                    .iter()
+                    .position(|m| m == n)
+                    .expect("a released column")
+            })
+            .collect()
     }
 
     fn suppressed_names(&self, r: usize, idx: &[usize]) -> Option<String> {
@@ -394,15 +402,7 @@ impl Release {
         dir: &str,
         names: &[&str],
     ) -> Result<Vec<String>> {
-        let idx: Vec<usize> = names
-            .iter()
-            .map(|n| {
-                self.names
-                    .iter()
-                    .position(|m| m == n)
-                    .expect("a released column")
-            })
-            .collect();
+        let idx = self.indices(names);
         let prefix = if dir.is_empty() {
             String::new()
         } else {

@@ -89,3 +89,15 @@ path = "grids.geojson"
 id = "code"
 parent = "community"
 "#;
+
+/// Every record batch of a Parquet file.
+pub fn read_batches(path: &Path) -> Vec<arrow_array::RecordBatch> {
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(path).expect("open"),
+    )
+    .expect("parquet")
+    .build()
+    .expect("reader")
+    .map(|b| b.expect("batch"))
+    .collect()
+}

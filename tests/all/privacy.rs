@@ -14,6 +14,8 @@ use shequ::privacy::suppress::{Group, Table};
 use shequ::privacy::{OutputKind, Policy};
 use shequ::{Job, PrivacyOptions};
 
+use crate::fixtures::read_batches;
+
 // ---------------------------------------------------------------------------------------------
 // The attacker: knows every published cell and every published relation (hierarchy sums and
 // category sums), and tries to recover hidden cells.
@@ -276,15 +278,6 @@ fn the_attacks_do_recover_naive_suppression() {
 fn sample_job(dir: &Path) -> Job {
     shequ::sample::write_sample(dir, &shequ::sample::SampleConfig::default()).unwrap();
     Job::from_toml(dir.join("job.toml")).unwrap()
-}
-
-fn read_batches(path: &Path) -> Vec<RecordBatch> {
-    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
 }
 
 /// Every cell of every column of a Parquet file, and its key-value metadata, as text.

@@ -2,23 +2,14 @@
 //! cases, Gi* by hand, restricted tier.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::path::Path;
 
 use arrow_array::{Array, BooleanArray, RecordBatch, StringArray, UInt64Array};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use polars::prelude::*;
 use shequ::analytics::SpecialNeeds;
 use shequ::{Job, Layer, PrivacyOptions};
 
-fn batches(path: &Path) -> Vec<RecordBatch> {
-    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
-}
+use crate::fixtures::read_batches as batches;
 
 /// The sample's resident rows: (resident id, household id, ID number, birth, disability
 /// type, minimum living allowance), decoded independently of shequ.
