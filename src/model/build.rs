@@ -1135,11 +1135,13 @@ impl<'a> Builder<'a> {
                     (Some(_), Some((level, _))) => {
                         let (area, building) = located[i];
                         match area {
-                            Some(a) => {
-                                let mut l = lineage_of(model, level, a);
-                                l.building = building;
-                                Some(l)
-                            }
+                            // A household in a building belongs where the building does
+                            // (a footprint may straddle grids): lineages stay nested, so
+                            // counts roll up exactly.
+                            Some(a) => Some(match building {
+                                Some(b) => model.buildings[b as usize].lineage,
+                                None => lineage_of(model, level, a),
+                            }),
                             None => {
                                 self.report.push(
                                     Layer::Household,

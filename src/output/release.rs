@@ -224,7 +224,15 @@ impl Release {
             if !has_children[u] {
                 continue;
             }
-            let rest: Vec<u64> = (0..n).map(|c| values[u][c] - sums[u][c]).collect();
+            let rest: Vec<u64> = (0..n)
+                .map(|c| values[u][c].checked_sub(sums[u][c]))
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    crate::error::Error::data(
+                        crate::error::Location::default(),
+                        "a unit counts fewer people than its children (inconsistent lineages)",
+                    )
+                })?;
             if rest.iter().any(|v| *v != 0) {
                 let RowKind::Unit(level, _) = rows[u] else {
                     unreachable!("remainders have no children")

@@ -325,3 +325,74 @@ fn rosters_can_be_parquet_with_typed_columns() {
     assert_eq!((c.read, c.placed, c.rejected), (3, 2, 1));
     built.report.check_accounting().unwrap();
 }
+
+#[test]
+fn a_household_in_a_straddling_building_follows_the_building() {
+    // Grids A (x 0-100) and B (x 100-200); building F straddles them, declared in B. A
+    // household located by coordinates at x = 70 lies in grid A's part of F's footprint: it
+    // belongs to F and so to B, and every count still rolls up exactly.
+    let dir = tempfile::tempdir().unwrap();
+    write_layer(
+        &dir.path().join("grids.geojson"),
+        &[
+            (Some(square(0.0, 0.0, 100.0)), json!({"id": "A"})),
+            (Some(square(100.0, 0.0, 100.0)), json!({"id": "B"})),
+        ],
+    );
+    write_layer(
+        &dir.path().join("buildings.geojson"),
+        &[(
+            Some(square(60.0, 20.0, 120.0 - 60.0 + 60.0)),
+            json!({"id": "F", "grid": "B"}),
+        )],
+    );
+    let csv = format!(
+        "hid,x,y\nh1,{},{}\nh2,{},{}\n",
+        LON0 + 70.0 * DEG,
+        LAT0 + 30.0 * DEG,
+        LON0 + 30.0 * DEG,
+        LAT0 + 10.0 * DEG,
+    );
+    std::fs::write(dir.path().join("hh.csv"), csv).unwrap();
+    let job = Job::from_toml_str(
+        r#"
+        [layers.grids]
+        path = "grids.geojson"
+        [layers.buildings]
+        path = "buildings.geojson"
+        parent = "grid"
+        [layers.households]
+        path = "hh.csv"
+        id = "hid"
+        lon = "x"
+        lat = "y"
+        "#,
+        dir.path(),
+    )
+    .unwrap();
+    let built = shequ::build(&job).unwrap();
+    let m = &built.model;
+    let h1 = m.households.iter().find(|h| h.id.as_str() == "h1").unwrap();
+    let b = h1.lineage.building.expect("in building F") as usize;
+    assert_eq!(m.buildings[b].id.as_str(), "F");
+    assert_eq!(h1.lineage.grid, m.buildings[b].lineage.grid);
+    let release =
+        shequ::output::release::Release::new(m, &shequ::privacy::Policy::research(1)).unwrap();
+    let grid = |g: &str| m.grids.iter().position(|x| x.id.as_str() == g).unwrap() as u32;
+    assert_eq!(
+        release.count(
+            Layer::Grid,
+            grid(
+                m.grids[m.buildings[b].lineage.grid.unwrap() as usize]
+                    .id
+                    .as_str()
+            ),
+            "households"
+        ),
+        Some(1)
+    );
+    assert_eq!(
+        release.count(Layer::Building, b as u32, "households"),
+        Some(1)
+    );
+}
