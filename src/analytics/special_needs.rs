@@ -610,12 +610,7 @@ impl SpecialNeeds {
         let residents = base.index("residents").expect("base columns");
         let mut values: [Vec<Vec<u64>>; 4] = Default::default();
         for (li, level) in LEVELS.iter().enumerate() {
-            let units = match level {
-                Layer::Street => model.streets.len(),
-                Layer::Community => model.communities.len(),
-                Layer::Grid => model.grids.len(),
-                _ => model.buildings.len(),
-            };
+            let units = model.units(*level);
             let mut rows = vec![vec![0u64; names.len()]; units];
             if model.has(*level) {
                 let df = self.per_unit(*level).collect().map_err(|e| Error::Polars {

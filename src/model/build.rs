@@ -646,7 +646,7 @@ impl<'a> Builder<'a> {
             );
             if let Some(p) = placed {
                 let mut u = u;
-                u.lineage = lineage_of(model, parent_level, p);
+                u.lineage = model.lineage(parent_level, p);
                 keep.push(u);
             }
         }
@@ -827,7 +827,7 @@ impl<'a> Builder<'a> {
                     );
                 }
                 if let Some(parent) = placed {
-                    placed_buildings.push((i, (fp, p), lineage_of(model, level, parent)));
+                    placed_buildings.push((i, (fp, p), model.lineage(level, parent)));
                 }
             }
         } else {
@@ -1140,7 +1140,7 @@ impl<'a> Builder<'a> {
                             // counts roll up exactly.
                             Some(a) => Some(match building {
                                 Some(b) => model.buildings[b as usize].lineage,
-                                None => lineage_of(model, level, a),
+                                None => model.lineage(level, a),
                             }),
                             None => {
                                 self.report.push(
@@ -1387,7 +1387,7 @@ impl<'a> Builder<'a> {
                 None
             };
             let lineage = match (finest, located[i]) {
-                (Some((level, _)), Some(a)) => lineage_of(model, level, a),
+                (Some((level, _)), Some(a)) => model.lineage(level, a),
                 (Some((level, _)), None) => {
                     self.report.push(
                         Layer::Facility,
@@ -1525,17 +1525,6 @@ fn id_lookup(model: &Model, layer: Layer) -> HashMap<&str, u32> {
         .enumerate()
         .map(|(i, (_, _, id))| (id, i as u32))
         .collect()
-}
-
-fn lineage_of(model: &Model, layer: Layer, index: u32) -> Lineage {
-    let mut l = match layer {
-        Layer::Street => model.streets[index as usize].lineage,
-        Layer::Community => model.communities[index as usize].lineage,
-        Layer::Grid => model.grids[index as usize].lineage,
-        _ => Lineage::default(),
-    };
-    l.set(layer, Some(index));
-    l
 }
 
 /// Distinct rows of a layer with a rejection entry.

@@ -235,6 +235,44 @@ impl Model {
         }
     }
 
+    /// The number of units of a polygon level or of buildings (0 for other layers).
+    pub fn units(&self, layer: Layer) -> usize {
+        match layer {
+            Layer::Street => self.streets.len(),
+            Layer::Community => self.communities.len(),
+            Layer::Grid => self.grids.len(),
+            Layer::Building => self.buildings.len(),
+            _ => 0,
+        }
+    }
+
+    /// The lineage of unit `index` of a polygon level or of a building (it includes the unit
+    /// itself).
+    ///
+    /// # Examples
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(5))?;
+    /// let m = shequ::build(&shequ::Job::from_toml(dir.path().join("job.toml"))?)?.model;
+    /// let l = m.lineage(shequ::Layer::Grid, 2);
+    /// assert_eq!(l.grid, Some(2));
+    /// assert_eq!(l.community, m.grids[2].lineage.community);
+    /// assert_eq!(m.units(shequ::Layer::Grid), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lineage(&self, layer: Layer, index: u32) -> Lineage {
+        let i = index as usize;
+        let mut l = match layer {
+            Layer::Street => self.streets[i].lineage,
+            Layer::Community => self.communities[i].lineage,
+            Layer::Grid => self.grids[i].lineage,
+            Layer::Building => self.buildings[i].lineage,
+            _ => Lineage::default(),
+        };
+        l.set(layer, Some(index));
+        l
+    }
+
     /// The lowest polygon level present (grids, else communities, else streets).
     pub fn finest_polygon_level(&self) -> Option<Layer> {
         [Layer::Grid, Layer::Community, Layer::Street]

@@ -241,27 +241,26 @@ fn count_columns(
     if let Some(areas) = area_m2 {
         cols.push((
             "residents_per_km2".into(),
-            Arc::new(density(release, layer, "residents", areas)),
+            Arc::new(per_km2(
+                &(0..areas.len() as u32)
+                    .map(|u| release.count(layer, u, "residents"))
+                    .collect::<Vec<_>>(),
+                &areas.iter().map(|a| Some(*a)).collect::<Vec<_>>(),
+            )),
         ));
     }
     cols.extend(suppressed);
     cols
 }
 
-/// `column` per km² for each unit of a level, null where the count is suppressed.
-pub(crate) fn density(
-    release: &Release,
-    layer: Layer,
-    column: &str,
-    areas: &[f64],
-) -> Float64Array {
-    (0..areas.len() as u32)
-        .zip(areas)
-        .map(|(u, a)| {
-            release
-                .count(layer, u, column)
-                .filter(|_| *a > 0.0)
-                .map(|n| n as f64 / (a / 1e6))
+/// Counts per km² (areas in m²), null where the count is suppressed or the area unknown or 0.
+pub(crate) fn per_km2(counts: &[Option<u64>], areas_m2: &[Option<f64>]) -> Float64Array {
+    counts
+        .iter()
+        .zip(areas_m2)
+        .map(|(n, a)| match (n, a) {
+            (Some(n), Some(a)) if *a > 0.0 => Some(*n as f64 / (a / 1e6)),
+            _ => None,
         })
         .collect()
 }
@@ -437,7 +436,7 @@ pub fn write_model(
             .transpose()?,
         written: Written::default(),
     };
-    let mut columns = release::CountColumns::base(model);
+    let mut columns = release::CountColumns::from_tally(&tally);
     if let Some(sn) = special_needs {
         columns = sn.columns(model, columns)?;
     }

@@ -9,8 +9,8 @@ use arrow_array::{ArrayRef, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field};
 
 use crate::error::Result;
+use crate::model::Model;
 use crate::model::level::Layer;
-use crate::model::{Lineage, Model};
 use crate::output::{Tally, write_table};
 use crate::privacy::suppress::{Group, Reason, Suppressed, Table};
 use crate::privacy::{Finest, OutputKind, Policy};
@@ -51,7 +51,11 @@ impl CountColumns {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn base(model: &Model) -> CountColumns {
-        let tally = Tally::of(model);
+        Self::from_tally(&Tally::of(model))
+    }
+
+    /// [`CountColumns::base`] from counts already made.
+    pub fn from_tally(tally: &Tally) -> CountColumns {
         let idx = [
             Tally::HOUSEHOLDS,
             Tally::RESIDENTS,
@@ -189,14 +193,9 @@ impl Release {
         let mut values: Vec<Vec<u64>> = Vec::new();
         let mut row_of = HashMap::new();
         for &level in &levels {
-            let lineages: Vec<Lineage> = match level {
-                Layer::Street => model.streets.iter().map(|u| u.lineage).collect(),
-                Layer::Community => model.communities.iter().map(|u| u.lineage).collect(),
-                Layer::Grid => model.grids.iter().map(|u| u.lineage).collect(),
-                _ => model.buildings.iter().map(|u| u.lineage).collect(),
-            };
             let li = LEVELS.iter().position(|l| *l == level).expect("a level");
-            for (i, l) in lineages.iter().enumerate() {
+            for i in 0..model.units(level) {
+                let l = model.lineage(level, i as u32);
                 // The nearest ancestor among the published levels.
                 let parent = levels
                     .iter()

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::level::Layer;
 use crate::model::{Lineage, Model};
 use crate::output::release::Release;
-use crate::output::{Columns, GeoWriter, parent_columns};
+use crate::output::{Columns, GeoWriter, parent_columns, per_km2};
 use crate::privacy::{OutputKind, Policy};
 
 /// The directory of the special-needs outputs, under the run's output directory.
@@ -204,17 +204,14 @@ pub(crate) fn write(
         cols.push(("old_age_dependency_ratio".into(), Arc::new(old)));
         cols.push(("total_dependency_ratio".into(), Arc::new(total)));
         if level != Layer::Building {
-            let per_km2 = |v: &[Option<u64>]| -> Float64Array {
-                v.iter()
-                    .zip(&areas)
-                    .map(|(n, a)| match (n, a) {
-                        (Some(n), Some(a)) if *a > 0.0 => Some(*n as f64 / (a / 1e6)),
-                        _ => None,
-                    })
-                    .collect()
-            };
-            cols.push(("residents_per_km2".into(), Arc::new(per_km2(&residents))));
-            cols.push(("age_60_plus_per_km2".into(), Arc::new(per_km2(&p60))));
+            cols.push((
+                "residents_per_km2".into(),
+                Arc::new(per_km2(&residents, &areas)),
+            ));
+            cols.push((
+                "age_60_plus_per_km2".into(),
+                Arc::new(per_km2(&p60, &areas)),
+            ));
         }
         for c in &sn.categories {
             let v = get(&c.id);
@@ -285,13 +282,7 @@ fn summary(
         let Some(level) = top else {
             return "—".into();
         };
-        let units = match level {
-            Layer::Street => model.streets.len(),
-            Layer::Community => model.communities.len(),
-            Layer::Grid => model.grids.len(),
-            _ => model.buildings.len(),
-        };
-        let v = released(release, level, units, name);
+        let v = released(release, level, model.units(level), name);
         if v.iter().all(Option::is_some) {
             v.iter().flatten().sum::<u64>().to_string()
         } else {
