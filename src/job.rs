@@ -326,6 +326,8 @@ pub struct Job {
     pub privacy: Option<PrivacyOptions>,
     /// Special-needs analytics: when present, `run` writes `special_needs/`.
     pub special_needs: Option<crate::analytics::SpecialNeedsOptions>,
+    /// Service coverage, accessibility and siting: when present, `run` writes `coverage/`.
+    pub coverage: Option<crate::analytics::CoverageOptions>,
     /// The directory relative paths are resolved against (the job file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,

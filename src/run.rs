@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::analytics::SpecialNeeds;
+use crate::analytics::{Coverage, SpecialNeeds};
 use crate::crs::Crs;
 use crate::error::{Error, Result};
 use crate::job::Job;
@@ -182,6 +182,20 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
         }
         None => None,
     };
+    let coverage = match &job.coverage {
+        Some(o) => {
+            let t = Instant::now();
+            let cov = Coverage::compute(&build, o, special.as_ref())?;
+            build.report.extend(cov.issues.iter().cloned());
+            build.report.sort();
+            build.steps.push(crate::model::build::StepTime {
+                step: "coverage".into(),
+                seconds: t.elapsed().as_secs_f64(),
+            });
+            Some(cov)
+        }
+        None => None,
+    };
     let output_crs = if job.options.output_crs.eq_ignore_ascii_case("working") {
         build.model.working_crs.clone()
     } else {
@@ -200,6 +214,7 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
         geojson_crs.as_ref(),
         &policy,
         special.as_ref(),
+        coverage.as_ref(),
     )?;
     progress.finish();
     build.steps.push(crate::model::build::StepTime {
@@ -276,6 +291,22 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
                 "categories": sn.hot_spots.iter().map(|i| &sn.categories[*i].id).collect::<Vec<_>>(),
             },
             "residents_without_age": sn.issues.len(),
+        })),
+        "coverage": coverage.as_ref().map(|c| json!({
+            "rules_version": c.rules.version,
+            "rules": c.rules.rules,
+            "not_computed": c.unavailable.iter().map(|(id, why)| json!({"rule": id, "why": why})).collect::<Vec<_>>(),
+            "distances": c.modes.iter().map(|m| m.code()).collect::<Vec<_>>(),
+            "measures": c.measures.iter().map(|m| json!({"id": m.id, "rule": c.rule(m).id(), "distance": m.mode.code()})).collect::<Vec<_>>(),
+            "blind_spot_below": c.blind_spot_below,
+            "accessibility": c.accessibility,
+            "network": c.network,
+            "siting": c.siting.as_ref().map(|s| json!({
+                "rule": s.rule, "k": s.k, "distance": s.mode.code(), "distance_m": s.distance_m,
+                "candidates": s.sites.len(),
+                "exact": match &s.exact { Ok(_) => "solved".to_owned(), Err(w) => w.clone() },
+            })),
+            "residents_list": if policy.kind == OutputKind::Operational { "coverage/residents.parquet (scoped, pseudonymous)" } else { "not written: research runs write aggregates only" },
         })),
         "counts": counts,
         "issues_by_kind": by_kind,

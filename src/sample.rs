@@ -80,6 +80,8 @@ pub struct SampleCounts {
     pub residents: usize,
     /// Facility features.
     pub facilities: usize,
+    /// Path features (walking network).
+    pub paths: usize,
 }
 
 const LON0: f64 = 106.53;
@@ -540,6 +542,43 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
             &households,
         );
     }
+    // Walking paths: streets along every cell edge and two diagonal footpaths across each
+    // cell, meeting at its centre (they share the lattice's vertices, so they connect).
+    let mut p_geoms = Vec::new();
+    let mut p_props = Vec::new();
+    let mut seen_edges = std::collections::BTreeSet::new();
+    for (_, ci, cj) in &grid_cells {
+        let (i, j) = (*ci, *cj);
+        for (a, b) in [
+            ((i, j), (i + 1, j)),
+            ((i + 1, j), (i + 1, j + 1)),
+            ((i, j + 1), (i + 1, j + 1)),
+            ((i, j), (i, j + 1)),
+        ] {
+            if seen_edges.insert((a, b)) {
+                let mut pts = Vec::new();
+                lat.edge(a, b, &mut pts);
+                pts.push(lat.vertex(b.0, b.1));
+                p_geoms.push(Some(lonlat_geom(Geometry::LineString(LineString(pts)))));
+                p_props.push(props(json!({"kind": "street"})));
+            }
+        }
+        let centre = lat.inside(i, j, 0.5, 0.5);
+        for (a, b) in [((i, j), (i + 1, j + 1)), ((i + 1, j), (i, j + 1))] {
+            let line = vec![lat.vertex(a.0, a.1), centre, lat.vertex(b.0, b.1)];
+            p_geoms.push(Some(lonlat_geom(Geometry::LineString(LineString(line)))));
+            p_props.push(props(json!({"kind": "footway"})));
+        }
+    }
+    if cfg.plant_problems && !grid_cells.is_empty() {
+        // A point is not a path: reported, not used.
+        let (_, ci, cj) = &grid_cells[0];
+        p_geoms.push(Some(lonlat_geom(Geometry::Point(Point(
+            lat.inside(*ci, *cj, 0.3, 0.3),
+        )))));
+        p_props.push(props(json!({"kind": "planted: not a line"})));
+    }
+    counts.paths = p_geoms.len();
     counts.buildings = b_geoms.len();
     counts.households = hh_csv.lines().count() - 1;
     counts.residents = residents.lines().count() - 1;
@@ -561,6 +600,7 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
     )?;
     geojson::write(&dir.join("buildings.geojson"), &b_geoms, &b_props, None, 7)?;
     geojson::write(&dir.join("facilities.geojson"), &f_geoms, &f_props, None, 7)?;
+    geojson::write(&dir.join("paths.geojson"), &p_geoms, &p_props, None, 7)?;
     let write = |name: &str, bytes: &[u8]| {
         let p = dir.join(name);
         std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
@@ -569,6 +609,9 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
     let (gb, _, _) = encoding_rs::GB18030.encode(&residents);
     write("residents.csv", &gb)?;
     write("job.toml", SAMPLE_JOB.as_bytes())?;
+    if let Some((g, _, _)) = grid_cells.first() {
+        write("job-grid-worker.toml", grid_worker_job(g).as_bytes())?;
+    }
     Ok(counts)
 }
 
@@ -648,7 +691,50 @@ disability_type = "残疾类别"
 disability_grade = "残疾等级"
 minimum_living_allowance = "是否低保"
 unemployed = "是否失业"
+
+# Service coverage (coverage/): the default rules (GB 50180-2018 life circles: 300/500/1000 m),
+# in straight lines and over the walking network, 2SFCA accessibility, blind spots, and where
+# three new elderly day-care centres would newly reach the most empty-nest elderly.
+[coverage]
+blind_spot_below = 0.5           # a grid is a blind spot below 50% covered at the standard
+
+[coverage.network]
+path = "paths.geojson"           # streets and footways; network distances as well
+
+[coverage.siting]
+rule = "elderly_daycare_empty_nest"
+k = 3                            # candidates: the buildings' points
 "#;
+
+/// The sample job for the worker of one grid: an operational run whose named lists (and
+/// `coverage/residents.parquet`) hold that grid's residents under keyed pseudonyms. The run
+/// needs a secret in `SHEQU_SECRET`.
+///
+/// # Examples
+/// ```
+/// let text = shequ::sample::grid_worker_job("50010300100101");
+/// let job = shequ::Job::from_toml_str(&text, ".")?;
+/// assert_eq!(job.privacy.unwrap().grid.as_deref(), Some("50010300100101"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn grid_worker_job(grid: &str) -> String {
+    let research = "[privacy]\noutput = \"research\"\nk = 5\n";
+    assert!(
+        SAMPLE_JOB.contains(research),
+        "the sample job's privacy section"
+    );
+    SAMPLE_JOB
+        .replace(
+            "# shequ job for the synthetic sample district",
+            "# shequ job for the worker of one grid of the synthetic sample district",
+        )
+        .replace(
+            research,
+            &format!(
+                "[privacy]\noutput = \"operational\"\ngrid = \"{grid}\"\nsecret_env = \"SHEQU_SECRET\"\n"
+            ),
+        )
+}
 
 /// Appends one deliberate problem of each kind the quality report knows.
 #[allow(clippy::too_many_arguments)]

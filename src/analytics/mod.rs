@@ -3,10 +3,14 @@
 //! * [`categories`] — the special-needs category registry (categories as data).
 //! * [`special_needs`] — labels per resident and counts per building, grid, community and
 //!   street, with polars.
+//! * [`coverage`] — service coverage per home and per unit, 2SFCA accessibility, equity and
+//!   siting (maximal covering).
 //! * [`hotspots`] — queen contiguity, sibling z-scores and the Getis-Ord Gi* statistic.
 
 pub mod categories;
+pub mod coverage;
 pub mod hotspots;
 pub mod special_needs;
 
+pub use coverage::{Coverage, CoverageOptions};
 pub use special_needs::{SpecialNeeds, SpecialNeedsOptions};

@@ -1561,6 +1561,8 @@ fn placed_in_model(model: &Model, layer: Layer) -> usize {
         Layer::Household => model.households.iter().filter(|h| h.placed).count(),
         Layer::Resident => model.residents.len(),
         Layer::Facility => model.facilities.len(),
+        // Read by coverage, not by the model build.
+        Layer::Path | Layer::Site => 0,
     }
 }
 

@@ -31,6 +31,10 @@ pub enum Layer {
     Resident,
     /// Service facilities (设施).
     Facility,
+    /// Walking paths of a coverage network (路网).
+    Path,
+    /// Candidate sites for new facilities (候选点).
+    Site,
 }
 
 impl Layer {
@@ -58,6 +62,8 @@ impl Layer {
             Layer::Household => "households",
             Layer::Resident => "residents",
             Layer::Facility => "facilities",
+            Layer::Path => "paths",
+            Layer::Site => "sites",
         }
     }
 
@@ -71,6 +77,8 @@ impl Layer {
             Layer::Household => "household",
             Layer::Resident => "resident",
             Layer::Facility => "facility",
+            Layer::Path => "path",
+            Layer::Site => "site",
         }
     }
 

@@ -231,7 +231,7 @@ impl Model {
             Layer::Building => self.buildings[i].id.as_str(),
             Layer::Household => self.households[i].id.as_str(),
             Layer::Facility => self.facilities[i].id.as_str(),
-            Layer::Resident => "",
+            Layer::Resident | Layer::Path | Layer::Site => "",
         }
     }
 

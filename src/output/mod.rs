@@ -10,7 +10,7 @@ use geo::{Geometry, MultiPolygon};
 use polars::prelude::*;
 use serde_json::json;
 
-use crate::analytics::SpecialNeeds;
+use crate::analytics::{Coverage, SpecialNeeds};
 use crate::crs::{Crs, Transformer};
 use crate::error::{Error, Location, Result};
 use crate::io::geoparquet;
@@ -20,6 +20,7 @@ use crate::model::quality::QualityReport;
 use crate::model::{Area, Lineage, Model, Sex};
 use crate::privacy::{OutputKind, Policy};
 
+pub mod coverage;
 pub mod operational;
 pub mod release;
 pub mod special;
@@ -410,6 +411,11 @@ impl GeoWriter<'_> {
 /// * With `special_needs`: `special_needs/<level>.parquet` and `.geojson` per level, its
 ///   remainders (and, in research runs, suppression) tables and `summary.md`. One suppression
 ///   pass covers every count of every file, so files cannot be differenced.
+/// * With `coverage`: `coverage/<level>.parquet` and `.geojson` (street, community, grid),
+///   `blind_spots`, `equity`, `lorenz`, `rules` and `siting` tables, its remainders (and
+///   suppression) tables, `summary.md`, and in operational runs the scoped
+///   `coverage/residents.parquet` (see [`coverage`]). Coverage counts go through the same
+///   suppression pass.
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Parquet`], [`Error::Polars`] or [`Error::Crs`] (output CRS; GCJ-02
@@ -422,6 +428,7 @@ pub fn write_model(
     geojson_crs: Option<&Crs>,
     policy: &Policy,
     special_needs: Option<&SpecialNeeds>,
+    coverage: Option<&Coverage>,
 ) -> Result<Written> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let model = &build.model;
@@ -439,6 +446,9 @@ pub fn write_model(
     let mut columns = release::CountColumns::from_tally(&tally);
     if let Some(sn) = special_needs {
         columns = sn.columns(model, columns)?;
+    }
+    if let Some(cov) = coverage {
+        columns = self::coverage::columns(cov, model, columns);
     }
     let release = Release::with_columns(model, policy, columns)?;
     let counts = |layer: Layer, areas: Option<Vec<f64>>| {
@@ -545,6 +555,17 @@ pub fn write_model(
     }
     if let Some(sn) = special_needs {
         special::write(&mut w, &release, model, sn, policy)?;
+    }
+    if let Some(cov) = coverage {
+        self::coverage::write(&mut w, &release, build, cov, policy)?;
+        let names: Vec<String> = cov
+            .measures
+            .iter()
+            .flat_map(|m| self::coverage::within_names(cov, m))
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let files = release.write_tables(model, out, self::coverage::DIR, &refs)?;
+        w.written.files.extend(files);
     }
     let mut written = w.written;
     written

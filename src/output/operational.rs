@@ -214,3 +214,64 @@ pub fn write_lists(build: &Build, out: &std::path::Path, policy: &Policy) -> Res
     files.push("residents.parquet".into());
     Ok(files)
 }
+
+/// A resident of the operational scope, with keyed pseudonyms.
+#[derive(Debug, Clone)]
+pub(crate) struct ScopedResident {
+    /// Index into `model.residents`.
+    pub resident: usize,
+    /// Index into `model.households`.
+    pub household: usize,
+    /// Keyed pseudonym of the resident id.
+    pub resident_key: String,
+    /// Keyed pseudonym of the household id.
+    pub household_key: String,
+}
+
+/// The residents of the policy's grid or community (model order), with their pseudonyms.
+///
+/// # Errors
+/// As [`write_lists`].
+pub(crate) fn scoped_residents(build: &Build, policy: &Policy) -> Result<Vec<ScopedResident>> {
+    require_operational(policy.kind, "per-resident lists")?;
+    let key = key(policy)?;
+    let model = &build.model;
+    let (layer, unit) = scope_unit(model, policy)?;
+    let Some(r) = build.job.layers.residents.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let t = read_table(
+        Layer::Resident.name(),
+        &build.job.resolve(&r.path),
+        &[r.id.as_str()],
+        r.encoding,
+    )?;
+    let mut frame_row = vec![usize::MAX; t.rows_read];
+    for i in 0..t.frame.height() {
+        frame_row[t.source_row(i)] = i;
+    }
+    let ids = t.text(&r.id);
+    Ok(model
+        .residents
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            let h = &model.households[p.household as usize];
+            h.placed && h.lineage.at(layer) == Some(unit)
+        })
+        .map(|(i, p)| ScopedResident {
+            resident: i,
+            household: p.household as usize,
+            resident_key: key.pseudonym(
+                "resident",
+                ids.get(frame_row[p.source_index])
+                    .map(str::trim)
+                    .unwrap_or_default(),
+            ),
+            household_key: key.pseudonym(
+                "household",
+                model.households[p.household as usize].id.as_str(),
+            ),
+        })
+        .collect())
+}

@@ -1,0 +1,1010 @@
+//! `coverage/`: service coverage per grid, community and street, blind spots, accessibility,
+//! equity, siting, the rules in force and `summary.md`; in operational runs also the scoped
+//! per-resident reach list.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Array, UInt64Array};
+use arrow_schema::{DataType, Field};
+use geo::{Geometry, Point};
+
+use crate::analytics::coverage::fca::{gini, lorenz};
+use crate::analytics::coverage::{Coverage, Measure};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::model::build::Build;
+use crate::model::level::Layer;
+use crate::output::release::{CountColumns, LEVELS, Release};
+use crate::output::{Columns, GeoWriter, parent_columns, write_table};
+use crate::privacy::{OutputKind, Policy};
+
+/// The directory of the coverage outputs, under the run's output directory.
+pub const DIR: &str = "coverage";
+
+/// The count column holding a measure's target population: `residents` or the category's.
+fn total_name(cov: &Coverage, m: &Measure) -> String {
+    match cov.targets[m.target].id.as_str() {
+        "all" => "residents".into(),
+        t => t.to_owned(),
+    }
+}
+
+/// A measure's count columns: target residents whose nearest facility is within each
+/// threshold (cumulative, so each is within the next and the last within the target).
+pub fn within_names(cov: &Coverage, m: &Measure) -> Vec<String> {
+    cov.rule(m)
+        .thresholds_m
+        .iter()
+        .map(|t| format!("{}_within_{t}m", m.id))
+        .collect()
+}
+
+/// The coverage count columns for [`Release`], appended to `base` (which holds the base and
+/// special-needs columns). Each measure's cumulative counts are nested: within the first
+/// threshold ⊂ within the next ⊂ … ⊂ the target population, so a count is published only
+/// when its difference to the next (the residents between two thresholds, or beyond the
+/// last) is at least k as well. No difference of two published counts is a small count.
+pub fn columns(cov: &Coverage, model: &Model, mut base: CountColumns) -> CountColumns {
+    let names: Vec<Vec<String>> = cov.measures.iter().map(|m| within_names(cov, m)).collect();
+    let ncols: usize = names.iter().map(Vec::len).sum();
+    let mut values: [Vec<Vec<u64>>; 4] = Default::default();
+    for (li, level) in LEVELS.iter().enumerate() {
+        let mut rows = vec![vec![0u64; ncols]; model.units(*level)];
+        if model.has(*level) {
+            for (h, hh) in model.households.iter().enumerate() {
+                let Some(u) = hh.lineage.at(*level) else {
+                    continue;
+                };
+                let row = &mut rows[u as usize];
+                let mut off = 0;
+                for (m, n) in cov.measures.iter().zip(&names) {
+                    let w = cov.targets[m.target].weights[h];
+                    if w > 0 {
+                        // Within every threshold from the household's band on.
+                        for t in (m.bands[h] as usize)..n.len() {
+                            row[off + t] += u64::from(w);
+                        }
+                    }
+                    off += n.len();
+                }
+            }
+        }
+        values[li] = rows;
+    }
+    let off = base.names.len();
+    let mut nested = Vec::new();
+    let mut at = off;
+    for (m, n) in cov.measures.iter().zip(&names) {
+        for t in 0..n.len() {
+            let sup = if t + 1 < n.len() {
+                at + t + 1
+            } else {
+                base.index(&total_name(cov, m))
+                    .expect("target columns are released")
+            };
+            nested.push((at + t, sup));
+        }
+        at += n.len();
+    }
+    base.append(CountColumns {
+        names: names.into_iter().flatten().collect(),
+        groups: Vec::new(),
+        nested: Vec::new(),
+        values,
+    });
+    base.nested.extend(nested);
+    base
+}
+
+/// Per unit of a level: target residents, and sums over them of the nearest distance and of
+/// each accessibility score, from the unsuppressed model (published only where the target
+/// count is).
+struct UnitSums {
+    target: Vec<u64>,
+    with_nearest: Vec<u64>,
+    nearest: Vec<f64>,
+    access: [Vec<f64>; 3],
+}
+
+fn unit_sums(cov: &Coverage, model: &Model, level: Layer, m: &Measure) -> UnitSums {
+    let n = model.units(level);
+    let mut s = UnitSums {
+        target: vec![0; n],
+        with_nearest: vec![0; n],
+        nearest: vec![0.0; n],
+        access: [vec![0.0; n], vec![0.0; n], vec![0.0; n]],
+    };
+    let w = &cov.targets[m.target].weights;
+    let near = &cov.reached[m.reach].reached.nearest;
+    for (h, hh) in model.households.iter().enumerate() {
+        let Some(u) = hh.lineage.at(level) else {
+            continue;
+        };
+        let (u, wh) = (u as usize, w[h]);
+        if wh == 0 {
+            continue;
+        }
+        s.target[u] += u64::from(wh);
+        if let (Some(_), Some((_, d))) = (cov.homes[h], near[h]) {
+            s.with_nearest[u] += u64::from(wh);
+            s.nearest[u] += f64::from(wh) * d;
+        }
+        for k in 0..3 {
+            s.access[k][u] += f64::from(wh) * m.access[k][h].unwrap_or(0.0);
+        }
+    }
+    s
+}
+
+/// Per unit of a level and per measure, the published values the files and the summary use.
+struct LevelView {
+    target: Vec<Option<u64>>,
+    /// Cumulative counts within each threshold.
+    within: Vec<Vec<Option<u64>>>,
+    nearest_mean: Vec<Option<f64>>,
+    access: [Vec<Option<f64>>; 3],
+}
+
+fn level_view(
+    cov: &Coverage,
+    model: &Model,
+    release: &Release,
+    level: Layer,
+    m: &Measure,
+) -> LevelView {
+    let n = model.units(level);
+    let get = |name: &str| -> Vec<Option<u64>> {
+        (0..n as u32)
+            .map(|u| release.count(level, u, name))
+            .collect()
+    };
+    let target = get(&total_name(cov, m));
+    let within = within_names(cov, m).iter().map(|p| get(p)).collect();
+    let sums = unit_sums(cov, model, level, m);
+    let published = |u: usize| target[u].is_some_and(|t| t > 0);
+    let nearest_mean = (0..n)
+        .map(|u| {
+            (published(u) && sums.with_nearest[u] > 0)
+                .then(|| sums.nearest[u] / sums.with_nearest[u] as f64)
+        })
+        .collect();
+    let access = [0, 1, 2].map(|k| {
+        (0..n)
+            .map(|u| (published(u)).then(|| sums.access[k][u] / sums.target[u] as f64))
+            .collect()
+    });
+    LevelView {
+        target,
+        within,
+        nearest_mean,
+        access,
+    }
+}
+
+fn share(a: Option<u64>, b: Option<u64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0 => Some(a as f64 / b as f64),
+        _ => None,
+    }
+}
+
+fn u64s(v: Vec<Option<u64>>) -> ArrayRef {
+    Arc::new(UInt64Array::from(v))
+}
+
+fn f64s(v: Vec<Option<f64>>) -> ArrayRef {
+    Arc::new(Float64Array::from(v))
+}
+
+/// A grid is a blind spot for a measure when the published share of its target population
+/// within the standard distance is below the threshold (unknown where a count is hidden).
+fn blind_spots(cov: &Coverage, m: &Measure, v: &LevelView) -> Vec<Option<bool>> {
+    let rule = cov.rule(m);
+    let s = rule
+        .thresholds_m
+        .iter()
+        .position(|t| *t == rule.standard_m)
+        .expect("checked");
+    (0..v.target.len())
+        .map(|u| {
+            if v.target[u] == Some(0) {
+                return Some(false);
+            }
+            share(v.within[s][u], v.target[u]).map(|x| x < cov.blind_spot_below)
+        })
+        .collect()
+}
+
+/// Writes every coverage output. Returns nothing; files are recorded in the writer.
+pub(crate) fn write(
+    w: &mut GeoWriter<'_>,
+    release: &Release,
+    build: &Build,
+    cov: &Coverage,
+    policy: &Policy,
+) -> Result<()> {
+    let model = &build.model;
+    let out = w.out.to_path_buf();
+    let dir = out.join(DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let methods = cov.accessibility.methods();
+    let mut blind: Vec<(u32, usize, f64, u64, Option<u64>)> = Vec::new();
+    let mut grid_views: Vec<(usize, LevelView)> = Vec::new();
+    let mut hidden_names: Vec<String> = Vec::new();
+    for m in &cov.measures {
+        hidden_names.push(total_name(cov, m));
+        hidden_names.extend(within_names(cov, m));
+    }
+    for level in [Layer::Street, Layer::Community, Layer::Grid] {
+        if !release.levels().contains(&level) {
+            continue;
+        }
+        let n = model.units(level);
+        let (names, lineages, areas, geoms) = match level {
+            Layer::Street => area_parts(&model.streets),
+            Layer::Community => area_parts(&model.communities),
+            _ => area_parts(&model.grids),
+        };
+        let mut cols: Columns = vec![(
+            format!("{}_id", level.singular()),
+            Arc::new(StringArray::from_iter_values(
+                (0..n as u32).map(|i| model.code(level, i)),
+            )),
+        )];
+        cols.push(("name".into(), Arc::new(StringArray::from(names))));
+        cols.extend(parent_columns(model, level, &lineages));
+        cols.push(("area_m2".into(), Arc::new(Float64Array::from(areas))));
+        for (mi, m) in cov.measures.iter().enumerate() {
+            let rule = cov.rule(m);
+            let v = level_view(cov, model, release, level, m);
+            cols.push((format!("{}_target", m.id), u64s(v.target.clone())));
+            for (t, th) in rule.thresholds_m.iter().enumerate() {
+                cols.push((format!("{}_within_{th}m", m.id), u64s(v.within[t].clone())));
+                cols.push((
+                    format!("{}_share_{th}m", m.id),
+                    f64s((0..n).map(|u| share(v.within[t][u], v.target[u])).collect()),
+                ));
+            }
+            cols.push((
+                format!("{}_nearest_mean_m", m.id),
+                f64s(v.nearest_mean.clone()),
+            ));
+            for (k, (name, _)) in methods.iter().enumerate() {
+                cols.push((format!("{}_{name}", m.id), f64s(v.access[k].clone())));
+            }
+            if level == Layer::Grid {
+                let b = blind_spots(cov, m, &v);
+                let s = rule
+                    .thresholds_m
+                    .iter()
+                    .position(|t| *t == rule.standard_m)
+                    .expect("checked");
+                for (u, x) in b.iter().enumerate() {
+                    if *x == Some(true) {
+                        let covered = v.within[s][u];
+                        let sh = share(covered, v.target[u]).unwrap_or(0.0);
+                        blind.push((u as u32, mi, sh, v.target[u].unwrap_or(0), covered));
+                    }
+                }
+                cols.push((
+                    format!("{}_blind_spot", m.id),
+                    Arc::new(BooleanArray::from(b)),
+                ));
+            }
+            if level == Layer::Grid {
+                grid_views.push((mi, v));
+            }
+        }
+        if policy.kind == OutputKind::Research {
+            let s: StringArray = (0..n as u32)
+                .map(|u| {
+                    let hidden: Vec<&str> = hidden_names
+                        .iter()
+                        .filter(|c| release.count(level, u, c).is_none())
+                        .map(String::as_str)
+                        .collect();
+                    (!hidden.is_empty()).then(|| hidden.join(","))
+                })
+                .collect();
+            cols.push(("suppressed".into(), Arc::new(s)));
+        }
+        w.write_as(&format!("{DIR}/{}", level.singular()), level, cols, geoms)?;
+    }
+    // Blind spots.
+    if model.has(Layer::Grid) {
+        let g = &model.grids;
+        let fields = vec![
+            Field::new("grid_id", DataType::Utf8, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("community_id", DataType::Utf8, true),
+            Field::new("street_id", DataType::Utf8, true),
+            Field::new("measure", DataType::Utf8, false),
+            Field::new("distance", DataType::Utf8, false),
+            Field::new("standard_m", DataType::Float64, false),
+            Field::new("target", DataType::UInt64, false),
+            Field::new("covered", DataType::UInt64, true),
+            Field::new("share_covered", DataType::Float64, false),
+        ];
+        let unit = |u: u32| &g[u as usize];
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                blind.iter().map(|b| unit(b.0).id.as_str()),
+            )),
+            Arc::new(
+                blind
+                    .iter()
+                    .map(|b| unit(b.0).name.as_deref())
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                blind
+                    .iter()
+                    .map(|b| {
+                        unit(b.0)
+                            .lineage
+                            .community
+                            .map(|c| model.code(Layer::Community, c))
+                    })
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                blind
+                    .iter()
+                    .map(|b| {
+                        unit(b.0)
+                            .lineage
+                            .street
+                            .map(|c| model.code(Layer::Street, c))
+                    })
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(StringArray::from_iter_values(
+                blind.iter().map(|b| cov.measures[b.1].id.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                blind.iter().map(|b| cov.measures[b.1].mode.code()),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                blind
+                    .iter()
+                    .map(|b| cov.rule(&cov.measures[b.1]).standard_m),
+            )),
+            Arc::new(UInt64Array::from_iter_values(blind.iter().map(|b| b.3))),
+            Arc::new(UInt64Array::from(
+                blind.iter().map(|b| b.4).collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from_iter_values(blind.iter().map(|b| b.2))),
+        ];
+        write_table(&dir, "blind_spots.parquet", fields, cols)?;
+        w.written.files.push(format!("{DIR}/blind_spots.parquet"));
+    }
+    // Equity across grids.
+    let mut equity: Vec<(usize, &str, usize, Option<f64>)> = Vec::new();
+    let mut curve: Vec<(usize, &str, usize, f64, f64)> = Vec::new();
+    for (mi, v) in &grid_views {
+        for (k, (name, _)) in methods.iter().enumerate() {
+            let (mut x, mut p) = (Vec::new(), Vec::new());
+            for u in 0..v.target.len() {
+                if let (Some(a), Some(t)) = (v.access[k][u], v.target[u]) {
+                    x.push(a);
+                    p.push(t as f64);
+                }
+            }
+            equity.push((*mi, name, x.len(), gini(&x, &p)));
+            for (i, (ps, xs)) in lorenz(&x, &p).into_iter().enumerate() {
+                curve.push((*mi, name, i, ps, xs));
+            }
+        }
+    }
+    let m_id = |i: usize| cov.measures[i].id.as_str();
+    let m_mode = |i: usize| cov.measures[i].mode.code();
+    write_table(
+        &dir,
+        "equity.parquet",
+        vec![
+            Field::new("measure", DataType::Utf8, false),
+            Field::new("distance", DataType::Utf8, false),
+            Field::new("method", DataType::Utf8, false),
+            Field::new("grids", DataType::UInt64, false),
+            Field::new("gini", DataType::Float64, true),
+        ],
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                equity.iter().map(|e| m_id(e.0)),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                equity.iter().map(|e| m_mode(e.0)),
+            )),
+            Arc::new(StringArray::from_iter_values(equity.iter().map(|e| e.1))),
+            Arc::new(UInt64Array::from_iter_values(
+                equity.iter().map(|e| e.2 as u64),
+            )),
+            Arc::new(Float64Array::from(
+                equity.iter().map(|e| e.3).collect::<Vec<_>>(),
+            )),
+        ],
+    )?;
+    write_table(
+        &dir,
+        "lorenz.parquet",
+        vec![
+            Field::new("measure", DataType::Utf8, false),
+            Field::new("distance", DataType::Utf8, false),
+            Field::new("method", DataType::Utf8, false),
+            Field::new("point", DataType::UInt32, false),
+            Field::new("population_share", DataType::Float64, false),
+            Field::new("accessibility_share", DataType::Float64, false),
+        ],
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                curve.iter().map(|e| m_id(e.0)),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                curve.iter().map(|e| m_mode(e.0)),
+            )),
+            Arc::new(StringArray::from_iter_values(curve.iter().map(|e| e.1))),
+            Arc::new(UInt32Array::from_iter_values(
+                curve.iter().map(|e| e.2 as u32),
+            )),
+            Arc::new(Float64Array::from_iter_values(curve.iter().map(|e| e.3))),
+            Arc::new(Float64Array::from_iter_values(curve.iter().map(|e| e.4))),
+        ],
+    )?;
+    w.written.files.extend([
+        format!("{DIR}/equity.parquet"),
+        format!("{DIR}/lorenz.parquet"),
+    ]);
+    write_rules(&dir, cov)?;
+    w.written.files.push(format!("{DIR}/rules.parquet"));
+    // Siting.
+    let mut gains_hidden = 0;
+    if let Some(s) = &cov.siting {
+        let mut rows: Vec<(&str, usize, u32, u64)> = Vec::new();
+        for (i, (c, g)) in s.greedy.iter().enumerate() {
+            rows.push(("greedy", i + 1, *c, *g));
+        }
+        if let Ok(ex) = &s.exact {
+            for (i, (c, g)) in ex.iter().enumerate() {
+                rows.push(("exact", i + 1, *c, *g));
+            }
+        }
+        let research = policy.kind == OutputKind::Research;
+        let hide = |g: u64| research && g < policy.k;
+        let mut cumulative: Vec<Option<u64>> = Vec::new();
+        let mut acc: Option<u64> = Some(0);
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 && rows[i - 1].0 != r.0 {
+                acc = Some(0);
+            }
+            acc = if hide(r.3) {
+                None
+            } else {
+                acc.map(|a| a + r.3)
+            };
+            cumulative.push(acc);
+        }
+        gains_hidden = rows.iter().filter(|r| hide(r.3)).count();
+        let cols: Columns = vec![
+            (
+                "method".into(),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+            ),
+            (
+                "pick".into(),
+                Arc::new(UInt32Array::from_iter_values(
+                    rows.iter().map(|r| r.1 as u32),
+                )),
+            ),
+            (
+                "site_id".into(),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| s.sites[r.2 as usize].id.as_str()),
+                )),
+            ),
+            (
+                "site_source".into(),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| s.sites[r.2 as usize].source),
+                )),
+            ),
+            (
+                "rule".into(),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|_| s.rule.as_str()),
+                )),
+            ),
+            (
+                "distance".into(),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|_| s.mode.code()),
+                )),
+            ),
+            (
+                "distance_m".into(),
+                Arc::new(Float64Array::from_iter_values(
+                    rows.iter().map(|_| s.distance_m),
+                )),
+            ),
+            (
+                "gain".into(),
+                u64s(rows.iter().map(|r| (!hide(r.3)).then_some(r.3)).collect()),
+            ),
+            ("cumulative".into(), u64s(cumulative)),
+        ];
+        let geoms = rows
+            .iter()
+            .map(|r| Some(Geometry::Point(Point(s.sites[r.2 as usize].point))))
+            .collect();
+        w.write_as(&format!("{DIR}/siting"), Layer::Site, cols, geoms)?;
+    }
+    if policy.kind == OutputKind::Operational && model.has(Layer::Household) {
+        write_residents(&dir, build, cov, policy)?;
+        w.written.files.push(format!("{DIR}/residents.parquet"));
+    }
+    let text = summary(
+        cov,
+        model,
+        release,
+        policy,
+        &blind,
+        &grid_views,
+        gains_hidden,
+    );
+    let path = dir.join("summary.md");
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    w.written.files.push(format!("{DIR}/summary.md"));
+    Ok(())
+}
+
+type Parts = (
+    Vec<Option<String>>,
+    Vec<crate::model::Lineage>,
+    Vec<f64>,
+    Vec<Option<Geometry<f64>>>,
+);
+
+fn area_parts<I>(v: &[crate::model::Area<I>]) -> Parts {
+    (
+        v.iter().map(|u| u.name.clone()).collect(),
+        v.iter().map(|u| u.lineage).collect(),
+        v.iter().map(|u| u.area_m2).collect(),
+        v.iter()
+            .map(|u| Some(Geometry::MultiPolygon(u.geometry.clone())))
+            .collect(),
+    )
+}
+
+fn write_rules(dir: &std::path::Path, cov: &Coverage) -> Result<()> {
+    let r = &cov.rules.rules;
+    let why = |id: String| {
+        cov.unavailable
+            .iter()
+            .find(|(x, _)| *x == id)
+            .map(|x| x.1.clone())
+    };
+    write_table(
+        dir,
+        "rules.parquet",
+        vec![
+            Field::new("rule", DataType::Utf8, false),
+            Field::new("facility", DataType::Utf8, false),
+            Field::new("target", DataType::Utf8, false),
+            Field::new("thresholds_m", DataType::Utf8, false),
+            Field::new("standard_m", DataType::Float64, false),
+            Field::new("source", DataType::Utf8, false),
+            Field::new("version", DataType::Utf8, false),
+            Field::new("not_computed", DataType::Utf8, true),
+        ],
+        vec![
+            Arc::new(StringArray::from_iter_values(r.iter().map(|x| x.id()))),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|x| x.facility.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|x| x.target.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(r.iter().map(|x| {
+                x.thresholds_m
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }))),
+            Arc::new(Float64Array::from_iter_values(
+                r.iter().map(|x| x.standard_m),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|x| x.source.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                r.iter().map(|_| cov.rules.version.as_str()),
+            )),
+            Arc::new(r.iter().map(|x| why(x.id())).collect::<StringArray>()),
+        ],
+    )
+}
+
+/// Operational runs: every resident of the scope in some target population, with keyed
+/// pseudonyms, and per measure: in the target, nearest facility, its distance, facilities
+/// within each threshold, covered within the standard.
+fn write_residents(
+    dir: &std::path::Path,
+    build: &Build,
+    cov: &Coverage,
+    policy: &Policy,
+) -> Result<()> {
+    let model = &build.model;
+    let people = crate::output::operational::scoped_residents(build, policy)?;
+    let people: Vec<_> = people
+        .into_iter()
+        .filter(|p| cov.targets.iter().any(|t| t.members[p.resident]))
+        .collect();
+    let mut fields = vec![
+        Field::new("resident_key", DataType::Utf8, false),
+        Field::new("household_key", DataType::Utf8, false),
+    ];
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            people.iter().map(|p| p.resident_key.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            people.iter().map(|p| p.household_key.as_str()),
+        )),
+    ];
+    for l in [
+        Layer::Building,
+        Layer::Grid,
+        Layer::Community,
+        Layer::Street,
+    ] {
+        if !model.has(l) {
+            continue;
+        }
+        fields.push(Field::new(
+            format!("{}_id", l.singular()),
+            DataType::Utf8,
+            true,
+        ));
+        cols.push(Arc::new(
+            people
+                .iter()
+                .map(|p| {
+                    model.households[p.household]
+                        .lineage
+                        .at(l)
+                        .map(|j| model.code(l, j))
+                })
+                .collect::<StringArray>(),
+        ));
+    }
+    for m in &cov.measures {
+        let rule = cov.rule(m);
+        let kr = &cov.reached[m.reach];
+        let t = &cov.targets[m.target];
+        let inside = |p: &crate::output::operational::ScopedResident| t.members[p.resident];
+        fields.push(Field::new(
+            format!("{}_target", m.id),
+            DataType::Boolean,
+            false,
+        ));
+        cols.push(Arc::new(BooleanArray::from(
+            people.iter().map(inside).collect::<Vec<bool>>(),
+        )));
+        let near: Vec<Option<(u32, f64)>> = people
+            .iter()
+            .map(|p| {
+                if inside(p) {
+                    kr.reached.nearest[p.household]
+                } else {
+                    None
+                }
+            })
+            .collect();
+        fields.push(Field::new(
+            format!("{}_nearest_facility", m.id),
+            DataType::Utf8,
+            true,
+        ));
+        cols.push(Arc::new(
+            near.iter()
+                .map(|n| {
+                    n.map(|(f, _)| {
+                        model.facilities[kr.facilities[f as usize] as usize]
+                            .id
+                            .as_str()
+                    })
+                })
+                .collect::<StringArray>(),
+        ));
+        fields.push(Field::new(
+            format!("{}_nearest_m", m.id),
+            DataType::Float64,
+            true,
+        ));
+        cols.push(f64s(near.iter().map(|n| n.map(|x| x.1)).collect()));
+        for th in &rule.thresholds_m {
+            let ti = kr
+                .reached
+                .thresholds
+                .iter()
+                .position(|x| x == th)
+                .expect("kind thresholds include the rule's");
+            fields.push(Field::new(
+                format!("{}_within_{th}m", m.id),
+                DataType::UInt32,
+                true,
+            ));
+            cols.push(Arc::new(UInt32Array::from(
+                people
+                    .iter()
+                    .map(|p| {
+                        (inside(p) && cov.homes[p.household].is_some())
+                            .then(|| kr.reached.count(p.household, ti))
+                    })
+                    .collect::<Vec<_>>(),
+            )));
+        }
+        let std_band = rule
+            .thresholds_m
+            .iter()
+            .position(|x| *x == rule.standard_m)
+            .expect("checked");
+        fields.push(Field::new(
+            format!("{}_covered", m.id),
+            DataType::Boolean,
+            true,
+        ));
+        cols.push(Arc::new(BooleanArray::from(
+            people
+                .iter()
+                .map(|p| {
+                    let b = m.bands[p.household] as usize;
+                    (inside(p) && b <= rule.thresholds_m.len()).then_some(b <= std_band)
+                })
+                .collect::<Vec<_>>(),
+        )));
+    }
+    write_table(dir, "residents.parquet", fields, cols)
+}
+
+/// The person-readable summary.
+fn summary(
+    cov: &Coverage,
+    model: &Model,
+    release: &Release,
+    policy: &Policy,
+    blind: &[(u32, usize, f64, u64, Option<u64>)],
+    grids: &[(usize, LevelView)],
+    gains_hidden: usize,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Service coverage and accessibility\n");
+    let _ = writeln!(
+        s,
+        "Rules: **{}**. Distances: {}. Output: **{}**{}.\n",
+        cov.rules.version,
+        cov.modes
+            .iter()
+            .map(|m| match m {
+                crate::analytics::coverage::DistanceMode::Straight =>
+                    "straight line in the metric working CRS (columns without suffix)",
+                crate::analytics::coverage::DistanceMode::Network =>
+                    "shortest walk over the path network (columns ending `_network`)",
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        policy.kind.code(),
+        if policy.kind == OutputKind::Research {
+            format!(
+                " (counts below k = {} suppressed with complementary suppression; per-resident \
+                 lists are written only by operational runs)",
+                policy.k
+            )
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(s, "## Rules\n");
+    let _ = writeln!(
+        s,
+        "| rule | facility | target | thresholds (m) | standard (m) | source |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---:|---|");
+    for r in &cov.rules.rules {
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {} | {} | {} |",
+            r.id(),
+            r.facility,
+            r.target,
+            r.thresholds_m
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.standard_m,
+            r.source
+        );
+    }
+    for (id, why) in &cov.unavailable {
+        let _ = writeln!(s, "\nNot computed: `{id}`: {why}");
+    }
+    let top = release.levels().first().copied();
+    let _ = writeln!(s, "\n## Coverage of the district\n");
+    let _ = writeln!(
+        s,
+        "| measure | target | within each threshold | share within the standard |"
+    );
+    let _ = writeln!(s, "|---|---:|---|---:|");
+    for m in &cov.measures {
+        let rule = cov.rule(m);
+        let Some(level) = top else { break };
+        let v = level_view(cov, model, release, level, m);
+        let total = |x: &[Option<u64>]| -> Option<u64> { x.iter().copied().sum() };
+        let target = total(&v.target);
+        let within: Vec<String> = rule
+            .thresholds_m
+            .iter()
+            .enumerate()
+            .map(|(t, th)| match total(&v.within[t]) {
+                Some(c) => format!("{th} m: {c}"),
+                None => format!("{th} m: (suppressed)"),
+            })
+            .collect();
+        let st = rule
+            .thresholds_m
+            .iter()
+            .position(|t| *t == rule.standard_m)
+            .expect("checked");
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {} |",
+            m.id,
+            target.map_or("(suppressed)".into(), |t| t.to_string()),
+            within.join("; "),
+            share(total(&v.within[st]), target)
+                .map_or("—".into(), |x| format!("{:.1}%", x * 100.0))
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nA resident is within a threshold when the nearest facility of the type is at that \
+         distance or closer (residents whose home has no location are within none).\n"
+    );
+    if let Some(n) = &cov.network {
+        let _ = writeln!(
+            s,
+            "Network: {} ({} features, {} used; {} nodes, {} edges). Homes are joined to the \
+             nearest path within {} m; {} located households and {} facilities are farther and \
+             have no network distance (counted beyond every threshold).\n",
+            n.path.display(),
+            n.features,
+            n.used,
+            n.nodes,
+            n.edges,
+            n.snap_m,
+            n.households_off_network,
+            n.facilities_off_network
+        );
+    }
+    let _ = writeln!(s, "## Blind spots (grids)\n");
+    let _ = writeln!(
+        s,
+        "A grid is a blind spot for a measure when less than {:.0}% of its target population is \
+         within the rule's standard distance. {}\n",
+        cov.blind_spot_below * 100.0,
+        if policy.kind == OutputKind::Research {
+            "Grids with a suppressed count are not judged."
+        } else {
+            ""
+        }
+    );
+    if blind.is_empty() {
+        let _ = writeln!(s, "None.");
+    } else {
+        let _ = writeln!(s, "| grid | measure | target | share covered |");
+        let _ = writeln!(s, "|---|---|---:|---:|");
+        for (g, mi, sh, t, _) in blind {
+            let _ = writeln!(
+                s,
+                "| {} | `{}` | {t} | {:.1}% |",
+                model.grids[*g as usize].id,
+                cov.measures[*mi].id,
+                sh * 100.0
+            );
+        }
+    }
+    let _ = writeln!(s, "\n## Accessibility (2SFCA family)\n");
+    let a = &cov.accessibility;
+    let _ = writeln!(
+        s,
+        "Definitions of PySAL `access`: catchment {} m (strict), supply = facility capacity \
+         ({} facilities have none and supply nothing). 2SFCA: weight 1; E2SFCA: step weights {:?}; \
+         Gaussian 2SFCA: exp(−d²/2σ²), σ = {} m. A unit's value is the mean over its target \
+         residents (0 for those with no facility within the catchment). Gini across grids is \
+         weighted by the grids' target populations (`equity.parquet`, Lorenz points in \
+         `lorenz.parquet`).\n",
+        a.catchment_m, cov.facilities_without_capacity, a.bands, a.gaussian_sigma_m
+    );
+    let methods = a.methods();
+    let _ = writeln!(s, "| measure | method | grids | Gini |");
+    let _ = writeln!(s, "|---|---|---:|---:|");
+    for (mi, v) in grids {
+        for (k, (name, _)) in methods.iter().enumerate() {
+            let (mut x, mut p) = (Vec::new(), Vec::new());
+            for u in 0..v.target.len() {
+                if let (Some(a), Some(t)) = (v.access[k][u], v.target[u]) {
+                    x.push(a);
+                    p.push(t as f64);
+                }
+            }
+            let _ = writeln!(
+                s,
+                "| `{}` | {name} | {} | {} |",
+                cov.measures[*mi].id,
+                x.len(),
+                gini(&x, &p).map_or("—".into(), |g| format!("{g:.3}"))
+            );
+        }
+    }
+    if let Some(site) = &cov.siting {
+        let _ = writeln!(s, "\n## Siting: `{}`\n", site.rule);
+        let _ = writeln!(
+            s,
+            "Maximal covering location problem: {} new facilities, covering distance {} m ({}), \
+             {} candidate sites. Target residents not yet covered: {}. Greedy picks the site \
+             with the largest marginal gain each time (at least 1 − 1/e ≈ 63% of the optimum) \
+             and stops when no site adds anyone.{}\n",
+            site.k,
+            site.distance_m,
+            site.mode.code(),
+            site.sites.len(),
+            if policy.kind == OutputKind::Research && site.uncovered_before < policy.k {
+                "(suppressed)".to_owned()
+            } else {
+                site.uncovered_before.to_string()
+            },
+            if gains_hidden > 0 {
+                format!(" {gains_hidden} gains below k are not shown.")
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(s, "| method | pick | site | gain |");
+        let _ = writeln!(s, "|---|---:|---|---:|");
+        let show = |g: u64| {
+            if policy.kind == OutputKind::Research && g < policy.k {
+                "(suppressed)".to_owned()
+            } else {
+                g.to_string()
+            }
+        };
+        for (i, (c, g)) in site.greedy.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "| greedy | {} | {} | {} |",
+                i + 1,
+                site.sites[*c as usize].id,
+                show(*g)
+            );
+        }
+        match &site.exact {
+            Ok(ex) => {
+                for (i, (c, g)) in ex.iter().enumerate() {
+                    let _ = writeln!(
+                        s,
+                        "| exact | {} | {} | {} |",
+                        i + 1,
+                        site.sites[*c as usize].id,
+                        show(*g)
+                    );
+                }
+            }
+            Err(why) => {
+                let _ = writeln!(s, "\nNo exact solution: {why}.");
+            }
+        }
+    }
+    s
+}
