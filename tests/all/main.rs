@@ -1,6 +1,7 @@
 //! Integration tests (one binary, so the heavy dependency tree is linked once).
 
 mod boundary;
+mod coverage;
 mod crs;
 mod errors;
 mod fixtures;

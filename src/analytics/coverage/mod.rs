@@ -740,7 +740,9 @@ fn check_options(o: &CoverageOptions) -> std::result::Result<(), String> {
     }
     if a.bands.is_empty()
         || a.bands.windows(2).any(|w| w[0].0 >= w[1].0)
-        || a.bands.iter().any(|(d, w)| !(*d > 0.0) || !(*w >= 0.0))
+        || a.bands
+            .iter()
+            .any(|(d, w)| !(d.is_finite() && *d > 0.0 && w.is_finite() && *w >= 0.0))
     {
         return Err(format!(
             "accessibility.bands must be [upper bound m, weight ≥ 0] pairs with ascending \

@@ -17,7 +17,7 @@ use good_lp::{Expression, Solution, SolverModel, constraint, microlp, variable, 
 pub type Pick = (u32, u64);
 
 /// Greedy maximal covering: `sets[c]` lists the demand points candidate `c` covers, `weights`
-/// the demand at each point. Picks at most `k` candidates, each with the largest marginal
+/// the demand at each point (a point listed twice in a set counts once). Picks at most `k` candidates, each with the largest marginal
 /// gain (ties: the lowest index), and stops early when no candidate adds anything: a pick
 /// never has zero gain.
 ///
@@ -35,6 +35,16 @@ pub type Pick = (u32, u64);
 /// Lazy greedy (a max-heap of stale gains): each candidate's gain is recomputed only when it
 /// reaches the top, `O(Σ|sets| · log n)` in practice.
 pub fn greedy(sets: &[Vec<u32>], weights: &[u64], k: usize) -> Vec<Pick> {
+    // A point listed twice in a set counts once.
+    let sets: Vec<Vec<u32>> = sets
+        .iter()
+        .map(|s| {
+            let mut v = s.clone();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .collect();
     let mut covered = vec![false; weights.len()];
     let gain = |c: usize, covered: &[bool]| -> u64 {
         sets[c]
