@@ -12,7 +12,8 @@
 //! * [`index::PolygonIndex`] — R-tree + edge-indexed point-in-polygon with a deterministic
 //!   boundary rule.
 //! * [`analytics`] — special-needs categories (a registry as data), counts per unit with
-//!   polars, hot spots (Getis-Ord Gi*).
+//!   polars, hot spots (Getis-Ord Gi*); service coverage (rules as data, straight and network
+//!   distance), 2SFCA accessibility, equity and siting ([`analytics::coverage`]).
 //! * [`privacy`] — research vs operational outputs, keyed pseudonyms, ID-number checks,
 //!   small-cell and complementary suppression.
 //! * [`sample`] — a deterministic synthetic district.
@@ -70,6 +71,11 @@ pub use progress::{NoProgress, Progress};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The examples of `docs/coverage.md`, run as doctests on the bundled sample.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/coverage.md")]
+pub struct CoverageDoctests;
 
 /// The examples of `docs/special-needs.md`, run as doctests on the bundled sample.
 #[cfg(doctest)]

@@ -99,10 +99,11 @@ def test_research_tables_and_quality(out):
 
 
 def test_operational_named_list_for_one_grid(tmp_path):
-    job = (SAMPLE / "job.toml").read_text(encoding="utf-8")
-    job = job.replace('output = "research"\nk = 5', 'output = "operational"\ngrid = "50010300100101"')
+    # The sample's grid-worker job: operational, scoped to one grid.
+    job = (SAMPLE / "job-grid-worker.toml").read_text(encoding="utf-8")
+    assert 'output = "operational"' in job and 'grid = "50010300100101"' in job
     for name in ["communities.geojson", "grids.geojson", "buildings.geojson", "households.csv",
-                 "residents.csv", "facilities.geojson"]:
+                 "residents.csv", "facilities.geojson", "paths.geojson"]:
         (tmp_path / name).symlink_to(SAMPLE / name)
     (tmp_path / "job.toml").write_text(job, encoding="utf-8")
     env = dict(os.environ, SHEQU_SECRET="a secret for the test, long enough")
@@ -116,6 +117,14 @@ def test_operational_named_list_for_one_grid(tmp_path):
     assert not {"name", "id_number", "phone", "resident_id"} & set(res.columns)
     assert res["sex"].isin(["male", "female", "unknown"]).all()
     assert hh["residents"].sum() == len(res)
+    # The grid worker's coverage list: the same residents, the same pseudonyms.
+    cov = pq.read_table(tmp_path / "o" / "coverage" / "residents.parquet").to_pandas()
+    assert set(cov["resident_key"]) == set(res["resident_key"])
+    assert (cov["grid_id"] == "50010300100101").all()
+    near = cov["clinic_all_nearest_m"].dropna()
+    assert len(near) > 0 and (near >= 0).all()
+    assert (cov.loc[cov["clinic_all_nearest_m"] <= 300, "clinic_all_covered"]).all()
+    assert (cov["clinic_all_network_nearest_m"] + 1e-6 >= cov["clinic_all_nearest_m"]).all()
     # Without the secret the run is refused and nothing is written.
     env.pop("SHEQU_SECRET")
     r = subprocess.run([BIN, "run", "--quiet", str(tmp_path / "job.toml"), "--out", str(tmp_path / "o2")],
@@ -152,3 +161,35 @@ def test_special_needs_grid_hot_spots_and_rollups(out):
                 assert g[col].sum() == c[col]
     summary = (out / "special_needs" / "summary.md").read_text(encoding="utf-8")
     assert "Getis-Ord" in summary and "2026-01-01" in summary
+
+
+@pytest.mark.parametrize("level", ["street", "community", "grid"])
+def test_coverage_layers(out, level):
+    gdf = gpd.read_parquet(out / "coverage" / f"{level}.parquet")
+    assert gdf.crs.to_epsg() == 4326 and len(gdf) > 0
+    js = gpd.read_file(out / "coverage" / f"{level}.geojson")
+    assert len(js) == len(gdf)
+    for m in ["clinic_all", "clinic_all_network", "rehabilitation_disabled"]:
+        t = gdf[f"{m}_target"]
+        for d in [300, 500, 1000]:
+            w = gdf[f"{m}_within_{d}m"]
+            ok = w.notna() & t.notna()
+            assert (w[ok] <= t[ok]).all()
+            share = gdf[f"{m}_share_{d}m"]
+            assert share.dropna().between(0, 1).all()
+            assert share[w.isna() | t.isna()].isna().all()
+
+
+def test_coverage_siting_and_equity(out):
+    site = gpd.read_parquet(out / "coverage" / "siting.parquet")
+    assert set(site["method"]) <= {"greedy", "exact"} and len(site) > 0
+    assert site.geometry.geom_type.eq("Point").all()
+    greedy = site[site["method"] == "greedy"]["gain"].dropna().tolist()
+    assert greedy == sorted(greedy, reverse=True)
+    eq = pq.read_table(out / "coverage" / "equity.parquet").to_pandas()
+    assert eq["gini"].dropna().between(0, 1).all()
+    lz = pq.read_table(out / "coverage" / "lorenz.parquet").to_pandas()
+    for _, g in lz.groupby(["measure", "method"]):
+        assert g["population_share"].is_monotonic_increasing
+        assert abs(g["population_share"].iloc[-1] - 1) < 1e-9
+    assert not (out / "coverage" / "residents.parquet").exists()
