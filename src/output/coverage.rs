@@ -626,8 +626,9 @@ fn write_rules(dir: &std::path::Path, cov: &Coverage) -> Result<()> {
 }
 
 /// Operational runs: every resident of the scope in some target population, with keyed
-/// pseudonyms, and per measure: in the target, nearest facility, its distance, facilities
-/// within each threshold, covered within the standard.
+/// pseudonyms (plain ids only with `plain_identifiers`), and per measure: in the target,
+/// nearest facility, its distance, facilities within each threshold, covered within the
+/// standard, and the home's three accessibility scores.
 fn write_residents(
     dir: &std::path::Path,
     build: &Build,
@@ -652,6 +653,18 @@ fn write_residents(
             people.iter().map(|p| p.household_key.as_str()),
         )),
     ];
+    if policy.plain_identifiers {
+        fields.push(Field::new("resident_id", DataType::Utf8, false));
+        cols.push(Arc::new(StringArray::from_iter_values(
+            people.iter().map(|p| p.resident_id.as_str()),
+        )));
+        fields.push(Field::new("household_id", DataType::Utf8, false));
+        cols.push(Arc::new(StringArray::from_iter_values(
+            people
+                .iter()
+                .map(|p| model.households[p.household].id.as_str()),
+        )));
+    }
     for l in [
         Layer::Building,
         Layer::Grid,
@@ -764,6 +777,25 @@ fn write_residents(
                 })
                 .collect::<Vec<_>>(),
         )));
+        for (k, (name, _)) in cov.accessibility.methods().iter().enumerate() {
+            fields.push(Field::new(
+                format!("{}_{name}", m.id),
+                DataType::Float64,
+                true,
+            ));
+            cols.push(f64s(
+                people
+                    .iter()
+                    .map(|p| {
+                        if inside(p) {
+                            m.access[k][p.household]
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+            ));
+        }
     }
     write_table(dir, "residents.parquet", fields, cols)
 }
@@ -919,7 +951,7 @@ fn summary(
     let a = &cov.accessibility;
     let _ = writeln!(
         s,
-        "Definitions of PySAL `access`: catchment {} m (strict), supply = facility capacity \
+        "Definitions of PySAL `access` 1.1: catchment {} m (inclusive), supply = facility capacity \
          ({} facilities have none and supply nothing). 2SFCA: weight 1; E2SFCA: step weights {:?}; \
          Gaussian 2SFCA: exp(−d²/2σ²), σ = {} m. A unit's value is the mean over its target \
          residents (0 for those with no facility within the catchment). Gini across grids is \

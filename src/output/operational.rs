@@ -226,6 +226,8 @@ pub(crate) struct ScopedResident {
     pub resident_key: String,
     /// Keyed pseudonym of the household id.
     pub household_key: String,
+    /// The plain resident id (written only with `plain_identifiers`).
+    pub resident_id: String,
 }
 
 /// The residents of the policy's grid or community (model order), with their pseudonyms.
@@ -259,15 +261,18 @@ pub(crate) fn scoped_residents(build: &Build, policy: &Policy) -> Result<Vec<Sco
             let h = &model.households[p.household as usize];
             h.placed && h.lineage.at(layer) == Some(unit)
         })
-        .map(|(i, p)| ScopedResident {
+        .map(|(i, p)| {
+            let id = ids
+                .get(frame_row[p.source_index])
+                .map(str::trim)
+                .unwrap_or_default();
+            (i, p, id)
+        })
+        .map(|(i, p, id)| ScopedResident {
             resident: i,
             household: p.household as usize,
-            resident_key: key.pseudonym(
-                "resident",
-                ids.get(frame_row[p.source_index])
-                    .map(str::trim)
-                    .unwrap_or_default(),
-            ),
+            resident_key: key.pseudonym("resident", id),
+            resident_id: id.to_owned(),
             household_key: key.pseudonym(
                 "household",
                 model.households[p.household as usize].id.as_str(),

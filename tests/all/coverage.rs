@@ -9,7 +9,7 @@ use geo::{Coord, LineString, coord};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use shequ::analytics::coverage::fca::{Decay, gini, lorenz, two_step};
+use shequ::analytics::coverage::fca::{Decay, gini, lorenz, two_step, two_step_many};
 use shequ::analytics::coverage::network::Network;
 use shequ::analytics::coverage::reach::{NetworkReach, Reach, Reached, StraightReach};
 use shequ::analytics::coverage::siting::{covered_by, exact, greedy};
@@ -216,16 +216,37 @@ fn two_step_measures_match_hand_computed_examples() {
     let reach = StraightReach::new(&clinics, &homes);
     let pop = [100.0, 50.0, 30.0];
     let cap = [10.0, 6.0];
-    // 2SFCA, catchment 500 (strict): d(A,X)=200, d(B,X)=200, d(B,Y)=300, d(A,Y)=700 ✗.
+    // 2SFCA, catchment 500 (inclusive): d(A,X)=200, d(B,X)=200, d(B,Y)=300, d(A,Y)=700 ✗.
     // R_X = 10/150, R_Y = 6/50. A = R_X; B = R_X + R_Y; C has none (None, as PySAL's NaN).
     let a = two_step(&reach, &pop, &cap, 500.0, &Decay::None);
     let (rx, ry) = (10.0 / 150.0, 6.0 / 50.0);
     assert!((a[0].unwrap() - rx).abs() < 1e-12);
     assert!((a[1].unwrap() - (rx + ry)).abs() < 1e-12);
     assert_eq!(a[2], None);
-    // The catchment is strict: at exactly 200 m, X reaches nobody.
+    // The catchment is inclusive (PySAL access 1.1): at exactly 200 m, X reaches A and B, and
+    // Y (300 m from B) nobody. Just below, nobody reaches anything.
     let a = two_step(&reach, &pop, &cap, 200.0, &Decay::None);
+    assert_eq!(a[0], Some(10.0 / 150.0));
+    assert_eq!(a[1], Some(10.0 / 150.0));
+    let a = two_step(&reach, &pop, &cap, 199.9, &Decay::None);
     assert_eq!(a, vec![None, None, None]);
+    // Points without demand take no part.
+    let a = two_step(&reach, &[100.0, 0.0, 30.0], &cap, 500.0, &Decay::None);
+    assert_eq!(a[1], None);
+    assert_eq!(a[0], Some(10.0 / 100.0));
+    // Several decays at once give the same as one at a time.
+    let both = two_step_many(
+        &reach,
+        &pop,
+        &cap,
+        500.0,
+        &[Decay::None, Decay::Gaussian(200.0)],
+    );
+    assert_eq!(both[0], two_step(&reach, &pop, &cap, 500.0, &Decay::None));
+    assert_eq!(
+        both[1],
+        two_step(&reach, &pop, &cap, 500.0, &Decay::Gaussian(200.0))
+    );
     // E2SFCA with bands ≤250: 1.0, ≤400: 0.5 (catchment 500).
     // Demand: X: 100·1 + 50·1 = 150; Y: 50·0.5 = 25 (d=300). R_X = 10/150, R_Y = 6/25.
     // A = 1·R_X; B = 1·R_X + 0.5·R_Y.

@@ -4,12 +4,13 @@
 //! With demand `P_i` at location `i`, supply `S_j` at facility `j`, distance `d_ij`,
 //! catchment `d0` and weight function `w`:
 //!
-//! * step 1: `R_j = S_j / Σ_{i: d_ij < d0} P_i · w(d_ij)`;
-//! * step 2: `A_i = Σ_{j: d_ij < d0} R_j · w(d_ij)`.
+//! * step 1: `R_j = S_j / Σ_{i: d_ij ≤ d0} P_i · w(d_ij)`;
+//! * step 2: `A_i = Σ_{j: d_ij ≤ d0} R_j · w(d_ij)`.
 //!
-//! As in PySAL `access` (`fca.two_stage_fca` / `weighted_catchment`), the catchment is
-//! strict (`d < d0`), `A_i` is undefined (null) where no facility is within the catchment,
-//! and a facility with no demand within its catchment takes no part. 2SFCA uses `w = 1`;
+//! As in PySAL `access` 1.1 (`fca.two_stage_fca` / `weighted_catchment`), the catchment is
+//! inclusive (`d ≤ d0`; versions before 1.1 used `d < d0`), `A_i` is undefined (null) where
+//! no facility is within the catchment, and a facility with no demand within its catchment
+//! takes no part. 2SFCA uses `w = 1`;
 //! E2SFCA a step function over distance bands (`access.weights.step_fn`: the weight of the
 //! first band whose upper bound is `≥ d`, 0 beyond the last); Gaussian 2SFCA
 //! `w = exp(−d² / 2σ²)` (`access.weights.gaussian`).
@@ -58,8 +59,9 @@ impl Decay {
 /// Two-step floating catchment accessibility for demand points `0..demand.len()`.
 ///
 /// `reach` gives the distances from demand points to facilities (`supply.len()` of them).
-/// Returns `A_i` per demand point, `None` where no facility with a defined ratio lies within
-/// the catchment (PySAL gives NaN there).
+/// Returns `A_i` per demand point with positive demand; `None` where no facility with a
+/// defined ratio lies within the catchment (PySAL gives NaN there) and for points without
+/// demand (they take no part).
 ///
 /// # Examples
 /// Two homes and two clinics on a line (a hand-computed example):
@@ -73,10 +75,6 @@ impl Decay {
 /// let a = two_step(&reach, &[100.0, 50.0], &[10.0, 20.0], 500.0, &Decay::None);
 /// assert_eq!(a, vec![Some(0.1), Some(0.4)]);
 /// ```
-///
-/// # Performance
-/// Two passes over the demand points in parallel (one range query each); facility totals
-/// are reduced per thread. Nothing is stored per pair.
 pub fn two_step(
     reach: &dyn Reach,
     demand: &[f64],
@@ -84,50 +82,80 @@ pub fn two_step(
     catchment_m: f64,
     decay: &Decay,
 ) -> Vec<Option<f64>> {
-    let m = supply.len();
-    // Step 1: weighted demand within each facility's catchment.
-    let (total, touched) = (0..demand.len())
-        .into_par_iter()
+    two_step_many(
+        reach,
+        demand,
+        supply,
+        catchment_m,
+        std::slice::from_ref(decay),
+    )
+    .pop()
+    .expect("one decay")
+}
+
+/// [`two_step`] for several weight functions at once: one result per decay, from two range
+/// queries per demand point in all.
+///
+/// # Performance
+/// Two passes over the points with positive demand, in parallel (one range query each);
+/// facility totals are reduced per thread. Nothing is stored per pair.
+pub fn two_step_many(
+    reach: &dyn Reach,
+    demand: &[f64],
+    supply: &[f64],
+    catchment_m: f64,
+    decays: &[Decay],
+) -> Vec<Vec<Option<f64>>> {
+    let (m, nd) = (supply.len(), decays.len());
+    let active: Vec<usize> = (0..demand.len()).filter(|i| demand[*i] > 0.0).collect();
+    // Step 1: weighted demand within each facility's catchment, per decay.
+    let total = active
+        .par_iter()
         .fold(
-            || (vec![0.0f64; m], vec![false; m]),
-            |(mut t, mut seen), i| {
+            || vec![0.0f64; m * nd],
+            |mut t, &i| {
                 reach.within(i, catchment_m, &mut |j, d| {
-                    if d < catchment_m {
-                        t[j as usize] += demand[i] * decay.weight(d);
-                        seen[j as usize] = true;
+                    for (k, decay) in decays.iter().enumerate() {
+                        t[k * m + j as usize] += demand[i] * decay.weight(d);
                     }
                 });
-                (t, seen)
+                t
             },
         )
         .reduce(
-            || (vec![0.0f64; m], vec![false; m]),
-            |(mut a, mut sa), (b, sb)| {
-                for j in 0..m {
-                    a[j] += b[j];
-                    sa[j] |= sb[j];
+            || vec![0.0f64; m * nd],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
                 }
-                (a, sa)
+                a
             },
         );
-    let ratio: Vec<Option<f64>> = (0..m)
-        .map(|j| (touched[j] && total[j] > 0.0).then(|| supply[j] / total[j]))
+    let ratio: Vec<Option<f64>> = (0..m * nd)
+        .map(|kj| (total[kj] > 0.0).then(|| supply[kj % m] / total[kj]))
         .collect();
-    // Step 2: sum of ratios within each demand point's catchment.
-    (0..demand.len())
-        .into_par_iter()
-        .map(|i| {
-            let mut a: Option<f64> = None;
+    // Step 2: sum of weighted ratios within each demand point's catchment.
+    let per_point: Vec<Vec<Option<f64>>> = active
+        .par_iter()
+        .map(|&i| {
+            let mut a: Vec<Option<f64>> = vec![None; nd];
             reach.within(i, catchment_m, &mut |j, d| {
-                if d < catchment_m
-                    && let Some(r) = ratio[j as usize]
-                {
-                    *a.get_or_insert(0.0) += r * decay.weight(d);
+                for (k, decay) in decays.iter().enumerate() {
+                    if let Some(r) = ratio[k * m + j as usize] {
+                        *a[k].get_or_insert(0.0) += r * decay.weight(d);
+                    }
                 }
             });
             a
         })
-        .collect()
+        .collect();
+    let mut out = vec![vec![None; demand.len()]; nd];
+    for (&i, a) in active.iter().zip(per_point) {
+        for (k, v) in a.into_iter().enumerate() {
+            out[k][i] = v;
+        }
+    }
+    out
 }
 
 /// The population-weighted Gini coefficient of `values` (≥ 0) with weights `weights`:

@@ -39,7 +39,7 @@ use crate::model::Model;
 use crate::model::build::Build;
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, QualityIssue, Severity};
-use fca::{Decay, two_step};
+use fca::{Decay, two_step_many};
 use network::{Network, PointsByEdge, Snap};
 use reach::{NetworkReach, Reach, Reached, StraightReach};
 
@@ -132,7 +132,7 @@ fn snap_default() -> f64 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccessibilityOptions {
-    /// The catchment `d0` (m); pairs at `d ≥ d0` take no part (default 1000, the 15-minute
+    /// The catchment `d0` (m); pairs at `d > d0` take no part (default 1000, the 15-minute
     /// life circle).
     pub catchment_m: f64,
     /// E2SFCA bands: `[upper bound m, weight]`, ascending (default Luo & Qi's weights 1,
@@ -548,16 +548,14 @@ impl Coverage {
                         .collect();
                     let demand: Vec<f64> =
                         targets[t].weights.iter().map(|w| f64::from(*w)).collect();
-                    let access = methods.clone().map(|(_, decay)| {
-                        let mut a =
-                            two_step(reach.as_ref(), &demand, &supply, acc.catchment_m, &decay);
-                        for (x, w) in a.iter_mut().zip(&demand) {
-                            if *w == 0.0 {
-                                *x = None;
-                            }
-                        }
-                        a
-                    });
+                    let decays: Vec<Decay> = methods.iter().map(|m| m.1.clone()).collect();
+                    let mut a =
+                        two_step_many(reach.as_ref(), &demand, &supply, acc.catchment_m, &decays);
+                    let access: [Vec<Option<f64>>; 3] = [
+                        std::mem::take(&mut a[0]),
+                        std::mem::take(&mut a[1]),
+                        std::mem::take(&mut a[2]),
+                    ];
                     measures.push(Measure {
                         rule: i,
                         mode,
