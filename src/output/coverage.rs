@@ -541,6 +541,10 @@ pub(crate) fn write(
     if policy.kind == OutputKind::Operational && model.has(Layer::Household) {
         write_residents(&dir, build, cov, policy)?;
         w.written.files.push(format!("{DIR}/residents.parquet"));
+        write_uncovered_households(&dir, build, cov, policy)?;
+        w.written
+            .files
+            .push(format!("{DIR}/uncovered_households.parquet"));
     }
     let text = summary(
         cov,
@@ -798,6 +802,120 @@ fn write_residents(
         }
     }
     write_table(dir, "residents.parquet", fields, cols)
+}
+
+/// Operational runs: the grid worker's blind-spot list: every household of the scope with
+/// target residents whose nearest facility is beyond the rule's standard (or unreachable, or
+/// whose home has no location), one row per household and measure.
+fn write_uncovered_households(
+    dir: &std::path::Path,
+    build: &Build,
+    cov: &Coverage,
+    policy: &Policy,
+) -> Result<()> {
+    let model = &build.model;
+    let key = policy.pseudonyms.as_ref().ok_or_else(|| Error::Privacy {
+        message: "operational lists need a pseudonym key".into(),
+    })?;
+    let (layer, code) = policy.scope.as_ref().ok_or_else(|| Error::Privacy {
+        message: "named lists need a scope: privacy.grid or privacy.community".into(),
+    })?;
+    let in_scope = |h: usize| {
+        let hh = &model.households[h];
+        hh.placed
+            && hh
+                .lineage
+                .at(*layer)
+                .is_some_and(|u| model.code(*layer, u) == code.as_str())
+    };
+    // (household, measure)
+    let mut rows: Vec<(usize, usize)> = Vec::new();
+    for (mi, m) in cov.measures.iter().enumerate() {
+        let rule = cov.rule(m);
+        let std_band = rule
+            .thresholds_m
+            .iter()
+            .position(|t| *t == rule.standard_m)
+            .expect("checked") as u8;
+        let w = &cov.targets[m.target].weights;
+        for (h, wh) in w.iter().enumerate() {
+            if *wh > 0 && m.bands[h] > std_band && in_scope(h) {
+                rows.push((h, mi));
+            }
+        }
+    }
+    rows.sort_unstable();
+    let hh = |h: usize| &model.households[h];
+    let mut fields = vec![Field::new("household_key", DataType::Utf8, false)];
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
+        rows.iter()
+            .map(|(h, _)| key.pseudonym("household", hh(*h).id.as_str())),
+    ))];
+    if policy.plain_identifiers {
+        fields.push(Field::new("household_id", DataType::Utf8, false));
+        cols.push(Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(h, _)| hh(*h).id.as_str()),
+        )));
+    }
+    for l in [Layer::Building, Layer::Grid] {
+        fields.push(Field::new(
+            format!("{}_id", l.singular()),
+            DataType::Utf8,
+            true,
+        ));
+        cols.push(Arc::new(
+            rows.iter()
+                .map(|(h, _)| hh(*h).lineage.at(l).map(|u| model.code(l, u)))
+                .collect::<StringArray>(),
+        ));
+    }
+    let near = |h: usize, mi: usize| {
+        let m = &cov.measures[mi];
+        cov.reached[m.reach].reached.nearest[h].map(|(f, d)| {
+            let fac = cov.reached[m.reach].facilities[f as usize];
+            (model.facilities[fac as usize].id.as_str(), d)
+        })
+    };
+    fields.extend([
+        Field::new("measure", DataType::Utf8, false),
+        Field::new("distance", DataType::Utf8, false),
+        Field::new("standard_m", DataType::Float64, false),
+        Field::new("target_residents", DataType::UInt32, false),
+        Field::new("located", DataType::Boolean, false),
+        Field::new("nearest_facility", DataType::Utf8, true),
+        Field::new("nearest_m", DataType::Float64, true),
+    ]);
+    cols.extend([
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(_, mi)| cov.measures[*mi].id.as_str()),
+        )) as ArrayRef,
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(_, mi)| cov.measures[*mi].mode.code()),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter()
+                .map(|(_, mi)| cov.rule(&cov.measures[*mi]).standard_m),
+        )),
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|(h, mi)| {
+            cov.targets[cov.measures[*mi].target].weights[*h]
+        }))),
+        Arc::new(BooleanArray::from(
+            rows.iter()
+                .map(|(h, _)| cov.homes[*h].is_some())
+                .collect::<Vec<bool>>(),
+        )),
+        Arc::new(
+            rows.iter()
+                .map(|(h, mi)| near(*h, *mi).map(|x| x.0))
+                .collect::<StringArray>(),
+        ),
+        f64s(
+            rows.iter()
+                .map(|(h, mi)| near(*h, *mi).map(|x| x.1))
+                .collect(),
+        ),
+    ]);
+    write_table(dir, "uncovered_households.parquet", fields, cols)
 }
 
 /// The person-readable summary.

@@ -556,6 +556,26 @@ fn operational_run_writes_the_scoped_pseudonymous_reach_list() {
         })
         .count();
     assert_eq!(keys.len(), in_grid);
+    // The worker's blind-spot households: in the grid, with target residents, beyond the
+    // standard (300 m for clinics), and each listed household is in the residents list.
+    let un = out.join("coverage/uncovered_households.parquet");
+    let hk = str_col(&un, "household_key");
+    let measures = str_col(&un, "measure");
+    let near_m = f64_col(&un, "nearest_m");
+    let res_households: std::collections::HashSet<Option<String>> =
+        str_col(&path, "household_key").into_iter().collect();
+    assert!(!hk.is_empty());
+    for ((h, m), d) in hk.iter().zip(&measures).zip(&near_m) {
+        assert!(res_households.contains(h));
+        if m.as_deref() == Some("clinic_all") {
+            assert!(d.is_none_or(|d| d > 300.0));
+        }
+    }
+    assert!(
+        str_col(&un, "grid_id")
+            .iter()
+            .all(|g| g.as_deref() == Some("50010300100101"))
+    );
     // Covered agrees with the nearest distance and the standard.
     let near = f64_col(&path, "clinic_all_nearest_m");
     let b = read_batches(&path);
