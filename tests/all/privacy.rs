@@ -971,6 +971,12 @@ fn logs_errors_and_reports_hold_no_personal_data() {
 type Keyed = HashMap<(String, String), (Option<(String, String)>, Vec<Option<u64>>)>;
 
 fn special_rows(out: &Path, cols: &[String]) -> Keyed {
+    level_rows(out, "special_needs", cols)
+}
+
+/// Rows of the level tables in `dir` (and of every remainders file whose parent's children are
+/// published there), keyed as in [`special_rows`].
+fn level_rows(out: &Path, dir: &str, cols: &[String]) -> Keyed {
     let text = |b: &RecordBatch, n: &str, i: usize| -> Option<String> {
         let c = b.column_by_name(n)?;
         let c = c.as_any().downcast_ref::<StringArray>().unwrap();
@@ -993,7 +999,7 @@ fn special_rows(out: &Path, cols: &[String]) -> Keyed {
         ("building", &["grid", "community", "street"]),
     ];
     for (level, up) in ups {
-        let p = out.join(format!("special_needs/{level}.parquet"));
+        let p = out.join(format!("{dir}/{level}.parquet"));
         if !p.exists() {
             continue;
         }
@@ -1014,7 +1020,16 @@ fn special_rows(out: &Path, cols: &[String]) -> Keyed {
         "grids" => "grid",
         _ => "building",
     };
-    for f in ["remainders.parquet", "special_needs/remainders.parquet"] {
+    let child = |level: &str| match level {
+        "street" => "community",
+        "community" => "grid",
+        _ => "building",
+    };
+    for f in [
+        "remainders.parquet",
+        "special_needs/remainders.parquet",
+        "coverage/remainders.parquet",
+    ] {
         let p = out.join(f);
         if !p.exists() {
             continue;
@@ -1022,6 +1037,11 @@ fn special_rows(out: &Path, cols: &[String]) -> Keyed {
         for b in read_batches(&p) {
             for i in 0..b.num_rows() {
                 let pl = singular(&text(&b, "parent_level", i).unwrap()).to_owned();
+                // People in a unit outside its children relate to the children only where
+                // the children are published in `dir`.
+                if !out.join(format!("{dir}/{}.parquet", child(&pl))).exists() {
+                    continue;
+                }
                 let pid = text(&b, "parent_id", i).unwrap();
                 let key = (format!("rest of {pl}"), pid.clone());
                 let v = vals(&b, i);
@@ -1108,6 +1128,74 @@ fn published_special_needs_tables_withstand_attack() {
             (0, (types.len() + 1..=types.len() + grades.len()).collect()),
         ];
         let rels = relations(&parents, n, &groups);
+        let sub = subtraction_attack(&rels, &values, &hidden);
+        assert!(
+            sub.is_empty(),
+            "{households}: recovered by subtraction: {sub:?}"
+        );
+        let alg = rank_attack(&rels, &hidden);
+        assert!(
+            alg.is_empty(),
+            "{households}: determined by linear algebra: {alg:?}"
+        );
+    }
+}
+
+#[test]
+fn published_coverage_tables_withstand_attack() {
+    for households in [4000, 600] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = shequ::sample::SampleConfig {
+            households,
+            ..shequ::sample::SampleConfig::default()
+        };
+        shequ::sample::write_sample(dir.path(), &cfg).unwrap();
+        let mut job = Job::from_toml(dir.path().join("job.toml")).unwrap();
+        let research = dir.path().join("research");
+        shequ::run::run(&job, &research, &shequ::NoProgress).unwrap();
+        std::fs::write(dir.path().join("key"), "a secret for the attack test").unwrap();
+        let mut p = PrivacyOptions::operational_grid("50010300100101");
+        p.secret_file = Some("key".into());
+        job.privacy = Some(p);
+        let full = dir.path().join("full");
+        shequ::run::run(&job, &full, &shequ::NoProgress).unwrap();
+        let mut cols: Vec<String> = Vec::new();
+        for m in [
+            "clinic_all",
+            "clinic_all_network",
+            "elderly_daycare_empty_nest",
+            "rehabilitation_disabled_network",
+        ] {
+            for t in [300, 500, 1000] {
+                cols.push(format!("{m}_within_{t}m"));
+            }
+        }
+        let published = level_rows(&research, "coverage", &cols);
+        let truth = level_rows(&full, "coverage", &cols);
+        let keys: Vec<&(String, String)> = published.keys().collect();
+        let index: HashMap<&(String, String), usize> =
+            keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        let parents: Vec<Option<usize>> = keys
+            .iter()
+            .map(|k| published[*k].0.as_ref().map(|p| index[p]))
+            .collect();
+        let mut values = Vec::new();
+        let mut hidden = Vec::new();
+        for k in &keys {
+            let t = &truth[*k].1;
+            for (c, v) in published[*k].1.iter().enumerate() {
+                values.push(t[c].expect("operational counts are complete") as i64);
+                hidden.push(v.is_none());
+                if let Some(v) = v {
+                    assert_eq!(*v as i64, *values.last().unwrap());
+                }
+            }
+        }
+        assert!(
+            hidden.iter().any(|h| *h),
+            "{households}: something is suppressed"
+        );
+        let rels = relations(&parents, cols.len(), &[]);
         let sub = subtraction_attack(&rels, &values, &hidden);
         assert!(
             sub.is_empty(),
