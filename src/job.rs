@@ -337,6 +337,14 @@ pub struct Job {
 }
 
 impl Job {
+    /// An [`Error::Job`] about this job (its file, or `<string>`).
+    pub(crate) fn error(&self, message: impl Into<String>) -> Error {
+        Error::Job {
+            path: self.source.clone().unwrap_or_else(|| "<string>".into()),
+            message: message.into(),
+        }
+    }
+
     /// Reads a job file.
     ///
     /// # Errors

@@ -158,12 +158,12 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
     let started = chrono::Utc::now();
     let t0 = Instant::now();
     // The privacy choice is checked before any work: there is no default.
-    let options = job.privacy.as_ref().ok_or_else(|| Error::Job {
-        path: job.source.clone().unwrap_or_else(|| "<string>".into()),
-        message: "no [privacy] section: choose output = \"research\" (aggregates only, small \
-                  counts suppressed, safe to publish) or output = \"operational\" (named lists \
-                  for one grid or community); see docs/privacy.md"
-            .into(),
+    let options = job.privacy.as_ref().ok_or_else(|| {
+        job.error(
+            "no [privacy] section: choose output = \"research\" (aggregates only, small \
+             counts suppressed, safe to publish) or output = \"operational\" (named lists \
+             for one grid or community); see docs/privacy.md",
+        )
     })?;
     let policy = Policy::resolve(options, &job.base_dir)?;
     let mut build = build_with_progress(job, progress)?;

@@ -280,14 +280,7 @@ impl SpecialNeeds {
         opts: &SpecialNeedsOptions,
         include_restricted: bool,
     ) -> Result<SpecialNeeds> {
-        let job_err = |message: String| Error::Job {
-            path: build
-                .job
-                .source
-                .clone()
-                .unwrap_or_else(|| "<string>".into()),
-            message,
-        };
+        let job_err = |message: String| build.job.error(message);
         opts.check().map_err(job_err)?;
         let reference = opts.date().map_err(job_err)?;
         let model = &build.model;

@@ -264,12 +264,9 @@ impl<'a> Builder<'a> {
                 let children = units.get(&child).map(Vec::as_slice).unwrap_or(&[]);
                 let derived = derive_by_dissolve(children, cfg.parent_prefix);
                 if derived.is_empty() {
-                    return Err(Error::Job {
-                        path: self.job.source.clone().unwrap_or_default(),
-                        message: format!(
-                            "cannot derive {layer}: no {child} declares a parent code"
-                        ),
-                    });
+                    return Err(self.job.error(format!(
+                        "cannot derive {layer}: no {child} declares a parent code"
+                    )));
                 }
                 units.insert(layer, derived);
             }
@@ -556,11 +553,9 @@ impl<'a> Builder<'a> {
             }
         }
         let Some(b) = bbox else {
-            return Err(Error::Job {
-                path: self.job.source.clone().unwrap_or_default(),
-                message: "no usable geometry to choose a working CRS from; set options.working_crs"
-                    .into(),
-            });
+            return Err(self.job.error(
+                "no usable geometry to choose a working CRS from; set options.working_crs",
+            ));
         };
         let lon = (b.min().x + b.max().x) / 2.0;
         Ok(metric_crs_for(lon).unwrap_or_else(|| utm_crs_for(lon)))
@@ -1595,7 +1590,8 @@ fn coord_issue(v: CoordCheck, c: Coord<f64>, crs: &Crs, digits: usize) -> (Issue
     }
 }
 
-fn type_name(g: &Geometry<f64>) -> &'static str {
+/// The geometry type's GeoJSON name.
+pub(crate) fn type_name(g: &Geometry<f64>) -> &'static str {
     match g {
         Geometry::Point(_) => "Point",
         Geometry::Line(_) => "Line",

@@ -313,21 +313,12 @@ pub(crate) fn write(
     }
     // Blind spots.
     if model.has(Layer::Grid) {
-        let g = &model.grids;
-        let fields = vec![
+        let unit = |u: u32| &model.grids[u as usize];
+        let mut fields = vec![
             Field::new("grid_id", DataType::Utf8, false),
             Field::new("name", DataType::Utf8, true),
-            Field::new("community_id", DataType::Utf8, true),
-            Field::new("street_id", DataType::Utf8, true),
-            Field::new("measure", DataType::Utf8, false),
-            Field::new("distance", DataType::Utf8, false),
-            Field::new("standard_m", DataType::Float64, false),
-            Field::new("target", DataType::UInt64, false),
-            Field::new("covered", DataType::UInt64, true),
-            Field::new("share_covered", DataType::Float64, false),
         ];
-        let unit = |u: u32| &g[u as usize];
-        let cols: Vec<ArrayRef> = vec![
+        let mut cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(
                 blind.iter().map(|b| unit(b.0).id.as_str()),
             )),
@@ -337,31 +328,25 @@ pub(crate) fn write(
                     .map(|b| unit(b.0).name.as_deref())
                     .collect::<StringArray>(),
             ),
-            Arc::new(
-                blind
-                    .iter()
-                    .map(|b| {
-                        unit(b.0)
-                            .lineage
-                            .community
-                            .map(|c| model.code(Layer::Community, c))
-                    })
-                    .collect::<StringArray>(),
-            ),
-            Arc::new(
-                blind
-                    .iter()
-                    .map(|b| {
-                        unit(b.0)
-                            .lineage
-                            .street
-                            .map(|c| model.code(Layer::Street, c))
-                    })
-                    .collect::<StringArray>(),
-            ),
+        ];
+        let lineages: Vec<crate::model::Lineage> =
+            blind.iter().map(|b| unit(b.0).lineage).collect();
+        for (name, array) in parent_columns(model, Layer::Grid, &lineages) {
+            fields.push(Field::new(name, DataType::Utf8, true));
+            cols.push(array);
+        }
+        fields.extend([
+            Field::new("measure", DataType::Utf8, false),
+            Field::new("distance", DataType::Utf8, false),
+            Field::new("standard_m", DataType::Float64, false),
+            Field::new("target", DataType::UInt64, false),
+            Field::new("covered", DataType::UInt64, true),
+            Field::new("share_covered", DataType::Float64, false),
+        ]);
+        cols.extend([
             Arc::new(StringArray::from_iter_values(
                 blind.iter().map(|b| cov.measures[b.1].id.as_str()),
-            )),
+            )) as ArrayRef,
             Arc::new(StringArray::from_iter_values(
                 blind.iter().map(|b| cov.measures[b.1].mode.code()),
             )),
@@ -375,7 +360,7 @@ pub(crate) fn write(
                 blind.iter().map(|b| b.4).collect::<Vec<_>>(),
             )),
             Arc::new(Float64Array::from_iter_values(blind.iter().map(|b| b.2))),
-        ];
+        ]);
         write_table(&dir, "blind_spots.parquet", fields, cols)?;
         w.written.files.push(format!("{DIR}/blind_spots.parquet"));
     }
@@ -397,60 +382,53 @@ pub(crate) fn write(
             }
         }
     }
-    let m_id = |i: usize| cov.measures[i].id.as_str();
-    let m_mode = |i: usize| cov.measures[i].mode.code();
-    write_table(
-        &dir,
-        "equity.parquet",
-        vec![
-            Field::new("measure", DataType::Utf8, false),
-            Field::new("distance", DataType::Utf8, false),
-            Field::new("method", DataType::Utf8, false),
-            Field::new("grids", DataType::UInt64, false),
-            Field::new("gini", DataType::Float64, true),
-        ],
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                equity.iter().map(|e| m_id(e.0)),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                equity.iter().map(|e| m_mode(e.0)),
-            )),
-            Arc::new(StringArray::from_iter_values(equity.iter().map(|e| e.1))),
-            Arc::new(UInt64Array::from_iter_values(
-                equity.iter().map(|e| e.2 as u64),
-            )),
-            Arc::new(Float64Array::from(
-                equity.iter().map(|e| e.3).collect::<Vec<_>>(),
-            )),
-        ],
-    )?;
-    write_table(
-        &dir,
-        "lorenz.parquet",
-        vec![
-            Field::new("measure", DataType::Utf8, false),
-            Field::new("distance", DataType::Utf8, false),
-            Field::new("method", DataType::Utf8, false),
-            Field::new("point", DataType::UInt32, false),
-            Field::new("population_share", DataType::Float64, false),
-            Field::new("accessibility_share", DataType::Float64, false),
-        ],
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                curve.iter().map(|e| m_id(e.0)),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                curve.iter().map(|e| m_mode(e.0)),
-            )),
-            Arc::new(StringArray::from_iter_values(curve.iter().map(|e| e.1))),
-            Arc::new(UInt32Array::from_iter_values(
-                curve.iter().map(|e| e.2 as u32),
-            )),
-            Arc::new(Float64Array::from_iter_values(curve.iter().map(|e| e.3))),
-            Arc::new(Float64Array::from_iter_values(curve.iter().map(|e| e.4))),
-        ],
-    )?;
+    // The measure, distance and method of each row.
+    let labels = |rows: &[(usize, &str)]| -> (Vec<Field>, Vec<ArrayRef>) {
+        (
+            vec![
+                Field::new("measure", DataType::Utf8, false),
+                Field::new("distance", DataType::Utf8, false),
+                Field::new("method", DataType::Utf8, false),
+            ],
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| cov.measures[r.0].id.as_str()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| cov.measures[r.0].mode.code()),
+                )),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+            ],
+        )
+    };
+    let (mut fields, mut cols) = labels(&equity.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>());
+    fields.extend([
+        Field::new("grids", DataType::UInt64, false),
+        Field::new("gini", DataType::Float64, true),
+    ]);
+    cols.extend([
+        Arc::new(UInt64Array::from_iter_values(
+            equity.iter().map(|e| e.2 as u64),
+        )) as ArrayRef,
+        Arc::new(Float64Array::from(
+            equity.iter().map(|e| e.3).collect::<Vec<_>>(),
+        )),
+    ]);
+    write_table(&dir, "equity.parquet", fields, cols)?;
+    let (mut fields, mut cols) = labels(&curve.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>());
+    fields.extend([
+        Field::new("point", DataType::UInt32, false),
+        Field::new("population_share", DataType::Float64, false),
+        Field::new("accessibility_share", DataType::Float64, false),
+    ]);
+    cols.extend([
+        Arc::new(UInt32Array::from_iter_values(
+            curve.iter().map(|e| e.2 as u32),
+        )) as ArrayRef,
+        Arc::new(Float64Array::from_iter_values(curve.iter().map(|e| e.3))),
+        Arc::new(Float64Array::from_iter_values(curve.iter().map(|e| e.4))),
+    ]);
+    write_table(&dir, "lorenz.parquet", fields, cols)?;
     w.written.files.extend([
         format!("{DIR}/equity.parquet"),
         format!("{DIR}/lorenz.parquet"),
@@ -546,15 +524,7 @@ pub(crate) fn write(
             .files
             .push(format!("{DIR}/uncovered_households.parquet"));
     }
-    let text = summary(
-        cov,
-        model,
-        release,
-        policy,
-        &blind,
-        &grid_views,
-        gains_hidden,
-    );
+    let text = summary(cov, model, release, policy, &blind, &equity, gains_hidden);
     let path = dir.join("summary.md");
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
     w.written.files.push(format!("{DIR}/summary.md"));
@@ -669,32 +639,8 @@ fn write_residents(
                 .map(|p| model.households[p.household].id.as_str()),
         )));
     }
-    for l in [
-        Layer::Building,
-        Layer::Grid,
-        Layer::Community,
-        Layer::Street,
-    ] {
-        if !model.has(l) {
-            continue;
-        }
-        fields.push(Field::new(
-            format!("{}_id", l.singular()),
-            DataType::Utf8,
-            true,
-        ));
-        cols.push(Arc::new(
-            people
-                .iter()
-                .map(|p| {
-                    model.households[p.household]
-                        .lineage
-                        .at(l)
-                        .map(|j| model.code(l, j))
-                })
-                .collect::<StringArray>(),
-        ));
-    }
+    let households: Vec<usize> = people.iter().map(|p| p.household).collect();
+    crate::output::operational::unit_columns(model, &households, &mut fields, &mut cols);
     for m in &cov.measures {
         let rule = cov.rule(m);
         let kr = &cov.reached[m.reach];
@@ -925,7 +871,7 @@ fn summary(
     release: &Release,
     policy: &Policy,
     blind: &[(u32, usize, f64, u64, Option<u64>)],
-    grids: &[(usize, LevelView)],
+    equity: &[(usize, &str, usize, Option<f64>)],
     gains_hidden: usize,
 ) -> String {
     let mut s = String::new();
@@ -1077,26 +1023,15 @@ fn summary(
          `lorenz.parquet`).\n",
         a.catchment_m, cov.facilities_without_capacity, a.bands, a.gaussian_sigma_m
     );
-    let methods = a.methods();
     let _ = writeln!(s, "| measure | method | grids | Gini |");
     let _ = writeln!(s, "|---|---|---:|---:|");
-    for (mi, v) in grids {
-        for (k, (name, _)) in methods.iter().enumerate() {
-            let (mut x, mut p) = (Vec::new(), Vec::new());
-            for u in 0..v.target.len() {
-                if let (Some(a), Some(t)) = (v.access[k][u], v.target[u]) {
-                    x.push(a);
-                    p.push(t as f64);
-                }
-            }
-            let _ = writeln!(
-                s,
-                "| `{}` | {name} | {} | {} |",
-                cov.measures[*mi].id,
-                x.len(),
-                gini(&x, &p).map_or("—".into(), |g| format!("{g:.3}"))
-            );
-        }
+    for (mi, name, grids, g) in equity {
+        let _ = writeln!(
+            s,
+            "| `{}` | {name} | {grids} | {} |",
+            cov.measures[*mi].id,
+            g.map_or("—".into(), |g| format!("{g:.3}"))
+        );
     }
     if let Some(site) = &cov.siting {
         let _ = writeln!(s, "\n## Siting: `{}`\n", site.rule);

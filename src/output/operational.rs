@@ -45,7 +45,7 @@ fn key(policy: &Policy) -> Result<&Pseudonymizer> {
 
 /// Appends `building_id`, `grid_id`, `community_id`, `street_id` (levels present) of the
 /// given households.
-fn unit_columns(
+pub(crate) fn unit_columns(
     model: &Model,
     households: &[usize],
     fields: &mut Vec<Field>,

@@ -1059,26 +1059,70 @@ fn level_rows(out: &Path, dir: &str, cols: &[String]) -> Keyed {
     rows
 }
 
+/// A research run and an operational run (the truth: full counts) of the sample job on a
+/// district of `households`.
+fn research_and_truth(households: usize) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = shequ::sample::SampleConfig {
+        households,
+        ..shequ::sample::SampleConfig::default()
+    };
+    shequ::sample::write_sample(dir.path(), &cfg).unwrap();
+    let mut job = Job::from_toml(dir.path().join("job.toml")).unwrap();
+    let research = dir.path().join("research");
+    shequ::run::run(&job, &research, &shequ::NoProgress).unwrap();
+    std::fs::write(dir.path().join("key"), "a secret for the attack test").unwrap();
+    let mut p = PrivacyOptions::operational_grid("50010300100101");
+    p.secret_file = Some("key".into());
+    job.privacy = Some(p);
+    let full = dir.path().join("full");
+    shequ::run::run(&job, &full, &shequ::NoProgress).unwrap();
+    (dir, research, full)
+}
+
+/// Attacks the published rows of `cols` with the hierarchy and `groups`; returns the number
+/// of hidden cells. Published values must equal the truth.
+fn attack_keyed(
+    published: &Keyed,
+    truth: &Keyed,
+    cols: usize,
+    groups: &[(usize, Vec<usize>)],
+    label: &str,
+) -> usize {
+    let keys: Vec<&(String, String)> = published.keys().collect();
+    let index: HashMap<&(String, String), usize> =
+        keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let parents: Vec<Option<usize>> = keys
+        .iter()
+        .map(|k| published[*k].0.as_ref().map(|p| index[p]))
+        .collect();
+    let mut values = Vec::new();
+    let mut hidden = Vec::new();
+    for k in &keys {
+        let t = &truth[*k].1;
+        for (c, v) in published[*k].1.iter().enumerate() {
+            values.push(t[c].expect("operational counts are complete") as i64);
+            hidden.push(v.is_none());
+            if let Some(v) = v {
+                assert_eq!(*v as i64, *values.last().unwrap());
+            }
+        }
+    }
+    let rels = relations(&parents, cols, groups);
+    let sub = subtraction_attack(&rels, &values, &hidden);
+    assert!(sub.is_empty(), "{label}: recovered by subtraction: {sub:?}");
+    let alg = rank_attack(&rels, &hidden);
+    assert!(
+        alg.is_empty(),
+        "{label}: determined by linear algebra: {alg:?}"
+    );
+    hidden.iter().filter(|h| **h).count()
+}
+
 #[test]
 fn published_special_needs_tables_withstand_attack() {
     for households in [4000, 600] {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = shequ::sample::SampleConfig {
-            households,
-            ..shequ::sample::SampleConfig::default()
-        };
-        shequ::sample::write_sample(dir.path(), &cfg).unwrap();
-        let mut job = Job::from_toml(dir.path().join("job.toml")).unwrap();
-        let research = dir.path().join("research");
-        shequ::run::run(&job, &research, &shequ::NoProgress).unwrap();
-        // The truth: the same counts in full, from an operational run.
-        std::fs::write(dir.path().join("key"), "a secret for the attack test").unwrap();
-        let mut p = PrivacyOptions::operational_grid("50010300100101");
-        p.secret_file = Some("key".into());
-        job.privacy = Some(p);
-        let full = dir.path().join("full");
-        shequ::run::run(&job, &full, &shequ::NoProgress).unwrap();
-
+        let (_dir, research, full) = research_and_truth(households);
         let types: Vec<String> = shequ::analytics::special_needs::DISABILITY_TYPES
             .iter()
             .map(|(_, en)| format!("disabled_{en}"))
@@ -1100,65 +1144,25 @@ fn published_special_needs_tables_withstand_attack() {
             ]
             .map(String::from),
         );
-        let published = special_rows(&research, &cols);
-        let truth = special_rows(&full, &cols);
-        let keys: Vec<&(String, String)> = published.keys().collect();
-        let index: HashMap<&(String, String), usize> =
-            keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-        let parents: Vec<Option<usize>> = keys
-            .iter()
-            .map(|k| published[*k].0.as_ref().map(|p| index[p]))
-            .collect();
-        let n = cols.len();
-        let mut values = Vec::new();
-        let mut hidden = Vec::new();
-        for k in &keys {
-            let t = &truth[*k].1;
-            for (c, v) in published[*k].1.iter().enumerate() {
-                values.push(t[c].expect("operational counts are complete") as i64);
-                hidden.push(v.is_none());
-                if let Some(v) = v {
-                    assert_eq!(*v as i64, *values.last().unwrap());
-                }
-            }
-        }
-        assert!(hidden.iter().filter(|h| **h).count() > 50);
         let groups = vec![
             (0, (1..=types.len()).collect()),
             (0, (types.len() + 1..=types.len() + grades.len()).collect()),
         ];
-        let rels = relations(&parents, n, &groups);
-        let sub = subtraction_attack(&rels, &values, &hidden);
-        assert!(
-            sub.is_empty(),
-            "{households}: recovered by subtraction: {sub:?}"
+        let hidden = attack_keyed(
+            &special_rows(&research, &cols),
+            &special_rows(&full, &cols),
+            cols.len(),
+            &groups,
+            &households.to_string(),
         );
-        let alg = rank_attack(&rels, &hidden);
-        assert!(
-            alg.is_empty(),
-            "{households}: determined by linear algebra: {alg:?}"
-        );
+        assert!(hidden > 50);
     }
 }
 
 #[test]
 fn published_coverage_tables_withstand_attack() {
     for households in [4000, 600] {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = shequ::sample::SampleConfig {
-            households,
-            ..shequ::sample::SampleConfig::default()
-        };
-        shequ::sample::write_sample(dir.path(), &cfg).unwrap();
-        let mut job = Job::from_toml(dir.path().join("job.toml")).unwrap();
-        let research = dir.path().join("research");
-        shequ::run::run(&job, &research, &shequ::NoProgress).unwrap();
-        std::fs::write(dir.path().join("key"), "a secret for the attack test").unwrap();
-        let mut p = PrivacyOptions::operational_grid("50010300100101");
-        p.secret_file = Some("key".into());
-        job.privacy = Some(p);
-        let full = dir.path().join("full");
-        shequ::run::run(&job, &full, &shequ::NoProgress).unwrap();
+        let (_dir, research, full) = research_and_truth(households);
         let mut cols: Vec<String> = Vec::new();
         for m in [
             "clinic_all",
@@ -1170,41 +1174,13 @@ fn published_coverage_tables_withstand_attack() {
                 cols.push(format!("{m}_within_{t}m"));
             }
         }
-        let published = level_rows(&research, "coverage", &cols);
-        let truth = level_rows(&full, "coverage", &cols);
-        let keys: Vec<&(String, String)> = published.keys().collect();
-        let index: HashMap<&(String, String), usize> =
-            keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-        let parents: Vec<Option<usize>> = keys
-            .iter()
-            .map(|k| published[*k].0.as_ref().map(|p| index[p]))
-            .collect();
-        let mut values = Vec::new();
-        let mut hidden = Vec::new();
-        for k in &keys {
-            let t = &truth[*k].1;
-            for (c, v) in published[*k].1.iter().enumerate() {
-                values.push(t[c].expect("operational counts are complete") as i64);
-                hidden.push(v.is_none());
-                if let Some(v) = v {
-                    assert_eq!(*v as i64, *values.last().unwrap());
-                }
-            }
-        }
-        assert!(
-            hidden.iter().any(|h| *h),
-            "{households}: something is suppressed"
+        let hidden = attack_keyed(
+            &level_rows(&research, "coverage", &cols),
+            &level_rows(&full, "coverage", &cols),
+            cols.len(),
+            &[],
+            &households.to_string(),
         );
-        let rels = relations(&parents, cols.len(), &[]);
-        let sub = subtraction_attack(&rels, &values, &hidden);
-        assert!(
-            sub.is_empty(),
-            "{households}: recovered by subtraction: {sub:?}"
-        );
-        let alg = rank_attack(&rels, &hidden);
-        assert!(
-            alg.is_empty(),
-            "{households}: determined by linear algebra: {alg:?}"
-        );
+        assert!(hidden > 0, "{households}: something is suppressed");
     }
 }

@@ -170,18 +170,12 @@ pub fn two_step_many(
 /// assert_eq!(gini(&[0.0, 2.0], &[1.0, 1.0]), Some(0.5));
 /// ```
 pub fn gini(values: &[f64], weights: &[f64]) -> Option<f64> {
-    let mut v: Vec<(f64, f64)> = values
-        .iter()
-        .zip(weights)
-        .filter(|(_, w)| **w > 0.0)
-        .map(|(x, w)| (*x, *w))
-        .collect();
+    let v = sorted_by_value(values, weights);
     let sw: f64 = v.iter().map(|x| x.1).sum();
     let mean = v.iter().map(|x| x.0 * x.1).sum::<f64>() / sw;
     if sw <= 0.0 || mean <= 0.0 || !mean.is_finite() {
         return None;
     }
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
     // Σ_i Σ_j w_i w_j |x_i − x_j| = 2 Σ_i w_i (x_i W_<i − S_<i) over the sorted values.
     let (mut w_below, mut s_below, mut acc) = (0.0, 0.0, 0.0);
     for (x, w) in &v {
@@ -201,13 +195,7 @@ pub fn gini(values: &[f64], weights: &[f64]) -> Option<f64> {
 /// assert_eq!(lorenz(&[3.0, 1.0], &[1.0, 1.0]), vec![(0.0, 0.0), (0.5, 0.25), (1.0, 1.0)]);
 /// ```
 pub fn lorenz(values: &[f64], weights: &[f64]) -> Vec<(f64, f64)> {
-    let mut v: Vec<(f64, f64)> = values
-        .iter()
-        .zip(weights)
-        .filter(|(_, w)| **w > 0.0)
-        .map(|(x, w)| (*x, *w))
-        .collect();
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let v = sorted_by_value(values, weights);
     let sw: f64 = v.iter().map(|x| x.1).sum();
     let sx: f64 = v.iter().map(|x| x.0 * x.1).sum();
     let mut out = vec![(0.0, 0.0)];
@@ -221,4 +209,16 @@ pub fn lorenz(values: &[f64], weights: &[f64]) -> Vec<(f64, f64)> {
         out.push((cw / sw, cx / sx));
     }
     out
+}
+
+/// `(value, weight)` pairs with positive weight, by value ascending.
+fn sorted_by_value(values: &[f64], weights: &[f64]) -> Vec<(f64, f64)> {
+    let mut v: Vec<(f64, f64)> = values
+        .iter()
+        .zip(weights)
+        .filter(|(_, w)| **w > 0.0)
+        .map(|(x, w)| (*x, *w))
+        .collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v
 }

@@ -380,14 +380,7 @@ impl Coverage {
         opts: &CoverageOptions,
         special: Option<&SpecialNeeds>,
     ) -> Result<Coverage> {
-        let job_err = |message: String| Error::Job {
-            path: build
-                .job
-                .source
-                .clone()
-                .unwrap_or_else(|| "<string>".into()),
-            message: format!("[coverage] {message}"),
-        };
+        let job_err = |message: String| build.job.error(format!("[coverage] {message}"));
         let model = &build.model;
         let rules = RuleSet::merge(opts.replace_default_rules, &opts.rules).map_err(job_err)?;
         check_options(opts).map_err(job_err)?;
@@ -870,7 +863,7 @@ fn read_lines(
                     IssueKind::MissingGeometry,
                     format!(
                         "a {} is not a path: the network takes LineStrings and MultiLineStrings",
-                        geometry_name(&other)
+                        crate::model::build::type_name(&other)
                     ),
                 ));
                 geoms.push(None);
@@ -901,21 +894,6 @@ fn read_lines(
     }
     issues.sort_by_key(|i| i.index);
     Ok((lines, features, issues))
-}
-
-fn geometry_name(g: &Geometry<f64>) -> &'static str {
-    match g {
-        Geometry::Point(_) => "Point",
-        Geometry::Line(_) => "Line",
-        Geometry::LineString(_) => "LineString",
-        Geometry::Polygon(_) => "Polygon",
-        Geometry::MultiPoint(_) => "MultiPoint",
-        Geometry::MultiLineString(_) => "MultiLineString",
-        Geometry::MultiPolygon(_) => "MultiPolygon",
-        Geometry::GeometryCollection(_) => "GeometryCollection",
-        Geometry::Rect(_) => "Rect",
-        Geometry::Triangle(_) => "Triangle",
-    }
 }
 
 /// Candidate sites: the buildings' points, or a point layer (bad features reported).
@@ -980,7 +958,7 @@ fn candidate_sites(
                     IssueKind::MissingGeometry,
                     format!(
                         "a {} is not a candidate site: give Points",
-                        geometry_name(&other)
+                        crate::model::build::type_name(&other)
                     ),
                 ));
                 geoms.push(None);
