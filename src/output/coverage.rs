@@ -233,8 +233,11 @@ pub(crate) fn write(
     let mut grid_views: Vec<(usize, LevelView)> = Vec::new();
     let mut hidden_names: Vec<String> = Vec::new();
     for m in &cov.measures {
-        hidden_names.push(total_name(cov, m));
-        hidden_names.extend(within_names(cov, m));
+        for name in std::iter::once(total_name(cov, m)).chain(within_names(cov, m)) {
+            if !hidden_names.contains(&name) {
+                hidden_names.push(name);
+            }
+        }
     }
     for level in [Layer::Street, Layer::Community, Layer::Grid] {
         if !release.levels().contains(&level) {

@@ -579,11 +579,7 @@ impl Coverage {
                     &reached,
                     &homes,
                     net.as_ref().map(|(n, snaps, _)| (n, snaps.as_slice())),
-                )
-                .map_err(|e| match e {
-                    Err(message) => job_err(message),
-                    Ok(e) => e,
-                })?;
+                )?;
                 issues.append(&mut found);
                 Some(site)
             }
@@ -995,9 +991,6 @@ fn candidate_sites(
     Ok((sites, issues))
 }
 
-/// Errors of siting: `Err(message)` for a job error, `Ok(error)` otherwise.
-type SitingError = std::result::Result<Error, String>;
-
 #[allow(clippy::too_many_arguments)]
 fn site_facilities(
     build: &Build,
@@ -1008,9 +1001,10 @@ fn site_facilities(
     reached: &[KindReach],
     homes: &[Option<Coord<f64>>],
     net: Option<(&Network, &[Option<Snap>])>,
-) -> std::result::Result<(Siting, Vec<QualityIssue>), SitingError> {
+) -> Result<(Siting, Vec<QualityIssue>)> {
+    let job_err = |message: String| build.job.error(format!("[coverage] {message}"));
     let Some(ri) = rules.rules.iter().position(|r| r.id() == s.rule) else {
-        return Err(Err(format!(
+        return Err(job_err(format!(
             "siting.rule {:?} is not a rule; rules: {}",
             s.rule,
             rules
@@ -1025,7 +1019,7 @@ fn site_facilities(
         .iter()
         .find(|m| m.rule == ri && m.mode == s.distance)
     else {
-        return Err(Err(format!(
+        return Err(job_err(format!(
             "siting.rule {:?} was not computed (its target is not available)",
             s.rule
         )));
@@ -1033,9 +1027,11 @@ fn site_facilities(
     let rule = &rules.rules[ri];
     let d = s.distance_m.unwrap_or(rule.standard_m);
     if !(d.is_finite() && d > 0.0) {
-        return Err(Err(format!("siting.distance_m must be positive, got {d}")));
+        return Err(job_err(format!(
+            "siting.distance_m must be positive, got {d}"
+        )));
     }
-    let (sites, issues) = candidate_sites(build, s.candidates.as_ref()).map_err(Ok)?;
+    let (sites, issues) = candidate_sites(build, s.candidates.as_ref())?;
     let w = &targets[m.target].weights;
     let kr = &reached[m.reach];
     // Demand not yet covered: located target households beyond `d` of every facility.

@@ -59,8 +59,8 @@ impl ServiceRule {
         format!("{}_{}", self.facility, self.target)
     }
 
-    /// Checks the rule: names usable in column names, thresholds positive, finite and
-    /// strictly ascending, the standard one of them.
+    /// Checks the rule: names usable in column names, 1 to 16 thresholds, positive whole
+    /// metres, strictly ascending, the standard one of them.
     ///
     /// # Errors
     /// A message saying what is wrong.
@@ -76,8 +76,8 @@ impl ServiceRule {
                 "rule {id:?}: facility and target must be lower-case ASCII letters, digits and _"
             ));
         }
-        if self.thresholds_m.is_empty() {
-            return Err(format!("rule {id:?}: no thresholds_m"));
+        if self.thresholds_m.is_empty() || self.thresholds_m.len() > 16 {
+            return Err(format!("rule {id:?}: give 1 to 16 thresholds_m"));
         }
         if self
             .thresholds_m
