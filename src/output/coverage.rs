@@ -197,6 +197,31 @@ fn f64s(v: Vec<Option<f64>>) -> ArrayRef {
     Arc::new(Float64Array::from(v))
 }
 
+/// Appends `measure` and `distance` (and, with `standard`, `standard_m`) columns naming the
+/// measure of each row (`rows`: indices into `cov.measures`).
+fn measure_columns(
+    cov: &Coverage,
+    rows: &[usize],
+    standard: bool,
+    fields: &mut Vec<Field>,
+    cols: &mut Vec<ArrayRef>,
+) {
+    fields.push(Field::new("measure", DataType::Utf8, false));
+    cols.push(Arc::new(StringArray::from_iter_values(
+        rows.iter().map(|m| cov.measures[*m].id.as_str()),
+    )));
+    fields.push(Field::new("distance", DataType::Utf8, false));
+    cols.push(Arc::new(StringArray::from_iter_values(
+        rows.iter().map(|m| cov.measures[*m].mode.code()),
+    )));
+    if standard {
+        fields.push(Field::new("standard_m", DataType::Float64, false));
+        cols.push(Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|m| cov.rule(&cov.measures[*m]).standard_m),
+        )));
+    }
+}
+
 /// A grid is a blind spot for a measure when the published share of its target population
 /// within the standard distance is below the threshold (unknown where a count is hidden).
 fn blind_spots(cov: &Coverage, m: &Measure, v: &LevelView) -> Vec<Option<bool>> {
@@ -338,27 +363,15 @@ pub(crate) fn write(
             fields.push(Field::new(name, DataType::Utf8, true));
             cols.push(array);
         }
+        let measures: Vec<usize> = blind.iter().map(|b| b.1).collect();
+        measure_columns(cov, &measures, true, &mut fields, &mut cols);
         fields.extend([
-            Field::new("measure", DataType::Utf8, false),
-            Field::new("distance", DataType::Utf8, false),
-            Field::new("standard_m", DataType::Float64, false),
             Field::new("target", DataType::UInt64, false),
             Field::new("covered", DataType::UInt64, true),
             Field::new("share_covered", DataType::Float64, false),
         ]);
         cols.extend([
-            Arc::new(StringArray::from_iter_values(
-                blind.iter().map(|b| cov.measures[b.1].id.as_str()),
-            )) as ArrayRef,
-            Arc::new(StringArray::from_iter_values(
-                blind.iter().map(|b| cov.measures[b.1].mode.code()),
-            )),
-            Arc::new(Float64Array::from_iter_values(
-                blind
-                    .iter()
-                    .map(|b| cov.rule(&cov.measures[b.1]).standard_m),
-            )),
-            Arc::new(UInt64Array::from_iter_values(blind.iter().map(|b| b.3))),
+            Arc::new(UInt64Array::from_iter_values(blind.iter().map(|b| b.3))) as ArrayRef,
             Arc::new(UInt64Array::from(
                 blind.iter().map(|b| b.4).collect::<Vec<_>>(),
             )),
@@ -387,22 +400,14 @@ pub(crate) fn write(
     }
     // The measure, distance and method of each row.
     let labels = |rows: &[(usize, &str)]| -> (Vec<Field>, Vec<ArrayRef>) {
-        (
-            vec![
-                Field::new("measure", DataType::Utf8, false),
-                Field::new("distance", DataType::Utf8, false),
-                Field::new("method", DataType::Utf8, false),
-            ],
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    rows.iter().map(|r| cov.measures[r.0].id.as_str()),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    rows.iter().map(|r| cov.measures[r.0].mode.code()),
-                )),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
-            ],
-        )
+        let (mut fields, mut cols) = (Vec::new(), Vec::new());
+        let measures: Vec<usize> = rows.iter().map(|r| r.0).collect();
+        measure_columns(cov, &measures, false, &mut fields, &mut cols);
+        fields.push(Field::new("method", DataType::Utf8, false));
+        cols.push(Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.1),
+        )));
+        (fields, cols)
     };
     let (mut fields, mut cols) = labels(&equity.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>());
     fields.extend([
@@ -825,29 +830,18 @@ fn write_uncovered_households(
             (model.facilities[fac as usize].id.as_str(), d)
         })
     };
+    let measures: Vec<usize> = rows.iter().map(|r| r.1).collect();
+    measure_columns(cov, &measures, true, &mut fields, &mut cols);
     fields.extend([
-        Field::new("measure", DataType::Utf8, false),
-        Field::new("distance", DataType::Utf8, false),
-        Field::new("standard_m", DataType::Float64, false),
         Field::new("target_residents", DataType::UInt32, false),
         Field::new("located", DataType::Boolean, false),
         Field::new("nearest_facility", DataType::Utf8, true),
         Field::new("nearest_m", DataType::Float64, true),
     ]);
     cols.extend([
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|(_, mi)| cov.measures[*mi].id.as_str()),
-        )) as ArrayRef,
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|(_, mi)| cov.measures[*mi].mode.code()),
-        )),
-        Arc::new(Float64Array::from_iter_values(
-            rows.iter()
-                .map(|(_, mi)| cov.rule(&cov.measures[*mi]).standard_m),
-        )),
         Arc::new(UInt32Array::from_iter_values(rows.iter().map(|(h, mi)| {
             cov.targets[cov.measures[*mi].target].weights[*h]
-        }))),
+        }))) as ArrayRef,
         Arc::new(BooleanArray::from(
             rows.iter()
                 .map(|(h, _)| cov.homes[*h].is_some())
