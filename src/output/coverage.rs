@@ -225,12 +225,7 @@ fn measure_columns(
 /// A grid is a blind spot for a measure when the published share of its target population
 /// within the standard distance is below the threshold (unknown where a count is hidden).
 fn blind_spots(cov: &Coverage, m: &Measure, v: &LevelView) -> Vec<Option<bool>> {
-    let rule = cov.rule(m);
-    let s = rule
-        .thresholds_m
-        .iter()
-        .position(|t| *t == rule.standard_m)
-        .expect("checked");
+    let s = cov.standard_band(m);
     (0..v.target.len())
         .map(|u| {
             if v.target[u] == Some(0) {
@@ -303,11 +298,7 @@ pub(crate) fn write(
             }
             if level == Layer::Grid {
                 let b = blind_spots(cov, m, &v);
-                let s = rule
-                    .thresholds_m
-                    .iter()
-                    .position(|t| *t == rule.standard_m)
-                    .expect("checked");
+                let s = cov.standard_band(m);
                 for (u, x) in b.iter().enumerate() {
                     if *x == Some(true) {
                         let covered = v.within[s][u];
@@ -649,110 +640,74 @@ fn write_residents(
     }
     let households: Vec<usize> = people.iter().map(|p| p.household).collect();
     crate::output::operational::unit_columns(model, &households, &mut fields, &mut cols);
+    let mut add = |name: String, a: ArrayRef, nullable: bool| {
+        fields.push(Field::new(name, a.data_type().clone(), nullable));
+        cols.push(a);
+    };
     for m in &cov.measures {
         let rule = cov.rule(m);
-        let kr = &cov.reached[m.reach];
         let t = &cov.targets[m.target];
-        let inside = |p: &crate::output::operational::ScopedResident| t.members[p.resident];
-        fields.push(Field::new(
+        // Per resident of the target, else null.
+        let of = |p: &crate::output::operational::ScopedResident| {
+            t.members[p.resident].then_some(p.household)
+        };
+        add(
             format!("{}_target", m.id),
-            DataType::Boolean,
+            Arc::new(BooleanArray::from(
+                people
+                    .iter()
+                    .map(|p| of(p).is_some())
+                    .collect::<Vec<bool>>(),
+            )),
             false,
-        ));
-        cols.push(Arc::new(BooleanArray::from(
-            people.iter().map(inside).collect::<Vec<bool>>(),
-        )));
-        let near: Vec<Option<(u32, f64)>> = people
+        );
+        let near: Vec<Option<(&str, f64)>> = people
             .iter()
-            .map(|p| {
-                if inside(p) {
-                    kr.reached.nearest[p.household]
-                } else {
-                    None
-                }
-            })
+            .map(|p| of(p).and_then(|h| cov.nearest(model, m, h)))
             .collect();
-        fields.push(Field::new(
+        add(
             format!("{}_nearest_facility", m.id),
-            DataType::Utf8,
+            Arc::new(near.iter().map(|n| n.map(|x| x.0)).collect::<StringArray>()),
             true,
-        ));
-        cols.push(Arc::new(
-            near.iter()
-                .map(|n| {
-                    n.map(|(f, _)| {
-                        model.facilities[kr.facilities[f as usize] as usize]
-                            .id
-                            .as_str()
-                    })
-                })
-                .collect::<StringArray>(),
-        ));
-        fields.push(Field::new(
+        );
+        add(
             format!("{}_nearest_m", m.id),
-            DataType::Float64,
+            f64s(near.iter().map(|n| n.map(|x| x.1)).collect()),
             true,
-        ));
-        cols.push(f64s(near.iter().map(|n| n.map(|x| x.1)).collect()));
+        );
         for th in &rule.thresholds_m {
-            let ti = kr
-                .reached
-                .thresholds
-                .iter()
-                .position(|x| x == th)
-                .expect("kind thresholds include the rule's");
-            fields.push(Field::new(
+            add(
                 format!("{}_within_{th}m", m.id),
-                DataType::UInt32,
+                Arc::new(UInt32Array::from(
+                    people
+                        .iter()
+                        .map(|p| of(p).and_then(|h| cov.within(m, h, *th)))
+                        .collect::<Vec<_>>(),
+                )),
                 true,
-            ));
-            cols.push(Arc::new(UInt32Array::from(
-                people
-                    .iter()
-                    .map(|p| {
-                        (inside(p) && cov.homes[p.household].is_some())
-                            .then(|| kr.reached.count(p.household, ti))
-                    })
-                    .collect::<Vec<_>>(),
-            )));
+            );
         }
-        let std_band = rule
-            .thresholds_m
-            .iter()
-            .position(|x| *x == rule.standard_m)
-            .expect("checked");
-        fields.push(Field::new(
+        add(
             format!("{}_covered", m.id),
-            DataType::Boolean,
-            true,
-        ));
-        cols.push(Arc::new(BooleanArray::from(
-            people
-                .iter()
-                .map(|p| {
-                    let b = m.bands[p.household] as usize;
-                    (inside(p) && b <= rule.thresholds_m.len()).then_some(b <= std_band)
-                })
-                .collect::<Vec<_>>(),
-        )));
-        for (k, (name, _)) in cov.accessibility.methods().iter().enumerate() {
-            fields.push(Field::new(
-                format!("{}_{name}", m.id),
-                DataType::Float64,
-                true,
-            ));
-            cols.push(f64s(
+            Arc::new(BooleanArray::from(
                 people
                     .iter()
-                    .map(|p| {
-                        if inside(p) {
-                            m.access[k][p.household]
-                        } else {
-                            None
-                        }
-                    })
-                    .collect(),
-            ));
+                    .map(|p| of(p).and_then(|h| cov.covered(m, h)))
+                    .collect::<Vec<_>>(),
+            )),
+            true,
+        );
+        for (k, (name, _)) in cov.accessibility.methods().iter().enumerate() {
+            add(
+                format!("{}_{name}", m.id),
+                f64s(
+                    people
+                        .iter()
+                        .map(|p| of(p).and_then(|h| m.access[k][h]))
+                        .collect(),
+                ),
+                true,
+            );
         }
     }
     write_table(dir, "residents.parquet", fields, cols)
@@ -785,15 +740,9 @@ fn write_uncovered_households(
     // (household, measure)
     let mut rows: Vec<(usize, usize)> = Vec::new();
     for (mi, m) in cov.measures.iter().enumerate() {
-        let rule = cov.rule(m);
-        let std_band = rule
-            .thresholds_m
-            .iter()
-            .position(|t| *t == rule.standard_m)
-            .expect("checked") as u8;
         let w = &cov.targets[m.target].weights;
         for (h, wh) in w.iter().enumerate() {
-            if *wh > 0 && m.bands[h] > std_band && in_scope(h) {
+            if *wh > 0 && cov.covered(m, h) != Some(true) && in_scope(h) {
                 rows.push((h, mi));
             }
         }
@@ -823,13 +772,7 @@ fn write_uncovered_households(
                 .collect::<StringArray>(),
         ));
     }
-    let near = |h: usize, mi: usize| {
-        let m = &cov.measures[mi];
-        cov.reached[m.reach].reached.nearest[h].map(|(f, d)| {
-            let fac = cov.reached[m.reach].facilities[f as usize];
-            (model.facilities[fac as usize].id.as_str(), d)
-        })
-    };
+    let near = |h: usize, mi: usize| cov.nearest(model, &cov.measures[mi], h);
     let measures: Vec<usize> = rows.iter().map(|r| r.1).collect();
     measure_columns(cov, &measures, true, &mut fields, &mut cols);
     fields.extend([
@@ -945,11 +888,7 @@ fn summary(
                 None => format!("{th} m: (suppressed)"),
             })
             .collect();
-        let st = rule
-            .thresholds_m
-            .iter()
-            .position(|t| *t == rule.standard_m)
-            .expect("checked");
+        let st = cov.standard_band(m);
         let _ = writeln!(
             s,
             "| `{}` | {} | {} | {} |",

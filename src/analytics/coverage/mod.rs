@@ -607,6 +607,42 @@ impl Coverage {
         &self.rules.rules[m.rule]
     }
 
+    /// The index of the rule's standard among its thresholds.
+    pub fn standard_band(&self, m: &Measure) -> usize {
+        let rule = self.rule(m);
+        rule.thresholds_m
+            .iter()
+            .position(|t| *t == rule.standard_m)
+            .expect("checked: the standard is a threshold")
+    }
+
+    /// Household `h` is within the rule's standard of a facility (`None`: no location).
+    pub fn covered(&self, m: &Measure, h: usize) -> Option<bool> {
+        let b = m.bands[h] as usize;
+        (b <= self.rule(m).thresholds_m.len()).then_some(b <= self.standard_band(m))
+    }
+
+    /// Facilities of the measure's type within `threshold` (one of the rule's) of household
+    /// `h` (`None`: no location).
+    pub fn within(&self, m: &Measure, h: usize, threshold: f64) -> Option<u32> {
+        let r = &self.reached[m.reach].reached;
+        let t = r
+            .thresholds
+            .iter()
+            .position(|x| *x == threshold)
+            .expect("a kind's thresholds include its rules'");
+        self.homes[h].map(|_| r.count(h, t))
+    }
+
+    /// The code of household `h`'s nearest facility of the measure's type, and its distance.
+    pub fn nearest<'a>(&self, model: &'a Model, m: &Measure, h: usize) -> Option<(&'a str, f64)> {
+        let kr = &self.reached[m.reach];
+        kr.reached.nearest[h].map(|(f, d)| {
+            let i = kr.facilities[f as usize] as usize;
+            (model.facilities[i].id.as_str(), d)
+        })
+    }
+
     /// The per-household reach of a measure as a polars `DataFrame`: `household` (model
     /// index), `street_id`, `community_id`, `grid_id`, `building_id`, `target` (target
     /// residents), `nearest_facility` (code), `nearest_m`, `within_<T>m` (facilities within
@@ -617,7 +653,6 @@ impl Coverage {
     /// [`Error::Polars`].
     pub fn households(&self, model: &Model, m: &Measure) -> Result<DataFrame> {
         let rule = self.rule(m);
-        let kr = &self.reached[m.reach];
         let w = &self.targets[m.target].weights;
         let rows: Vec<usize> = (0..w.len()).filter(|h| w[*h] > 0).collect();
         let mut cols: Vec<Column> = vec![Column::new(
@@ -640,19 +675,13 @@ impl Coverage {
             "target".into(),
             rows.iter().map(|h| w[*h]).collect::<Vec<u32>>(),
         ));
-        let nearest: Vec<Option<(u32, f64)>> =
-            rows.iter().map(|h| kr.reached.nearest[*h]).collect();
+        let nearest: Vec<Option<(&str, f64)>> =
+            rows.iter().map(|h| self.nearest(model, m, *h)).collect();
         cols.push(Column::new(
             "nearest_facility".into(),
             nearest
                 .iter()
-                .map(|n| {
-                    n.map(|(f, _)| {
-                        model.facilities[kr.facilities[f as usize] as usize]
-                            .id
-                            .as_str()
-                    })
-                })
+                .map(|n| n.map(|x| x.0))
                 .collect::<Vec<Option<&str>>>(),
         ));
         cols.push(Column::new(
@@ -663,31 +692,17 @@ impl Coverage {
                 .collect::<Vec<Option<f64>>>(),
         ));
         for th in &rule.thresholds_m {
-            let t = kr
-                .reached
-                .thresholds
-                .iter()
-                .position(|x| x == th)
-                .expect("kind thresholds include the rule's");
             cols.push(Column::new(
                 format!("within_{th}m").into(),
                 rows.iter()
-                    .map(|h| self.homes[*h].map(|_| kr.reached.count(*h, t)))
+                    .map(|h| self.within(m, *h, *th))
                     .collect::<Vec<Option<u32>>>(),
             ));
         }
-        let std_band = rule
-            .thresholds_m
-            .iter()
-            .position(|t| *t == rule.standard_m)
-            .expect("checked");
         cols.push(Column::new(
             "covered".into(),
             rows.iter()
-                .map(|h| {
-                    let b = m.bands[*h] as usize;
-                    (b <= rule.thresholds_m.len()).then_some(b <= std_band)
-                })
+                .map(|h| self.covered(m, *h))
                 .collect::<Vec<Option<bool>>>(),
         ));
         for (k, (name, _)) in self.accessibility.methods().iter().enumerate() {
