@@ -68,6 +68,22 @@ impl Default for Options {
     }
 }
 
+/// The `[output]` section: layout of the output directory beyond the privacy policy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputOptions {
+    /// Write the household and resident tables of operational runs (`households`,
+    /// `residents`, `coverage/residents`, `coverage/uncovered_households`) as Hive-style
+    /// partitions `<table>/street_id=<code>/community_id=<code>/part-0.parquet` instead of one
+    /// file each.
+    pub partitioned: bool,
+    /// Write `map.html` (see `shequ map`) at the end of the run.
+    pub map: bool,
+    /// The grid indicator the map colours by (a column of a grid-level output); default: the
+    /// first coverage share at the standard distance, else residents.
+    pub map_indicator: Option<String>,
+}
+
 /// A spatial layer: streets, communities, grids or buildings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +94,9 @@ pub struct SpatialLayer {
     pub crs: Option<String>,
     /// The WKB column of a Parquet file without `geo` metadata.
     pub geometry_column: Option<String>,
+    /// The text encoding of a shapefile's DBF (`gbk`, `gb18030`, `utf-8`, `936`), overriding
+    /// its `.cpg`.
+    pub encoding: Option<String>,
     /// Column with the unit's code.
     #[serde(default = "default_id")]
     pub id: String,
@@ -103,6 +122,9 @@ pub struct FacilityLayer {
     pub crs: Option<String>,
     /// The WKB column of a Parquet file without `geo` metadata.
     pub geometry_column: Option<String>,
+    /// The text encoding of a shapefile's DBF (`gbk`, `gb18030`, `utf-8`, `936`), overriding
+    /// its `.cpg`.
+    pub encoding: Option<String>,
     /// Column with the facility's code.
     #[serde(default = "default_id")]
     pub id: String,
@@ -193,6 +215,8 @@ pub struct PrivacyOptions {
     pub grid: Option<String>,
     /// Operational: the community (code) the named lists are limited to.
     pub community: Option<String>,
+    /// Operational: the street (code) the named lists are limited to (a street office's lists).
+    pub street: Option<String>,
     /// Operational: write resident ids, names, ID numbers and phones in plain form (and plain
     /// household ids) instead of pseudonyms. Off by default.
     #[serde(default)]
@@ -226,6 +250,7 @@ impl PrivacyOptions {
             secret_file: None,
             grid: None,
             community: None,
+            street: None,
             plain_identifiers: false,
             allow_restricted: false,
         }
@@ -256,8 +281,12 @@ impl PrivacyOptions {
                 }
             }
             OutputKind::Operational => {
-                if self.grid.is_some() == self.community.is_some() {
-                    return Err("an operational run needs exactly one of privacy.grid or privacy.community: named lists are limited to one unit"
+                let scopes = [&self.grid, &self.community, &self.street]
+                    .iter()
+                    .filter(|s| s.is_some())
+                    .count();
+                if scopes != 1 {
+                    return Err("an operational run needs exactly one of privacy.grid, privacy.community or privacy.street: named lists are limited to one unit"
                         .into());
                 }
             }
@@ -328,6 +357,9 @@ pub struct Job {
     pub special_needs: Option<crate::analytics::SpecialNeedsOptions>,
     /// Service coverage, accessibility and siting: when present, `run` writes `coverage/`.
     pub coverage: Option<crate::analytics::CoverageOptions>,
+    /// How outputs are laid out: partitioned person-level tables, the HTML map.
+    #[serde(default)]
+    pub output: OutputOptions,
     /// The directory relative paths are resolved against (the job file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,

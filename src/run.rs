@@ -316,6 +316,15 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
     let path = manifest_path(out);
     let text = serde_json::to_string_pretty(&manifest).expect("serialisable");
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    if job.output.map {
+        // The map reads the outputs and the manifest just written; then the manifest lists it.
+        crate::output::map::write_map(out, job.output.map_indicator.as_deref(), None)?;
+        written.files.push("map.html".into());
+        let mut manifest = manifest;
+        manifest["outputs"] = json!(written.files);
+        let text = serde_json::to_string_pretty(&manifest).expect("serialisable");
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    }
     let summary = RunSummary::of(&build, written);
     Ok((build, summary))
 }

@@ -586,21 +586,34 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
 
     geojson::write(
         &dir.join("communities.geojson"),
-        &community_geoms,
-        &community_props,
+        pairs(&community_geoms, &community_props),
         None,
         7,
     )?;
     geojson::write(
         &dir.join("grids.geojson"),
-        &grid_geoms,
-        &grid_props,
+        pairs(&grid_geoms, &grid_props),
         None,
         7,
     )?;
-    geojson::write(&dir.join("buildings.geojson"), &b_geoms, &b_props, None, 7)?;
-    geojson::write(&dir.join("facilities.geojson"), &f_geoms, &f_props, None, 7)?;
-    geojson::write(&dir.join("paths.geojson"), &p_geoms, &p_props, None, 7)?;
+    geojson::write(
+        &dir.join("buildings.geojson"),
+        pairs(&b_geoms, &b_props),
+        None,
+        7,
+    )?;
+    geojson::write(
+        &dir.join("facilities.geojson"),
+        pairs(&f_geoms, &f_props),
+        None,
+        7,
+    )?;
+    geojson::write(
+        &dir.join("paths.geojson"),
+        pairs(&p_geoms, &p_props),
+        None,
+        7,
+    )?;
     let write = |name: &str, bytes: &[u8]| {
         let p = dir.join(name);
         std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
@@ -704,6 +717,11 @@ path = "paths.geojson"           # streets and footways; network distances as we
 [coverage.siting]
 rule = "elderly_daycare_empty_nest"
 k = 3                            # candidates: the buildings' points
+
+# map.html: the grids coloured by a coverage share (switchable), facilities, blind spots and
+# the siting picks, in one HTML file that opens offline (also: `shequ map OUT_DIR`).
+[output]
+map = true
 "#;
 
 /// The sample job for the worker of one grid: an operational run whose named lists (and
@@ -882,4 +900,12 @@ fn plant(
     f_props.push(props(
         json!({"code": "F-PLANTED-NOGEOM", "name": "planted", "type": "clinic", "capacity": 5}),
     ));
+}
+
+/// Geometries and their properties, as [`geojson::write`] takes them.
+fn pairs<'a>(
+    geoms: &'a [Option<Geometry<f64>>],
+    props: &'a [JsonObject],
+) -> impl Iterator<Item = (Option<&'a Geometry<f64>>, JsonObject)> + 'a {
+    geoms.iter().map(Option::as_ref).zip(props.iter().cloned())
 }

@@ -56,6 +56,19 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Write a self-contained HTML map (map.html) of a run's output directory: grids as a
+    /// choropleth of one indicator, facilities, blind spots and siting picks. Opens offline.
+    Map {
+        /// The output directory of `shequ run`.
+        out_dir: PathBuf,
+        /// The grid indicator to colour by (a numeric grid column); default: the first
+        /// coverage share at its standard distance, else residents_per_km2.
+        #[arg(long, short)]
+        indicator: Option<String>,
+        /// Where to write the HTML (default: OUT_DIR/map.html).
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
     /// Generate the deterministic synthetic sample district.
     Sample {
         /// Output directory.
@@ -175,6 +188,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 shequ::output::write_quality(&build.report, &out.join("quality.parquet"), kind)?;
                 println!("wrote {}", out.join("quality.parquet").display());
             }
+        }
+        Command::Map {
+            out_dir,
+            indicator,
+            to,
+        } => {
+            let path =
+                shequ::output::map::write_map(&out_dir, indicator.as_deref(), to.as_deref())?;
+            emit(&format!("wrote {}\n", path.display()))?;
         }
         Command::Transform { from, to } => {
             use std::io::BufRead;

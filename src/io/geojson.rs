@@ -1,88 +1,235 @@
 //! GeoJSON reading and writing.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
-use geojson::{Feature, FeatureCollection, GeoJson, JsonObject, JsonValue};
+use geojson::{Feature, JsonObject, JsonValue};
 
 use crate::crs::Crs;
 use crate::error::{Error, Location, Result};
 use crate::io::FeatureLayer;
 
-/// Reads a GeoJSON FeatureCollection (or a single Feature).
+/// Reads a GeoJSON FeatureCollection (or a single Feature), streaming: features are decoded one
+/// at a time as the file is parsed, so memory grows with the requested columns, not with the
+/// file's JSON tree. Members may come in any order (`crs` or `bbox` after `features` too).
 ///
 /// The CRS is taken from a legacy `crs` member (`urn:ogc:def:crs:EPSG::4490` or `EPSG:4490`) if
 /// present; otherwise it is `None`, meaning RFC 7946 longitude/latitude WGS84.
 ///
+/// A feature whose geometry is missing or malformed (an unknown type, coordinates of the wrong
+/// shape)
+/// does not stop the read: its entry in `geometries` is `Err(reason)` and the model reports it.
+///
+/// # Examples
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let p = dir.path().join("f.geojson");
+/// // `crs` after `features`, and one feature with a broken geometry.
+/// std::fs::write(&p, r#"{"type":"FeatureCollection","features":[
+///   {"type":"Feature","properties":{"code":"A","n":3},"geometry":{"type":"Point","coordinates":[106.5,29.5]}},
+///   {"type":"Feature","properties":{"code":"B"},"geometry":{"type":"Circle","coordinates":[1,2]}}],
+///   "crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::4490"}}}"#)?;
+/// let layer = shequ::io::geojson::read("grids", &p, &["code", "n"])?;
+/// assert_eq!(layer.len(), 2);
+/// assert!(layer.geometries[0].is_ok() && layer.geometries[1].is_err());
+/// assert_eq!(layer.columns[1][0].as_deref(), Some("3"));
+/// assert!(layer.crs.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
-/// [`Error::Io`], [`Error::Data`] for malformed or truncated JSON (with line and column),
-/// [`Error::ColumnNotFound`] if no feature has a requested property.
+/// [`Error::Io`], [`Error::Data`] for malformed or truncated JSON (with line and column) or a
+/// document that is not a FeatureCollection or Feature, [`Error::ColumnNotFound`] if no feature
+/// has a requested property.
 pub fn read(layer: &str, path: &Path, columns: &[&str]) -> Result<FeatureLayer> {
+    use serde::de::DeserializeSeed;
     let at = || Location::layer(layer).file(path);
     let file = File::open(path).map_err(|e| Error::Io {
         at: at(),
         source: e,
     })?;
-    let gj = GeoJson::from_reader(BufReader::new(file))
+    let mut sink = Sink {
+        columns,
+        seen: vec![false; columns.len()],
+        available: std::collections::BTreeSet::new(),
+        geometries: Vec::new(),
+        out: vec![Vec::new(); columns.len()],
+    };
+    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
+    let top = TopSeed(&mut sink)
+        .deserialize(&mut de)
+        .and_then(|t| de.end().map(|()| t))
         .map_err(|e| Error::data(at(), format!("not valid GeoJSON: {e}")))?;
-    let (features, foreign) = match gj {
-        GeoJson::FeatureCollection(fc) => (fc.features, fc.foreign_members),
-        GeoJson::Feature(f) => (vec![f], None),
-        GeoJson::Geometry(_) => {
+    match top.kind.as_deref() {
+        Some("FeatureCollection") if top.had_features => {}
+        Some("FeatureCollection") => {
             return Err(Error::data(
                 at(),
-                "a bare geometry has no properties; expected a FeatureCollection",
+                "FeatureCollection has no `features` array",
             ));
         }
-    };
+        Some("Feature") if !top.had_features => {
+            let mut f = top.rest;
+            f.insert("type".into(), JsonValue::String("Feature".into()));
+            sink.push(&JsonValue::Object(f));
+        }
+        Some(other) if !top.had_features => {
+            return Err(Error::data(
+                at(),
+                format!("a bare {other} has no properties; expected a FeatureCollection"),
+            ));
+        }
+        _ => {
+            return Err(Error::data(
+                at(),
+                "no `type` member: expected a GeoJSON FeatureCollection",
+            ));
+        }
+    }
     let crs =
-        match foreign.as_ref().and_then(|m| m.get("crs")) {
-            Some(v) => Some(legacy_crs(v).ok_or_else(|| {
+        match top.crs {
+            Some(v) => Some(legacy_crs(&v).ok_or_else(|| {
                 Error::crs(at(), format!("unrecognised GeoJSON crs member {v}"))
             })??),
             None => None,
         };
-    let mut seen = vec![false; columns.len()];
-    let mut out_cols: Vec<Vec<Option<String>>> =
-        vec![Vec::with_capacity(features.len()); columns.len()];
-    let mut geometries = Vec::with_capacity(features.len());
-    for f in &features {
-        geometries.push(feature_geometry(f));
-        for (c, name) in columns.iter().enumerate() {
-            let v = f.properties.as_ref().and_then(|p| p.get(*name));
-            if v.is_some() {
-                seen[c] = true;
-            }
-            out_cols[c].push(v.and_then(value_text));
-        }
-    }
-    if let Some(c) = seen.iter().position(|s| !*s) {
-        if !features.is_empty() {
-            let mut available: Vec<&str> = features
-                .iter()
-                .filter_map(|f| f.properties.as_ref())
-                .flat_map(|p| p.keys().map(String::as_str))
-                .collect();
-            available.sort_unstable();
-            available.dedup();
+    if let Some(c) = sink.seen.iter().position(|s| !*s) {
+        if !sink.geometries.is_empty() {
             return Err(Error::ColumnNotFound {
                 at: at().column(columns[c]),
-                available: available.join(", "),
+                available: sink.available.into_iter().collect::<Vec<_>>().join(", "),
             });
         }
     }
     Ok(FeatureLayer {
         path: path.to_owned(),
         crs,
-        geometries,
-        columns: out_cols,
+        geometries: sink.geometries,
+        columns: sink.out,
+        unreadable: Vec::new(),
     })
 }
 
-fn feature_geometry(f: &Feature) -> std::result::Result<geo::Geometry<f64>, String> {
-    let g = f.geometry.as_ref().ok_or("feature has no geometry")?;
-    geo::Geometry::<f64>::try_from(g.clone()).map_err(|e| format!("unusable geometry: {e}"))
+/// Receives the features of a collection one at a time.
+struct Sink<'c> {
+    columns: &'c [&'c str],
+    seen: Vec<bool>,
+    available: std::collections::BTreeSet<String>,
+    geometries: Vec<std::result::Result<geo::Geometry<f64>, String>>,
+    out: Vec<Vec<Option<String>>>,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, v: &JsonValue) {
+        let props = v.get("properties").and_then(JsonValue::as_object);
+        if let Some(p) = props {
+            // Only grows until every key has been seen once.
+            for k in p.keys() {
+                if !self.available.contains(k) {
+                    self.available.insert(k.clone());
+                }
+            }
+        }
+        for (c, name) in self.columns.iter().enumerate() {
+            let x = props.and_then(|p| p.get(*name));
+            if x.is_some() {
+                self.seen[c] = true;
+            }
+            self.out[c].push(x.and_then(value_text));
+        }
+        self.geometries.push(value_geometry(v));
+    }
+}
+
+/// What the top level of the document held, besides the streamed features.
+struct Top {
+    kind: Option<String>,
+    crs: Option<JsonValue>,
+    had_features: bool,
+    rest: JsonObject,
+}
+
+struct TopSeed<'s, 'c>(&'s mut Sink<'c>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for TopSeed<'_, '_> {
+    type Value = Top;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Top, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TopSeed<'_, '_> {
+    type Value = Top;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a GeoJSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Top, A::Error> {
+        let mut top = Top {
+            kind: None,
+            crs: None,
+            had_features: false,
+            rest: JsonObject::new(),
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "type" => top.kind = Some(map.next_value()?),
+                "crs" => top.crs = Some(map.next_value()?),
+                "features" => {
+                    map.next_value_seed(FeaturesSeed(&mut *self.0))?;
+                    top.had_features = true;
+                }
+                _ => {
+                    let v: JsonValue = map.next_value()?;
+                    top.rest.insert(key, v);
+                }
+            }
+        }
+        Ok(top)
+    }
+}
+
+struct FeaturesSeed<'s, 'c>(&'s mut Sink<'c>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for FeaturesSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FeaturesSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of GeoJSON features")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<(), A::Error> {
+        while let Some(v) = seq.next_element::<JsonValue>()? {
+            self.0.push(&v);
+        }
+        Ok(())
+    }
+}
+
+/// The geometry of one feature's JSON, or why there is none.
+fn value_geometry(v: &JsonValue) -> std::result::Result<geo::Geometry<f64>, String> {
+    if v.get("type").and_then(JsonValue::as_str) != Some("Feature") {
+        return Err("not a GeoJSON Feature (no \"type\": \"Feature\")".into());
+    }
+    match v.get("geometry") {
+        None | Some(JsonValue::Null) => Err("feature has no geometry".into()),
+        Some(g) => {
+            let g = <geojson::Geometry as serde::Deserialize>::deserialize(g)
+                .map_err(|e| format!("unusable geometry: {e}"))?;
+            geo::Geometry::<f64>::try_from(g).map_err(|e| format!("unusable geometry: {e}"))
+        }
+    }
 }
 
 /// Text of a property value: strings as they are, numbers and booleans printed, null as `None`.
@@ -108,57 +255,91 @@ fn legacy_crs(v: &JsonValue) -> Option<Result<Crs>> {
     Some(Crs::parse(&def))
 }
 
-/// Writes features as an RFC 7946 FeatureCollection: coordinates as given (the caller transforms
-/// to longitude/latitude first), rounded to `decimals` places, exterior rings counter-clockwise.
+/// Writes features as an RFC 7946 FeatureCollection, one feature at a time (nothing but the
+/// current feature is held in memory): coordinates as given (the caller transforms to
+/// longitude/latitude first), rounded to `decimals` places, then rings oriented by the
+/// right-hand rule (exteriors counter-clockwise, holes clockwise) on the rounded coordinates.
+/// Properties keep their JSON types.
+///
+/// # Examples
+/// ```
+/// use geo::{polygon, Geometry};
+/// let dir = tempfile::tempdir()?;
+/// let p = dir.path().join("out.geojson");
+/// // A clockwise square with 9-decimal coordinates.
+/// let sq: Geometry<f64> = polygon![(x: 106.0, y: 29.0), (x: 106.0, y: 29.123456789),
+///     (x: 106.1, y: 29.123456789), (x: 106.1, y: 29.0)].into();
+/// let mut props = geojson::JsonObject::new();
+/// props.insert("households".into(), 12.into());
+/// shequ::io::geojson::write(&p, [(Some(&sq), props)], None, 7)?;
+/// let text = std::fs::read_to_string(&p)?;
+/// assert!(text.contains("29.1234568") && !text.contains("29.12345679"));
+/// assert!(text.contains(r#""households":12"#));
+/// let back = shequ::io::geojson::read("grids", &p, &["households"])?;
+/// let geo::Geometry::Polygon(poly) = back.geometries[0].clone()? else { panic!() };
+/// use geo::Winding;
+/// assert!(poly.exterior().is_ccw());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Io`] if the file cannot be written.
-pub fn write(
+pub fn write<'g>(
     path: &Path,
-    geometries: &[Option<geo::Geometry<f64>>],
-    properties: &[JsonObject],
+    features: impl IntoIterator<Item = (Option<&'g geo::Geometry<f64>>, JsonObject)>,
     foreign: Option<JsonObject>,
     decimals: u32,
 ) -> Result<()> {
+    use std::io::Write;
+    let at = || Location::default().file(path);
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let io = |e: std::io::Error| Error::io(path, e);
+    let json = |e: serde_json::Error| Error::data(at(), e.to_string());
+    // geojson's FeatureWriter writes invalid JSON for foreign members with no features
+    // (`"k":v,]}`), so the collection's frame is written here and each feature by serde.
+    w.write_all(br#"{"type":"FeatureCollection","#)
+        .map_err(io)?;
+    for (k, v) in foreign.into_iter().flatten() {
+        serde_json::to_writer(&mut w, &k).map_err(json)?;
+        w.write_all(b":").map_err(io)?;
+        serde_json::to_writer(&mut w, &v).map_err(json)?;
+        w.write_all(b",").map_err(io)?;
+    }
+    w.write_all(br#""features":["#).map_err(io)?;
+    for (n, (g, properties)) in features.into_iter().enumerate() {
+        if n > 0 {
+            w.write_all(b",").map_err(io)?;
+        }
+        let feature = Feature {
+            bbox: None,
+            geometry: g.map(|g| geojson::Geometry::from(&rfc7946(g, decimals))),
+            id: None,
+            properties: Some(properties),
+            foreign_members: None,
+        };
+        serde_json::to_writer(&mut w, &feature).map_err(json)?;
+    }
+    w.write_all(b"]}").map_err(io)?;
+    w.flush().map_err(io)
+}
+
+/// A geometry as RFC 7946 wants it: coordinates rounded to `decimals` places, then polygon
+/// rings oriented by the right-hand rule.
+pub fn rfc7946(g: &geo::Geometry<f64>, decimals: u32) -> geo::Geometry<f64> {
     use geo::orient::{Direction, Orient};
     let scale = 10f64.powi(decimals as i32);
-    let features = geometries
-        .iter()
-        .zip(properties)
-        .map(|(g, p)| {
-            let geometry = g.as_ref().map(|g| {
-                let g = match g {
-                    geo::Geometry::Polygon(p) => {
-                        geo::Geometry::Polygon(p.orient(Direction::Default))
-                    }
-                    geo::Geometry::MultiPolygon(p) => {
-                        geo::Geometry::MultiPolygon(p.orient(Direction::Default))
-                    }
-                    other => other.clone(),
-                };
-                let g = geo::MapCoords::map_coords(&g, |c| geo::Coord {
-                    x: (c.x * scale).round() / scale,
-                    y: (c.y * scale).round() / scale,
-                });
-                geojson::Geometry::from(&g)
-            });
-            Feature {
-                bbox: None,
-                geometry,
-                id: None,
-                properties: Some(p.clone()),
-                foreign_members: None,
-            }
-        })
-        .collect();
-    let fc = FeatureCollection {
-        bbox: None,
-        features,
-        foreign_members: foreign,
-    };
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut w = BufWriter::new(file);
-    serde_json::to_writer(&mut w, &fc)
-        .map_err(|e| Error::data(Location::default().file(path), e.to_string()))?;
-    w.flush().map_err(|e| Error::io(path, e))
+    let g = geo::MapCoords::map_coords(g, |c| geo::Coord {
+        x: (c.x * scale).round() / scale,
+        y: (c.y * scale).round() / scale,
+    });
+    match g {
+        geo::Geometry::Polygon(p) => geo::Geometry::Polygon(p.orient(Direction::Default)),
+        geo::Geometry::MultiPolygon(p) => geo::Geometry::MultiPolygon(p.orient(Direction::Default)),
+        geo::Geometry::Rect(r) => geo::Geometry::Polygon(r.to_polygon().orient(Direction::Default)),
+        geo::Geometry::Triangle(t) => {
+            geo::Geometry::Polygon(t.to_polygon().orient(Direction::Default))
+        }
+        other => other,
+    }
 }

@@ -76,23 +76,34 @@ pub fn read(
         }
     };
     let mut crs = None;
+    let mut encoding = Encoding::Wkb;
     if let Some(m) = &geo_meta {
         let col = &m["columns"][&geom_col];
-        let encoding = col["encoding"].as_str().unwrap_or("WKB");
-        if !encoding.eq_ignore_ascii_case("WKB") {
+        if col.is_null() && geometry_column.is_none() {
             return Err(Error::data(
                 at().column(&geom_col),
-                format!("geometry encoding {encoding:?} is not supported; write WKB"),
+                "`geo` metadata does not describe its primary_column",
             ));
         }
-        crs =
-            match col.get("crs") {
+        let name = col["encoding"].as_str().unwrap_or("WKB");
+        encoding = Encoding::parse(name, &col["geometry_types"]).ok_or_else(|| {
+            Error::data(
+                at().column(&geom_col),
+                format!(
+                    "geometry encoding {name:?} is not supported (WKB, point, linestring, \
+                     polygon, multipoint, multilinestring, multipolygon)"
+                ),
+            )
+        })?;
+        if !col.is_null() {
+            crs = match col.get("crs") {
                 None => Some(Crs::lonlat()),
                 Some(serde_json::Value::Null) => None,
                 Some(v) => Some(Crs::parse(&v.to_string()).map_err(|e| {
                     Error::crs(at().column(&geom_col), format!("PROJJSON crs: {e}"))
                 })?),
             };
+        }
     }
     let schema = builder.schema().clone();
     let available = || {
@@ -117,7 +128,9 @@ pub fn read(
     for batch in reader {
         let batch = batch.map_err(|e| perr(at(), e))?;
         let g = batch.column_by_name(&geom_col).expect("checked above");
-        read_wkb_column(g, &mut geometries).map_err(|m| Error::data(at().column(&geom_col), m))?;
+        encoding
+            .decode(g, &mut geometries)
+            .map_err(|m| Error::data(at().column(&geom_col), m))?;
         for (c, name) in columns.iter().enumerate() {
             let col = batch.column_by_name(name).expect("checked above");
             let text =
@@ -134,7 +147,126 @@ pub fn read(
         crs,
         geometries,
         columns: out_cols,
+        unreadable: Vec::new(),
     })
+}
+
+/// How a GeoParquet geometry column is encoded: WKB, or one of the GeoArrow native encodings
+/// (separated or interleaved coordinates) with its dimension.
+#[derive(Debug, Clone, Copy)]
+enum Encoding {
+    Wkb,
+    Native(Native, geoarrow_schema::Dimension),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Native {
+    Point,
+    LineString,
+    Polygon,
+    MultiPoint,
+    MultiLineString,
+    MultiPolygon,
+}
+
+impl Encoding {
+    /// From the `encoding` and `geometry_types` of a column's `geo` metadata.
+    fn parse(name: &str, types: &serde_json::Value) -> Option<Encoding> {
+        use geoarrow_schema::Dimension;
+        let native = match name.to_ascii_lowercase().as_str() {
+            "wkb" => return Some(Encoding::Wkb),
+            "point" => Native::Point,
+            "linestring" => Native::LineString,
+            "polygon" => Native::Polygon,
+            "multipoint" => Native::MultiPoint,
+            "multilinestring" => Native::MultiLineString,
+            "multipolygon" => Native::MultiPolygon,
+            _ => return None,
+        };
+        let types: Vec<&str> = types
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
+            .unwrap_or_default();
+        let dim = if types.iter().any(|t| t.ends_with(" ZM")) {
+            Dimension::XYZM
+        } else if types.iter().any(|t| t.ends_with(" Z")) {
+            Dimension::XYZ
+        } else if types.iter().any(|t| t.ends_with(" M")) {
+            Dimension::XYM
+        } else {
+            Dimension::XY
+        };
+        Some(Encoding::Native(native, dim))
+    }
+
+    /// Decodes one batch's geometry column, one entry per row.
+    fn decode(
+        self,
+        col: &ArrayRef,
+        out: &mut Vec<std::result::Result<Geometry<f64>, String>>,
+    ) -> std::result::Result<(), String> {
+        use geo_traits::to_geo::{
+            ToGeoLineString, ToGeoMultiLineString, ToGeoMultiPoint, ToGeoMultiPolygon, ToGeoPoint,
+            ToGeoPolygon,
+        };
+        use geoarrow_array::GeoArrowArrayAccessor;
+        use geoarrow_array::array as ga;
+        use geoarrow_schema as gs;
+        let (native, dim) = match self {
+            Encoding::Wkb => return read_wkb_column(col, out),
+            Encoding::Native(n, d) => (n, d),
+        };
+        let meta = std::sync::Arc::new(gs::Metadata::default());
+        let bad = |e: geoarrow_schema::error::GeoArrowError| {
+            format!(
+                "not a valid GeoArrow {native:?} column ({}): {e}",
+                col.data_type()
+            )
+        };
+        macro_rules! decode {
+            ($array:ty, $typ:ty, $to:expr) => {{
+                let a = <$array>::try_from((col.as_ref(), <$typ>::new(dim, meta))).map_err(bad)?;
+                out.extend(a.iter().map(|g| match g {
+                    None => Err("null geometry".to_owned()),
+                    Some(Err(e)) => Err(format!("invalid geometry: {e}")),
+                    Some(Ok(g)) => $to(&g).ok_or_else(|| "empty geometry".to_owned()),
+                }));
+            }};
+        }
+        match native {
+            Native::Point => decode!(ga::PointArray, gs::PointType, |g: &_| {
+                ToGeoPoint::try_to_point(g).map(Geometry::Point)
+            }),
+            Native::LineString => decode!(ga::LineStringArray, gs::LineStringType, |g: &_| {
+                Some(Geometry::LineString(ToGeoLineString::to_line_string(g)))
+            }),
+            Native::Polygon => decode!(ga::PolygonArray, gs::PolygonType, |g: &_| {
+                Some(Geometry::Polygon(ToGeoPolygon::to_polygon(g)))
+            }),
+            Native::MultiPoint => decode!(ga::MultiPointArray, gs::MultiPointType, |g: &_| {
+                ToGeoMultiPoint::try_to_multi_point(g).map(Geometry::MultiPoint)
+            }),
+            Native::MultiLineString => {
+                decode!(
+                    ga::MultiLineStringArray,
+                    gs::MultiLineStringType,
+                    |g: &_| {
+                        Some(Geometry::MultiLineString(
+                            ToGeoMultiLineString::to_multi_line_string(g),
+                        ))
+                    }
+                )
+            }
+            Native::MultiPolygon => {
+                decode!(ga::MultiPolygonArray, gs::MultiPolygonType, |g: &_| {
+                    Some(Geometry::MultiPolygon(ToGeoMultiPolygon::to_multi_polygon(
+                        g,
+                    )))
+                })
+            }
+        }
+        Ok(())
+    }
 }
 
 fn read_wkb_column(
@@ -150,6 +282,8 @@ fn read_wkb_column(
     if let Some(a) = col.as_any().downcast_ref::<BinaryArray>() {
         out.extend(a.iter().map(decode));
     } else if let Some(a) = col.as_any().downcast_ref::<LargeBinaryArray>() {
+        out.extend(a.iter().map(decode));
+    } else if let Some(a) = col.as_any().downcast_ref::<arrow_array::BinaryViewArray>() {
         out.extend(a.iter().map(decode));
     } else {
         return Err(format!(

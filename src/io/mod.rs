@@ -4,6 +4,8 @@
 pub mod geojson;
 /// GeoParquet 1.1 with WKB geometry.
 pub mod geoparquet;
+/// ESRI Shapefiles, with the DBF code page from the job, the `.cpg` or the DBF header.
+pub mod shapefile;
 /// CSV and Parquet rosters, read with polars.
 pub mod table;
 
@@ -28,6 +30,18 @@ pub struct FeatureLayer {
     pub geometries: Vec<std::result::Result<Geometry<f64>, String>>,
     /// Requested columns, in request order.
     pub columns: Vec<Vec<Option<String>>>,
+    /// Values whose text could not be decoded: (feature, requested column, message). The value
+    /// in `columns` keeps U+FFFD in place of the undecodable bytes.
+    pub unreadable: Vec<(usize, usize, String)>,
+}
+
+/// How to read a spatial file, beyond its path and columns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions<'a> {
+    /// The WKB column of a Parquet file without `geo` metadata.
+    pub geometry_column: Option<&'a str>,
+    /// The text encoding of a shapefile's DBF (overrides its `.cpg`).
+    pub encoding: Option<&'a str>,
 }
 
 impl FeatureLayer {
@@ -42,7 +56,8 @@ impl FeatureLayer {
     }
 }
 
-/// Reads a GeoJSON or GeoParquet file, chosen by extension (`.geojson`/`.json` or `.parquet`).
+/// Reads a GeoJSON, GeoParquet or Shapefile layer, chosen by extension (`.geojson`/`.json`,
+/// `.parquet`/`.geoparquet`, `.shp`).
 ///
 /// # Examples
 /// ```
@@ -51,15 +66,14 @@ impl FeatureLayer {
 /// std::fs::write(&p, r#"{"type":"FeatureCollection","features":[
 ///   {"type":"Feature","properties":{"code":"F1"},"geometry":{"type":"Point","coordinates":[106.5,29.5]}},
 ///   {"type":"Feature","properties":{"code":"F2"},"geometry":null}]}"#)?;
-/// let layer = shequ::io::read_features("facilities", &p, &["code"], None)?;
+/// let layer = shequ::io::read_features("facilities", &p, &["code"], Default::default())?;
 /// assert_eq!(layer.len(), 2);
 /// assert!(layer.geometries[0].is_ok() && layer.geometries[1].is_err());
 /// assert_eq!(layer.columns[0][1].as_deref(), Some("F2"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// `columns` are the properties to extract; `geometry_column` names the geometry column of a
-/// Parquet file without `geo` metadata.
+/// `columns` are the properties to extract; see [`ReadOptions`] for the rest.
 ///
 /// # Errors
 /// [`Error::Io`] if the file cannot be read, [`Error::Data`] if it is not valid GeoJSON or
@@ -68,14 +82,15 @@ pub fn read_features(
     layer: &str,
     path: &Path,
     columns: &[&str],
-    geometry_column: Option<&str>,
+    opts: ReadOptions,
 ) -> Result<FeatureLayer> {
     match extension(path).as_str() {
         "geojson" | "json" => geojson::read(layer, path, columns),
-        "parquet" | "geoparquet" => geoparquet::read(layer, path, columns, geometry_column),
+        "parquet" | "geoparquet" => geoparquet::read(layer, path, columns, opts.geometry_column),
+        "shp" => shapefile::read(layer, path, columns, opts.encoding),
         other => Err(Error::data(
             Location::layer(layer).file(path),
-            format!("unknown spatial format {other:?}; use .geojson or .parquet"),
+            format!("unknown spatial format {other:?}; use .geojson, .parquet or .shp"),
         )),
     }
 }

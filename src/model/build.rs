@@ -16,7 +16,7 @@ use crate::crs::{CoordCheck, Crs, Region, Transformer, check_lonlat, metric_crs_
 use crate::error::{Error, Location, Result};
 use crate::index::{PolygonIndex, ranks_by_id};
 use crate::io::table::{Table, clean_code, clean_code_ref, parse_number, read_table};
-use crate::io::{FeatureLayer, read_features};
+use crate::io::{FeatureLayer, ReadOptions, read_features};
 use crate::job::{Job, ParentRule, RegionName, SpatialLayer};
 use crate::model::checks;
 use crate::model::ids::{BuildingId, FacilityId, HouseholdId};
@@ -180,6 +180,7 @@ impl<'a> Builder<'a> {
                 path: Some(f.path.clone()),
                 crs: f.crs.clone(),
                 geometry_column: f.geometry_column.clone(),
+                encoding: f.encoding.clone(),
                 id: f.id.clone(),
                 name: f.name.clone(),
                 parent: None,
@@ -380,12 +381,15 @@ impl<'a> Builder<'a> {
         });
         let extra_at = cols.len();
         cols.extend_from_slice(extra);
-        let fl: FeatureLayer =
-            read_features(layer.name(), &path, &cols, cfg.geometry_column.as_deref())?;
+        let opts = ReadOptions {
+            geometry_column: cfg.geometry_column.as_deref(),
+            encoding: cfg.encoding.as_deref(),
+        };
+        let fl: FeatureLayer = read_features(layer.name(), &path, &cols, opts)?;
         let (crs, crs_source) = match (&cfg.crs, &fl.crs) {
             (Some(c), _) => (Crs::parse(c).map_err(|e| relocate(e, layer, &path))?, "job"),
             (None, Some(c)) => (c.clone(), "file"),
-            (None, None) if crate::io::extension(&path) == "parquet" => {
+            (None, None) if matches!(crate::io::extension(&path).as_str(), "parquet" | "shp") => {
                 return Err(Error::crs(
                     Location::layer(layer.name()).file(&path),
                     "the file declares no CRS; set `crs` in the job",
@@ -430,13 +434,36 @@ impl<'a> Builder<'a> {
             parents,
             extra: extra_cols,
         };
+        // Undecodable text: fatal to the feature in its id or parent code, a warning elsewhere.
+        let mut unreadable = vec![false; n];
+        for (i, c, why) in fl.unreadable {
+            let fatal = c == 0 || Some(c) == parent_at;
+            unreadable[i] |= fatal;
+            let id = s.ids[i].clone();
+            let severity = if fatal {
+                Severity::Rejected
+            } else {
+                Severity::Warning
+            };
+            self.report.push(
+                layer,
+                Some(i),
+                id.as_deref(),
+                IssueKind::UnreadableRow,
+                severity,
+                why,
+            );
+        }
         let mut reasons = Vec::new();
         for (i, g) in fl.geometries.into_iter().enumerate() {
             match g {
+                Ok(_) if unreadable[i] => s.geoms.push(None),
                 Ok(g) => s.geoms.push(Some(g)),
                 Err(why) => {
                     s.geoms.push(None);
-                    reasons.push((i, why));
+                    if !unreadable[i] {
+                        reasons.push((i, why));
+                    }
                 }
             }
         }

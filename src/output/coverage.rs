@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::model::build::Build;
 use crate::model::level::Layer;
+use crate::output::partition::write_rows;
 use crate::output::release::{CountColumns, LEVELS, Release};
 use crate::output::{Columns, GeoWriter, parent_columns, write_table};
 use crate::privacy::{OutputKind, Policy};
@@ -516,12 +517,10 @@ pub(crate) fn write(
         w.write_as(&format!("{DIR}/siting"), Layer::Site, cols, geoms)?;
     }
     if policy.kind == OutputKind::Operational && model.has(Layer::Household) {
-        write_residents(&dir, build, cov, policy)?;
-        w.written.files.push(format!("{DIR}/residents.parquet"));
-        write_uncovered_households(&dir, build, cov, policy)?;
-        w.written
-            .files
-            .push(format!("{DIR}/uncovered_households.parquet"));
+        let files = write_residents(&dir, build, cov, policy)?;
+        w.written.files.extend(files);
+        let files = write_uncovered_households(&dir, build, cov, policy)?;
+        w.written.files.extend(files);
     }
     let text = summary(cov, model, release, policy, &blind, &equity, gains_hidden);
     let path = dir.join("summary.md");
@@ -607,7 +606,7 @@ fn write_residents(
     build: &Build,
     cov: &Coverage,
     policy: &Policy,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let model = &build.model;
     let people = crate::output::operational::scoped_residents(build, policy)?;
     let people: Vec<_> = people
@@ -710,7 +709,15 @@ fn write_residents(
             );
         }
     }
-    write_table(dir, "residents.parquet", fields, cols)
+    let partitioned = build.job.output.partitioned;
+    write_rows(
+        dir,
+        &format!("{DIR}/"),
+        "residents",
+        partitioned,
+        fields,
+        cols,
+    )
 }
 
 /// Operational runs: the grid worker's blind-spot list: every household of the scope with
@@ -721,13 +728,14 @@ fn write_uncovered_households(
     build: &Build,
     cov: &Coverage,
     policy: &Policy,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let model = &build.model;
     let key = policy.pseudonyms.as_ref().ok_or_else(|| Error::Privacy {
         message: "operational lists need a pseudonym key".into(),
     })?;
     let (layer, code) = policy.scope.as_ref().ok_or_else(|| Error::Privacy {
-        message: "named lists need a scope: privacy.grid or privacy.community".into(),
+        message: "named lists need a scope: privacy.grid, privacy.community or privacy.street"
+            .into(),
     })?;
     let in_scope = |h: usize| {
         let hh = &model.households[h];
@@ -760,18 +768,8 @@ fn write_uncovered_households(
             rows.iter().map(|(h, _)| hh(*h).id.as_str()),
         )));
     }
-    for l in [Layer::Building, Layer::Grid] {
-        fields.push(Field::new(
-            format!("{}_id", l.singular()),
-            DataType::Utf8,
-            true,
-        ));
-        cols.push(Arc::new(
-            rows.iter()
-                .map(|(h, _)| hh(*h).lineage.at(l).map(|u| model.code(l, u)))
-                .collect::<StringArray>(),
-        ));
-    }
+    let households: Vec<usize> = rows.iter().map(|r| r.0).collect();
+    crate::output::operational::unit_columns(model, &households, &mut fields, &mut cols);
     let near = |h: usize, mi: usize| cov.nearest(model, &cov.measures[mi], h);
     let measures: Vec<usize> = rows.iter().map(|r| r.1).collect();
     measure_columns(cov, &measures, true, &mut fields, &mut cols);
@@ -801,7 +799,15 @@ fn write_uncovered_households(
                 .collect(),
         ),
     ]);
-    write_table(dir, "uncovered_households.parquet", fields, cols)
+    let partitioned = build.job.output.partitioned;
+    write_rows(
+        dir,
+        &format!("{DIR}/"),
+        "uncovered_households",
+        partitioned,
+        fields,
+        cols,
+    )
 }
 
 /// The person-readable summary.

@@ -21,7 +21,11 @@ use crate::model::{Area, Lineage, Model, Sex};
 use crate::privacy::{OutputKind, Policy};
 
 pub mod coverage;
+/// The self-contained HTML map of an output directory.
+pub mod map;
 pub mod operational;
+/// Hive-style partitioned tables by street and community.
+pub mod partition;
 pub mod release;
 pub mod special;
 
@@ -348,13 +352,6 @@ impl GeoWriter<'_> {
                     format!("cannot write GeoJSON in {crs}: {why}"),
                 ));
             }
-            let props: Vec<geojson::JsonObject> = (0..g.len())
-                .map(|i| {
-                    cols.iter()
-                        .map(|(k, a)| (k.clone(), json_value(a, i)))
-                        .collect()
-                })
-                .collect();
             let system = match crs.shift() {
                 Some(crate::crs::Shift::Gcj02) => {
                     "GCJ-02 (not RFC 7946 WGS84: for AMap and Tencent map SDKs)".to_owned()
@@ -371,7 +368,14 @@ impl GeoWriter<'_> {
                 provenance(self.build, layer, &t.steps()),
             );
             let json_name = format!("{stem}.geojson");
-            crate::io::geojson::write(&self.out.join(&json_name), &g, &props, Some(foreign), 7)?;
+            let features = g.iter().enumerate().map(|(i, g)| {
+                let props: geojson::JsonObject = cols
+                    .iter()
+                    .map(|(k, a)| (k.clone(), json_value(a, i)))
+                    .collect();
+                (g.as_ref(), props)
+            });
+            crate::io::geojson::write(&self.out.join(&json_name), features, Some(foreign), 7)?;
             self.written.files.push(json_name);
         }
         let name = format!("{stem}.parquet");

@@ -11,18 +11,20 @@ use crate::io::table::read_table;
 use crate::model::build::Build;
 use crate::model::level::Layer;
 use crate::model::{Model, Sex};
-use crate::output::write_table;
+use crate::output::partition::write_rows;
 use crate::privacy::{Policy, Pseudonymizer, require_operational};
 
 /// The index of the policy's scope unit in the model.
 fn scope_unit(model: &Model, policy: &Policy) -> Result<(Layer, u32)> {
     let Some((layer, code)) = &policy.scope else {
         return Err(Error::Privacy {
-            message: "named lists need a scope: privacy.grid or privacy.community".into(),
+            message: "named lists need a scope: privacy.grid, privacy.community or privacy.street"
+                .into(),
         });
     };
     let found = match layer {
         Layer::Grid => model.grids.iter().position(|g| g.id.as_str() == code),
+        Layer::Street => model.streets.iter().position(|s| s.id.as_str() == code),
         _ => model.communities.iter().position(|c| c.id.as_str() == code),
     };
     found
@@ -121,8 +123,8 @@ pub fn write_lists(build: &Build, out: &std::path::Path, policy: &Policy) -> Res
     cols.push(Arc::new(UInt64Array::from_iter_values(
         hh.iter().map(|&i| model.households[i].residents as u64),
     )));
-    write_table(out, "households.parquet", fields, cols)?;
-    let mut files = vec!["households.parquet".to_owned()];
+    let partitioned = build.job.output.partitioned;
+    let mut files = write_rows(out, "", "households", partitioned, fields, cols)?;
 
     let Some(r) = build.job.layers.residents.as_ref() else {
         return Ok(files);
@@ -210,8 +212,7 @@ pub fn write_lists(build: &Build, out: &std::path::Path, policy: &Policy) -> Res
         fields.push(Field::new(*c, DataType::Utf8, true));
         cols.push(Arc::new(text(c)));
     }
-    write_table(out, "residents.parquet", fields, cols)?;
-    files.push("residents.parquet".into());
+    files.extend(write_rows(out, "", "residents", partitioned, fields, cols)?);
     Ok(files)
 }
 

@@ -445,13 +445,14 @@ impl Policy {
             };
             p.key_fingerprint = Some(secret.fingerprint());
             p.pseudonyms = Some(Pseudonymizer::new(&secret));
-            p.scope = match (&o.grid, &o.community) {
-                (Some(g), None) => Some((crate::Layer::Grid, g.clone())),
-                (None, Some(c)) => Some((crate::Layer::Community, c.clone())),
+            p.scope = match (&o.grid, &o.community, &o.street) {
+                (Some(g), None, None) => Some((crate::Layer::Grid, g.clone())),
+                (None, Some(c), None) => Some((crate::Layer::Community, c.clone())),
+                (None, None, Some(s)) => Some((crate::Layer::Street, s.clone())),
                 _ => {
                     return Err(Error::Privacy {
-                        message: "an operational run needs exactly one of privacy.grid or \
-                                  privacy.community"
+                        message: "an operational run needs exactly one of privacy.grid, \
+                                  privacy.community or privacy.street"
                             .into(),
                     });
                 }

@@ -31,12 +31,10 @@ pub fn point(x: f64, y: f64) -> Geometry<f64> {
 }
 
 pub fn write_layer(path: &Path, feats: &[(Option<Geometry<f64>>, Value)]) {
-    let geoms: Vec<_> = feats.iter().map(|f| f.0.clone()).collect();
-    let props: Vec<_> = feats
+    let features = feats
         .iter()
-        .map(|f| f.1.as_object().expect("object").clone())
-        .collect();
-    shequ::io::geojson::write(path, &geoms, &props, None, 9).expect("write fixture");
+        .map(|f| (f.0.as_ref(), f.1.as_object().expect("object").clone()));
+    shequ::io::geojson::write(path, features, None, 9).expect("write fixture");
 }
 
 /// Two communities side by side (C1 west, C2 east), 1 km each, with grids:

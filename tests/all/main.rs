@@ -6,6 +6,7 @@ mod crs;
 mod errors;
 mod fixtures;
 mod hierarchy;
+mod io;
 mod privacy;
 mod sample_city;
 mod special_needs;

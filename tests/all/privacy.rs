@@ -886,7 +886,7 @@ fn the_privacy_choice_is_explicit_and_research_refuses_person_rows() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("exactly one of privacy.grid or privacy.community"),
+        e.contains("exactly one of privacy.grid, privacy.community or privacy.street"),
         "{e}"
     );
     let text = base.replace("output = \"research\"", "output = \"public\"");

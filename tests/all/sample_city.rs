@@ -5,6 +5,11 @@ use std::process::Command;
 
 use shequ::{IssueKind, Job, Layer, Severity};
 
+/// The bundled sample's job file.
+pub fn sample_job_path() -> PathBuf {
+    sample_dir().join("job.toml")
+}
+
 fn sample_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples/sample-city")
 }

@@ -33,8 +33,8 @@ pub use rules::{RuleSet, ServiceRule};
 use crate::analytics::SpecialNeeds;
 use crate::crs::{Crs, Transformer};
 use crate::error::{Error, Location, Result};
-use crate::io::read_features;
 use crate::io::table::clean_code;
+use crate::io::{ReadOptions, read_features};
 use crate::model::Model;
 use crate::model::build::Build;
 use crate::model::level::Layer;
@@ -208,7 +208,7 @@ impl<'de> Deserialize<'de> for DistanceMode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateLayer {
-    /// GeoJSON or GeoParquet file of points.
+    /// GeoJSON, GeoParquet or Shapefile of points.
     pub path: PathBuf,
     /// Column with the site's code.
     pub id: String,
@@ -216,6 +216,8 @@ pub struct CandidateLayer {
     pub crs: Option<String>,
     /// The WKB column of a Parquet file without `geo` metadata.
     pub geometry_column: Option<String>,
+    /// The text encoding of a shapefile's DBF, overriding its `.cpg`.
+    pub encoding: Option<String>,
 }
 
 /// One computed coverage measure: a rule under one distance.
@@ -852,7 +854,11 @@ fn read_lines(
     n: &NetworkOptions,
 ) -> Result<(Vec<LineString<f64>>, usize, Vec<QualityIssue>)> {
     let path = build.job.resolve(&n.path);
-    let fl = read_features(Layer::Path.name(), &path, &[], n.geometry_column.as_deref())?;
+    let opts = ReadOptions {
+        geometry_column: n.geometry_column.as_deref(),
+        encoding: None,
+    };
+    let fl = read_features(Layer::Path.name(), &path, &[], opts)?;
     let t = layer_transformer(
         Layer::Path,
         &path,
@@ -928,12 +934,17 @@ fn candidate_sites(
         ));
     };
     let path = build.job.resolve(&c.path);
-    let fl = read_features(
-        Layer::Site.name(),
-        &path,
-        &[c.id.as_str()],
-        c.geometry_column.as_deref(),
-    )?;
+    let opts = ReadOptions {
+        geometry_column: c.geometry_column.as_deref(),
+        encoding: c.encoding.as_deref(),
+    };
+    let fl = read_features(Layer::Site.name(), &path, &[c.id.as_str()], opts)?;
+    // Only the id is read: undecodable text there makes the site unusable.
+    let unreadable: std::collections::HashMap<usize, String> = fl
+        .unreadable
+        .iter()
+        .map(|(i, _, why)| (*i, why.clone()))
+        .collect();
     let t = layer_transformer(
         Layer::Site,
         &path,
@@ -952,6 +963,10 @@ fn candidate_sites(
         let id = ids[i].clone();
         let bad = |kind, detail: String| issue(Layer::Site, i, id.clone(), kind, detail);
         match (g, &id) {
+            (_, _) if unreadable.contains_key(&i) => {
+                issues.push(bad(IssueKind::UnreadableRow, unreadable[&i].clone()));
+                geoms.push(None);
+            }
             (_, None) => {
                 issues.push(bad(IssueKind::MissingId, format!("no {:?}", c.id)));
                 geoms.push(None);
