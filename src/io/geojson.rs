@@ -72,7 +72,9 @@ pub fn read(layer: &str, path: &Path, columns: &[&str]) -> Result<FeatureLayer> 
         Some("Feature") if !top.had_features => {
             let mut f = top.rest;
             f.insert("type".into(), JsonValue::String("Feature".into()));
-            sink.push(&JsonValue::Object(f));
+            FeatureSeed(&mut sink)
+                .deserialize(JsonValue::Object(f))
+                .map_err(|e| Error::data(at(), format!("not valid GeoJSON: {e}")))?;
         }
         Some(other) if !top.had_features => {
             return Err(Error::data(
@@ -118,28 +120,6 @@ struct Sink<'c> {
     available: std::collections::BTreeSet<String>,
     geometries: Vec<std::result::Result<geo::Geometry<f64>, String>>,
     out: Vec<Vec<Option<String>>>,
-}
-
-impl Sink<'_> {
-    fn push(&mut self, v: &JsonValue) {
-        let props = v.get("properties").and_then(JsonValue::as_object);
-        if let Some(p) = props {
-            // Only grows until every key has been seen once.
-            for k in p.keys() {
-                if !self.available.contains(k) {
-                    self.available.insert(k.clone());
-                }
-            }
-        }
-        for (c, name) in self.columns.iter().enumerate() {
-            let x = props.and_then(|p| p.get(*name));
-            if x.is_some() {
-                self.seen[c] = true;
-            }
-            self.out[c].push(x.and_then(value_text));
-        }
-        self.geometries.push(value_geometry(v));
-    }
 }
 
 /// What the top level of the document held, besides the streamed features.
@@ -210,25 +190,380 @@ impl<'de> serde::de::Visitor<'de> for FeaturesSeed<'_, '_> {
         self,
         mut seq: A,
     ) -> std::result::Result<(), A::Error> {
-        while let Some(v) = seq.next_element::<JsonValue>()? {
-            self.0.push(&v);
+        while seq.next_element_seed(FeatureSeed(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+/// One feature, decoded straight from the stream: the requested properties as text, the
+/// geometry as `geo` coordinates. Nothing else of the feature is kept (no JSON tree per
+/// feature), and a malformed geometry makes an `Err` entry, not a failed document.
+struct FeatureSeed<'s, 'c>(&'s mut Sink<'c>);
+
+/// The keys of a Feature shequ reads; others are skipped.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum FeatureKey {
+    Type,
+    Geometry,
+    Properties,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FeatureSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FeatureSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a GeoJSON Feature")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<(), A::Error> {
+        let sink = self.0;
+        let row = sink.geometries.len();
+        for c in &mut sink.out {
+            c.push(None);
+        }
+        let mut kind: Option<String> = None;
+        let mut geometry: Option<Geom> = None;
+        while let Some(key) = map.next_key::<FeatureKey>()? {
+            match key {
+                FeatureKey::Type => kind = Some(map.next_value()?),
+                FeatureKey::Geometry => geometry = map.next_value::<Option<Geom>>()?,
+                FeatureKey::Properties => map.next_value_seed(PropsSeed { sink, row })?,
+                FeatureKey::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        sink.geometries.push(if kind.as_deref() != Some("Feature") {
+            Err("not a GeoJSON Feature (no \"type\": \"Feature\")".into())
+        } else {
+            match geometry {
+                None => Err("feature has no geometry".into()),
+                Some(g) => g.0.map_err(|e| format!("unusable geometry: {e}")),
+            }
+        });
+        Ok(())
+    }
+    // Anything but an object in the features array is an entry without a feature.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<(), A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        self.not_a_feature();
+        Ok(())
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> std::result::Result<(), E> {
+        self.not_a_feature();
+        Ok(())
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> std::result::Result<(), E> {
+        self.not_a_feature();
+        Ok(())
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<(), E> {
+        self.not_a_feature();
+        Ok(())
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<(), E> {
+        self.not_a_feature();
+        Ok(())
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> std::result::Result<(), E> {
+        self.not_a_feature();
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<(), E> {
+        self.not_a_feature();
+        Ok(())
+    }
+}
+
+impl FeatureSeed<'_, '_> {
+    fn not_a_feature(self) {
+        for c in &mut self.0.out {
+            c.push(None);
+        }
+        self.0
+            .geometries
+            .push(Err("not a GeoJSON Feature (not an object)".into()));
+    }
+}
+
+/// A feature's `properties`: the requested columns as text, the others skipped (their names
+/// are noted for the error that lists what a layer has).
+struct PropsSeed<'s, 'c> {
+    sink: &'s mut Sink<'c>,
+    row: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for PropsSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PropsSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a properties object or null")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<(), A::Error> {
+        let sink = self.sink;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match sink.columns.iter().position(|c| *c == key) {
+                Some(c) => {
+                    let v: JsonValue = map.next_value()?;
+                    sink.seen[c] = true;
+                    sink.out[c][self.row] = value_text(&v);
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            if !sink.available.contains(key.as_ref()) {
+                sink.available.insert(key.into_owned());
+            }
         }
         Ok(())
     }
 }
 
-/// The geometry of one feature's JSON, or why there is none.
-fn value_geometry(v: &JsonValue) -> std::result::Result<geo::Geometry<f64>, String> {
-    if v.get("type").and_then(JsonValue::as_str) != Some("Feature") {
-        return Err("not a GeoJSON Feature (no \"type\": \"Feature\")".into());
-    }
-    match v.get("geometry") {
-        None | Some(JsonValue::Null) => Err("feature has no geometry".into()),
-        Some(g) => {
-            let g = <geojson::Geometry as serde::Deserialize>::deserialize(g)
-                .map_err(|e| format!("unusable geometry: {e}"))?;
-            geo::Geometry::<f64>::try_from(g).map_err(|e| format!("unusable geometry: {e}"))
+/// A GeoJSON geometry object decoded to `geo`, or why it cannot be.
+struct Geom(std::result::Result<geo::Geometry<f64>, String>);
+
+/// The keys of a geometry object shequ reads.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum GeomKey {
+    Type,
+    Coordinates,
+    Geometries,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Geom {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Geom, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Geom;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a GeoJSON geometry object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Geom, A::Error> {
+                let mut kind: Option<String> = None;
+                let mut coords: Option<Nested> = None;
+                let mut parts: Option<Vec<Geom>> = None;
+                while let Some(key) = map.next_key::<GeomKey>()? {
+                    match key {
+                        GeomKey::Type => kind = Some(map.next_value()?),
+                        GeomKey::Coordinates => coords = Some(map.next_value()?),
+                        GeomKey::Geometries => parts = Some(map.next_value()?),
+                        GeomKey::Other => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Geom(to_geo(kind.as_deref(), coords, parts)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Geom, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Geom(Err("a geometry must be an object".into())))
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> std::result::Result<Geom, E> {
+                Ok(Geom(Err("a geometry must be an object".into())))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> std::result::Result<Geom, E> {
+                Ok(Geom(Err("a geometry must be an object".into())))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<Geom, E> {
+                Ok(Geom(Err("a geometry must be an object".into())))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<Geom, E> {
+                Ok(Geom(Err("a geometry must be an object".into())))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> std::result::Result<Geom, E> {
+                Ok(Geom(Err("a geometry must be an object".into())))
+            }
         }
+        d.deserialize_any(V)
+    }
+}
+
+/// GeoJSON `coordinates`, decoded without a JSON tree: a position becomes a `Coord` as soon as
+/// its first member is a number (extra members, z and m, are skipped); anything that is not a
+/// number or an array is `Bad`.
+enum Nested {
+    Num(f64),
+    Pos(geo::Coord<f64>),
+    List(Vec<Nested>),
+    Bad,
+}
+
+impl<'de> serde::Deserialize<'de> for Nested {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Nested, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Nested;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("GeoJSON coordinates")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Nested, E> {
+                Ok(Nested::Num(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Nested, E> {
+                Ok(Nested::Num(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Nested, E> {
+                Ok(Nested::Num(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> std::result::Result<Nested, E> {
+                Ok(Nested::Bad)
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> std::result::Result<Nested, E> {
+                Ok(Nested::Bad)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Nested, E> {
+                Ok(Nested::Bad)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Nested, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Nested::Bad)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Nested, A::Error> {
+                match seq.next_element::<Nested>()? {
+                    None => Ok(Nested::List(Vec::new())),
+                    Some(Nested::Num(x)) => {
+                        let y = seq.next_element::<Nested>()?;
+                        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                        Ok(match y {
+                            Some(Nested::Num(y)) => Nested::Pos(geo::Coord { x, y }),
+                            _ => Nested::Bad,
+                        })
+                    }
+                    Some(first) => {
+                        let mut v = vec![first];
+                        while let Some(e) = seq.next_element::<Nested>()? {
+                            v.push(e);
+                        }
+                        Ok(Nested::List(v))
+                    }
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A list of positions (a line, a ring, the points of a MultiPoint).
+fn positions(n: Nested) -> std::result::Result<Vec<geo::Coord<f64>>, String> {
+    match n {
+        Nested::List(v) => v
+            .into_iter()
+            .map(|p| match p {
+                Nested::Pos(c) => Ok(c),
+                _ => Err("expected a list of positions".to_owned()),
+            })
+            .collect(),
+        _ => Err("expected a list of positions".to_owned()),
+    }
+}
+
+fn lists<T>(
+    n: Nested,
+    each: impl Fn(Nested) -> std::result::Result<T, String>,
+) -> std::result::Result<Vec<T>, String> {
+    match n {
+        Nested::List(v) => v.into_iter().map(each).collect(),
+        _ => Err("expected a list".to_owned()),
+    }
+}
+
+fn polygon(n: Nested) -> std::result::Result<geo::Polygon<f64>, String> {
+    let mut rings = lists(n, |r| positions(r).map(geo::LineString::new))?;
+    if rings.is_empty() {
+        return Err("a polygon needs an exterior ring".into());
+    }
+    let exterior = rings.remove(0);
+    Ok(geo::Polygon::new(exterior, rings))
+}
+
+/// A `geo` geometry from a decoded GeoJSON geometry object.
+fn to_geo(
+    kind: Option<&str>,
+    coords: Option<Nested>,
+    parts: Option<Vec<Geom>>,
+) -> std::result::Result<geo::Geometry<f64>, String> {
+    use geo::Geometry as G;
+    let kind = kind.ok_or("a geometry without \"type\"")?;
+    if kind == "GeometryCollection" {
+        let parts = parts.ok_or("a GeometryCollection without \"geometries\"")?;
+        return parts
+            .into_iter()
+            .map(|g| g.0)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map(|v| G::GeometryCollection(geo::GeometryCollection(v)));
+    }
+    let c = coords.ok_or_else(|| format!("a {kind} without \"coordinates\""))?;
+    let shape = |e: String| format!("{kind}: {e}");
+    match kind {
+        "Point" => match c {
+            Nested::Pos(p) => Ok(G::Point(geo::Point(p))),
+            _ => Err(shape("expected a position".into())),
+        },
+        "MultiPoint" => positions(c)
+            .map(|v| G::MultiPoint(v.into_iter().map(geo::Point).collect()))
+            .map_err(shape),
+        "LineString" => positions(c)
+            .map(|v| G::LineString(geo::LineString::new(v)))
+            .map_err(shape),
+        "MultiLineString" => lists(c, |l| positions(l).map(geo::LineString::new))
+            .map(|v| G::MultiLineString(geo::MultiLineString(v)))
+            .map_err(shape),
+        "Polygon" => polygon(c).map(G::Polygon).map_err(shape),
+        "MultiPolygon" => lists(c, polygon)
+            .map(|v| G::MultiPolygon(geo::MultiPolygon(v)))
+            .map_err(shape),
+        other => Err(format!("unknown geometry type {other:?}")),
     }
 }
 

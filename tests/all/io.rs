@@ -948,3 +948,152 @@ fn the_map_embeds_every_grid_and_loads_nothing() {
     let e = shequ::output::map::write_map(dir.path(), None, None).unwrap_err();
     assert!(e.to_string().contains("geojson_crs"), "{e}");
 }
+
+/// Files of the small sample in every readable format, as bytes: (name, bytes) for the
+/// GeoJSON, the GeoParquet and the shapefile's parts of its grids.
+fn grid_files() -> &'static Vec<(String, Vec<u8>)> {
+    static FILES: std::sync::OnceLock<Vec<(String, Vec<u8>)>> = std::sync::OnceLock::new();
+    FILES.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        write_sample(dir.path(), &SampleConfig::small(3)).unwrap();
+        let cols = ["code", "name", "community_code"];
+        let grids = sample_layer(dir.path(), "grids", &cols);
+        let geoms: Vec<Option<Geometry<f64>>> = grids
+            .geometries
+            .iter()
+            .map(|g| g.as_ref().ok().cloned())
+            .collect();
+        let codes: ArrayRef = Arc::new(
+            grids.columns[0]
+                .iter()
+                .map(|v| v.as_deref())
+                .collect::<StringArray>(),
+        );
+        let gp = dir.path().join("grids.parquet");
+        geoparquet::write(
+            &gp,
+            vec![("code".into(), codes)],
+            &geoms,
+            &Crs::lonlat(),
+            None,
+        )
+        .unwrap();
+        write_shapefile(
+            &dir.path().join("grids.shp"),
+            &grids,
+            &["code", "name", "comm_code"],
+            encoding_rs::GBK,
+            Some("GBK"),
+        );
+        [
+            "grids.geojson",
+            "grids.parquet",
+            "grids.shp",
+            "grids.shx",
+            "grids.dbf",
+        ]
+        .iter()
+        .map(|n| (n.to_string(), std::fs::read(dir.path().join(n)).unwrap()))
+        .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Truncated or corrupted files of every format give a layer or an error, never a panic.
+    #[test]
+    fn damaged_files_never_panic(
+        which in 0usize..5,
+        cut in 0.0f64..1.0,
+        flips in proptest::collection::vec((0.0f64..1.0, any::<u8>()), 0..8),
+    ) {
+        let files = grid_files();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in files.iter() {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let (name, bytes) = &files[which];
+        let mut damaged = bytes[..((bytes.len() as f64 * cut) as usize).max(1)].to_vec();
+        if flips.is_empty() {
+            // Truncation only.
+        } else {
+            damaged = bytes.clone();
+            for (at, b) in &flips {
+                let i = ((damaged.len() - 1) as f64 * at) as usize;
+                damaged[i] = *b;
+            }
+        }
+        std::fs::write(dir.path().join(name), &damaged).unwrap();
+        let target = match name.as_str() {
+            "grids.geojson" => "grids.geojson",
+            "grids.parquet" => "grids.parquet",
+            _ => "grids.shp",
+        };
+        let cols: &[&str] = if target == "grids.shp" { &["code", "name"] } else { &["code"] };
+        let path = dir.path().join(target);
+        let r = std::panic::catch_unwind(|| read_features("grids", &path, cols, ReadOptions::default()));
+        prop_assert!(r.is_ok(), "{name} damaged ({} of {} bytes, {} flips) panicked", damaged.len(), bytes.len(), flips.len());
+        if let Ok(Err(e)) = r {
+            // The error names the file it is about.
+            let text = e.to_string();
+            prop_assert!(text.contains("grids."), "{text}");
+        }
+    }
+}
+
+fn arb_coords(n: std::ops::Range<usize>) -> impl Strategy<Value = Vec<(f64, f64)>> {
+    proptest::collection::vec((-180.0f64..180.0, -90.0f64..90.0), n)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The streaming decoder gives the same geometries as the geojson crate's conversion, for
+    /// every geometry type (with z values, which are dropped, and foreign members, which are
+    /// skipped).
+    #[test]
+    fn geojson_decoder_agrees_with_the_geojson_crate(
+        pts in arb_coords(1..6),
+        rings in proptest::collection::vec(arb_coords(4..9), 1..4),
+        kind in 0usize..7,
+        with_z in any::<bool>(),
+    ) {
+        let ls = |v: &Vec<(f64, f64)>| LineString::from(v.clone());
+        let poly = || Polygon::new(ls(&rings[0]), rings[1..].iter().map(ls).collect());
+        let g: Geometry<f64> = match kind {
+            0 => geo::Point::new(pts[0].0, pts[0].1).into(),
+            1 => geo::MultiPoint::from(pts.clone()).into(),
+            2 => ls(&pts).into(),
+            3 => geo::MultiLineString(rings.iter().map(ls).collect()).into(),
+            4 => poly().into(),
+            5 => MultiPolygon(vec![poly(), poly()]).into(),
+            _ => Geometry::GeometryCollection(geo::GeometryCollection(vec![poly().into(), ls(&pts).into()])),
+        };
+        let mut value = serde_json::to_value(::geojson::Geometry::from(&g)).unwrap();
+        if with_z {
+            fn add_z(v: &mut Value) {
+                match v {
+                    Value::Array(a) if a.len() == 2 && a[0].is_number() => a.push(json!(12.5)),
+                    Value::Array(a) => a.iter_mut().for_each(add_z),
+                    Value::Object(o) => o.values_mut().for_each(add_z),
+                    _ => {}
+                }
+            }
+            add_z(&mut value);
+        }
+        value["foreign"] = json!({"nested": [[1, 2], "x"]});
+        let doc = json!({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"a": 1}, "geometry": value}]});
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.geojson");
+        std::fs::write(&p, doc.to_string()).unwrap();
+        let ours = geojson::read("x", &p, &["a"]).unwrap().geometries.remove(0).unwrap();
+        let theirs = Geometry::<f64>::try_from(
+            serde_json::from_value::<::geojson::Geometry>(doc["features"][0]["geometry"].clone()).unwrap(),
+        )
+        .unwrap();
+        prop_assert_eq!(&ours, &g);
+        prop_assert_eq!(ours, theirs);
+    }
+}
