@@ -399,6 +399,31 @@ impl Job {
         Self::parse(text, base_dir.as_ref(), Path::new("<string>"))
     }
 
+    /// Parses a job from JSON text with the same structure as the TOML file (for bindings
+    /// that hold a job as a dictionary); relative paths are resolved against `base_dir`.
+    ///
+    /// # Examples
+    /// ```
+    /// let job = shequ::Job::from_json_str(
+    ///     r#"{"layers": {"grids": {"path": "grids.geojson", "id": "code"}}}"#, "/data")?;
+    /// assert_eq!(job.resolve("grids.geojson".as_ref()), std::path::Path::new("/data/grids.geojson"));
+    /// assert!(shequ::Job::from_json_str(r#"{"layers": {"grid": {}}}"#, ".").is_err());
+    /// # Ok::<(), shequ::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Job`] as for [`Job::from_toml`].
+    pub fn from_json_str(text: &str, base_dir: impl AsRef<Path>) -> Result<Job> {
+        let path = Path::new("<dict>");
+        let mut job: Job = serde_json::from_str(text).map_err(|e| Error::Job {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        job.base_dir = base_dir.as_ref().to_owned();
+        job.validate(path)?;
+        Ok(job)
+    }
+
     fn parse(text: &str, base: &Path, path: &Path) -> Result<Job> {
         let mut job: Job = toml::from_str(text).map_err(|e| Error::Job {
             path: path.to_owned(),

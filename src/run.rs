@@ -14,7 +14,7 @@ use crate::job::Job;
 use crate::model::build::{Build, build_with_progress};
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, LayerCount, Severity};
-use crate::output::{Written, manifest_path, sha256_file, write_model};
+use crate::output::{Out, Written, manifest_path, sha256_file, write_model_to};
 use crate::privacy::{OutputKind, Policy};
 use crate::progress::Progress;
 
@@ -155,9 +155,22 @@ pub fn validate(job: &Job, progress: &dyn Progress) -> Result<(Build, RunSummary
 /// # Errors
 /// As [`build`](crate::build), plus write errors.
 pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, RunSummary)> {
-    let started = chrono::Utc::now();
+    let started = std::time::SystemTime::now();
     let t0 = Instant::now();
     // The privacy choice is checked before any work: there is no default.
+    let policy = policy(job)?;
+    let mut build = build_with_progress(job, progress)?;
+    let analysis = analyse(job, &mut build, policy)?;
+    let summary = write_outputs(job, &mut build, &analysis, out, progress, started, t0)?;
+    Ok((build, summary))
+}
+
+/// The job's privacy policy; a job without a `[privacy]` section is an error (there is no
+/// default choice between research and operational outputs).
+///
+/// # Errors
+/// [`Error::Job`] without `[privacy]`; key errors as [`Policy::resolve`].
+pub fn policy(job: &Job) -> Result<Policy> {
     let options = job.privacy.as_ref().ok_or_else(|| {
         job.error(
             "no [privacy] section: choose output = \"research\" (aggregates only, small \
@@ -165,13 +178,51 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
              for one grid or community); see docs/privacy.md",
         )
     })?;
-    let policy = Policy::resolve(options, &job.base_dir)?;
-    let mut build = build_with_progress(job, progress)?;
+    Policy::resolve(options, &job.base_dir)
+}
+
+/// The analyses a job asks for, computed on a build, and the CRSs its outputs are written in.
+#[derive(Debug)]
+pub struct Analysis {
+    /// The privacy policy the outputs follow.
+    pub policy: Policy,
+    /// Special-needs labels and counts, when the job has `[special_needs]`.
+    pub special_needs: Option<SpecialNeeds>,
+    /// Coverage, accessibility and siting, when the job has `[coverage]`.
+    pub coverage: Option<Coverage>,
+    /// The CRS of the GeoParquet outputs.
+    pub output_crs: Crs,
+    /// The CRS of the GeoJSON copies, if any.
+    pub geojson_crs: Option<Crs>,
+}
+
+/// Computes the analyses `job` asks for on `build`; their quality issues and step times are
+/// added to the build.
+///
+/// # Examples
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(3))?;
+/// let job = shequ::Job::from_toml(dir.path().join("job.toml"))?;
+/// let mut build = shequ::build(&job)?;
+/// let policy = shequ::run::policy(&job)?;
+/// let analysis = shequ::run::analyse(&job, &mut build, policy)?;
+/// assert!(analysis.special_needs.is_some() && analysis.coverage.is_some());
+/// let out = shequ::output::Out::memory();
+/// shequ::run::write_tables(&build, &analysis, &out)?;
+/// assert!(out.tables().contains_key("special_needs/grid"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`SpecialNeeds::compute`] and [`Coverage::compute`]; [`Error::Crs`] for an unknown
+/// output CRS.
+pub fn analyse(job: &Job, build: &mut Build, policy: Policy) -> Result<Analysis> {
     let special = match &job.special_needs {
         Some(o) => {
             let t = Instant::now();
             let include = o.include_restricted && policy.allow_restricted;
-            let sn = SpecialNeeds::compute(&build, o, include)?;
+            let sn = SpecialNeeds::compute(build, o, include)?;
             build.report.extend(sn.issues.iter().cloned());
             build.report.sort();
             build.steps.push(crate::model::build::StepTime {
@@ -185,7 +236,7 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
     let coverage = match &job.coverage {
         Some(o) => {
             let t = Instant::now();
-            let cov = Coverage::compute(&build, o, special.as_ref())?;
+            let cov = Coverage::compute(build, o, special.as_ref())?;
             build.report.extend(cov.issues.iter().cloned());
             build.report.sort();
             build.steps.push(crate::model::build::StepTime {
@@ -201,21 +252,59 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
     } else {
         Crs::parse(&job.options.output_crs)?
     };
-    progress.start("writing outputs", 0);
-    let t = Instant::now();
     let geojson_crs = match job.options.geojson_crs.trim() {
         "" | "none" => None,
         c => Some(Crs::parse(c)?),
     };
-    let mut written = write_model(
-        &build,
+    Ok(Analysis {
+        policy,
+        special_needs: special,
+        coverage,
+        output_crs,
+        geojson_crs,
+    })
+}
+
+/// Every output table of an analysed build, to files or memory (no manifest, no map).
+///
+/// # Errors
+/// As [`write_model`](crate::output::write_model).
+pub fn write_tables(build: &Build, analysis: &Analysis, out: &Out) -> Result<Written> {
+    write_model_to(
+        build,
         out,
-        &output_crs,
-        geojson_crs.as_ref(),
-        &policy,
-        special.as_ref(),
-        coverage.as_ref(),
-    )?;
+        &analysis.output_crs,
+        analysis.geojson_crs.as_ref(),
+        &analysis.policy,
+        analysis.special_needs.as_ref(),
+        analysis.coverage.as_ref(),
+    )
+}
+
+/// Writes every output of an analysed build under `out`, then `manifest.json` (and the map
+/// when the job asks for it): what [`run`] does after building. `started` and `t0` are when
+/// the run began, for the manifest.
+///
+/// # Errors
+/// Write errors.
+pub fn write_outputs(
+    job: &Job,
+    build: &mut Build,
+    analysis: &Analysis,
+    out: &Path,
+    progress: &dyn Progress,
+    started: std::time::SystemTime,
+    t0: Instant,
+) -> Result<RunSummary> {
+    let started = chrono::DateTime::<chrono::Utc>::from(started);
+    let policy = &analysis.policy;
+    let special = analysis.special_needs.as_ref();
+    let coverage = analysis.coverage.as_ref();
+    let output_crs = &analysis.output_crs;
+    let geojson_crs = analysis.geojson_crs.as_ref();
+    progress.start("writing outputs", 0);
+    let t = Instant::now();
+    let mut written = write_tables(build, analysis, &Out::dir(out))?;
     progress.finish();
     build.steps.push(crate::model::build::StepTime {
         step: "write outputs".into(),
@@ -325,6 +414,5 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
         let text = serde_json::to_string_pretty(&manifest).expect("serialisable");
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
     }
-    let summary = RunSummary::of(&build, written);
-    Ok((build, summary))
+    Ok(RunSummary::of(build, written))
 }

@@ -330,6 +330,24 @@ pub fn write(
     crs: &Crs,
     extra: Option<serde_json::Value>,
 ) -> Result<()> {
+    let (schema, batch) = geo_batch(path, attributes, geometries, crs, extra)?;
+    write_batch(path, schema, &batch)
+}
+
+/// The record batch [`write`] writes: the attributes, a WKB `geometry` column, the `bbox`
+/// covering column, and the GeoParquet `geo` metadata on the schema. `path` only names the
+/// place in errors.
+///
+/// # Errors
+/// [`Error::Parquet`] if the columns differ in length, [`Error::Crs`] if the CRS cannot be
+/// exported as PROJJSON.
+pub fn geo_batch(
+    path: &Path,
+    attributes: Vec<(String, ArrayRef)>,
+    geometries: &[Option<Geometry<f64>>],
+    crs: &Crs,
+    extra: Option<serde_json::Value>,
+) -> Result<(Arc<Schema>, RecordBatch)> {
     let at = || Location::default().file(path);
     let n = geometries.len();
     let mut wkb: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
@@ -419,7 +437,7 @@ pub fn write(
         ),
     );
     let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| perr(at(), e))?;
-    write_batch(path, schema, &batch)
+    Ok((schema, batch))
 }
 
 /// Writes one record batch as Parquet (zstd). The schema's metadata (e.g. `geo`) is stored both

@@ -246,9 +246,8 @@ pub(crate) fn write(
     policy: &Policy,
 ) -> Result<()> {
     let model = &build.model;
-    let out = w.out.to_path_buf();
-    let dir = out.join(DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let dir = w.out.sub(DIR);
+    dir.create()?;
     let methods = cov.accessibility.methods();
     let mut blind: Vec<(u32, usize, f64, u64, Option<u64>)> = Vec::new();
     let mut grid_views: Vec<(usize, LevelView)> = Vec::new();
@@ -523,8 +522,7 @@ pub(crate) fn write(
         w.written.files.extend(files);
     }
     let text = summary(cov, model, release, policy, &blind, &equity, gains_hidden);
-    let path = dir.join("summary.md");
-    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    dir.text("summary.md", text)?;
     w.written.files.push(format!("{DIR}/summary.md"));
     Ok(())
 }
@@ -547,7 +545,7 @@ fn area_parts<I>(v: &[crate::model::Area<I>]) -> Parts {
     )
 }
 
-fn write_rules(dir: &std::path::Path, cov: &Coverage) -> Result<()> {
+fn write_rules(dir: &crate::output::Out, cov: &Coverage) -> Result<()> {
     let r = &cov.rules.rules;
     let why = |id: String| {
         cov.unavailable
@@ -602,7 +600,7 @@ fn write_rules(dir: &std::path::Path, cov: &Coverage) -> Result<()> {
 /// nearest facility, its distance, facilities within each threshold, covered within the
 /// standard, and the home's three accessibility scores.
 fn write_residents(
-    dir: &std::path::Path,
+    dir: &crate::output::Out,
     build: &Build,
     cov: &Coverage,
     policy: &Policy,
@@ -724,7 +722,7 @@ fn write_residents(
 /// target residents whose nearest facility is beyond the rule's standard (or unreachable, or
 /// whose home has no location), one row per household and measure.
 fn write_uncovered_households(
-    dir: &std::path::Path,
+    dir: &crate::output::Out,
     build: &Build,
     cov: &Coverage,
     policy: &Policy,

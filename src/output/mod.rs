@@ -1,8 +1,9 @@
 //! Writing a built model: GeoParquet layers, the households table, the quality report and the
 //! run manifest.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
@@ -270,6 +271,141 @@ pub(crate) fn per_km2(counts: &[Option<u64>], areas_m2: &[Option<f64>]) -> Float
         .collect()
 }
 
+/// Where [`write_model_to`] puts its outputs: files under a directory, or Arrow record batches
+/// and texts in memory (for bindings and notebooks, which hand the tables on without copying).
+///
+/// Every table is addressed by its path relative to the output directory without extension:
+/// `grids`, `special_needs/grid`, `coverage/blind_spots`. In memory, GeoJSON copies are not
+/// made and partitioned tables stay whole; Parquet tables and the summaries are kept exactly as
+/// the files would hold them (spatial tables keep their `geo` schema metadata).
+///
+/// # Examples
+/// ```
+/// use shequ::output::Out;
+/// let out = Out::memory();
+/// assert!(out.is_memory());
+/// assert!(out.tables().is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Out {
+    dir: PathBuf,
+    prefix: String,
+    memory: Option<Arc<Mutex<Memory>>>,
+}
+
+/// The outputs kept by an in-memory [`Out`].
+#[derive(Debug, Clone, Default)]
+pub struct Memory {
+    /// Tables by name (`grids`, `special_needs/grid`, ...), as written to Parquet.
+    pub tables: BTreeMap<String, arrow_array::RecordBatch>,
+    /// Texts by file name (`special_needs/summary.md`, ...).
+    pub texts: BTreeMap<String, String>,
+}
+
+impl Out {
+    /// Files under `dir`.
+    pub fn dir(dir: impl Into<PathBuf>) -> Out {
+        Out {
+            dir: dir.into(),
+            prefix: String::new(),
+            memory: None,
+        }
+    }
+
+    /// Tables in memory.
+    pub fn memory() -> Out {
+        Out {
+            dir: PathBuf::new(),
+            prefix: String::new(),
+            memory: Some(Arc::default()),
+        }
+    }
+
+    /// Whether outputs are kept in memory rather than written.
+    pub fn is_memory(&self) -> bool {
+        self.memory.is_some()
+    }
+
+    /// The directory written to (empty for memory).
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The tables kept so far (empty when writing files).
+    pub fn tables(&self) -> BTreeMap<String, arrow_array::RecordBatch> {
+        self.memory
+            .as_ref()
+            .map(|m| m.lock().expect("not poisoned").tables.clone())
+            .unwrap_or_default()
+    }
+
+    /// Everything kept so far (empty when writing files).
+    pub fn into_memory(self) -> Memory {
+        self.memory
+            .map(|m| m.lock().expect("not poisoned").clone())
+            .unwrap_or_default()
+    }
+
+    /// The same output, for the sub-directory `name`.
+    pub(crate) fn sub(&self, name: &str) -> Out {
+        Out {
+            dir: self.dir.join(name),
+            prefix: format!("{}{name}/", self.prefix),
+            memory: self.memory.clone(),
+        }
+    }
+
+    /// Creates the directory (nothing in memory).
+    pub(crate) fn create(&self) -> Result<()> {
+        if self.memory.is_none() {
+            std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `rel` (a `.parquet` path below this directory) or keeps it under its name
+    /// without the extension.
+    pub(crate) fn batch(
+        &self,
+        rel: &str,
+        schema: Arc<Schema>,
+        batch: &arrow_array::RecordBatch,
+    ) -> Result<()> {
+        match &self.memory {
+            Some(m) => {
+                let name = format!("{}{}", self.prefix, rel.trim_end_matches(".parquet"));
+                m.lock()
+                    .expect("not poisoned")
+                    .tables
+                    .insert(name, batch.clone());
+                Ok(())
+            }
+            None => {
+                let path = self.dir.join(rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                geoparquet::write_batch(&path, schema, batch)
+            }
+        }
+    }
+
+    /// Writes or keeps a text file `rel`.
+    pub(crate) fn text(&self, rel: &str, text: String) -> Result<()> {
+        match &self.memory {
+            Some(m) => {
+                let name = format!("{}{rel}", self.prefix);
+                m.lock().expect("not poisoned").texts.insert(name, text);
+                Ok(())
+            }
+            None => {
+                let path = self.dir.join(rel);
+                std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+            }
+        }
+    }
+}
+
 /// The files a run wrote.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Written {
@@ -317,7 +453,7 @@ fn provenance(build: &Build, layer: Layer, steps: &[String]) -> serde_json::Valu
 /// Writes spatial layers as GeoParquet (and GeoJSON), with provenance.
 pub(crate) struct GeoWriter<'a> {
     build: &'a Build,
-    pub(crate) out: &'a Path,
+    pub(crate) out: &'a Out,
     output_crs: &'a Crs,
     to_out: Transformer,
     to_json: Option<(Transformer, &'a Crs)>,
@@ -343,7 +479,7 @@ impl GeoWriter<'_> {
         cols: Vec<(String, ArrayRef)>,
         geoms: Vec<Option<Geometry<f64>>>,
     ) -> Result<()> {
-        if let Some((t, crs)) = &self.to_json {
+        if let Some((t, crs)) = self.to_json.as_ref().filter(|_| !self.out.is_memory()) {
             let mut g = geoms.clone();
             let failed = t.transform_geometries(&mut g)?;
             if let Some((i, why)) = failed.first() {
@@ -375,7 +511,12 @@ impl GeoWriter<'_> {
                     .collect();
                 (g.as_ref(), props)
             });
-            crate::io::geojson::write(&self.out.join(&json_name), features, Some(foreign), 7)?;
+            crate::io::geojson::write(
+                &self.out.path().join(&json_name),
+                features,
+                Some(foreign),
+                7,
+            )?;
             self.written.files.push(json_name);
         }
         let name = format!("{stem}.parquet");
@@ -388,13 +529,14 @@ impl GeoWriter<'_> {
             ));
         }
         let prov = provenance(self.build, layer, &self.to_out.steps());
-        geoparquet::write(
-            &self.out.join(&name),
+        let (schema, batch) = geoparquet::geo_batch(
+            &self.out.path().join(&name),
             cols,
             &geoms,
             self.output_crs,
             Some(prov),
         )?;
+        self.out.batch(&name, schema, &batch)?;
         self.written.files.push(name);
         Ok(())
     }
@@ -434,7 +576,48 @@ pub fn write_model(
     special_needs: Option<&SpecialNeeds>,
     coverage: Option<&Coverage>,
 ) -> Result<Written> {
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    write_model_to(
+        build,
+        &Out::dir(out),
+        output_crs,
+        geojson_crs,
+        policy,
+        special_needs,
+        coverage,
+    )
+}
+
+/// [`write_model`] to files or to memory ([`Out::memory`]): the same tables either way.
+///
+/// # Examples
+/// ```
+/// use shequ::output::{Out, write_model_to};
+/// use shequ::privacy::Policy;
+/// let dir = tempfile::tempdir()?;
+/// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(3))?;
+/// let built = shequ::build(&shequ::Job::from_toml(dir.path().join("job.toml"))?)?;
+/// let out = Out::memory();
+/// let crs = shequ::Crs::parse("EPSG:4490")?;
+/// write_model_to(&built, &out, &crs, None, &Policy::research(5), None, None)?;
+/// let tables = out.tables();
+/// assert_eq!(tables["grids"].num_rows(), built.model.grids.len());
+/// assert!(tables["grids"].schema().metadata().contains_key("geo"));
+/// assert!(tables.contains_key("quality"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`write_model`].
+pub fn write_model_to(
+    build: &Build,
+    out: &Out,
+    output_crs: &Crs,
+    geojson_crs: Option<&Crs>,
+    policy: &Policy,
+    special_needs: Option<&SpecialNeeds>,
+    coverage: Option<&Coverage>,
+) -> Result<Written> {
+    out.create()?;
     let model = &build.model;
     let tally = Tally::of(model);
     let mut w = GeoWriter {
@@ -579,28 +762,28 @@ pub fn write_model(
     if policy.kind == OutputKind::Operational && model.has(Layer::Household) {
         written
             .files
-            .extend(operational::write_lists(build, out, policy)?);
+            .extend(operational::write_lists_to(build, out, policy)?);
     }
-    write_quality(&build.report, &out.join("quality.parquet"), policy.kind)?;
+    let (schema, batch) = quality_batch(&build.report, policy.kind)?;
+    out.batch("quality.parquet", schema, &batch)?;
     written.files.push("quality.parquet".into());
     Ok(written)
 }
 
 /// Writes a plain (non-spatial) Parquet table `name` under `out`.
 pub(crate) fn write_table(
-    out: &Path,
+    out: &Out,
     name: &str,
     fields: Vec<Field>,
     cols: Vec<ArrayRef>,
 ) -> Result<()> {
-    let path = out.join(name);
     let schema = Arc::new(Schema::new(fields));
     let batch =
         arrow_array::RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Parquet {
-            at: Location::default().file(&path),
+            at: Location::default().file(out.path().join(name)),
             message: e.to_string(),
         })?;
-    geoparquet::write_batch(&path, schema, &batch)
+    out.batch(name, schema, &batch)
 }
 
 /// Writes the quality report as a Parquet table with columns `layer`, `index`, `id`, `kind`,
@@ -610,6 +793,15 @@ pub(crate) fn write_table(
 /// # Errors
 /// [`Error::Io`] or [`Error::Parquet`].
 pub fn write_quality(report: &QualityReport, path: &Path, kind: OutputKind) -> Result<()> {
+    let (schema, batch) = quality_batch(report, kind)?;
+    geoparquet::write_batch(path, schema, &batch)
+}
+
+/// The quality report as the record batch [`write_quality`] writes.
+fn quality_batch(
+    report: &QualityReport,
+    kind: OutputKind,
+) -> Result<(Arc<Schema>, arrow_array::RecordBatch)> {
     let issues = report.issues();
     let personal = |l: Layer| matches!(l, Layer::Household | Layer::Resident);
     let cols: Vec<ArrayRef> = vec![
@@ -660,10 +852,10 @@ pub fn write_quality(report: &QualityReport, path: &Path, kind: OutputKind) -> R
     ]));
     let batch =
         arrow_array::RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Parquet {
-            at: Location::default().file(path),
+            at: Location::layer("quality"),
             message: e.to_string(),
         })?;
-    geoparquet::write_batch(path, schema, &batch)
+    Ok((schema, batch))
 }
 
 impl Model {

@@ -97,6 +97,18 @@ pub(crate) fn unit_columns(
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_lists(build: &Build, out: &std::path::Path, policy: &Policy) -> Result<Vec<String>> {
+    write_lists_to(build, &crate::output::Out::dir(out), policy)
+}
+
+/// [`write_lists`] to files or memory.
+///
+/// # Errors
+/// As [`write_lists`].
+pub fn write_lists_to(
+    build: &Build,
+    out: &crate::output::Out,
+    policy: &Policy,
+) -> Result<Vec<String>> {
     require_operational(policy.kind, "households.parquet / residents.parquet")?;
     let key = key(policy)?;
     let model = &build.model;

@@ -4,14 +4,13 @@
 //! the others.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{Field, Schema};
 
 use crate::error::{Error, Location, Result};
-use crate::io::geoparquet;
+use crate::output::Out;
 
 /// The partition columns, outermost first.
 pub const KEYS: [&str; 2] = ["street_id", "community_id"];
@@ -53,19 +52,19 @@ pub fn path_value(v: Option<&str>) -> String {
 /// [`Error::Data`] if `partitioned` is asked for a table with none of the key columns;
 /// [`Error::Io`], [`Error::Parquet`].
 pub(crate) fn write_rows(
-    out: &Path,
+    out: &Out,
     prefix: &str,
     name: &str,
     partitioned: bool,
     fields: Vec<Field>,
     cols: Vec<ArrayRef>,
 ) -> Result<Vec<String>> {
-    if !partitioned {
+    if !partitioned || out.is_memory() {
         let file = format!("{name}.parquet");
         crate::output::write_table(out, &file, fields, cols)?;
         return Ok(vec![format!("{prefix}{file}")]);
     }
-    let dir = out.join(name);
+    let dir = out.path().join(name);
     let at = || Location::default().file(&dir);
     let keys: Vec<usize> = KEYS
         .iter()
@@ -113,8 +112,6 @@ pub(crate) fn write_rows(
         for (k, v) in keys.iter().zip(&key) {
             rel.push_str(&format!("/{}={}", fields[*k].name(), path_value(*v)));
         }
-        let part_dir = out.join(&rel);
-        std::fs::create_dir_all(&part_dir).map_err(|e| Error::io(&part_dir, e))?;
         let idx = UInt32Array::from(idx);
         let arrays = kept
             .iter()
@@ -129,7 +126,7 @@ pub(crate) fn write_rows(
             message: e.to_string(),
         })?;
         let file = format!("{rel}/part-0.parquet");
-        geoparquet::write_batch(&out.join(&file), schema.clone(), &batch)?;
+        out.batch(&file, schema.clone(), &batch)?;
         written.push(format!("{prefix}{file}"));
     }
     Ok(written)

@@ -405,7 +405,7 @@ impl Release {
     pub(crate) fn write_tables(
         &self,
         model: &Model,
-        out: &std::path::Path,
+        out: &crate::output::Out,
         dir: &str,
         names: &[&str],
     ) -> Result<Vec<String>> {

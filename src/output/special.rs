@@ -10,7 +10,7 @@ use geo::{Geometry, MultiPolygon};
 use crate::analytics::SpecialNeeds;
 use crate::analytics::categories::Tier;
 use crate::analytics::hotspots::{gi_star, queen_neighbours, sibling_z};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::level::Layer;
 use crate::model::{Lineage, Model};
 use crate::output::release::Release;
@@ -125,7 +125,7 @@ pub(crate) fn write(
     policy: &Policy,
 ) -> Result<()> {
     let out = w.out;
-    std::fs::create_dir_all(out.join(DIR)).map_err(|e| Error::io(out.join(DIR), e))?;
+    out.sub(DIR).create()?;
     let names = sn.count_names();
     let mut flagged: Vec<(String, String)> = Vec::new();
     for &level in release.levels() {
@@ -262,8 +262,7 @@ pub(crate) fn write(
     let files = release.write_tables(model, out, DIR, &name_refs)?;
     w.written.files.extend(files);
     let summary = summary(release, model, sn, policy, &flagged);
-    let path = out.join(DIR).join("summary.md");
-    std::fs::write(&path, summary).map_err(|e| Error::io(&path, e))?;
+    out.sub(DIR).text("summary.md", summary)?;
     w.written.files.push(format!("{DIR}/summary.md"));
     Ok(())
 }

@@ -631,3 +631,43 @@ fn bad_coverage_options_are_job_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn accessibility_is_the_same_bit_for_bit_on_any_number_of_threads() {
+    // Facility totals are sums of floats over many homes: the order they are added in must not
+    // depend on how rayon splits the work, or two runs of one job would differ in the last bit.
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let homes: Vec<Option<Coord<f64>>> = random_points(&mut rng, 30_000, 5000.0)
+        .into_iter()
+        .map(Some)
+        .collect();
+    let clinics = random_points(&mut rng, 40, 5000.0);
+    let demand: Vec<f64> = (0..homes.len())
+        .map(|_| rng.random_range(0.0..7.0))
+        .collect();
+    let supply: Vec<f64> = (0..clinics.len())
+        .map(|_| rng.random_range(1.0..50.0))
+        .collect();
+    let reach = StraightReach::new(&clinics, &homes);
+    let decays = [
+        Decay::None,
+        Decay::Gaussian(400.0),
+        Decay::Steps(vec![(500.0, 1.0), (1000.0, 0.5)]),
+    ];
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a pool")
+            .install(|| two_step_many(&reach, &demand, &supply, 1200.0, &decays))
+    };
+    let one = run(1);
+    for threads in [2, 3, 7] {
+        let many = run(threads);
+        for (a, b) in one.iter().zip(&many) {
+            let bits =
+                |v: &Vec<Option<f64>>| v.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>();
+            assert_eq!(bits(a), bits(b), "{threads} threads");
+        }
+    }
+}

@@ -98,7 +98,8 @@ pub fn two_step(
 ///
 /// # Performance
 /// Two passes over the points with positive demand, in parallel (one range query each);
-/// facility totals are reduced per thread. Nothing is stored per pair.
+/// facility totals are summed per chunk of points and added in a fixed order, so results are
+/// reproducible bit for bit. Nothing is stored per pair.
 pub fn two_step_many(
     reach: &dyn Reach,
     demand: &[f64],
@@ -108,29 +109,31 @@ pub fn two_step_many(
 ) -> Vec<Vec<Option<f64>>> {
     let (m, nd) = (supply.len(), decays.len());
     let active: Vec<usize> = (0..demand.len()).filter(|i| demand[*i] > 0.0).collect();
-    // Step 1: weighted demand within each facility's catchment, per decay.
-    let total = active
-        .par_iter()
-        .fold(
-            || vec![0.0f64; m * nd],
-            |mut t, &i| {
+    // Step 1: weighted demand within each facility's catchment, per decay. The points are cut
+    // into at most 64 chunks of a size that depends on their number only, summed in parallel
+    // and then added in chunk order, so the floating-point result is the same on every run and
+    // any number of threads.
+    let chunk = active.len().div_ceil(64).max(4096);
+    let partial: Vec<Vec<f64>> = active
+        .par_chunks(chunk)
+        .map(|points| {
+            let mut t = vec![0.0f64; m * nd];
+            for &i in points {
                 reach.within(i, catchment_m, &mut |j, d| {
                     for (k, decay) in decays.iter().enumerate() {
                         t[k * m + j as usize] += demand[i] * decay.weight(d);
                     }
                 });
-                t
-            },
-        )
-        .reduce(
-            || vec![0.0f64; m * nd],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
-                }
-                a
-            },
-        );
+            }
+            t
+        })
+        .collect();
+    let mut total = vec![0.0f64; m * nd];
+    for t in partial {
+        for (x, y) in total.iter_mut().zip(t) {
+            *x += y;
+        }
+    }
     let ratio: Vec<Option<f64>> = (0..m * nd)
         .map(|kj| (total[kj] > 0.0).then(|| supply[kj % m] / total[kj]))
         .collect();
