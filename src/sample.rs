@@ -15,6 +15,7 @@ use ::geojson::JsonObject;
 use geo::{Coord, Geometry, LineString, Point, Polygon};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde_json::json;
 
 use crate::error::{Error, Result};
@@ -282,6 +283,92 @@ pub fn id_check_char(first17: &str) -> char {
     crate::privacy::id_check_char(first17).expect("17 digits")
 }
 
+/// One resident row (after the header) of household `hid`, resident number `rid`.
+fn resident_row(rng: &mut ChaCha8Rng, out: &mut String, rid: usize, hid: &str, low_income: bool) {
+    let age = draw_age(rng);
+    let (by, bm, bd) = (
+        2025 - age as i32,
+        rng.random_range(1..=12u32),
+        rng.random_range(1..=28u32),
+    );
+    let male = rng.random::<bool>();
+    let seq = rng.random_range(0..500u32) * 2 + u32::from(male);
+    let first17 = format!("500103{by:04}{bm:02}{bd:02}{seq:03}");
+    let idno = format!("{first17}{}", id_check_char(&first17));
+    let name = format!(
+        "{}{}",
+        SURNAMES[rng.random_range(0..SURNAMES.len())],
+        GIVEN[rng.random_range(0..GIVEN.len())]
+    );
+    let birth = match rid % 4 {
+        0 => format!("{by:04}{bm:02}{bd:02}"),
+        1 => format!("{by:04}-{bm:02}-{bd:02}"),
+        2 => format!("{by}/{bm}/{bd}"),
+        _ => format!("{by}年{bm}月{bd}日"),
+    };
+    let phone = format!(
+        "1{}{:09}",
+        rng.random_range(3..=9u32),
+        rng.random_range(0..1_000_000_000u64)
+    );
+    let kind = if rng.random::<f64>() < 0.82 {
+        "户籍"
+    } else {
+        "流动"
+    };
+    let (dtype, dgrade) = if rng.random::<f64>() < 0.063 {
+        (
+            DISABILITY[rng.random_range(0..DISABILITY.len())].to_owned(),
+            format!("{}级", rng.random_range(1..=4u32)),
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    let unemployed = (18..60).contains(&age) && rng.random::<f64>() < 0.05;
+    let _ = writeln!(
+        out,
+        "R{rid:08},{hid},{name},{idno},{},{birth},{phone},{kind},{dtype},{dgrade},{},{}",
+        if male { "男" } else { "女" },
+        if low_income { "是" } else { "否" },
+        if unemployed { "是" } else { "否" },
+    );
+}
+
+/// Independent generator streams of one seed: the grids, household sizes and residents of each
+/// chunk draw from their own, so they can be generated in parallel.
+const STREAM_GRIDS: u64 = 1 << 40;
+const STREAM_SIZES: u64 = 2 << 40;
+const STREAM_RESIDENTS: u64 = 3 << 40;
+/// Households per chunk of the resident roster.
+const RESIDENT_CHUNK: usize = 8192;
+
+/// Stream `n` of the generator seeded with `seed`.
+fn stream(seed: u64, n: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(n);
+    rng
+}
+
+/// A household roster row: id, building code (empty if located by coordinates), coordinates.
+type HouseholdRow = (String, String, Option<Coord<f64>>);
+/// One grid's buildings (geometries, properties) and households.
+type GridPart = (
+    Vec<Option<Geometry<f64>>>,
+    Vec<JsonObject>,
+    Vec<HouseholdRow>,
+);
+
+/// The running totals before each item: `[0, a, a + b, ...]`.
+fn prefix_sums(items: impl Iterator<Item = usize>) -> Vec<usize> {
+    items
+        .scan(0usize, |acc, n| {
+            let first = *acc;
+            *acc += n;
+            Some(first)
+        })
+        .collect()
+}
+
 /// Draws an age with about 18.7% aged 60+ and 13.5% aged 65+ (2020 census shares).
 fn draw_age(rng: &mut ChaCha8Rng) -> u32 {
     let u: f64 = rng.random();
@@ -374,119 +461,125 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
         .map(|p| Some(lonlat_geom(Geometry::Polygon(p.clone()))))
         .collect();
 
-    // Buildings and households.
+    // Buildings and households: the number per grid is drawn first, then every grid is filled
+    // in parallel from its own stream of the generator, so the output does not depend on the
+    // number of threads.
+    // Each grid gets a share of the households in proportion to a weight in 0.8–1.2, so every
+    // grid is near the mean (the last one is not left with the rounding).
+    let weights: Vec<f64> = (0..grid_cells.len())
+        .map(|_| rng.random_range(0.8..1.2))
+        .collect();
+    let weight_sum: f64 = weights.iter().sum();
+    let mut targets: Vec<usize> = weights
+        .iter()
+        .map(|w| (cfg.households as f64 * w / weight_sum).floor() as usize)
+        .collect();
+    let short = cfg.households - targets.iter().sum::<usize>().min(cfg.households);
+    for t in targets.iter_mut().take(short) {
+        *t += 1;
+    }
+    let first_household = prefix_sums(targets.iter().copied());
+    let parts: Vec<GridPart> = grid_cells
+        .par_iter()
+        .enumerate()
+        .map(|(g, (gcode, ci, cj))| {
+            let mut rng = stream(cfg.seed, STREAM_GRIDS + g as u64);
+            let target = targets[g];
+            let (mut geoms, mut props_out, mut hh) = (Vec::new(), Vec::new(), Vec::new());
+            let mut placed = 0;
+            let mut b = 0;
+            let side = ((target as f64 / 40.0).sqrt().ceil() as usize).max(1);
+            while placed < target {
+                let per = rng.random_range(12..80).min(target - placed);
+                let slot = b % (side * side);
+                let (u, v) = (
+                    0.18 + 0.64 * ((slot % side) as f64 + 0.5) / side as f64,
+                    0.18 + 0.64 * ((slot / side) as f64 + 0.5) / side as f64,
+                );
+                let center = lat.inside(*ci, *cj, u, v);
+                let w = rng.random_range(10.0..16.0);
+                let h = rng.random_range(18.0..(cell * 0.64 / side as f64).clamp(19.0, 45.0));
+                let code = format!("{gcode}{:03}", b + 1);
+                geoms.push(Some(lonlat_geom(Geometry::Polygon(rect(center, w, h)))));
+                props_out.push(props(json!({
+                    "code": code, "name": format!("{}栋", b + 1), "grid_code": gcode
+                })));
+                for _ in 0..per {
+                    let hid = format!("H{:07}", first_household[g] + hh.len() + 1);
+                    // About 3% of households (self-built houses) are located by coordinates
+                    // only.
+                    if rng.random::<f64>() < 0.03 {
+                        let p = Coord {
+                            x: center.x + rng.random_range(-w / 3.0..w / 3.0),
+                            y: center.y + rng.random_range(-h / 3.0..h / 3.0),
+                        };
+                        hh.push((hid, String::new(), Some(to_lonlat(p))));
+                    } else {
+                        hh.push((hid, code.clone(), None));
+                    }
+                }
+                placed += per;
+                b += 1;
+            }
+            (geoms, props_out, hh)
+        })
+        .collect();
     let mut b_geoms = Vec::new();
     let mut b_props = Vec::new();
-    let mut households: Vec<(String, String, Option<Coord<f64>>)> = Vec::new();
-    let mut remaining = cfg.households;
-    for (g, (gcode, ci, cj)) in grid_cells.iter().enumerate() {
-        let target = if g + 1 == grid_cells.len() {
-            remaining
-        } else {
-            ((hh_per_grid * rng.random_range(0.8..1.2)).round() as usize).min(remaining)
-        };
-        remaining -= target;
-        let mut placed = 0;
-        let mut b = 0;
-        let side = ((target as f64 / 40.0).sqrt().ceil() as usize).max(1);
-        while placed < target {
-            let per = rng.random_range(12..80).min(target - placed);
-            let slot = b % (side * side);
-            let (u, v) = (
-                0.18 + 0.64 * ((slot % side) as f64 + 0.5) / side as f64,
-                0.18 + 0.64 * ((slot / side) as f64 + 0.5) / side as f64,
-            );
-            let center = lat.inside(*ci, *cj, u, v);
-            let w = rng.random_range(10.0..16.0);
-            let h = rng.random_range(18.0..(cell * 0.64 / side as f64).clamp(19.0, 45.0));
-            let code = format!("{gcode}{:03}", b + 1);
-            b_geoms.push(Some(lonlat_geom(Geometry::Polygon(rect(center, w, h)))));
-            b_props.push(props(json!({
-                "code": code, "name": format!("{}栋", b + 1), "grid_code": gcode
-            })));
-            for _ in 0..per {
-                let hid = format!("H{:07}", households.len() + 1);
-                // About 3% of households (self-built houses) are located by coordinates only.
-                if rng.random::<f64>() < 0.03 {
-                    let p = Coord {
-                        x: center.x + rng.random_range(-w / 3.0..w / 3.0),
-                        y: center.y + rng.random_range(-h / 3.0..h / 3.0),
-                    };
-                    households.push((hid, String::new(), Some(to_lonlat(p))));
-                } else {
-                    households.push((hid, code.clone(), None));
-                }
-            }
-            placed += per;
-            b += 1;
-        }
+    let mut households: Vec<HouseholdRow> = Vec::with_capacity(cfg.households);
+    for (g, p, h) in parts {
+        b_geoms.extend(g);
+        b_props.extend(p);
+        households.extend(h);
     }
 
-    // Residents.
+    // Residents, in chunks of households: household sizes first (each chunk from its own
+    // stream), then, with every chunk's first resident number known, the residents themselves.
+    let chunks: Vec<&[HouseholdRow]> = households.chunks(RESIDENT_CHUNK).collect();
+    let sizes: Vec<Vec<(usize, bool)>> = chunks
+        .par_iter()
+        .enumerate()
+        .map(|(k, chunk)| {
+            let mut rng = stream(cfg.seed, STREAM_SIZES + k as u64);
+            chunk
+                .iter()
+                .map(|_| {
+                    let size = match rng.random::<f64>() {
+                        u if u < 0.20 => 1,
+                        u if u < 0.50 => 2,
+                        u if u < 0.75 => 3,
+                        u if u < 0.90 => 4,
+                        u if u < 0.97 => 5,
+                        _ => 6,
+                    };
+                    (size, rng.random::<f64>() < 0.03)
+                })
+                .collect()
+        })
+        .collect();
+    let first_resident = prefix_sums(sizes.iter().map(|v| v.iter().map(|x| x.0).sum()));
+    let resident_parts: Vec<String> = chunks
+        .par_iter()
+        .enumerate()
+        .map(|(k, chunk)| {
+            let mut rng = stream(cfg.seed, STREAM_RESIDENTS + k as u64);
+            let mut out = String::with_capacity(chunk.len() * 260);
+            let mut rid = first_resident[k];
+            for ((hid, _, _), &(size, low_income)) in chunk.iter().zip(&sizes[k]) {
+                for _ in 0..size {
+                    rid += 1;
+                    resident_row(&mut rng, &mut out, rid, hid, low_income);
+                }
+            }
+            out
+        })
+        .collect();
     let mut residents = String::from(
         "居民编号,户编号,姓名,公民身份号码,性别,出生日期,联系电话,人员类型,残疾类别,残疾等级,是否低保,是否失业\n",
     );
-    let mut rid = 0usize;
-    for (hid, _, _) in &households {
-        let size = match rng.random::<f64>() {
-            u if u < 0.20 => 1,
-            u if u < 0.50 => 2,
-            u if u < 0.75 => 3,
-            u if u < 0.90 => 4,
-            u if u < 0.97 => 5,
-            _ => 6,
-        };
-        let low_income = rng.random::<f64>() < 0.03;
-        for _ in 0..size {
-            rid += 1;
-            let age = draw_age(&mut rng);
-            let (by, bm, bd) = (
-                2025 - age as i32,
-                rng.random_range(1..=12u32),
-                rng.random_range(1..=28u32),
-            );
-            let male = rng.random::<bool>();
-            let seq = rng.random_range(0..500u32) * 2 + u32::from(male);
-            let first17 = format!("500103{by:04}{bm:02}{bd:02}{seq:03}");
-            let idno = format!("{first17}{}", id_check_char(&first17));
-            let name = format!(
-                "{}{}",
-                SURNAMES[rng.random_range(0..SURNAMES.len())],
-                GIVEN[rng.random_range(0..GIVEN.len())]
-            );
-            let birth = match rid % 4 {
-                0 => format!("{by:04}{bm:02}{bd:02}"),
-                1 => format!("{by:04}-{bm:02}-{bd:02}"),
-                2 => format!("{by}/{bm}/{bd}"),
-                _ => format!("{by}年{bm}月{bd}日"),
-            };
-            let phone = format!(
-                "1{}{:09}",
-                rng.random_range(3..=9u32),
-                rng.random_range(0..1_000_000_000u64)
-            );
-            let kind = if rng.random::<f64>() < 0.82 {
-                "户籍"
-            } else {
-                "流动"
-            };
-            let (dtype, dgrade) = if rng.random::<f64>() < 0.063 {
-                (
-                    DISABILITY[rng.random_range(0..DISABILITY.len())].to_owned(),
-                    format!("{}级", rng.random_range(1..=4u32)),
-                )
-            } else {
-                (String::new(), String::new())
-            };
-            let unemployed = (18..60).contains(&age) && rng.random::<f64>() < 0.05;
-            let _ = writeln!(
-                residents,
-                "R{rid:08},{hid},{name},{idno},{},{birth},{phone},{kind},{dtype},{dgrade},{},{}",
-                if male { "男" } else { "女" },
-                if low_income { "是" } else { "否" },
-                if unemployed { "是" } else { "否" },
-            );
-        }
+    residents.reserve(resident_parts.iter().map(String::len).sum());
+    for part in resident_parts {
+        residents.push_str(&part);
     }
 
     // Facilities.
@@ -519,14 +612,21 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
     }
 
     let mut hh_csv = String::from("household_id,building_code,lon,lat\n");
-    let fmt_row = |csv: &mut String, (id, b, c): &(String, String, Option<Coord<f64>>)| {
-        let _ = match c {
-            Some(c) => writeln!(csv, "{id},{b},{:.7},{:.7}", c.x, c.y),
-            None => writeln!(csv, "{id},{b},,"),
-        };
-    };
-    for h in &households {
-        fmt_row(&mut hh_csv, h);
+    let hh_parts: Vec<String> = households
+        .par_chunks(RESIDENT_CHUNK)
+        .map(|chunk| {
+            let mut csv = String::with_capacity(chunk.len() * 40);
+            for (id, b, c) in chunk {
+                let _ = match c {
+                    Some(c) => writeln!(csv, "{id},{b},{:.7},{:.7}", c.x, c.y),
+                    None => writeln!(csv, "{id},{b},,"),
+                };
+            }
+            csv
+        })
+        .collect();
+    for part in hh_parts {
+        hh_csv.push_str(&part);
     }
 
     if cfg.plant_problems && !grid_cells.is_empty() {
@@ -619,8 +719,13 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
         std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
     };
     write("households.csv", hh_csv.as_bytes())?;
-    let (gb, _, _) = encoding_rs::GB18030.encode(&residents);
-    write("residents.csv", &gb)?;
+    // GB18030 has no state across characters: lines encode independently, in parallel.
+    let lines: Vec<&str> = residents.split_inclusive('\n').collect();
+    let gb: Vec<Vec<u8>> = lines
+        .par_chunks(RESIDENT_CHUNK)
+        .map(|chunk| encoding_rs::GB18030.encode(&chunk.concat()).0.into_owned())
+        .collect();
+    write("residents.csv", &gb.concat())?;
     write("job.toml", SAMPLE_JOB.as_bytes())?;
     if let Some((g, _, _)) = grid_cells.first() {
         write("job-grid-worker.toml", grid_worker_job(g).as_bytes())?;

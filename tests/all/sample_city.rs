@@ -347,3 +347,53 @@ fn cli_sample_generates_a_runnable_district() {
     assert_eq!(b.model.grids.len(), 8);
     b.report.check_accounting().unwrap();
 }
+
+#[test]
+fn sample_is_the_same_on_any_number_of_threads() {
+    // Grids and resident chunks are generated in parallel from their own generator streams:
+    // the files must not depend on how the work is split.
+    let cfg = shequ::sample::SampleConfig {
+        households: 30_000,
+        communities: 3,
+        ..shequ::sample::SampleConfig::default()
+    };
+    let write = |threads: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| shequ::sample::write_sample(dir.path(), &cfg))
+            .unwrap();
+        dir
+    };
+    let (one, three) = (write(1), write(3));
+    for f in [
+        "households.csv",
+        "residents.csv",
+        "buildings.geojson",
+        "facilities.geojson",
+    ] {
+        let a = std::fs::read(one.path().join(f)).unwrap();
+        let b = std::fs::read(three.path().join(f)).unwrap();
+        assert!(a == b, "{f} differs between 1 and 3 threads");
+    }
+    // Grids hold about the same number of households each (none is left with the rounding):
+    // a building code starts with its grid's code (14 digits).
+    let hh = std::fs::read_to_string(one.path().join("households.csv")).unwrap();
+    let mut per_grid: std::collections::BTreeMap<&str, usize> = Default::default();
+    for line in hh.lines().skip(1) {
+        let building = line.split(',').nth(1).unwrap_or("");
+        if building.len() > 14 && building.bytes().all(|b| b.is_ascii_digit()) {
+            *per_grid.entry(&building[..14]).or_default() += 1;
+        }
+    }
+    assert_eq!(per_grid.len(), 12);
+    let mean = per_grid.values().sum::<usize>() as f64 / per_grid.len() as f64;
+    for (grid, n) in &per_grid {
+        assert!(
+            (*n as f64) > 0.7 * mean && (*n as f64) < 1.3 * mean,
+            "{grid}: {n} vs {mean}"
+        );
+    }
+}
