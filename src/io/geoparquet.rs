@@ -334,7 +334,7 @@ pub fn write(
     write_batch(path, schema, &batch)
 }
 
-/// The record batch [`write`] writes: the attributes, a WKB `geometry` column, the `bbox`
+/// The record batch [`write()`] writes: the attributes, a WKB `geometry` column, the `bbox`
 /// covering column, and the GeoParquet `geo` metadata on the schema. `path` only names the
 /// place in errors.
 ///
