@@ -323,13 +323,14 @@ class Model:
 
     def _level_table(self, name: str) -> GeoFrame:
         tables, _ = self._outputs()
-        if name not in tables:
+        if name in tables:
+            return _geo(tables[name])
+        if name != "facilities" and name in self.levels:
             raise PrivacyError(
                 f"no {name} table under this job's privacy policy (research outputs publish "
-                f"buildings only when the finest level is the building; levels absent from "
-                f"the job have no table)"
+                f"buildings only when the finest level is the building)"
             )
-        return _geo(tables[name])
+        raise KeyError(f"the model has no {name}: the job reads no such layer")
 
     @property
     def streets(self) -> GeoFrame:

@@ -360,6 +360,18 @@ def test_unknown_tables_are_key_errors(model):
         model.special_needs("nowhere")
 
 
+def test_a_layer_the_job_lacks_is_a_key_error(job):
+    grids_only = shequ.Job(
+        base_dir=SAMPLE,
+        layers={"grids": job.to_dict()["layers"]["grids"]},
+        privacy={"output": "research"},
+    )
+    m = shequ.build(grids_only)
+    assert m.grids.height == 28
+    with pytest.raises(KeyError, match="no facilities"):
+        _ = m.facilities
+
+
 # -- sample, GIL and Ctrl-C --------------------------------------------------------------------
 
 
