@@ -15,7 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def wheel():
     found = sorted(glob.glob(os.environ.get("SHEQU_WHEEL", str(ROOT / "target/wheels/shequ-*.whl"))))
     assert found, "build the wheel first: scripts/build-wheel"
-    return found[-1]
+    return os.path.abspath(found[-1])
 
 
 def test_stubs_match_the_native_module(tmp_path):
