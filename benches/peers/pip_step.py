@@ -63,7 +63,6 @@ result = {{"wall": wall, "pip": pip, "counts": {{r["grid_id"]: r["households"] f
 import json, time, shequ
 t = time.perf_counter()
 m = shequ.build("job.toml")
-pip_end = time.perf_counter()
 g = m.grids.select("grid_id", "households").rows()
 wall = time.perf_counter() - t
 result = {"wall": wall, "pip": None, "counts": dict(g)}
