@@ -381,6 +381,15 @@ class Model:
         merged = {**current, **options} if options else current
         return self._job.replace(**{section: merged})
 
+    def _section_table(self, section: str, name: str, options: Mapping[str, Any]) -> pl.DataFrame:
+        """Table ``<section>/<name>`` of the job with ``options`` merged into ``[section]``."""
+        tables, _ = self._outputs(self._with(section, options))
+        key = f"{section}/{name}"
+        if key not in tables:
+            have = sorted(k.split("/", 1)[1] for k in tables if k.startswith(f"{section}/"))
+            raise KeyError(f"no {key!r} for this job and privacy policy; there are: {have}")
+        return _frame(tables[key])
+
     @overload
     def special_needs(
         self, level: str = "grid", *, table: None = None, **options: Any
@@ -394,13 +403,7 @@ class Model:
         (``street``, ``community``, ``grid`` or ``building``), or another table of the pass
         (``table="suppression"``, ``"remainders"``). ``options`` override the job's
         ``[special_needs]`` section (e.g. ``categories=[...]``, ``reference_date=...``)."""
-        job = self._with("special_needs", options)
-        tables, _ = self._outputs(job)
-        name = f"special_needs/{table or level}"
-        if name not in tables:
-            have = sorted(k.split("/", 1)[1] for k in tables if k.startswith("special_needs/"))
-            raise KeyError(f"no {name!r} under this job's privacy policy; there are: {have}")
-        return _frame(tables[name])
+        return self._section_table("special_needs", table or level, options)
 
     @overload
     def coverage(self, level: str = "grid", *, table: None = None, **options: Any) -> GeoFrame: ...
@@ -413,13 +416,7 @@ class Model:
         residents, those within each threshold, shares, mean nearest distance, accessibility
         scores and blind-spot flags; or another table (``table="blind_spots"``, ``"equity"``,
         ``"lorenz"``, ``"rules"``, ``"siting"``). ``options`` override ``[coverage]``."""
-        job = self._with("coverage", options)
-        tables, _ = self._outputs(job)
-        name = f"coverage/{table or level}"
-        if name not in tables:
-            have = sorted(k.split("/", 1)[1] for k in tables if k.startswith("coverage/"))
-            raise KeyError(f"no {name!r} for this job; there are: {have}")
-        return _frame(tables[name])
+        return self._section_table("coverage", table or level, options)
 
     def accessibility(self, level: str = "grid", **options: Any) -> GeoFrame:
         """Two-step floating catchment accessibility (2SFCA, E2SFCA, G2SFCA) per unit of
