@@ -365,12 +365,12 @@ pub fn write_outputs(
                 "auto: CGCS2000 3-degree Gauss-Kruger zone with the central meridian nearest the data's centre"
             } else { "job" },
             "output": output_crs.definition(),
-            "geojson": geojson_crs.as_ref().map(|c| c.definition()),
+            "geojson": geojson_crs.map(|c| c.definition()),
             "proj_version": crate::crs::proj_version(),
         },
         "levels": build.model.levels.iter().map(|l| l.name()).collect::<Vec<_>>(),
         "privacy": privacy,
-        "special_needs": special.as_ref().map(|sn| json!({
+        "special_needs": special.map(|sn| json!({
             "reference_date": sn.reference_date.to_string(),
             "categories": sn.categories.iter().map(|c| &c.id).collect::<Vec<_>>(),
             "not_computed": sn.unavailable.iter().map(|(id, why)| json!({"id": id, "why": why})).collect::<Vec<_>>(),
@@ -381,7 +381,7 @@ pub fn write_outputs(
             },
             "residents_without_age": sn.issues.len(),
         })),
-        "coverage": coverage.as_ref().map(|c| json!({
+        "coverage": coverage.map(|c| json!({
             "rules_version": c.rules.version,
             "rules": c.rules.rules,
             "not_computed": c.unavailable.iter().map(|(id, why)| json!({"rule": id, "why": why})).collect::<Vec<_>>(),
