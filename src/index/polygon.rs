@@ -36,14 +36,19 @@ type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 /// ```
 ///
 /// # Performance
-/// Building is O(n log n) in the number of edges, in parallel over polygons. A query is
-/// O(log P + log E + k) for P polygons and E edges, where k is the number of edges crossing the
-/// point's y in the candidate polygons.
+/// A cell accelerator answers most queries with one array read: a uniform raster over the
+/// polygons' extent (about a thousand cells per polygon, at most 4 Mi cells) in which every
+/// cell that no boundary comes near is marked with the one polygon that contains it (or none).
+/// Only points in cells that a boundary crosses take the exact test, which is O(log P + log E +
+/// k) for P polygons and E edges, where k is the number of edges crossing the point's y in the
+/// few candidate polygons of that cell. Building is O(E + C) in edges and cells, in parallel
+/// over polygons.
 pub struct PolygonIndex {
     tree: RTree<Entry>,
     prepared: Vec<Option<IntervalTreeMultiPolygon<f64>>>,
     shapes: Vec<Option<MultiPolygon<f64>>>,
     rank: Vec<u32>,
+    cells: Option<Cells>,
 }
 
 impl PolygonIndex {
@@ -73,11 +78,13 @@ impl PolygonIndex {
                 ))
             })
             .collect();
+        let cells = Cells::build(&shapes, rank);
         PolygonIndex {
             tree: RTree::bulk_load(entries),
             prepared,
             shapes,
             rank: rank.to_vec(),
+            cells,
         }
     }
 
@@ -93,10 +100,33 @@ impl PolygonIndex {
 
     /// The polygon (by slot) that a point belongs to, by the boundary rule above.
     pub fn locate(&self, p: Coord<f64>) -> Option<u32> {
+        match &self.cells {
+            Some(cells) => match cells.at(p) {
+                Cell::Empty => None,
+                Cell::Inside(i) => Some(i),
+                Cell::Mixed(candidates) => self.resolve(candidates, p),
+            },
+            None => self.locate_exact(p),
+        }
+    }
+
+    /// [`locate`](Self::locate) without the cell accelerator: the R-tree's candidates, tested
+    /// exactly. The two always agree (a property test checks it).
+    pub fn locate_exact(&self, p: Coord<f64>) -> Option<u32> {
+        let candidates: Vec<u32> = self
+            .tree
+            .locate_all_at_point(&[p.x, p.y])
+            .map(|e| e.data)
+            .collect();
+        self.resolve(&candidates, p)
+    }
+
+    /// The boundary rule among candidate polygons (every polygon that may cover `p` must be
+    /// among them).
+    fn resolve(&self, candidates: &[u32], p: Coord<f64>) -> Option<u32> {
         let mut best: Option<u32> = None;
         let mut on_boundary = false;
-        for e in self.tree.locate_all_at_point(&[p.x, p.y]) {
-            let i = e.data;
+        for &i in candidates {
             if best.is_some_and(|b| self.rank[b as usize] <= self.rank[i as usize]) {
                 continue;
             }
@@ -113,8 +143,7 @@ impl PolygonIndex {
         }
         // Slow path, only for points not strictly inside a better-ranked polygon: test the
         // boundary of the candidates exactly.
-        for e in self.tree.locate_all_at_point(&[p.x, p.y]) {
-            let i = e.data;
+        for &i in candidates {
             if best.is_some_and(|b| self.rank[b as usize] <= self.rank[i as usize]) {
                 continue;
             }
@@ -157,4 +186,250 @@ pub fn ranks_by_id<S: AsRef<str>>(ids: &[S]) -> Vec<u32> {
         rank[i] = r as u32;
     }
     rank
+}
+
+/// What a cell of the accelerator says about the points in it.
+enum Cell<'a> {
+    /// No polygon covers any point of the cell.
+    Empty,
+    /// Every point of the cell belongs to this polygon (by the boundary rule).
+    Inside(u32),
+    /// A boundary comes near the cell: test these candidates exactly.
+    Mixed(&'a [u32]),
+}
+
+/// The cell accelerator of [`PolygonIndex`]: a uniform raster over the polygons' extent.
+///
+/// A cell is *mixed* when a polygon's boundary passes within a hair (a millionth of the cell
+/// size) of its closed rectangle; its candidates are every polygon whose boundary does or that
+/// contains the cell's centre. Any other cell lies wholly inside or wholly outside each polygon,
+/// so the polygon of lowest rank containing its centre (found by scanlines through the cell
+/// centres, even-odd per polygon part) owns the whole cell. A point that rounding puts in the
+/// neighbouring cell is within a hair of it, and so still on the same side of every boundary.
+struct Cells {
+    x0: f64,
+    y0: f64,
+    inv: f64,
+    nx: usize,
+    ny: usize,
+    /// Per cell: `EMPTY`, a polygon slot, or `MIXED | k` for candidate list `k`.
+    code: Vec<u32>,
+    /// Candidate lists, compressed: list `k` is `items[starts[k]..starts[k + 1]]`.
+    starts: Vec<u32>,
+    items: Vec<u32>,
+}
+
+const EMPTY: u32 = u32::MAX;
+const MIXED: u32 = 1 << 31;
+/// Cells per polygon aimed at, and the most cells in all (16 MiB of codes).
+const CELLS_PER_POLYGON: f64 = 1024.0;
+const MAX_CELLS: f64 = (1u32 << 22) as f64;
+
+impl Cells {
+    fn build(shapes: &[Option<MultiPolygon<f64>>], rank: &[u32]) -> Option<Cells> {
+        let n = shapes.iter().filter(|s| s.is_some()).count();
+        if n == 0 || shapes.len() >= MIXED as usize {
+            return None;
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for r in shapes.iter().flatten().filter_map(|s| s.bounding_rect()) {
+            x0 = x0.min(r.min().x);
+            y0 = y0.min(r.min().y);
+            x1 = x1.max(r.max().x);
+            y1 = y1.max(r.max().y);
+        }
+        if ![x0, y0, x1, y1].iter().all(|v| v.is_finite()) {
+            return None;
+        }
+        let target = (n as f64 * CELLS_PER_POLYGON).min(MAX_CELLS);
+        let (w, h) = (
+            (x1 - x0).max(f64::MIN_POSITIVE),
+            (y1 - y0).max(f64::MIN_POSITIVE),
+        );
+        let mut size = (w * h / target).sqrt();
+        if !(size.is_finite() && size > 0.0) {
+            return None;
+        }
+        // A degenerate extent (all polygons on a line) still gets a bounded raster.
+        size = size.max(w.max(h) / 4096.0);
+        let nx = (w / size).floor() as usize + 1;
+        let ny = (h / size).floor() as usize + 1;
+        if nx
+            .checked_mul(ny)
+            .is_none_or(|c| c as f64 > 4.0 * MAX_CELLS)
+        {
+            return None;
+        }
+        let grid = Raster {
+            x0,
+            y0,
+            size,
+            nx,
+            ny,
+            eps: size * 1e-6 + 1e-12 * x0.abs().max(y0.abs()).max(x1.abs()).max(y1.abs()),
+        };
+        // Per polygon: (cell << 33) | (boundary << 32) | slot.
+        let mut marks: Vec<u64> = shapes
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(i, s)| match s {
+                Some(mp) => grid.marks(i as u32, mp),
+                None => Vec::new(),
+            })
+            .collect();
+        marks.par_sort_unstable();
+        marks.dedup();
+        let mut code = vec![EMPTY; nx * ny];
+        let (mut starts, mut items) = (vec![0u32], Vec::new());
+        let mut k = 0;
+        while k < marks.len() {
+            let cell = (marks[k] >> 33) as usize;
+            let mut e = k;
+            let mut mixed = false;
+            while e < marks.len() && (marks[e] >> 33) as usize == cell {
+                mixed |= marks[e] & (1 << 32) != 0;
+                e += 1;
+            }
+            let slots = marks[k..e].iter().map(|m| (m & 0xFFFF_FFFF) as u32);
+            if mixed {
+                let mut list: Vec<u32> = slots.collect();
+                list.sort_unstable_by_key(|&i| (rank[i as usize], i));
+                list.dedup();
+                items.extend(list);
+                code[cell] = MIXED | (starts.len() as u32 - 1);
+                starts.push(items.len() as u32);
+            } else {
+                code[cell] = slots.min_by_key(|&i| rank[i as usize]).unwrap_or(EMPTY);
+            }
+            k = e;
+        }
+        if starts.len() as u64 >= u64::from(MIXED) {
+            return None;
+        }
+        Some(Cells {
+            x0,
+            y0,
+            inv: 1.0 / size,
+            nx,
+            ny,
+            code,
+            starts,
+            items,
+        })
+    }
+
+    #[inline]
+    fn at(&self, p: Coord<f64>) -> Cell<'_> {
+        let (fx, fy) = ((p.x - self.x0) * self.inv, (p.y - self.y0) * self.inv);
+        // Also false for NaN.
+        if !(fx >= 0.0 && fy >= 0.0 && fx < self.nx as f64 && fy < self.ny as f64) {
+            return Cell::Empty;
+        }
+        let c = self.code[fy as usize * self.nx + fx as usize];
+        if c == EMPTY {
+            Cell::Empty
+        } else if c & MIXED == 0 {
+            Cell::Inside(c)
+        } else {
+            let k = (c & !MIXED) as usize;
+            Cell::Mixed(&self.items[self.starts[k] as usize..self.starts[k + 1] as usize])
+        }
+    }
+}
+
+/// The raster's geometry, while building.
+struct Raster {
+    x0: f64,
+    y0: f64,
+    size: f64,
+    nx: usize,
+    ny: usize,
+    /// How near a boundary must come to a cell to make it mixed.
+    eps: f64,
+}
+
+impl Raster {
+    fn col(&self, x: f64) -> usize {
+        (((x - self.x0) / self.size).floor().max(0.0) as usize).min(self.nx - 1)
+    }
+    fn row(&self, y: f64) -> usize {
+        (((y - self.y0) / self.size).floor().max(0.0) as usize).min(self.ny - 1)
+    }
+
+    /// One polygon's marks: the cells its boundary comes near, and the cells whose centre it
+    /// contains.
+    fn marks(&self, slot: u32, mp: &MultiPolygon<f64>) -> Vec<u64> {
+        let mark = |cell: usize, boundary: bool| {
+            ((cell as u64) << 33) | (u64::from(boundary) << 32) | u64::from(slot)
+        };
+        let mut out = Vec::new();
+        for poly in &mp.0 {
+            let rings = std::iter::once(poly.exterior()).chain(poly.interiors());
+            // Boundary: each edge in pieces no longer than half a cell, each piece's box
+            // widened by eps.
+            for ring in rings.clone() {
+                for l in ring.lines() {
+                    let (a, b) = (l.start, l.end);
+                    let len = (b.x - a.x).hypot(b.y - a.y);
+                    let pieces = ((len / (0.5 * self.size)).ceil() as usize).clamp(1, 1 << 20);
+                    for k in 0..pieces {
+                        let t0 = k as f64 / pieces as f64;
+                        let t1 = (k + 1) as f64 / pieces as f64;
+                        let (px, py) = (a.x + (b.x - a.x) * t0, a.y + (b.y - a.y) * t0);
+                        let (qx, qy) = (a.x + (b.x - a.x) * t1, a.y + (b.y - a.y) * t1);
+                        let (c0, c1) = (
+                            self.col(px.min(qx) - self.eps),
+                            self.col(px.max(qx) + self.eps),
+                        );
+                        let (r0, r1) = (
+                            self.row(py.min(qy) - self.eps),
+                            self.row(py.max(qy) + self.eps),
+                        );
+                        for r in r0..=r1 {
+                            for c in c0..=c1 {
+                                out.push(mark(r * self.nx + c, true));
+                            }
+                        }
+                    }
+                }
+            }
+            // Interior: scanlines through the cell centres of the part's rows.
+            let Some(bb) = poly.exterior().bounding_rect() else {
+                continue;
+            };
+            let (r0, r1) = (self.row(bb.min().y), self.row(bb.max().y));
+            let mut xs: Vec<Vec<f64>> = vec![Vec::new(); r1 - r0 + 1];
+            for ring in rings {
+                for l in ring.lines() {
+                    let (a, b) = (l.start, l.end);
+                    if a.y == b.y {
+                        continue;
+                    }
+                    let (lo, hi) = (a.y.min(b.y), a.y.max(b.y));
+                    for r in self.row(lo)..=self.row(hi) {
+                        let yc = self.y0 + (r as f64 + 0.5) * self.size;
+                        // Half-open in y, so a vertex on the scanline counts once.
+                        if (a.y <= yc) != (b.y <= yc) && r >= r0 && r <= r1 {
+                            xs[r - r0].push(a.x + (yc - a.y) * (b.x - a.x) / (b.y - a.y));
+                        }
+                    }
+                }
+            }
+            for (dr, row) in xs.iter_mut().enumerate() {
+                row.sort_unstable_by(f64::total_cmp);
+                for pair in row.chunks_exact(2) {
+                    let c0 = ((pair[0] - self.x0) / self.size - 0.5).ceil().max(0.0);
+                    let c1 = ((pair[1] - self.x0) / self.size - 0.5).floor();
+                    if c1 < c0 {
+                        continue;
+                    }
+                    let c1 = (c1 as usize).min(self.nx - 1);
+                    for c in c0 as usize..=c1 {
+                        out.push(mark((r0 + dr) * self.nx + c, false));
+                    }
+                }
+            }
+        }
+        out
+    }
 }

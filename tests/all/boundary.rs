@@ -105,3 +105,73 @@ fn a_shared_vertex_of_four_cells_goes_to_the_smallest_id() {
     let smallest = (0..4).min_by(|&a, &b| ids[a].cmp(&ids[b])).unwrap() as u32;
     assert_eq!(index.locate(centre), Some(smallest));
 }
+
+/// Star-shaped polygons of many vertices around random centres, overlapping one another; every
+/// other one has a hole and a second, detached part.
+fn stars(centres: &[(f64, f64)], wobble: &[f64]) -> Vec<MultiPolygon<f64>> {
+    let star = |cx: f64, cy: f64, r: f64, k0: usize| -> LineString<f64> {
+        let n = 40 + k0 % 90;
+        let mut ring: Vec<Coord<f64>> = (0..n)
+            .map(|k| {
+                let a = std::f64::consts::TAU * k as f64 / n as f64;
+                let rr = r * (0.6 + 0.4 * wobble[(k + k0) % wobble.len()]);
+                Coord {
+                    x: cx + rr * a.cos(),
+                    y: cy + rr * a.sin(),
+                }
+            })
+            .collect();
+        ring.push(ring[0]);
+        LineString(ring)
+    };
+    centres
+        .iter()
+        .enumerate()
+        .map(|(i, &(cx, cy))| {
+            let outer = star(cx, cy, 300.0, i * 7);
+            if i % 2 == 0 {
+                MultiPolygon(vec![Polygon::new(outer, vec![])])
+            } else {
+                let hole = star(cx, cy, 80.0, i * 3);
+                let far = star(cx + 900.0, cy - 700.0, 120.0, i * 5);
+                MultiPolygon(vec![
+                    Polygon::new(outer, vec![hole]),
+                    Polygon::new(far, vec![]),
+                ])
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The cell accelerator never changes an answer: many-vertex, overlapping polygons with
+    /// holes and detached parts, random points, vertices and points on (and a hair off) edges.
+    #[test]
+    fn cell_accelerator_agrees_with_exact_location(
+        centres in proptest::collection::vec((0.0f64..2000.0, 0.0f64..2000.0), 1..12),
+        wobble in proptest::collection::vec(0.0f64..1.0, 5..40),
+        pts in proptest::collection::vec((-400.0f64..3400.0, -1200.0f64..2400.0), 300),
+        along in proptest::collection::vec((0usize..10_000, 0.0f64..1.0, -1e-7f64..1e-7), 100),
+    ) {
+        let polys = stars(&centres, &wobble);
+        let ids: Vec<String> = (0..polys.len()).map(|i| format!("P{:02}", (i * 5) % 17)).collect();
+        let refs: Vec<Option<&MultiPolygon<f64>>> = polys.iter().map(Some).collect();
+        let index = PolygonIndex::new(&refs, &ranks_by_id(&ids));
+        let mut probes: Vec<Coord<f64>> = pts.iter().map(|&(x, y)| Coord { x, y }).collect();
+        for (k, t, off) in along {
+            let mp = &polys[k % polys.len()];
+            let ring = &mp.0[k % mp.0.len()].exterior().0;
+            let e = k % (ring.len() - 1);
+            let (a, b) = (ring[e], ring[e + 1]);
+            probes.push(a);
+            probes.push(Coord { x: a.x + t * (b.x - a.x) + off, y: a.y + t * (b.y - a.y) - off });
+        }
+        for p in probes {
+            let got = index.locate(p);
+            prop_assert_eq!(got, index.locate_exact(p), "point {:?}", p);
+            prop_assert_eq!(got, brute(&polys, &ids, p), "point {:?}", p);
+        }
+    }
+}
