@@ -15,6 +15,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::{Mutex, OnceLock};
 
 use geo::{Coord, Geometry};
 use proj::Proj;
@@ -381,19 +382,63 @@ impl Transformer {
         let p = match cached {
             Some(p) => p,
             None => {
-                let p = Rc::new(
-                    Proj::new_known_crs(from.definition(), to.definition(), None).map_err(|e| {
-                        Error::crs(
-                            Location::default(),
-                            format!("no transformation from {from} to {to}: {e}"),
-                        )
-                    })?,
-                );
+                let p = Rc::new(Self::create_proj(from, to)?);
                 CACHE.with(|c| c.borrow_mut().insert(key, p.clone()));
                 p
             }
         };
         Ok(f(&p))
+    }
+
+    /// A PROJ object for the pair. The first in the process searches PROJ's database for the
+    /// operation (tens of milliseconds, measured: 65–75 ms for EPSG:4326 to a Gauss-Kruger
+    /// zone); when that operation is a single pipeline, its definition is remembered and other
+    /// threads build their object from it (under a millisecond). When PROJ keeps a choice among
+    /// several operations by area, `proj_pj_info` gives no definition (before the first
+    /// transformation), so every thread then searches the database itself.
+    fn create_proj(from: &Crs, to: &Crs) -> Result<Proj> {
+        /// (from, to) → the operation's pipeline, or `None` when it has none to share.
+        type Pipelines = Mutex<HashMap<(String, String), Option<String>>>;
+        static PIPELINES: OnceLock<Pipelines> = OnceLock::new();
+        let key = (from.0.clone(), to.0.clone());
+        let pipelines = PIPELINES.get_or_init(|| Mutex::new(HashMap::new()));
+        let known = pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(Some(def)) = &known {
+            if let Ok(p) = Proj::new(def) {
+                return Ok(p);
+            }
+        }
+        // OGC:CRS84 and EPSG:4326 differ only in axis order, which `new_known_crs` normalises
+        // to longitude, latitude; PROJ finds operations from EPSG:4326 several times faster
+        // (measured: 70 ms against 320 ms to a Gauss-Kruger zone).
+        let name = |c: &Crs| {
+            if c.0 == LONLAT {
+                "EPSG:4326".to_owned()
+            } else {
+                c.definition().to_owned()
+            }
+        };
+        let p = Proj::new_known_crs(&name(from), &name(to), None).map_err(|e| {
+            Error::crs(
+                Location::default(),
+                format!("no transformation from {from} to {to}: {e}"),
+            )
+        })?;
+        if known.is_none() {
+            let def = p
+                .def()
+                .ok()
+                .filter(|d| d.starts_with("proj=pipeline") || d.starts_with("proj=noop"));
+            pipelines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, def);
+        }
+        Ok(p)
     }
 
     /// The source CRS.

@@ -261,3 +261,60 @@ fn outside_the_crs_area_of_use_is_reported_for_non_chinese_data() {
     );
     assert_eq!(built.model.working_crs.definition(), "EPSG:32632");
 }
+
+/// Worker threads build their PROJ objects from the pipeline the first thread found: every
+/// point comes out exactly as from a PROJ object of its own, on any number of threads.
+#[test]
+fn parallel_transforms_match_a_fresh_proj_object_per_point() {
+    let pts: Vec<Coord<f64>> = (0..40_000)
+        .map(|i| Coord {
+            x: 103.0 + (i % 200) as f64 * 0.03,
+            y: 25.0 + (i / 200) as f64 * 0.05,
+        })
+        .collect();
+    for to in ["EPSG:4545", "EPSG:32648", "EPSG:3857"] {
+        let fresh = proj::Proj::new_known_crs("EPSG:4326", to, None).unwrap();
+        let want: Vec<(f64, f64)> = pts
+            .iter()
+            .map(|c| fresh.convert((c.x, c.y)).unwrap())
+            .collect();
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut got = pts.clone();
+            let t = Transformer::new(&Crs::parse("EPSG:4326").unwrap(), &Crs::parse(to).unwrap())
+                .unwrap();
+            pool.install(|| t.transform_coords(&mut got)).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!((g.x, g.y), *w, "{to} on {threads} threads");
+            }
+        }
+    }
+}
+
+/// Longitude/latitude (OGC:CRS84) goes to PROJ as EPSG:4326 with normalised axes: the same
+/// numbers as PROJ's own CRS84 operation.
+#[test]
+fn crs84_transforms_like_proj_does() {
+    let pts: Vec<Coord<f64>> = (0..2_000)
+        .map(|i| Coord {
+            x: 73.0 + (i % 50) as f64 * 1.1,
+            y: 18.0 + (i / 50) as f64 * 0.8,
+        })
+        .collect();
+    for to in ["EPSG:4545", "EPSG:4490", "EPSG:32650"] {
+        let fresh = proj::Proj::new_known_crs("OGC:CRS84", to, None).unwrap();
+        let t = Transformer::new(&Crs::lonlat(), &Crs::parse(to).unwrap()).unwrap();
+        let mut got = pts.clone();
+        t.transform_coords(&mut got).unwrap();
+        for (g, c) in got.iter().zip(&pts) {
+            let w = fresh.convert((c.x, c.y)).unwrap();
+            assert!(
+                (g.x - w.0).abs() < 1e-6 && (g.y - w.1).abs() < 1e-6,
+                "{to}: {g:?} vs {w:?}"
+            );
+        }
+    }
+}
