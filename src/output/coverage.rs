@@ -131,8 +131,11 @@ fn unit_sums(cov: &Coverage, model: &Model, level: Layer, m: &Measure) -> UnitSu
             s.with_nearest[u] += u64::from(wh);
             s.nearest[u] += f64::from(wh) * d;
         }
-        for k in 0..3 {
-            s.access[k][u] += f64::from(wh) * m.access[k][h].unwrap_or(0.0);
+        // Empty when accessibility is not computed.
+        for (k, a) in m.access.iter().enumerate() {
+            if let Some(Some(v)) = a.get(h) {
+                s.access[k][u] += f64::from(wh) * v;
+            }
         }
     }
     s

@@ -26,19 +26,39 @@ fn random_points(rng: &mut ChaCha8Rng, n: usize, size: f64) -> Vec<Coord<f64>> {
 #[test]
 fn nearest_and_within_counts_match_brute_force() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    for (homes_n, sites_n) in [(2000, 50), (500, 1), (300, 0), (1000, 400)] {
-        let sites = random_points(&mut rng, sites_n, 3000.0);
+    // Cutoff 0: R-tree only; otherwise bucket cells of that size too (200 m: most nearest
+    // queries fall back to the R-tree; 1000 m: most are answered by the cells).
+    for (homes_n, sites_n, cutoff) in [
+        (2000, 50, 0.0),
+        (2000, 50, 200.0),
+        (2000, 50, 1000.0),
+        (500, 1, 1000.0),
+        (300, 0, 1000.0),
+        (1000, 400, 0.0),
+        (1000, 400, 1000.0),
+    ] {
+        let mut sites = random_points(&mut rng, sites_n, 3000.0);
+        if sites_n > 1 {
+            // Two sites at one place: the nearest is the lower index.
+            sites.push(sites[1]);
+        }
         let mut homes: Vec<Option<Coord<f64>>> = random_points(&mut rng, homes_n, 3000.0)
             .into_iter()
             .map(Some)
             .collect();
         homes[0] = None;
         if sites_n > 0 {
-            // A home exactly on a threshold of a site: inclusive.
+            // A home exactly on a threshold of a site: inclusive. (Whole metres, so that the
+            // 300 m offset is exact.)
+            sites[0] = coord! { x: sites[0].x.round(), y: sites[0].y.round() };
             homes[1] = Some(coord! { x: sites[0].x + 300.0, y: sites[0].y });
         }
         let th = [300.0, 500.0, 1000.0];
-        let r = Reached::compute(&StraightReach::new(&sites, &homes), homes.len(), &th);
+        let r = Reached::compute(
+            &StraightReach::for_cutoff(&sites, &homes, cutoff),
+            homes.len(),
+            &th,
+        );
         for (i, h) in homes.iter().enumerate() {
             let Some(h) = h else {
                 assert_eq!(r.nearest[i], None);

@@ -132,6 +132,10 @@ fn snap_default() -> f64 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccessibilityOptions {
+    /// Compute the three measures (default true). `enabled = false` leaves them out: no
+    /// `_2sfca`/`_e2sfca`/`_g2sfca` columns, no equity or Lorenz rows, and coverage skips the
+    /// two catchment passes over every home (reach within the thresholds is still computed).
+    pub enabled: bool,
     /// The catchment `d0` (m); pairs at `d > d0` take no part (default 1000, the 15-minute
     /// life circle).
     pub catchment_m: f64,
@@ -145,6 +149,7 @@ pub struct AccessibilityOptions {
 impl Default for AccessibilityOptions {
     fn default() -> Self {
         AccessibilityOptions {
+            enabled: true,
             catchment_m: 1000.0,
             bands: vec![(300.0, 1.0), (500.0, 0.68), (1000.0, 0.22)],
             gaussian_sigma_m: 500.0,
@@ -153,9 +158,21 @@ impl Default for AccessibilityOptions {
 }
 
 impl AccessibilityOptions {
-    /// The three measures' names and weight functions.
-    pub fn methods(&self) -> [(&'static str, Decay); 3] {
-        [
+    /// The measures' names and weight functions: the three, or none when not `enabled`.
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::analytics::coverage::AccessibilityOptions;
+    /// let on = AccessibilityOptions::default();
+    /// assert_eq!(on.methods().iter().map(|m| m.0).collect::<Vec<_>>(), ["2sfca", "e2sfca", "g2sfca"]);
+    /// let off = AccessibilityOptions { enabled: false, ..on };
+    /// assert!(off.methods().is_empty());
+    /// ```
+    pub fn methods(&self) -> Vec<(&'static str, Decay)> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        vec![
             ("2sfca", Decay::None),
             ("e2sfca", Decay::Steps(self.bands.clone())),
             ("g2sfca", Decay::Gaussian(self.gaussian_sigma_m)),
@@ -238,7 +255,8 @@ pub struct Measure {
     /// when the household has no location.
     pub bands: Vec<u8>,
     /// Per household and per method of [`AccessibilityOptions::methods`]: the 2SFCA score
-    /// (`None`: no facility within the catchment, or no target residents).
+    /// (`None`: no facility within the catchment, or no target residents). The three are
+    /// empty when accessibility is not computed (`enabled = false`).
     pub access: [Vec<Option<f64>>; 3],
 }
 
@@ -503,20 +521,30 @@ impl Coverage {
             thresholds.sort_by(f64::total_cmp);
             thresholds.dedup();
             for &mode in &modes {
-                let reach: Box<dyn Reach + '_> = match mode {
-                    DistanceMode::Straight => Box::new(StraightReach::new(&sites, &homes)),
-                    DistanceMode::Network => {
-                        let (network, snaps, _) = net.as_ref().expect("network mode");
-                        let site_snaps: Vec<Option<Snap>> =
-                            sites.iter().map(|p| network.snap(*p)).collect();
-                        let cutoff = thresholds
-                            .last()
-                            .copied()
-                            .unwrap_or(0.0)
-                            .max(acc.catchment_m);
-                        Box::new(NetworkReach::new(network, &site_snaps, snaps, cutoff))
-                    }
-                };
+                let reach: Box<dyn Reach + '_> =
+                    match mode {
+                        DistanceMode::Straight => {
+                            let cutoff = thresholds.last().copied().unwrap_or(0.0).max(
+                                if methods.is_empty() {
+                                    0.0
+                                } else {
+                                    acc.catchment_m
+                                },
+                            );
+                            Box::new(StraightReach::for_cutoff(&sites, &homes, cutoff))
+                        }
+                        DistanceMode::Network => {
+                            let (network, snaps, _) = net.as_ref().expect("network mode");
+                            let site_snaps: Vec<Option<Snap>> =
+                                sites.iter().map(|p| network.snap(*p)).collect();
+                            let cutoff = thresholds
+                                .last()
+                                .copied()
+                                .unwrap_or(0.0)
+                                .max(acc.catchment_m);
+                            Box::new(NetworkReach::new(network, &site_snaps, snaps, cutoff))
+                        }
+                    };
                 let r = Reached::compute(reach.as_ref(), homes.len(), &thresholds);
                 let ri = reached.len();
                 for (i, rule) in rules.rules.iter().enumerate() {
@@ -544,8 +572,12 @@ impl Coverage {
                     let demand: Vec<f64> =
                         targets[t].weights.iter().map(|w| f64::from(*w)).collect();
                     let decays: Vec<Decay> = methods.iter().map(|m| m.1.clone()).collect();
-                    let mut a =
-                        two_step_many(reach.as_ref(), &demand, &supply, acc.catchment_m, &decays);
+                    let mut a = if decays.is_empty() {
+                        Vec::new()
+                    } else {
+                        two_step_many(reach.as_ref(), &demand, &supply, acc.catchment_m, &decays)
+                    };
+                    a.resize_with(3, Vec::new);
                     let access: [Vec<Option<f64>>; 3] = [
                         std::mem::take(&mut a[0]),
                         std::mem::take(&mut a[1]),

@@ -45,11 +45,24 @@ pub trait Reach: Sync {
     fn within(&self, i: usize, cutoff: f64, f: &mut dyn FnMut(u32, f64));
     /// The nearest service point of demand point `i` and its distance (ties: lowest index).
     fn nearest(&self, i: usize) -> Option<(u32, f64)>;
+    /// [`within`](Self::within) and then [`nearest`](Self::nearest), which an implementation
+    /// may answer in one pass.
+    fn within_nearest(
+        &self,
+        i: usize,
+        cutoff: f64,
+        f: &mut dyn FnMut(u32, f64),
+    ) -> Option<(u32, f64)> {
+        self.within(i, cutoff, f);
+        self.nearest(i)
+    }
 }
 
 type Entry = GeomWithData<[f64; 2], u32>;
 
-/// Straight-line reach: an R-tree of the service points, queried per demand point.
+/// Straight-line reach: the service points in a uniform bucket grid (cells as large as the
+/// cutoff the queries use, so a range query reads at most 3 × 3 cells) and an R-tree, queried
+/// per demand point.
 ///
 /// # Examples
 /// ```
@@ -66,11 +79,127 @@ type Entry = GeomWithData<[f64; 2], u32>;
 pub struct StraightReach<'a> {
     tree: RTree<Entry>,
     points: &'a [Option<Coord<f64>>],
+    buckets: Option<Buckets>,
+}
+
+/// Sites sorted by cell of a uniform grid: cell `k` holds `sites[starts[k]..starts[k + 1]]`.
+struct Buckets {
+    x0: f64,
+    y0: f64,
+    size: f64,
+    nx: usize,
+    ny: usize,
+    starts: Vec<u32>,
+    sites: Vec<(f64, f64, u32)>,
+}
+
+/// Most bucket cells (each one `u32`).
+const MAX_BUCKETS: f64 = (1u32 << 22) as f64;
+
+impl Buckets {
+    fn new(sites: &[Coord<f64>], cell: f64) -> Option<Buckets> {
+        if sites.is_empty() || !(cell.is_finite() && cell > 0.0) {
+            return None;
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for c in sites {
+            x0 = x0.min(c.x);
+            y0 = y0.min(c.y);
+            x1 = x1.max(c.x);
+            y1 = y1.max(c.y);
+        }
+        if ![x0, y0, x1, y1].iter().all(|v| v.is_finite()) {
+            return None;
+        }
+        let mut size = cell;
+        while ((x1 - x0) / size + 1.0) * ((y1 - y0) / size + 1.0) > MAX_BUCKETS {
+            size *= 2.0;
+        }
+        let nx = ((x1 - x0) / size) as usize + 1;
+        let ny = ((y1 - y0) / size) as usize + 1;
+        let cell_of = |c: &Coord<f64>| {
+            let cx = (((c.x - x0) / size) as usize).min(nx - 1);
+            let cy = (((c.y - y0) / size) as usize).min(ny - 1);
+            cy * nx + cx
+        };
+        let mut starts = vec![0u32; nx * ny + 1];
+        for c in sites {
+            starts[cell_of(c) + 1] += 1;
+        }
+        for k in 1..starts.len() {
+            starts[k] += starts[k - 1];
+        }
+        let mut fill = starts.clone();
+        let mut sorted = vec![(0.0, 0.0, 0u32); sites.len()];
+        for (i, c) in sites.iter().enumerate() {
+            let k = cell_of(c);
+            sorted[fill[k] as usize] = (c.x, c.y, i as u32);
+            fill[k] += 1;
+        }
+        Some(Buckets {
+            x0,
+            y0,
+            size,
+            nx,
+            ny,
+            starts,
+            sites: sorted,
+        })
+    }
+
+    /// Calls `f` for the sites of every cell meeting the box `p ± r` (a superset of the sites
+    /// within `r`).
+    #[inline]
+    fn around(&self, p: Coord<f64>, r: f64, mut f: impl FnMut(f64, f64, u32)) {
+        let col = |x: f64| ((x - self.x0) / self.size).floor();
+        let row = |y: f64| ((y - self.y0) / self.size).floor();
+        let (c0, c1) = (
+            col(p.x - r).max(0.0),
+            col(p.x + r).min(self.nx as f64 - 1.0),
+        );
+        let (r0, r1) = (
+            row(p.y - r).max(0.0),
+            row(p.y + r).min(self.ny as f64 - 1.0),
+        );
+        // Also false for NaN.
+        if !(c0 <= c1 && r0 <= r1) {
+            return;
+        }
+        for cy in r0 as usize..=r1 as usize {
+            let base = cy * self.nx;
+            let (a, b) = (
+                self.starts[base + c0 as usize] as usize,
+                self.starts[base + c1 as usize + 1] as usize,
+            );
+            for &(x, y, i) in &self.sites[a..b] {
+                f(x, y, i);
+            }
+        }
+    }
 }
 
 impl<'a> StraightReach<'a> {
     /// Indexes `sites` for queries from `points` (`None`: location unknown).
     pub fn new(sites: &[Coord<f64>], points: &'a [Option<Coord<f64>>]) -> Self {
+        Self::for_cutoff(sites, points, 0.0)
+    }
+
+    /// As [`new`](Self::new), tuned for range queries up to `cutoff` metres: the sites are
+    /// also kept in a bucket grid of that cell size, so a query within `cutoff` and a nearest
+    /// query that finds a site within `cutoff` read only the 3 × 3 cells around the point.
+    ///
+    /// # Examples
+    /// ```
+    /// use geo::coord;
+    /// use shequ::analytics::coverage::reach::{Reach, StraightReach};
+    /// let homes = vec![Some(coord! { x: 0.0, y: 0.0 })];
+    /// let sites = [coord! { x: 3000.0, y: 0.0 }, coord! { x: 0.0, y: 400.0 }];
+    /// let r = StraightReach::for_cutoff(&sites, &homes, 1000.0);
+    /// assert_eq!(r.nearest(0), Some((1, 400.0)));
+    /// let far = StraightReach::for_cutoff(&sites[..1], &homes, 1000.0);
+    /// assert_eq!(far.nearest(0), Some((0, 3000.0))); // beyond the cells: the R-tree answers
+    /// ```
+    pub fn for_cutoff(sites: &[Coord<f64>], points: &'a [Option<Coord<f64>>], cutoff: f64) -> Self {
         let tree = RTree::bulk_load(
             sites
                 .iter()
@@ -78,22 +207,91 @@ impl<'a> StraightReach<'a> {
                 .map(|(i, c)| Entry::new([c.x, c.y], i as u32))
                 .collect(),
         );
-        StraightReach { tree, points }
+        StraightReach {
+            tree,
+            points,
+            buckets: Buckets::new(sites, cutoff),
+        }
     }
 }
 
 impl Reach for StraightReach<'_> {
     fn within(&self, i: usize, cutoff: f64, f: &mut dyn FnMut(u32, f64)) {
         let Some(p) = self.points[i] else { return };
-        let q = [p.x, p.y];
-        for e in self.tree.locate_within_distance(q, cutoff * cutoff) {
-            let c = e.geom();
-            f(e.data, (c[0] - p.x).hypot(c[1] - p.y));
+        // The squared distance rejects most sites cheaply; `hypot` decides at the edge.
+        let reject = cutoff * cutoff * (1.0 + 1e-9);
+        match &self.buckets {
+            Some(b) => b.around(p, cutoff, |x, y, j| {
+                let (dx, dy) = (x - p.x, y - p.y);
+                if dx * dx + dy * dy <= reject {
+                    let d = dx.hypot(dy);
+                    if d <= cutoff {
+                        f(j, d);
+                    }
+                }
+            }),
+            None => {
+                let q = [p.x, p.y];
+                for e in self.tree.locate_within_distance(q, cutoff * cutoff) {
+                    let c = e.geom();
+                    f(e.data, (c[0] - p.x).hypot(c[1] - p.y));
+                }
+            }
+        }
+    }
+
+    fn within_nearest(
+        &self,
+        i: usize,
+        cutoff: f64,
+        f: &mut dyn FnMut(u32, f64),
+    ) -> Option<(u32, f64)> {
+        let (Some(b), Some(p)) = (&self.buckets, self.points[i]) else {
+            self.within(i, cutoff, f);
+            return self.nearest(i);
+        };
+        // One pass over the cells within reach of the larger of the cutoff and a cell: every
+        // site within `r` of the point is seen, so a nearest site within `r` is the nearest.
+        let r = cutoff.max(b.size);
+        let reject = cutoff * cutoff * (1.0 + 1e-9);
+        let mut best: Option<(u32, f64)> = None;
+        b.around(p, r, |x, y, j| {
+            let (dx, dy) = (x - p.x, y - p.y);
+            let d2 = dx * dx + dy * dy;
+            if d2 <= reject {
+                let d = dx.hypot(dy);
+                if d <= cutoff {
+                    f(j, d);
+                }
+            }
+            let d = d2.sqrt();
+            if best.is_none_or(|(bi, bd)| d < bd || (d == bd && j < bi)) {
+                best = Some((j, d));
+            }
+        });
+        if best.is_some_and(|(_, d)| d <= r) {
+            best
+        } else {
+            self.nearest(i)
         }
     }
 
     fn nearest(&self, i: usize) -> Option<(u32, f64)> {
         let p = self.points[i]?;
+        if let Some(b) = &self.buckets {
+            // The 3 × 3 cells around the point hold every site within one cell size of it.
+            let mut best: Option<(u32, f64)> = None;
+            b.around(p, b.size, |x, y, j| {
+                let (dx, dy) = (x - p.x, y - p.y);
+                let d = (dx * dx + dy * dy).sqrt();
+                if best.is_none_or(|(bi, bd)| d < bd || (d == bd && j < bi)) {
+                    best = Some((j, d));
+                }
+            });
+            if best.is_some_and(|(_, d)| d <= b.size) {
+                return best;
+            }
+        }
         let q = [p.x, p.y];
         let mut best: Option<(u32, f64)> = None;
         // All entries at the nearest distance, so that ties resolve by index.
@@ -222,20 +420,18 @@ impl Reached {
             .par_chunks_mut(nt.max(1))
             .enumerate()
             .map(|(i, c)| {
-                if nt > 0 {
-                    reach.within(i, max, &mut |_, d| {
-                        for (t, th) in thresholds.iter().enumerate() {
-                            if d <= *th {
-                                c[t] += 1;
-                            }
+                reach.within_nearest(i, max, &mut |_, d| {
+                    for (t, th) in thresholds.iter().enumerate() {
+                        if d <= *th {
+                            c[t] += 1;
                         }
-                    });
-                }
-                reach.nearest(i)
+                    }
+                })
             })
             .collect();
         Reached {
             thresholds: thresholds.to_vec(),
+            // No thresholds: `counts` is empty, so the chunks above did not run.
             nearest: if nt == 0 {
                 (0..n).into_par_iter().map(|i| reach.nearest(i)).collect()
             } else {
