@@ -18,6 +18,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 use pyo3_arrow::error::PyArrowResult;
 use pyo3_arrow::ffi::{ArrayIterator, to_schema_pycapsule, to_stream_pycapsule};
+
+// The module's Rust allocations (the model, its tables) use mimalloc, as the CLI does. Arrow
+// buffers handed to Python are released through this module's own callbacks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use pyo3_arrow::input::AnyRecordBatch;
 use shequ::output::{Memory, Out};
 use shequ::privacy::Policy;

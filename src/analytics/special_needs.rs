@@ -1,9 +1,10 @@
 //! Special-needs populations per building, grid, community and street.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::analytics::categories::{
@@ -336,7 +337,24 @@ impl SpecialNeeds {
         wanted.dedup();
         let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
         let path = build.job.resolve(&r.path);
-        let t = read_table(Layer::Resident.name(), &path, &refs, r.encoding)?;
+        // The build has usually read these columns already.
+        let t = match &build.roster {
+            Some(t)
+                if refs.iter().all(|c| {
+                    t.frame
+                        .column(c)
+                        .is_ok_and(|col| col.dtype() == &DataType::String)
+                }) =>
+            {
+                std::sync::Arc::clone(t)
+            }
+            _ => std::sync::Arc::new(read_table(
+                Layer::Resident.name(),
+                &path,
+                &refs,
+                r.encoding,
+            )?),
+        };
         let mut frame_row = vec![usize::MAX; t.rows_read];
         for i in 0..t.frame.height() {
             frame_row[t.source_row(i)] = i;
@@ -352,8 +370,8 @@ impl SpecialNeeds {
         let births = birth_col.as_deref().map(text);
         let ids = r.id_number.as_deref().map(text);
         let needs_age = categories.iter().any(|c| c.rule.needs_age());
-        let mut issues = Vec::new();
-        let ages: Vec<Option<u32>> = (0..n)
+        let aged: Vec<(Option<u32>, Option<QualityIssue>)> = (0..n)
+            .into_par_iter()
             .map(|i| {
                 let row = rows[i];
                 let given = births
@@ -369,7 +387,7 @@ impl SpecialNeeds {
                         (_, Some(_)) => "birth date after the reference date",
                         (None, None) => "no birth date (and no valid ID number)",
                     };
-                    issues.push(QualityIssue {
+                    let issue = QualityIssue {
                         layer: Layer::Resident,
                         index: Some(model.residents[i].source_index),
                         id: None,
@@ -378,11 +396,15 @@ impl SpecialNeeds {
                         detail: format!(
                             "{why}: age-based categories not assigned (reference date {reference})"
                         ),
-                    });
+                    };
+                    return (age, Some(issue));
                 }
-                age
+                (age, None)
             })
             .collect();
+        let (ages, issues): (Vec<Option<u32>>, Vec<Option<QualityIssue>>) =
+            aged.into_iter().unzip();
+        let mut issues: Vec<QualityIssue> = issues.into_iter().flatten().collect();
         // Household size and whether every member is 60+.
         let mut all60 = vec![true; model.households.len()];
         for (p, age) in model.residents.iter().zip(&ages) {
@@ -395,7 +417,7 @@ impl SpecialNeeds {
         for level in LEVELS {
             let codes: Vec<Option<&str>> = model
                 .residents
-                .iter()
+                .par_iter()
                 .map(|p| {
                     let l: &Lineage = &model.households[p.household as usize].lineage;
                     l.at(level).map(|j| model.code(level, j))
@@ -411,6 +433,7 @@ impl SpecialNeeds {
         for c in &categories {
             let values = c.rule.field.as_deref().map(|f| text(&col_of(f)));
             let v: Vec<bool> = (0..n)
+                .into_par_iter()
                 .map(|i| {
                     let p = &model.residents[i];
                     let rule = &c.rule;
@@ -436,6 +459,7 @@ impl SpecialNeeds {
             if let Some(tc) = &type_col {
                 let col = text(tc);
                 let v: Vec<Option<&str>> = (0..n)
+                    .into_par_iter()
                     .map(|i| {
                         labels[d][i].then(|| {
                             let s = col.get(rows[i]).unwrap_or_default().trim();
@@ -529,7 +553,16 @@ impl SpecialNeeds {
     }
 
     fn count_exprs(&self) -> Vec<Expr> {
-        let n = |e: Expr| e.cast(DataType::UInt64).sum();
+        self.flag_exprs()
+            .into_iter()
+            .map(|e| e.cast(DataType::UInt64).sum())
+            .collect()
+    }
+
+    /// Per resident, whether it counts in each column of [`count_names`](Self::count_names)
+    /// (booleans, in that order and with those names).
+    fn flag_exprs(&self) -> Vec<Expr> {
+        let n = |e: Expr| e;
         let age = || col("age");
         let mut out: Vec<Expr> = AGE_BANDS
             .iter()
@@ -601,37 +634,64 @@ impl SpecialNeeds {
     pub fn columns(&self, model: &Model, mut base: CountColumns) -> Result<CountColumns> {
         let names = self.count_names();
         let residents = base.index("residents").expect("base columns");
+        // The flags once (polars, in parallel), then counted per unit of every level by the
+        // residents' lineage indices: no group-by over string codes.
+        let polars_err = |e| Error::Polars {
+            at: Location::layer(Layer::Resident.name()),
+            source: Box::new(e),
+        };
+        let flags = self
+            .residents
+            .clone()
+            .lazy()
+            .select(self.flag_exprs())
+            .collect()
+            .map_err(polars_err)?;
+        let flags: Vec<BooleanChunked> = names
+            .iter()
+            .map(|n| {
+                flags
+                    .column(n)
+                    .and_then(|c| c.bool().map(|b| b.rechunk().into_owned()))
+                    .map_err(polars_err)
+            })
+            .collect::<Result<_>>()?;
         let mut values: [Vec<Vec<u64>>; 4] = Default::default();
         for (li, level) in LEVELS.iter().enumerate() {
             let units = model.units(*level);
             let mut rows = vec![vec![0u64; names.len()]; units];
             if model.has(*level) {
-                let df = self.per_unit(*level).collect().map_err(|e| Error::Polars {
-                    at: Location::layer(level.name()),
-                    source: Box::new(e),
-                })?;
-                let code: HashMap<&str, usize> = (0..units)
-                    .map(|i| (model.code(*level, i as u32), i))
+                let unit: Vec<u32> = model
+                    .residents
+                    .iter()
+                    .map(|p| {
+                        model.households[p.household as usize]
+                            .lineage
+                            .at(*level)
+                            .unwrap_or(u32::MAX)
+                    })
                     .collect();
-                let ids = df
-                    .column(&format!("{}_id", level.singular()))
-                    .and_then(|c| c.str().cloned())
-                    .map_err(|e| Error::Polars {
-                        at: Location::layer(level.name()),
-                        source: Box::new(e),
-                    })?;
-                for (c, name) in names.iter().enumerate() {
-                    let v = df
-                        .column(name)
-                        .and_then(|c| c.u64().cloned())
-                        .map_err(|e| Error::Polars {
-                            at: Location::layer(level.name()),
-                            source: Box::new(e),
-                        })?;
-                    for (id, x) in ids.iter().zip(v.iter()) {
-                        if let (Some(id), Some(x)) = (id, x) {
-                            rows[code[id]][c] = x;
+                let per_column: Vec<Vec<u64>> = flags
+                    .par_iter()
+                    .map(|f| {
+                        let mut counts = vec![0u64; units];
+                        for arr in f.downcast_iter() {
+                            let set = match arr.validity() {
+                                Some(v) => arr.values() & v,
+                                None => arr.values().clone(),
+                            };
+                            for i in set.true_idx_iter() {
+                                if let Some(c) = counts.get_mut(unit[i] as usize) {
+                                    *c += 1;
+                                }
+                            }
                         }
+                        counts
+                    })
+                    .collect();
+                for (c, counts) in per_column.iter().enumerate() {
+                    for (u, x) in counts.iter().enumerate() {
+                        rows[u][c] = *x;
                     }
                 }
             }

@@ -10,6 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use shequ::{Job, Progress, sample};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "shequ",

@@ -35,7 +35,8 @@ pub enum Encoding {
 pub struct Table {
     /// The file read.
     pub path: PathBuf,
-    /// The requested columns, all of type `String`, one chunk each.
+    /// The requested columns, one chunk each: of type `String`, except columns requested as
+    /// numbers ([`read_table_with`]) that are numeric in the file, which are `Float64`.
     pub frame: DataFrame,
     /// For each row of `frame`, its 0-based data-row index in the file, when some rows were
     /// unreadable (`None` means row `i` is data row `i`).
@@ -62,6 +63,12 @@ impl Table {
             .and_then(|c| c.str())
             .expect("requested column of type String")
     }
+
+    /// A column requested as numbers that is numeric in the file, as `Float64`; `None` when
+    /// it is text (read it with [`text`](Self::text) and parse it).
+    pub fn numbers(&self, name: &str) -> Option<&Float64Chunked> {
+        self.frame.column(name).ok().and_then(|c| c.f64().ok())
+    }
 }
 
 /// Reads the named columns of a CSV or Parquet table (chosen by extension).
@@ -83,6 +90,48 @@ impl Table {
 /// [`Error::Io`]; [`Error::Data`] for undecodable text (with line) or a file with no header;
 /// [`Error::Polars`] for an unreadable Parquet file; [`Error::ColumnNotFound`].
 pub fn read_table(layer: &str, path: &Path, columns: &[&str], encoding: Encoding) -> Result<Table> {
+    read_table_with(layer, path, columns, &[], &[], encoding)
+}
+
+/// [`read_table`], with some of the `columns` wanted as numbers: those that are numeric in the
+/// file (a Parquet integer or float column) come as `Float64` ([`Table::numbers`]) instead of
+/// text, so coordinates are not printed and parsed again. Text columns (all of a CSV) stay
+/// text. `optional` columns are read too when the file has them (and skipped silently when
+/// not).
+///
+/// # Examples
+/// ```
+/// use shequ::io::table::{read_table_with, Encoding};
+/// let dir = tempfile::tempdir()?;
+/// let p = dir.path().join("hh.csv");
+/// std::fs::write(&p, "id,lon\nH1,106.5\n")?;
+/// let t = read_table_with("households", &p, &["id", "lon"], &["lon"], &["lat"], Encoding::Auto)?;
+/// assert!(t.numbers("lon").is_none()); // CSV: text, parsed by the caller
+/// assert!(t.frame.column("lat").is_err()); // optional, and not in the file
+/// assert_eq!(t.text("lon").get(0), Some("106.5"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`read_table`].
+pub fn read_table_with(
+    layer: &str,
+    path: &Path,
+    columns: &[&str],
+    numbers: &[&str],
+    optional: &[&str],
+    encoding: Encoding,
+) -> Result<Table> {
+    let with_optional = |has: &dyn Fn(&str) -> bool| -> Vec<&str> {
+        let mut all: Vec<&str> = columns.to_vec();
+        for c in optional {
+            if has(c) && !all.contains(c) {
+                all.push(c);
+            }
+        }
+        all
+    };
+    let mut columns: Vec<&str> = columns.to_vec();
     let at = || Location::layer(layer).file(path);
     let ext = crate::io::extension(path);
     let (frame, source_rows, rows_read, unreadable) = match ext.as_str() {
@@ -105,6 +154,7 @@ pub fn read_table(layer: &str, path: &Path, columns: &[&str], encoding: Encoding
                     available: scan.header.join(", "),
                 });
             }
+            columns = with_optional(&|c| scan.header.iter().any(|h| h == c));
             let projection: Arc<[PlSmallStr]> =
                 columns.iter().map(|c| PlSmallStr::from(*c)).collect();
             let clean = match &scan.keep {
@@ -138,12 +188,29 @@ pub fn read_table(layer: &str, path: &Path, columns: &[&str], encoding: Encoding
                 at: at(),
                 source: e,
             })?;
-            let df = ParquetReader::new(file)
+            let polars_err = |e| Error::Polars {
+                at: at(),
+                source: Box::new(e),
+            };
+            let mut reader = ParquetReader::new(file);
+            let schema = reader.schema().map_err(polars_err)?;
+            if let Some(missing) = columns.iter().find(|c| schema.get(c).is_none()) {
+                return Err(Error::ColumnNotFound {
+                    at: at().column(*missing),
+                    available: schema
+                        .iter_names()
+                        .map(|n| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            columns = with_optional(&|c| schema.get(c).is_some());
+            let mut wanted: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
+            wanted.dedup();
+            let df = reader
+                .with_columns(Some(wanted))
                 .finish()
-                .map_err(|e| Error::Polars {
-                    at: at(),
-                    source: Box::new(e),
-                })?;
+                .map_err(polars_err)?;
             let n = df.height();
             (df, None, n, Vec::new())
         }
@@ -160,13 +227,18 @@ pub fn read_table(layer: &str, path: &Path, columns: &[&str], encoding: Encoding
         .map(|s| s.to_string())
         .collect();
     let mut cols = Vec::with_capacity(columns.len());
-    for name in columns {
+    for name in &columns {
         let c = frame.column(name).map_err(|_| Error::ColumnNotFound {
             at: at().column(*name),
             available: names.join(", "),
         })?;
+        let target = if numbers.contains(name) && c.dtype().is_primitive_numeric() {
+            DataType::Float64
+        } else {
+            DataType::String
+        };
         let c = c
-            .cast(&DataType::String)
+            .cast(&target)
             .map_err(|e| Error::Polars {
                 at: at().column(*name),
                 source: Box::new(e),

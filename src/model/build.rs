@@ -2,11 +2,13 @@
 //! every child in its parents by declared code and by spatial containment.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
+use foldhash::{HashMap, HashMapExt};
 use geo::{Area as _, BoundingRect, Coord, Geometry, InteriorPoint, MultiPolygon, Validation};
+use polars::prelude::{DataType, StringChunked};
 use rayon::prelude::*;
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
@@ -15,7 +17,7 @@ use serde::Serialize;
 use crate::crs::{CoordCheck, Crs, Region, Transformer, check_lonlat, metric_crs_for, utm_crs_for};
 use crate::error::{Error, Location, Result};
 use crate::index::{PolygonIndex, ranks_by_id};
-use crate::io::table::{Table, clean_code, clean_code_ref, parse_number, read_table};
+use crate::io::table::{Table, clean_code, clean_code_ref, parse_number, read_table_with};
 use crate::io::{FeatureLayer, ReadOptions, read_features};
 use crate::job::{Job, ParentRule, RegionName, SpatialLayer};
 use crate::model::checks;
@@ -65,6 +67,10 @@ pub struct Build {
     pub steps: Vec<StepTime>,
     /// The job it was built from (operational lists read the roster again through it).
     pub job: Job,
+    /// The resident roster's columns as read by the build: the id, household and identity
+    /// columns, and those of `[special_needs.fields]` the file has, so the special-needs pass
+    /// need not read the file again. Row `i` is resident row `t.source_row(i)` of the file.
+    pub roster: Option<std::sync::Arc<Table>>,
 }
 
 /// Builds and validates the model described by a job.
@@ -318,13 +324,16 @@ impl<'a> Builder<'a> {
         }
         self.lap("place buildings");
 
+        let mut roster = None;
         if let Some(h) = households {
             self.place_households(&mut model, h, finest.map(|l| (l, &indexes[&l])));
             model.levels.push(Layer::Household);
             self.lap("place households");
             if let Some(r) = &self.job.layers.residents {
                 let t = self.read_residents(r)?;
-                self.place_residents(&mut model, t);
+                self.lap("read residents");
+                self.place_residents(&mut model, &t);
+                roster = Some(std::sync::Arc::new(t));
                 self.lap("place residents");
             }
         }
@@ -352,6 +361,7 @@ impl<'a> Builder<'a> {
             inputs: self.inputs,
             steps: self.steps,
             job: self.job.clone(),
+            roster,
         })
     }
 
@@ -879,7 +889,15 @@ impl<'a> Builder<'a> {
         cols.extend(h.building.as_deref());
         cols.extend(h.lon.as_deref());
         cols.extend(h.lat.as_deref());
-        let t = read_table(Layer::Household.name(), &path, &cols, h.encoding)?;
+        let numbers: Vec<&str> = h.lon.iter().chain(&h.lat).map(String::as_str).collect();
+        let t = read_table_with(
+            Layer::Household.name(),
+            &path,
+            &cols,
+            &numbers,
+            &[],
+            h.encoding,
+        )?;
         let crs = match &h.crs {
             Some(c) => Crs::parse(c).map_err(|e| relocate(e, Layer::Household, &path))?,
             None => Crs::lonlat(),
@@ -931,9 +949,53 @@ impl<'a> Builder<'a> {
         lat: &str,
         crs: &Crs,
     ) -> Result<()> {
-        let (xs, ys) = (t.text(lon), t.text(lat));
         let mut raw: Vec<Coord<f64>> = Vec::new();
         let mut at = Vec::new();
+        // Numeric columns (Parquet): no text to parse.
+        if let (Some(xs), Some(ys)) = (t.numbers(lon), t.numbers(lat)) {
+            for (i, (x, y)) in xs.iter().zip(ys.iter()).enumerate() {
+                match (x, y) {
+                    (None, None) => {}
+                    (Some(x), Some(y)) if x.is_finite() && y.is_finite() => {
+                        raw.push(Coord { x, y });
+                        at.push(i);
+                    }
+                    _ => {
+                        let has_building = rows.buildings[i].is_some();
+                        self.report.push(
+                            Layer::Household,
+                            Some(rows.source[i]),
+                            rows.ids[i].as_deref(),
+                            IssueKind::BadValue,
+                            if has_building {
+                                Severity::Warning
+                            } else {
+                                Severity::Rejected
+                            },
+                            format!(
+                                "coordinates {}, {} are not finite numbers",
+                                x.map_or("(blank)".to_owned(), |v| v.to_string()),
+                                y.map_or("(blank)".to_owned(), |v| v.to_string())
+                            ),
+                        );
+                        rows.rejected[i] = !has_building;
+                    }
+                }
+            }
+            return self.check_household_coords(rows, raw, at, crs);
+        }
+        let text = |name: &str| -> Result<StringChunked> {
+            if t.numbers(name).is_none() {
+                return Ok(t.text(name).clone());
+            }
+            let c = t.frame.column(name).and_then(|c| c.cast(&DataType::String));
+            let c = c.map_err(|e| Error::Polars {
+                at: Location::layer(Layer::Household.name()).column(name),
+                source: Box::new(e),
+            })?;
+            Ok(c.str().expect("cast to String").clone())
+        };
+        let (xs, ys) = (text(lon)?, text(lat)?);
         for i in 0..t.frame.height() {
             let (x, y) = (xs.get(i), ys.get(i));
             let blank = |v: Option<&str>| v.is_none_or(|s| s.trim().is_empty());
@@ -967,6 +1029,18 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        self.check_household_coords(rows, raw, at, crs)
+    }
+
+    /// Converts parsed household coordinates (`raw[k]` of row `at[k]`) to lon/lat and checks
+    /// them against the region.
+    fn check_household_coords(
+        &mut self,
+        rows: &mut HouseholdRows,
+        mut raw: Vec<Coord<f64>>,
+        at: Vec<usize>,
+        crs: &Crs,
+    ) -> Result<()> {
         Transformer::new(crs, &self.lonlat)?.transform_coords(&mut raw)?;
         let region = self.region_for(crs);
         for (c, i) in raw.into_iter().zip(at) {
@@ -1001,33 +1075,29 @@ impl<'a> Builder<'a> {
         finest: Option<(Layer, &PolygonIndex)>,
     ) {
         let n = rows.ids.len();
-        // Ids.
-        let mut first: HashMap<&str, usize> = HashMap::with_capacity(n);
-        let mut dup: Vec<Option<usize>> = vec![None; n];
-        for (i, d) in dup.iter_mut().enumerate() {
-            if rows.rejected[i] {
-                continue;
-            }
-            match rows.ids[i].as_deref() {
-                None => {
-                    self.report.push(
-                        Layer::Household,
-                        Some(rows.source[i]),
-                        None,
-                        IssueKind::MissingId,
-                        Severity::Rejected,
-                        "empty id",
-                    );
-                    rows.rejected[i] = true;
-                }
-                Some(id) => match first.get(id) {
-                    Some(&j) => *d = Some(j),
-                    None => {
-                        first.insert(id, i);
-                    }
-                },
+        // Ids: missing ones, then repeats (in parallel).
+        for i in 0..n {
+            if !rows.rejected[i] && rows.ids[i].is_none() {
+                self.report.push(
+                    Layer::Household,
+                    Some(rows.source[i]),
+                    None,
+                    IssueKind::MissingId,
+                    Severity::Rejected,
+                    "empty id",
+                );
+                rows.rejected[i] = true;
             }
         }
+        let dup = first_uses(
+            (0..n)
+                .map(|i| {
+                    (!rows.rejected[i])
+                        .then(|| rows.ids[i].as_deref())
+                        .flatten()
+                })
+                .collect(),
+        );
         for (i, d) in dup.iter().enumerate() {
             if let Some(j) = d {
                 self.report.push(
@@ -1036,12 +1106,11 @@ impl<'a> Builder<'a> {
                     rows.ids[i].as_deref(),
                     IssueKind::DuplicateId,
                     Severity::Rejected,
-                    format!("id already used by row {}", rows.source[*j]),
+                    format!("id already used by row {}", rows.source[*j as usize]),
                 );
                 rows.rejected[i] = true;
             }
         }
-        drop(first);
         // Locate by coordinates, in parallel.
         let building_ids: HashMap<&str, u32> = model
             .buildings
@@ -1082,6 +1151,7 @@ impl<'a> Builder<'a> {
                 }
             })
             .collect();
+        self.lap("place households: ids, building index");
         let progress = self.progress;
         progress.start("locating households", n as u64);
         let located: Vec<(Option<u32>, Option<u32>)> = needs_location
@@ -1106,6 +1176,7 @@ impl<'a> Builder<'a> {
             })
             .collect();
         progress.finish();
+        self.lap("point-in-polygon (households into grids and buildings)");
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             if rows.rejected[i] {
@@ -1201,7 +1272,25 @@ impl<'a> Builder<'a> {
         let mut cols = vec![r.id.as_str(), r.household.as_str()];
         cols.extend(r.id_number.as_deref());
         cols.extend(r.sex.as_deref());
-        let t = read_table(Layer::Resident.name(), &path, &cols, r.encoding)?;
+        // The columns the special-needs pass may use are read now too (when the file has
+        // them), so that pass does not read the roster again.
+        let mut later: Vec<&str> = Vec::new();
+        if let Some(sn) = &self.job.special_needs {
+            later.extend(sn.fields.values().map(String::as_str));
+            for c in &sn.categories {
+                if let Some(f) = &c.rule.field {
+                    later.push(sn.fields.get(f).map_or(f.as_str(), String::as_str));
+                }
+            }
+        }
+        let t = read_table_with(
+            Layer::Resident.name(),
+            &path,
+            &cols,
+            &[],
+            &later,
+            r.encoding,
+        )?;
         self.inputs.push(InputInfo {
             layer: Layer::Resident,
             path,
@@ -1213,7 +1302,7 @@ impl<'a> Builder<'a> {
         Ok(t)
     }
 
-    fn place_residents(&mut self, model: &mut Model, t: Table) {
+    fn place_residents(&mut self, model: &mut Model, t: &Table) {
         let cfg = self
             .job
             .layers
@@ -1240,22 +1329,45 @@ impl<'a> Builder<'a> {
             .enumerate()
             .map(|(i, h)| (h.id.as_str(), (i as u32, h.placed)))
             .collect();
-        // Keys borrow from the roster's columns: no allocation per row for clean ASCII ids.
-        let mut seen: HashMap<Cow<'_, str>, usize> = HashMap::with_capacity(t.frame.height());
+        // In parallel: each row's cleaned id and household code (borrowed from the roster's
+        // columns, no allocation for clean ASCII codes) and its household.
+        fn column(c: &StringChunked) -> Vec<Option<&str>> {
+            c.iter().collect()
+        }
+        let (raw_ids, raw_hh) = rayon::join(|| column(ids), || column(hh));
+        type Cleaned<'a> = (
+            Option<Cow<'a, str>>,
+            Option<Cow<'a, str>>,
+            Option<(u32, bool)>,
+        );
+        let cleaned: Vec<Cleaned<'_>> = raw_ids
+            .par_iter()
+            .zip(raw_hh.par_iter())
+            .map(|(id, code)| {
+                let id = id.and_then(clean_code_ref);
+                let code = code.and_then(clean_code_ref);
+                let found = code
+                    .as_deref()
+                    .and_then(|c| placed_household.get(c).copied());
+                (id, code, found)
+            })
+            .collect();
+        drop((raw_ids, raw_hh));
+        let first_use = first_uses(cleaned.iter().map(|c| c.0.as_deref()).collect());
         let mut residents = Vec::with_capacity(t.frame.height());
         let mut counts = vec![0u32; model.households.len()];
-        for i in 0..t.frame.height() {
+        for (i, (id, code, found)) in cleaned.iter().enumerate() {
             let src = t.source_row(i);
-            let id = ids.get(i).and_then(clean_code_ref);
-            let code = hh.get(i).and_then(clean_code_ref);
-            let failure = match (&id, &code) {
+            let id = id.as_deref();
+            let first = first_use[i].map(|j| t.source_row(j as usize));
+            let failure = match (id, code) {
                 (None, _) => Some((IssueKind::MissingId, "empty id".to_owned())),
-                (Some(id), _) if seen.contains_key(id) => Some((
+                (Some(_), _) if first.is_some() => Some((
                     IssueKind::DuplicateId,
-                    format!("id already used by row {}", seen[id]),
+                    format!("id already used by row {}", first.unwrap_or_default()),
                 )),
                 (Some(_), None) => Some((IssueKind::Unlocated, "no household code".to_owned())),
-                (Some(_), Some(code)) => match placed_household.get(code.as_ref()) {
+                (Some(_), Some(code)) => match found {
                     None => Some((
                         IssueKind::UnknownReference,
                         format!(
@@ -1269,7 +1381,7 @@ impl<'a> Builder<'a> {
                     )),
                     Some((h, true)) => {
                         counts[*h as usize] += 1;
-                        let masked = || id.as_deref().map(mask_identifier);
+                        let masked = || id.map(mask_identifier);
                         let from_id = match id_numbers.and_then(|c| c.get(i)) {
                             Some(raw) if !raw.trim().is_empty() => match id_number_is_male(raw) {
                                 Ok(male) => Some(if male { Sex::Male } else { Sex::Female }),
@@ -1321,7 +1433,7 @@ impl<'a> Builder<'a> {
                 },
             };
             if let Some((kind, detail)) = failure {
-                let masked = id.as_deref().map(mask_identifier);
+                let masked = id.map(mask_identifier);
                 self.report.push(
                     Layer::Resident,
                     Some(src),
@@ -1330,9 +1442,6 @@ impl<'a> Builder<'a> {
                     Severity::Rejected,
                     detail,
                 );
-            }
-            if let Some(id) = id {
-                seen.entry(id).or_insert(src);
             }
         }
         for (h, c) in model.households.iter_mut().zip(counts) {
@@ -1477,6 +1586,41 @@ fn footprint(mp: MultiPolygon<f64>) -> Checked<Shape> {
 }
 
 /// Dissolves children into parents by their declared parent codes.
+/// For each entry, the index of an earlier entry with the same id (the first), if any. In
+/// parallel: ids are hashed and sorted by hash, so only entries whose hashes collide are
+/// compared.
+fn first_uses(ids: Vec<Option<&str>>) -> Vec<Option<u32>> {
+    use std::hash::BuildHasher;
+    let state = foldhash::fast::FixedState::with_seed(0x5e9u64);
+    let mut keyed: Vec<(u64, u32)> = ids
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, id)| id.map(|s| (state.hash_one(s), i as u32)))
+        .collect();
+    keyed.par_sort_unstable();
+    let mut first = vec![None; ids.len()];
+    let mut k = 0;
+    while k < keyed.len() {
+        let mut e = k + 1;
+        while e < keyed.len() && keyed[e].0 == keyed[k].0 {
+            e += 1;
+        }
+        // Sorted by index within the group: compare each with the earlier ones.
+        let group = &keyed[k..e];
+        for (a, &(_, i)) in group.iter().enumerate().skip(1) {
+            let s = ids[i as usize];
+            if let Some(&(_, j)) = group[..a]
+                .iter()
+                .find(|(_, j)| first[*j as usize].is_none() && ids[*j as usize] == s)
+            {
+                first[i as usize] = Some(j);
+            }
+        }
+        k = e;
+    }
+    first
+}
+
 fn derive_by_dissolve(children: &[Unit], parent_prefix: Option<usize>) -> Vec<Unit> {
     let mut groups: std::collections::BTreeMap<&str, Vec<&MultiPolygon<f64>>> = Default::default();
     for c in children {
@@ -1637,5 +1781,29 @@ fn relocate(e: Error, layer: Layer, path: &std::path::Path) -> Error {
     match e {
         Error::Crs { message, .. } => Error::crs(Location::layer(layer.name()).file(path), message),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_uses;
+
+    #[test]
+    fn first_uses_point_at_the_first_entry_with_the_id() {
+        assert_eq!(
+            first_uses(vec![
+                Some("a"),
+                Some("b"),
+                None,
+                Some("a"),
+                Some("a"),
+                Some("b")
+            ]),
+            vec![None, None, None, Some(0), Some(0), Some(1)]
+        );
+        // Many distinct ids: none is a repeat.
+        let ids: Vec<String> = (0..50_000).map(|i| format!("R{i}")).collect();
+        let refs: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
+        assert!(first_uses(refs).iter().all(Option::is_none));
     }
 }
