@@ -254,6 +254,8 @@ pub struct SpecialNeeds {
     /// age).
     pub issues: Vec<QualityIssue>,
     residents: DataFrame,
+    /// Per level of `LEVELS`, the unit codes by index.
+    unit_codes: Vec<Vec<String>>,
 }
 
 impl SpecialNeeds {
@@ -414,19 +416,30 @@ impl SpecialNeeds {
         }
         // Labels.
         let mut columns: Vec<Column> = Vec::new();
+        let mut unit_codes: Vec<Vec<String>> = Vec::new();
         for level in LEVELS {
-            let codes: Vec<Option<&str>> = model
+            // Unit indices, not codes: building four string columns of millions of rows
+            // cost more than the rest of the pass; codes are attached per unit in `per_unit`.
+            let index: UInt32Chunked = model
                 .residents
                 .par_iter()
                 .map(|p| {
                     let l: &Lineage = &model.households[p.household as usize].lineage;
-                    l.at(level).map(|j| model.code(level, j))
+                    l.at(level)
                 })
+                .collect::<Vec<Option<u32>>>()
+                .into_iter()
                 .collect();
-            columns.push(Column::new(
-                format!("{}_id", level.singular()).into(),
-                codes,
-            ));
+            columns.push(
+                index
+                    .with_name(format!("{}_index", level.singular()).into())
+                    .into_column(),
+            );
+            unit_codes.push(
+                (0..model.units(level) as u32)
+                    .map(|j| model.code(level, j).to_owned())
+                    .collect(),
+            );
         }
         columns.push(Column::new("age".into(), ages.clone()));
         let mut labels: Vec<Vec<bool>> = Vec::new();
@@ -517,11 +530,13 @@ impl SpecialNeeds {
             hot_spot_z: opts.hot_spot_z,
             issues,
             residents,
+            unit_codes,
         })
     }
 
-    /// One row per placed resident: `street_id`, `community_id`, `grid_id`, `building_id`,
-    /// `age` (null if unknown), a boolean `cat_<id>` per category, and `disability_type` /
+    /// One row per placed resident: `street_index`, `community_index`, `grid_index`,
+    /// `building_index` (the unit's index in the model's level, null outside it), `age` (null if
+    /// unknown), a boolean `cat_<id>` per category, and `disability_type` /
     /// `disability_grade` (0 = not given) for the disabled. No identifiers.
     pub fn residents(&self) -> &DataFrame {
         &self.residents
@@ -613,15 +628,40 @@ impl SpecialNeeds {
     /// Counts per unit of a level as a lazy polars query: `<level>_id`, `residents` and every
     /// column of [`SpecialNeeds::count_names`]. Units with no placed resident are absent.
     pub fn per_unit(&self, level: Layer) -> LazyFrame {
+        let index = format!("{}_index", level.singular());
         let id = format!("{}_id", level.singular());
         let mut aggs = vec![len().cast(DataType::UInt64).alias("residents")];
         aggs.extend(self.count_exprs());
-        self.residents
+        let grouped = self
+            .residents
             .clone()
             .lazy()
-            .filter(col(id.as_str()).is_not_null())
-            .group_by([col(id.as_str())])
-            .agg(aggs)
+            .filter(col(index.as_str()).is_not_null())
+            .group_by([col(index.as_str())])
+            .agg(aggs);
+        // The units' codes in place of their indices.
+        let codes = LEVELS
+            .iter()
+            .position(|l| *l == level)
+            .map(|k| self.unit_codes[k].clone())
+            .unwrap_or_default();
+        let to_code = move |c: Column| -> PolarsResult<Column> {
+            let idx = c.u32()?;
+            let out: StringChunked = idx
+                .iter()
+                .map(|i| i.and_then(|i| codes.get(i as usize).map(String::as_str)))
+                .collect();
+            Ok(out.into_column())
+        };
+        grouped
+            .with_column(
+                col(index.as_str())
+                    .map(to_code, |_, f| {
+                        Ok(Field::new(f.name().clone(), DataType::String))
+                    })
+                    .alias(id.as_str()),
+            )
+            .drop(cols([index.as_str()]))
     }
 
     /// The count columns for [`Release`](crate::output::release::Release), appended to

@@ -2,12 +2,14 @@
 //! equity, siting, the rules in force and `summary.md`; in operational runs also the scoped
 //! per-resident reach list.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field};
 use geo::{Geometry, Point};
+use rayon::prelude::*;
 
 use crate::analytics::coverage::fca::{gini, lorenz};
 use crate::analytics::coverage::{Coverage, Measure};
@@ -142,6 +144,7 @@ fn unit_sums(cov: &Coverage, model: &Model, level: Layer, m: &Measure) -> UnitSu
 }
 
 /// Per unit of a level and per measure, the published values the files and the summary use.
+#[derive(Clone)]
 struct LevelView {
     target: Vec<Option<u64>>,
     /// Cumulative counts within each threshold.
@@ -262,6 +265,19 @@ pub(crate) fn write(
             }
         }
     }
+    // Every level's view of every measure, in parallel (each one passes over the households).
+    let pairs: Vec<(Layer, usize)> = [Layer::Street, Layer::Community, Layer::Grid]
+        .into_iter()
+        .filter(|l| release.levels().contains(l))
+        .flat_map(|l| (0..cov.measures.len()).map(move |mi| (l, mi)))
+        .collect();
+    let views: HashMap<(Layer, usize), LevelView> = pairs
+        .into_par_iter()
+        .map(|(l, mi)| {
+            let v = level_view(cov, model, release, l, &cov.measures[mi]);
+            ((l, mi), v)
+        })
+        .collect();
     for level in [Layer::Street, Layer::Community, Layer::Grid] {
         if !release.levels().contains(&level) {
             continue;
@@ -283,7 +299,7 @@ pub(crate) fn write(
         cols.push(("area_m2".into(), Arc::new(Float64Array::from(areas))));
         for (mi, m) in cov.measures.iter().enumerate() {
             let rule = cov.rule(m);
-            let v = level_view(cov, model, release, level, m);
+            let v = &views[&(level, mi)];
             cols.push((format!("{}_target", m.id), u64s(v.target.clone())));
             for (t, th) in rule.thresholds_m.iter().enumerate() {
                 cols.push((format!("{}_within_{th}m", m.id), u64s(v.within[t].clone())));
@@ -300,7 +316,7 @@ pub(crate) fn write(
                 cols.push((format!("{}_{name}", m.id), f64s(v.access[k].clone())));
             }
             if level == Layer::Grid {
-                let b = blind_spots(cov, m, &v);
+                let b = blind_spots(cov, m, v);
                 let s = cov.standard_band(m);
                 for (u, x) in b.iter().enumerate() {
                     if *x == Some(true) {
@@ -315,7 +331,7 @@ pub(crate) fn write(
                 ));
             }
             if level == Layer::Grid {
-                grid_views.push((mi, v));
+                grid_views.push((mi, v.clone()));
             }
         }
         if policy.kind == OutputKind::Research {
@@ -524,7 +540,16 @@ pub(crate) fn write(
         let files = write_uncovered_households(&dir, build, cov, policy)?;
         w.written.files.extend(files);
     }
-    let text = summary(cov, model, release, policy, &blind, &equity, gains_hidden);
+    let text = summary(
+        cov,
+        model,
+        release,
+        policy,
+        &blind,
+        &equity,
+        gains_hidden,
+        &views,
+    );
     dir.text("summary.md", text)?;
     w.written.files.push(format!("{DIR}/summary.md"));
     Ok(())
@@ -812,6 +837,8 @@ fn write_uncovered_households(
 }
 
 /// The person-readable summary.
+// The summary reads every part of the coverage output; bundling them would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn summary(
     cov: &Coverage,
     model: &Model,
@@ -820,6 +847,7 @@ fn summary(
     blind: &[(u32, usize, f64, u64, Option<u64>)],
     equity: &[(usize, &str, usize, Option<f64>)],
     gains_hidden: usize,
+    views: &HashMap<(Layer, usize), LevelView>,
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Service coverage and accessibility\n");
@@ -880,10 +908,17 @@ fn summary(
         "| measure | target | within each threshold | share within the standard |"
     );
     let _ = writeln!(s, "|---|---:|---|---:|");
-    for m in &cov.measures {
+    for (mi, m) in cov.measures.iter().enumerate() {
         let rule = cov.rule(m);
         let Some(level) = top else { break };
-        let v = level_view(cov, model, release, level, m);
+        let computed;
+        let v = match views.get(&(level, mi)) {
+            Some(v) => v,
+            None => {
+                computed = level_view(cov, model, release, level, m);
+                &computed
+            }
+        };
         let total = |x: &[Option<u64>]| -> Option<u64> { x.iter().copied().sum() };
         let target = total(&v.target);
         let within: Vec<String> = rule
