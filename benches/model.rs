@@ -48,13 +48,33 @@ fn bench_point_in_polygon(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("point-in-polygon");
     g.sample_size(10);
-    g.bench_function("PolygonIndex (R-tree + interval-tree edges)", |b| {
-        b.iter(|| {
-            let refs: Vec<Option<&MultiPolygon<f64>>> = grids.iter().map(Some).collect();
-            let index = PolygonIndex::new(&refs, &ranks_by_id(&ids));
-            index.locate_all(&points)
-        })
+    g.bench_function(
+        "PolygonIndex: build + locate (cells, then interval-tree edges)",
+        |b| {
+            b.iter(|| {
+                let refs: Vec<Option<&MultiPolygon<f64>>> = grids.iter().map(Some).collect();
+                let index = PolygonIndex::new(&refs, &ranks_by_id(&ids));
+                index.locate_all(&points)
+            })
+        },
+    );
+    let refs: Vec<Option<&MultiPolygon<f64>>> = grids.iter().map(Some).collect();
+    let index = PolygonIndex::new(&refs, &ranks_by_id(&ids));
+    g.bench_function("PolygonIndex: locate only (cell accelerator)", |b| {
+        b.iter(|| index.locate_all(&points))
     });
+    g.bench_function(
+        "PolygonIndex: locate_exact only (R-tree + interval-tree edges, no cells)",
+        |b| {
+            use rayon::prelude::*;
+            b.iter(|| {
+                points
+                    .par_iter()
+                    .map(|p| p.and_then(|p| index.locate_exact(p)))
+                    .collect::<Vec<_>>()
+            })
+        },
+    );
     g.bench_function("naive: R-tree of boxes + edge walk per candidate", |b| {
         use geo::BoundingRect;
         use rstar::primitives::{GeomWithData, Rectangle};
