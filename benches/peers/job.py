@@ -325,8 +325,8 @@ con.sql('create table pres as select r.*, p.grid from res r join placed p on r."
 lap("read + build")
 con.sql(f'''create table sn as
 with d as (
-  select *, case when regexp_full_match(trim("出生日期"), '\\d{{8}}') then try_strptime(trim("出生日期"), '%Y%m%d')::date
-    else try_strptime(rtrim(regexp_replace(trim("出生日期"), '\\D+', '-', 'g'), '-'), '%Y-%m-%d')::date end as b0
+  select *, case when regexp_full_match(trim("出生日期"), '[0-9]{{8}}') then try_strptime(trim("出生日期"), '%Y%m%d')::date
+    else try_strptime(rtrim(regexp_replace(trim("出生日期"), '[^0-9]+', '-', 'g'), '-'), '%Y-%m-%d')::date end as b0
   from pres),
 d2 as (select * exclude (b0), case when b0 <= date '{REFERENCE}' then b0 end as birth from d),
 a as (

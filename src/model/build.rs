@@ -961,24 +961,12 @@ impl<'a> Builder<'a> {
                         at.push(i);
                     }
                     _ => {
-                        let has_building = rows.buildings[i].is_some();
-                        self.report.push(
-                            Layer::Household,
-                            Some(rows.source[i]),
-                            rows.ids[i].as_deref(),
-                            IssueKind::BadValue,
-                            if has_building {
-                                Severity::Warning
-                            } else {
-                                Severity::Rejected
-                            },
-                            format!(
-                                "coordinates {}, {} are not finite numbers",
-                                x.map_or("(blank)".to_owned(), |v| v.to_string()),
-                                y.map_or("(blank)".to_owned(), |v| v.to_string())
-                            ),
+                        let detail = format!(
+                            "coordinates {}, {} are not finite numbers",
+                            x.map_or("(blank)".to_owned(), |v| v.to_string()),
+                            y.map_or("(blank)".to_owned(), |v| v.to_string())
                         );
-                        rows.rejected[i] = !has_building;
+                        self.bad_coordinates(rows, i, detail);
                     }
                 }
             }
@@ -1008,28 +996,35 @@ impl<'a> Builder<'a> {
                     at.push(i);
                 }
                 _ => {
-                    let has_building = rows.buildings[i].is_some();
-                    self.report.push(
-                        Layer::Household,
-                        Some(rows.source[i]),
-                        rows.ids[i].as_deref(),
-                        IssueKind::BadValue,
-                        if has_building {
-                            Severity::Warning
-                        } else {
-                            Severity::Rejected
-                        },
-                        format!(
-                            "coordinates {:?}, {:?} are not numbers",
-                            x.unwrap_or(""),
-                            y.unwrap_or("")
-                        ),
+                    let detail = format!(
+                        "coordinates {:?}, {:?} are not numbers",
+                        x.unwrap_or(""),
+                        y.unwrap_or("")
                     );
-                    rows.rejected[i] = !has_building;
+                    self.bad_coordinates(rows, i, detail);
                 }
             }
         }
         self.check_household_coords(rows, raw, at, crs)
+    }
+
+    /// Reports household row `i`'s coordinates as unusable: a warning when the household has a
+    /// building code to place it by, else the row is rejected.
+    fn bad_coordinates(&mut self, rows: &mut HouseholdRows, i: usize, detail: String) {
+        let has_building = rows.buildings[i].is_some();
+        self.report.push(
+            Layer::Household,
+            Some(rows.source[i]),
+            rows.ids[i].as_deref(),
+            IssueKind::BadValue,
+            if has_building {
+                Severity::Warning
+            } else {
+                Severity::Rejected
+            },
+            detail,
+        );
+        rows.rejected[i] = !has_building;
     }
 
     /// Converts parsed household coordinates (`raw[k]` of row `at[k]`) to lon/lat and checks

@@ -1097,3 +1097,65 @@ proptest! {
         prop_assert_eq!(ours, theirs);
     }
 }
+
+/// Households from Parquet with numeric longitude/latitude: coordinates are taken as numbers,
+/// and a NaN or a lone null is reported where it is (a warning for a household with a
+/// building code, which places it), never dropped silently.
+#[test]
+fn numeric_parquet_coordinates_are_read_as_numbers_and_bad_ones_reported() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    write_sample(dir.path(), &SampleConfig::small(5)).unwrap();
+    let csv = dir.path().join("households.csv");
+    let mut df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(csv.clone()))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let n = df.height();
+    let num = |c: &str| -> Vec<Option<f64>> {
+        df.column(c)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.and_then(|s| s.trim().parse().ok()))
+            .collect()
+    };
+    let (mut lon, mut lat) = (num("lon"), num("lat"));
+    let located: Vec<usize> = (0..n).filter(|&i| lon[i].is_some()).collect();
+    assert!(located.len() >= 2, "the sample locates some households");
+    let (a, b) = (located[0], located[1]);
+    lon[a] = Some(f64::NAN);
+    lat[b] = None;
+    df.with_column(Column::new("lon".into(), lon)).unwrap();
+    df.with_column(Column::new("lat".into(), lat)).unwrap();
+    let pq = dir.path().join("households.parquet");
+    ParquetWriter::new(std::fs::File::create(&pq).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let text = std::fs::read_to_string(dir.path().join("job.toml"))
+        .unwrap()
+        .replace("path = \"households.csv\"", "path = \"households.parquet\"");
+    std::fs::write(dir.path().join("job.toml"), text).unwrap();
+    let job = Job::from_toml(dir.path().join("job.toml")).unwrap();
+    let built = shequ::build(&job).unwrap();
+    let bad: Vec<_> = built
+        .report
+        .issues()
+        .iter()
+        .filter(|i| i.layer == Layer::Household && i.kind == IssueKind::BadValue)
+        .collect();
+    for row in [a, b] {
+        let i = bad
+            .iter()
+            .find(|i| i.index == Some(row))
+            .unwrap_or_else(|| panic!("row {row} reported: {bad:?}"));
+        assert!(i.detail.contains("not finite numbers"), "{}", i.detail);
+    }
+    let c = &built.report.counts()[&Layer::Household];
+    assert_eq!(c.read, n);
+    assert_eq!(c.placed + c.rejected, n, "every household accounted for");
+}
