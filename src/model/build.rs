@@ -966,7 +966,7 @@ impl<'a> Builder<'a> {
                             x.map_or("(blank)".to_owned(), |v| v.to_string()),
                             y.map_or("(blank)".to_owned(), |v| v.to_string())
                         );
-                        self.bad_coordinates(rows, i, detail);
+                        self.bad_coordinates(rows, i, IssueKind::BadValue, detail);
                     }
                 }
             }
@@ -1001,22 +1001,28 @@ impl<'a> Builder<'a> {
                         x.unwrap_or(""),
                         y.unwrap_or("")
                     );
-                    self.bad_coordinates(rows, i, detail);
+                    self.bad_coordinates(rows, i, IssueKind::BadValue, detail);
                 }
             }
         }
         self.check_household_coords(rows, raw, at, crs)
     }
 
-    /// Reports household row `i`'s coordinates as unusable: a warning when the household has a
+    /// Reports household row `i`'s coordinates as unusable (`kind`): a warning when it has a
     /// building code to place it by, else the row is rejected.
-    fn bad_coordinates(&mut self, rows: &mut HouseholdRows, i: usize, detail: String) {
+    fn bad_coordinates(
+        &mut self,
+        rows: &mut HouseholdRows,
+        i: usize,
+        kind: IssueKind,
+        detail: String,
+    ) {
         let has_building = rows.buildings[i].is_some();
         self.report.push(
             Layer::Household,
             Some(rows.source[i]),
             rows.ids[i].as_deref(),
-            IssueKind::BadValue,
+            kind,
             if has_building {
                 Severity::Warning
             } else {
@@ -1044,20 +1050,7 @@ impl<'a> Builder<'a> {
                 rows.coords[i] = Some(c);
             } else {
                 let (kind, detail) = coord_issue(v, c, crs, 2);
-                let has_building = rows.buildings[i].is_some();
-                self.report.push(
-                    Layer::Household,
-                    Some(rows.source[i]),
-                    rows.ids[i].as_deref(),
-                    kind,
-                    if has_building {
-                        Severity::Warning
-                    } else {
-                        Severity::Rejected
-                    },
-                    detail,
-                );
-                rows.rejected[i] = !has_building;
+                self.bad_coordinates(rows, i, kind, detail);
             }
         }
         Ok(())

@@ -218,16 +218,11 @@ impl<'a> StraightReach<'a> {
 impl Reach for StraightReach<'_> {
     fn within(&self, i: usize, cutoff: f64, f: &mut dyn FnMut(u32, f64)) {
         let Some(p) = self.points[i] else { return };
-        // The squared distance rejects most sites cheaply; `hypot` decides at the edge.
-        let reject = cutoff * cutoff * (1.0 + 1e-9);
         match &self.buckets {
             Some(b) => b.around(p, cutoff, |x, y, j| {
-                let (dx, dy) = (x - p.x, y - p.y);
-                if dx * dx + dy * dy <= reject {
-                    let d = dx.hypot(dy);
-                    if d <= cutoff {
-                        f(j, d);
-                    }
+                let d = (x - p.x).hypot(y - p.y);
+                if d <= cutoff {
+                    f(j, d);
                 }
             }),
             None => {
@@ -250,9 +245,33 @@ impl Reach for StraightReach<'_> {
             self.within(i, cutoff, f);
             return self.nearest(i);
         };
-        // One pass over the cells within reach of the larger of the cutoff and a cell: every
-        // site within `r` of the point is seen, so a nearest site within `r` is the nearest.
+        self.scan(b, p, cutoff, f).or_else(|| self.tree_nearest(p))
+    }
+
+    fn nearest(&self, i: usize) -> Option<(u32, f64)> {
+        let p = self.points[i]?;
+        if let Some(b) = &self.buckets {
+            if let Some(best) = self.scan(b, p, 0.0, &mut |_, _| {}) {
+                return Some(best);
+            }
+        }
+        self.tree_nearest(p)
+    }
+}
+
+impl StraightReach<'_> {
+    /// One pass over the bucket cells within `r` = max(`cutoff`, cell size) of `p`: calls `f`
+    /// for every site within `cutoff`, and returns the nearest site if it lies within `r`
+    /// (every site within `r` is seen, so it is then the nearest of all; ties: lowest index).
+    fn scan(
+        &self,
+        b: &Buckets,
+        p: Coord<f64>,
+        cutoff: f64,
+        f: &mut dyn FnMut(u32, f64),
+    ) -> Option<(u32, f64)> {
         let r = cutoff.max(b.size);
+        // The squared distance rejects most sites cheaply; `hypot` decides at the edge.
         let reject = cutoff * cutoff * (1.0 + 1e-9);
         let mut best: Option<(u32, f64)> = None;
         b.around(p, r, |x, y, j| {
@@ -269,32 +288,14 @@ impl Reach for StraightReach<'_> {
                 best = Some((j, d));
             }
         });
-        if best.is_some_and(|(_, d)| d <= r) {
-            best
-        } else {
-            self.nearest(i)
-        }
+        best.filter(|(_, d)| *d <= r)
     }
 
-    fn nearest(&self, i: usize) -> Option<(u32, f64)> {
-        let p = self.points[i]?;
-        if let Some(b) = &self.buckets {
-            // The 3 × 3 cells around the point hold every site within one cell size of it.
-            let mut best: Option<(u32, f64)> = None;
-            b.around(p, b.size, |x, y, j| {
-                let (dx, dy) = (x - p.x, y - p.y);
-                let d = (dx * dx + dy * dy).sqrt();
-                if best.is_none_or(|(bi, bd)| d < bd || (d == bd && j < bi)) {
-                    best = Some((j, d));
-                }
-            });
-            if best.is_some_and(|(_, d)| d <= b.size) {
-                return best;
-            }
-        }
+    /// The nearest site from the R-tree: all entries at the nearest distance are visited, so
+    /// that ties resolve by index.
+    fn tree_nearest(&self, p: Coord<f64>) -> Option<(u32, f64)> {
         let q = [p.x, p.y];
         let mut best: Option<(u32, f64)> = None;
-        // All entries at the nearest distance, so that ties resolve by index.
         for (e, d2) in self.tree.nearest_neighbor_iter_with_distance_2(&q) {
             match best {
                 Some((_, bd)) if d2.sqrt() > bd => break,
