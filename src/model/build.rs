@@ -1323,102 +1323,103 @@ impl<'a> Builder<'a> {
             c.iter().collect()
         }
         let (raw_ids, raw_hh) = rayon::join(|| column(ids), || column(hh));
-        type Cleaned<'a> = (
-            Option<Cow<'a, str>>,
-            Option<Cow<'a, str>>,
-            Option<(u32, bool)>,
-        );
+        // Only the id and the household found are kept per row; the cleaned household code
+        // is needed again only for a failure's message, and taken from the column then.
+        /// A row's cleaned id, and its household (index, placed) if the code is known.
+        type Cleaned<'a> = (Option<Cow<'a, str>>, Option<(u32, bool)>);
         let cleaned: Vec<Cleaned<'_>> = raw_ids
             .par_iter()
             .zip(raw_hh.par_iter())
             .map(|(id, code)| {
-                let id = id.and_then(clean_code_ref);
-                let code = code.and_then(clean_code_ref);
                 let found = code
-                    .as_deref()
-                    .and_then(|c| placed_household.get(c).copied());
-                (id, code, found)
+                    .and_then(clean_code_ref)
+                    .and_then(|c| placed_household.get(c.as_ref()).copied());
+                (id.and_then(clean_code_ref), found)
             })
             .collect();
         drop((raw_ids, raw_hh));
         let first_use = first_uses(cleaned.iter().map(|c| c.0.as_deref()).collect());
         let mut residents = Vec::with_capacity(t.frame.height());
         let mut counts = vec![0u32; model.households.len()];
-        for (i, (id, code, found)) in cleaned.iter().enumerate() {
+        for (i, (id, found)) in cleaned.iter().enumerate() {
             let src = t.source_row(i);
             let id = id.as_deref();
             let first = first_use[i].map(|j| t.source_row(j as usize));
-            let failure = match (id, code) {
+            let code = || hh.get(i).and_then(clean_code_ref);
+            let failure = match (id, found) {
                 (None, _) => Some((IssueKind::MissingId, "empty id".to_owned())),
                 (Some(_), _) if first.is_some() => Some((
                     IssueKind::DuplicateId,
                     format!("id already used by row {}", first.unwrap_or_default()),
                 )),
-                (Some(_), None) => Some((IssueKind::Unlocated, "no household code".to_owned())),
-                (Some(_), Some(code)) => match found {
-                    None => Some((
+                (Some(_), None) => Some(match code() {
+                    None => (IssueKind::Unlocated, "no household code".to_owned()),
+                    Some(code) => (
                         IssueKind::UnknownReference,
                         format!(
                             "household {} is not in the roster (unknown or rejected)",
-                            mask_identifier(code)
+                            mask_identifier(&code)
                         ),
-                    )),
-                    Some((_, false)) => Some((
-                        IssueKind::Unlocated,
-                        format!("household {} could not be placed", mask_identifier(code)),
-                    )),
-                    Some((h, true)) => {
-                        counts[*h as usize] += 1;
-                        let masked = || id.map(mask_identifier);
-                        let from_id = match id_numbers.and_then(|c| c.get(i)) {
-                            Some(raw) if !raw.trim().is_empty() => match id_number_is_male(raw) {
-                                Ok(male) => Some(if male { Sex::Male } else { Sex::Female }),
-                                Err(why) => {
-                                    self.report.push(
-                                        Layer::Resident,
-                                        Some(src),
-                                        masked().as_deref(),
-                                        IssueKind::BadIdNumber,
-                                        Severity::Warning,
-                                        format!("ID number {} {why}", mask_identifier(raw.trim())),
-                                    );
-                                    None
-                                }
-                            },
-                            _ => None,
-                        };
-                        let given = match sexes.and_then(|c| c.get(i)) {
-                            Some(v) => match Sex::parse(v) {
-                                Some(s) => s,
-                                None => {
-                                    self.report.push(
-                                        Layer::Resident,
-                                        Some(src),
-                                        masked().as_deref(),
-                                        IssueKind::BadValue,
-                                        Severity::Warning,
-                                        format!(
-                                            "column {:?}: sex not recognised (男/女, M/F, 1/2)",
-                                            cfg.sex.as_deref().unwrap_or_default()
-                                        ),
-                                    );
-                                    Sex::Unknown
-                                }
-                            },
-                            None => Sex::Unknown,
-                        };
-                        let sex = match (given, from_id) {
-                            (Sex::Unknown, Some(s)) => s,
-                            (g, _) => g,
-                        };
-                        residents.push(Resident {
-                            household: *h,
-                            sex,
-                            source_index: src,
-                        });
-                        None
-                    }
-                },
+                    ),
+                }),
+                (Some(_), Some((_, false))) => Some((
+                    IssueKind::Unlocated,
+                    format!(
+                        "household {} could not be placed",
+                        mask_identifier(&code().unwrap_or_default())
+                    ),
+                )),
+                (Some(_), Some((h, true))) => {
+                    counts[*h as usize] += 1;
+                    let masked = || id.map(mask_identifier);
+                    let from_id = match id_numbers.and_then(|c| c.get(i)) {
+                        Some(raw) if !raw.trim().is_empty() => match id_number_is_male(raw) {
+                            Ok(male) => Some(if male { Sex::Male } else { Sex::Female }),
+                            Err(why) => {
+                                self.report.push(
+                                    Layer::Resident,
+                                    Some(src),
+                                    masked().as_deref(),
+                                    IssueKind::BadIdNumber,
+                                    Severity::Warning,
+                                    format!("ID number {} {why}", mask_identifier(raw.trim())),
+                                );
+                                None
+                            }
+                        },
+                        _ => None,
+                    };
+                    let given = match sexes.and_then(|c| c.get(i)) {
+                        Some(v) => match Sex::parse(v) {
+                            Some(s) => s,
+                            None => {
+                                self.report.push(
+                                    Layer::Resident,
+                                    Some(src),
+                                    masked().as_deref(),
+                                    IssueKind::BadValue,
+                                    Severity::Warning,
+                                    format!(
+                                        "column {:?}: sex not recognised (男/女, M/F, 1/2)",
+                                        cfg.sex.as_deref().unwrap_or_default()
+                                    ),
+                                );
+                                Sex::Unknown
+                            }
+                        },
+                        None => Sex::Unknown,
+                    };
+                    let sex = match (given, from_id) {
+                        (Sex::Unknown, Some(s)) => s,
+                        (g, _) => g,
+                    };
+                    residents.push(Resident {
+                        household: *h,
+                        sex,
+                        source_index: src,
+                    });
+                    None
+                }
             };
             if let Some((kind, detail)) = failure {
                 let masked = id.map(mask_identifier);

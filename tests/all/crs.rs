@@ -262,16 +262,21 @@ fn outside_the_crs_area_of_use_is_reported_for_non_chinese_data() {
     assert_eq!(built.model.working_crs.definition(), "EPSG:32632");
 }
 
+/// `n` longitude/latitude points on a lattice `cols` wide from (`x0`, `y0`) in steps `dx`, `dy`.
+fn lattice(n: usize, cols: usize, (x0, y0): (f64, f64), (dx, dy): (f64, f64)) -> Vec<Coord<f64>> {
+    (0..n)
+        .map(|i| Coord {
+            x: x0 + (i % cols) as f64 * dx,
+            y: y0 + (i / cols) as f64 * dy,
+        })
+        .collect()
+}
+
 /// Worker threads build their PROJ objects from the pipeline the first thread found: every
 /// point comes out exactly as from a PROJ object of its own, on any number of threads.
 #[test]
 fn parallel_transforms_match_a_fresh_proj_object_per_point() {
-    let pts: Vec<Coord<f64>> = (0..40_000)
-        .map(|i| Coord {
-            x: 103.0 + (i % 200) as f64 * 0.03,
-            y: 25.0 + (i / 200) as f64 * 0.05,
-        })
-        .collect();
+    let pts = lattice(40_000, 200, (103.0, 25.0), (0.03, 0.05));
     for to in ["EPSG:4545", "EPSG:32648", "EPSG:3857"] {
         let fresh = proj::Proj::new_known_crs("EPSG:4326", to, None).unwrap();
         let want: Vec<(f64, f64)> = pts
@@ -298,12 +303,7 @@ fn parallel_transforms_match_a_fresh_proj_object_per_point() {
 /// numbers as PROJ's own CRS84 operation.
 #[test]
 fn crs84_transforms_like_proj_does() {
-    let pts: Vec<Coord<f64>> = (0..2_000)
-        .map(|i| Coord {
-            x: 73.0 + (i % 50) as f64 * 1.1,
-            y: 18.0 + (i / 50) as f64 * 0.8,
-        })
-        .collect();
+    let pts = lattice(2_000, 50, (73.0, 18.0), (1.1, 0.8));
     for to in ["EPSG:4545", "EPSG:4490", "EPSG:32650"] {
         let fresh = proj::Proj::new_known_crs("OGC:CRS84", to, None).unwrap();
         let t = Transformer::new(&Crs::lonlat(), &Crs::parse(to).unwrap()).unwrap();
