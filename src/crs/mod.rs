@@ -119,9 +119,10 @@ impl Crs {
         } else {
             t.to_owned()
         };
-        Proj::new(&def).map_err(|e| {
-            Error::crs(Location::default(), format!("PROJ cannot use {def:?}: {e}"))
-        })?;
+        memo(&CHECKED, &def, || {
+            Proj::new(&def).map(drop).map_err(|e| e.to_string())
+        })
+        .map_err(|e| Error::crs(Location::default(), format!("PROJ cannot use {def:?}: {e}")))?;
         Ok(Crs(def))
     }
 
@@ -159,14 +160,16 @@ impl Crs {
         if self.shift().is_some() {
             return Some(Region::china());
         }
-        let p = Proj::new(&self.0).ok()?;
-        let (area, _) = p.area_of_use().ok()?;
-        let a = area?;
-        (a.west <= a.east).then_some(Region {
-            west: a.west,
-            south: a.south,
-            east: a.east,
-            north: a.north,
+        memo(&AREAS, &self.0, || {
+            let p = Proj::new(&self.0).ok()?;
+            let (area, _) = p.area_of_use().ok()?;
+            let a = area?;
+            (a.west <= a.east).then_some(Region {
+                west: a.west,
+                south: a.south,
+                east: a.east,
+                north: a.north,
+            })
         })
     }
 
@@ -184,11 +187,12 @@ impl Crs {
                 ),
             ));
         }
-        let p = Proj::new(&self.0)
-            .map_err(|e| Error::crs(Location::default(), format!("{}: {e}", self.0)))?;
-        let text = p
-            .to_projjson(Some(false), None, None)
-            .map_err(|e| Error::crs(Location::default(), format!("{}: {e}", self.0)))?;
+        let text = memo(&PROJJSON, &self.0, || {
+            let p = Proj::new(&self.0).map_err(|e| e.to_string())?;
+            p.to_projjson(Some(false), None, None)
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| Error::crs(Location::default(), format!("{}: {e}", self.0)))?;
         serde_json::from_str(&text)
             .map_err(|e| Error::crs(Location::default(), format!("PROJJSON of {}: {e}", self.0)))
     }
@@ -208,6 +212,37 @@ impl Crs {
             .unwrap_or(&self.0)
             .to_owned())
     }
+}
+
+/// A table of PROJ's answers about CRS definitions, one per question.
+type Memo<T> = OnceLock<Mutex<HashMap<String, T>>>;
+/// Whether PROJ accepts a definition (the error message if not).
+static CHECKED: Memo<std::result::Result<(), String>> = OnceLock::new();
+/// A definition's area of use.
+static AREAS: Memo<Option<Region>> = OnceLock::new();
+/// A definition as PROJJSON text.
+static PROJJSON: Memo<std::result::Result<String, String>> = OnceLock::new();
+
+/// `f()`'s answer about `definition`, asked of PROJ once per process. Every question makes a
+/// PROJ context and searches its database (measured: 6–20 ms each), and a run asks the same
+/// few definitions many times (every layer's CRS, every output file's metadata). PROJ's
+/// database is compiled in and cannot change while the process runs, so the answers hold.
+fn memo<T: Clone>(table: &Memo<T>, definition: &str, f: impl FnOnce() -> T) -> T {
+    let table = table.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(v) = table
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(definition)
+    {
+        return v.clone();
+    }
+    // Asked without the lock: two threads may both ask; the answers are the same.
+    let v = f();
+    table
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(definition.to_owned(), v.clone());
+    v
 }
 
 impl std::fmt::Display for Crs {
