@@ -1,9 +1,12 @@
 //! Point-in-polygon for many points against many polygons.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use geo::algorithm::coordinate_position::{CoordPos, CoordinatePosition};
 use geo::indexed::IntervalTreeMultiPolygon;
 use geo::orient::{Direction, Orient};
-use geo::{BoundingRect, Contains, Coord, MultiPolygon};
+use geo::{BoundingRect, Contains, Coord, CoordsIter, Intersects, Line, MultiPolygon};
 use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
@@ -47,6 +50,9 @@ pub struct PolygonIndex {
     tree: RTree<Entry>,
     prepared: Vec<Option<IntervalTreeMultiPolygon<f64>>>,
     shapes: Vec<Option<MultiPolygon<f64>>>,
+    /// Per polygon, an R-tree of its edges for boundary tests, built the first time one is
+    /// needed (most polygons never need one).
+    edges: Vec<OnceLock<RTree<Line<f64>>>>,
     rank: Vec<u32>,
     cells: Option<Cells>,
 }
@@ -65,7 +71,11 @@ impl PolygonIndex {
             .collect();
         let prepared = shapes
             .par_iter()
-            .map(|p| p.as_ref().map(IntervalTreeMultiPolygon::new))
+            .map(|p| {
+                p.as_ref()
+                    .filter(|mp| mp.coords_count() > SMALL)
+                    .map(IntervalTreeMultiPolygon::new)
+            })
             .collect();
         let entries: Vec<Entry> = shapes
             .iter()
@@ -81,6 +91,7 @@ impl PolygonIndex {
         let cells = Cells::build(&shapes, rank);
         PolygonIndex {
             tree: RTree::bulk_load(entries),
+            edges: (0..shapes.len()).map(|_| OnceLock::new()).collect(),
             prepared,
             shapes,
             rank: rank.to_vec(),
@@ -105,9 +116,65 @@ impl PolygonIndex {
                 Cell::Empty => None,
                 Cell::Inside(i) => Some(i),
                 Cell::Mixed(candidates) => self.resolve(candidates, p),
+                Cell::One(i) => self.resolve(&[i], p),
             },
             None => self.locate_exact(p),
         }
+    }
+
+    /// Whether polygon `slot` covers `p` (contains it or has it on its boundary), whatever
+    /// other polygons do there.
+    ///
+    /// # Examples
+    /// ```
+    /// use geo::{coord, polygon, MultiPolygon};
+    /// use shequ::index::PolygonIndex;
+    /// let sq = MultiPolygon(vec![polygon![(x: 0., y: 0.), (x: 1., y: 0.), (x: 1., y: 1.), (x: 0., y: 1.)]]);
+    /// let index = PolygonIndex::new(&[Some(&sq)], &[0]);
+    /// assert!(index.covers(0, coord! { x: 0.5, y: 0.5 }) && index.covers(0, coord! { x: 1.0, y: 0.3 }));
+    /// assert!(!index.covers(0, coord! { x: 1.5, y: 0.5 }));
+    /// ```
+    ///
+    /// # Performance
+    /// One cell read where the cell lies wholly inside or outside the polygon; else one exact
+    /// test against that polygon alone.
+    pub fn covers(&self, slot: u32, p: Coord<f64>) -> bool {
+        if let Some(cells) = &self.cells {
+            match cells.at(p) {
+                Cell::Empty => return false,
+                Cell::Inside(i) if i == slot => return true,
+                // Outside the candidates, no boundary of `slot` comes near the cell and the
+                // cell's centre is outside it: so is all of the cell.
+                Cell::Mixed(candidates) if !candidates.contains(&slot) => return false,
+                Cell::One(i) if i != slot => return false,
+                _ => {}
+            }
+        }
+        match (&self.prepared[slot as usize], &self.shapes[slot as usize]) {
+            (Some(prep), _) => prep.contains(&p) || self.on_boundary(slot as usize, p),
+            (None, Some(shape)) => shape.coordinate_position(&p) != CoordPos::Outside,
+            (None, None) => false,
+        }
+    }
+
+    /// Whether `p` lies on the boundary of polygon `i`: the edges whose boxes hold `p`, from
+    /// the polygon's edge tree, tested exactly.
+    fn on_boundary(&self, i: usize, p: Coord<f64>) -> bool {
+        let Some(shape) = &self.shapes[i] else {
+            return false;
+        };
+        let tree = self.edges[i].get_or_init(|| {
+            RTree::bulk_load(
+                shape
+                    .0
+                    .iter()
+                    .flat_map(|poly| std::iter::once(poly.exterior()).chain(poly.interiors()))
+                    .flat_map(|ring| ring.lines())
+                    .collect(),
+            )
+        });
+        tree.locate_in_envelope_intersecting(&AABB::from_point(geo::Point(p)))
+            .any(|l| l.intersects(&p))
     }
 
     /// [`locate`](Self::locate) without the cell accelerator: the R-tree's candidates, tested
@@ -130,12 +197,22 @@ impl PolygonIndex {
             if best.is_some_and(|b| self.rank[b as usize] <= self.rank[i as usize]) {
                 continue;
             }
-            if let Some(prep) = &self.prepared[i as usize] {
-                if prep.contains(&p) {
-                    best = Some(i);
-                } else {
-                    on_boundary = true;
+            match (&self.prepared[i as usize], &self.shapes[i as usize]) {
+                (Some(prep), _) => {
+                    if prep.contains(&p) {
+                        best = Some(i);
+                    } else {
+                        on_boundary = true;
+                    }
                 }
+                // A small polygon (a building footprint): one pass over its few edges tells
+                // inside, boundary and outside at once.
+                (None, Some(shape)) => {
+                    if shape.coordinate_position(&p) != CoordPos::Outside {
+                        best = Some(i);
+                    }
+                }
+                (None, None) => {}
             }
         }
         if !on_boundary {
@@ -144,13 +221,13 @@ impl PolygonIndex {
         // Slow path, only for points not strictly inside a better-ranked polygon: test the
         // boundary of the candidates exactly.
         for &i in candidates {
-            if best.is_some_and(|b| self.rank[b as usize] <= self.rank[i as usize]) {
+            if best.is_some_and(|b| self.rank[b as usize] <= self.rank[i as usize])
+                || self.prepared[i as usize].is_none()
+            {
                 continue;
             }
-            if let Some(shape) = &self.shapes[i as usize] {
-                if shape.coordinate_position(&p) == CoordPos::OnBoundary {
-                    best = Some(i);
-                }
+            if self.on_boundary(i as usize, p) {
+                best = Some(i);
             }
         }
         best
@@ -188,6 +265,10 @@ pub fn ranks_by_id<S: AsRef<str>>(ids: &[S]) -> Vec<u32> {
     rank
 }
 
+/// Polygons with at most this many vertices (in all rings and parts, as a building footprint
+/// has) are tested by walking their edges; larger ones get an edge index.
+const SMALL: usize = 32;
+
 /// What a cell of the accelerator says about the points in it.
 enum Cell<'a> {
     /// No polygon covers any point of the cell.
@@ -196,6 +277,8 @@ enum Cell<'a> {
     Inside(u32),
     /// A boundary comes near the cell: test these candidates exactly.
     Mixed(&'a [u32]),
+    /// As `Mixed`, with this one candidate.
+    One(u32),
 }
 
 /// The cell accelerator of [`PolygonIndex`]: a uniform raster over the polygons' extent.
@@ -212,7 +295,8 @@ struct Cells {
     inv: f64,
     nx: usize,
     ny: usize,
-    /// Per cell: `EMPTY`, a polygon slot, or `MIXED | k` for candidate list `k`.
+    /// Per cell: `EMPTY`, a polygon slot, `MIXED | ONE | slot` for a mixed cell with one
+    /// candidate, or `MIXED | k` for candidate list `k`.
     code: Vec<u32>,
     /// Candidate lists, compressed: list `k` is `items[starts[k]..starts[k + 1]]`.
     starts: Vec<u32>,
@@ -221,6 +305,7 @@ struct Cells {
 
 const EMPTY: u32 = u32::MAX;
 const MIXED: u32 = 1 << 31;
+const ONE: u32 = 1 << 30;
 /// Cells per polygon aimed at, and the most cells in all (16 MiB of codes).
 const CELLS_PER_POLYGON: f64 = 1024.0;
 const MAX_CELLS: f64 = (1u32 << 22) as f64;
@@ -228,7 +313,7 @@ const MAX_CELLS: f64 = (1u32 << 22) as f64;
 impl Cells {
     fn build(shapes: &[Option<MultiPolygon<f64>>], rank: &[u32]) -> Option<Cells> {
         let n = shapes.iter().filter(|s| s.is_some()).count();
-        if n == 0 || shapes.len() >= MIXED as usize {
+        if n == 0 || shapes.len() >= ONE as usize {
             return None;
         }
         let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
@@ -268,42 +353,81 @@ impl Cells {
             ny,
             eps: size * 1e-6 + 1e-12 * x0.abs().max(y0.abs()).max(x1.abs()).max(y1.abs()),
         };
-        // Per polygon: (cell << 33) | (boundary << 32) | slot.
+        // Polygons in (rank, slot) order: `order[k]` is the k-th, `position[slot]` its place.
+        let mut order: Vec<u32> = (0..shapes.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| (rank[i as usize], i));
+        let mut position = vec![0u32; shapes.len()];
+        for (k, &i) in order.iter().enumerate() {
+            position[i as usize] = k as u32;
+        }
+        // 1. The cells each boundary comes near: (cell << 32) | position, sorted (so by cell,
+        // then in (rank, slot) order).
         let mut marks: Vec<u64> = shapes
             .par_iter()
             .enumerate()
             .flat_map_iter(|(i, s)| match s {
-                Some(mp) => grid.marks(i as u32, mp),
+                Some(mp) => grid.boundary_marks(position[i], mp),
                 None => Vec::new(),
             })
             .collect();
         marks.par_sort_unstable();
         marks.dedup();
-        let mut code = vec![EMPTY; nx * ny];
-        let (mut starts, mut items) = (vec![0u32], Vec::new());
-        let mut k = 0;
-        while k < marks.len() {
-            let cell = (marks[k] >> 33) as usize;
-            let mut e = k;
-            let mut mixed = false;
-            while e < marks.len() && (marks[e] >> 33) as usize == cell {
-                mixed |= marks[e] & (1 << 32) != 0;
-                e += 1;
-            }
-            let slots = marks[k..e].iter().map(|m| (m & 0xFFFF_FFFF) as u32);
-            if mixed {
-                let mut list: Vec<u32> = slots.collect();
-                list.sort_unstable_by_key(|&i| (rank[i as usize], i));
-                list.dedup();
-                items.extend(list);
-                code[cell] = MIXED | (starts.len() as u32 - 1);
-                starts.push(items.len() as u32);
-            } else {
-                code[cell] = slots.min_by_key(|&i| rank[i as usize]).unwrap_or(EMPTY);
-            }
-            k = e;
+        let tiles_x = nx.div_ceil(8);
+        let ncells = tiles_x * ny.div_ceil(8) * 64;
+        let mut mixed = vec![0u64; ncells.div_ceil(64)];
+        for m in &marks {
+            let c = (m >> 32) as usize;
+            mixed[c / 64] |= 1 << (c % 64);
         }
-        if starts.len() as u64 >= u64::from(MIXED) {
+        let is_mixed = |c: usize| mixed[c / 64] & (1 << (c % 64)) != 0;
+        // 2. Interior cells, filled in place: every other cell whose centre a polygon contains
+        // takes the polygon first in (rank, slot) order (an atomic minimum, so polygons fill
+        // in parallel); a mixed cell whose centre a polygon contains gets it as a candidate.
+        let owner: Vec<AtomicU32> = (0..ncells).map(|_| AtomicU32::new(EMPTY)).collect();
+        let extra: Vec<u64> = shapes
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(i, s)| {
+                let mut extra = Vec::new();
+                if let Some(mp) = s {
+                    grid.interior_spans(mp, |row, c0, c1| {
+                        for cell in (c0..=c1).map(|c| tiled(c, row, tiles_x)) {
+                            if is_mixed(cell) {
+                                extra.push(((cell as u64) << 32) | u64::from(position[i]));
+                            } else {
+                                owner[cell].fetch_min(position[i], Ordering::Relaxed);
+                            }
+                        }
+                    });
+                }
+                extra
+            })
+            .collect();
+        let mut code: Vec<u32> = owner
+            .into_par_iter()
+            .map(|o| match o.into_inner() {
+                EMPTY => EMPTY,
+                k => order[k as usize],
+            })
+            .collect();
+        marks.extend(extra);
+        marks.par_sort_unstable();
+        marks.dedup();
+        // 3. Candidate lists of the mixed cells, in (rank, slot) order.
+        let (mut starts, mut items) = (vec![0u32], Vec::new());
+        for group in marks.chunk_by(|a, b| a >> 32 == b >> 32) {
+            let cell = (group[0] >> 32) as usize;
+            let slot = |m: &u64| order[(m & 0xFFFF_FFFF) as usize];
+            if let [one] = group {
+                // Most mixed cells have one candidate (a single boundary passes): no list.
+                code[cell] = MIXED | ONE | slot(one);
+                continue;
+            }
+            items.extend(group.iter().map(slot));
+            code[cell] = MIXED | (starts.len() as u32 - 1);
+            starts.push(items.len() as u32);
+        }
+        if starts.len() as u64 >= u64::from(ONE) {
             return None;
         }
         Some(Cells {
@@ -325,16 +449,26 @@ impl Cells {
         if !(fx >= 0.0 && fy >= 0.0 && fx < self.nx as f64 && fy < self.ny as f64) {
             return Cell::Empty;
         }
-        let c = self.code[fy as usize * self.nx + fx as usize];
+        let c = self.code[tiled(fx as usize, fy as usize, self.nx.div_ceil(8))];
         if c == EMPTY {
             Cell::Empty
         } else if c & MIXED == 0 {
             Cell::Inside(c)
+        } else if c & ONE != 0 {
+            Cell::One(c & !(MIXED | ONE))
         } else {
             let k = (c & !MIXED) as usize;
             Cell::Mixed(&self.items[self.starts[k] as usize..self.starts[k + 1] as usize])
         }
     }
+}
+
+/// The position in the code array of the cell in column `c`, row `r`: cells are stored in
+/// tiles of 8 × 8 (tile after tile, row by row within a tile), so that points near each other
+/// read nearby memory (a cell row of a district-wide raster spans many pages).
+#[inline]
+fn tiled(c: usize, r: usize, tiles_x: usize) -> usize {
+    (((r >> 3) * tiles_x + (c >> 3)) << 6) | ((r & 7) << 3) | (c & 7)
 }
 
 /// The raster's geometry, while building.
@@ -356,43 +490,54 @@ impl Raster {
         (((y - self.y0) / self.size).floor().max(0.0) as usize).min(self.ny - 1)
     }
 
-    /// One polygon's marks: the cells its boundary comes near, and the cells whose centre it
-    /// contains.
-    fn marks(&self, slot: u32, mp: &MultiPolygon<f64>) -> Vec<u64> {
-        let mark = |cell: usize, boundary: bool| {
-            ((cell as u64) << 33) | (u64::from(boundary) << 32) | u64::from(slot)
-        };
+    /// The cells one polygon's boundary comes near, as `(cell << 32) | tag`.
+    fn boundary_marks(&self, tag: u32, mp: &MultiPolygon<f64>) -> Vec<u64> {
+        let mark = |cell: usize| ((cell as u64) << 32) | u64::from(tag);
         let mut out = Vec::new();
         for poly in &mp.0 {
             let rings = std::iter::once(poly.exterior()).chain(poly.interiors());
-            // Boundary: each edge in pieces no longer than half a cell, each piece's box
-            // widened by eps.
-            for ring in rings.clone() {
+            // Boundary: per cell row that an edge comes within eps of, the columns of the
+            // edge's x-range in that row (the row widened by eps), widened by eps.
+            for ring in rings {
                 for l in ring.lines() {
                     let (a, b) = (l.start, l.end);
-                    let len = (b.x - a.x).hypot(b.y - a.y);
-                    let pieces = ((len / (0.5 * self.size)).ceil() as usize).clamp(1, 1 << 20);
-                    for k in 0..pieces {
-                        let t0 = k as f64 / pieces as f64;
-                        let t1 = (k + 1) as f64 / pieces as f64;
-                        let (px, py) = (a.x + (b.x - a.x) * t0, a.y + (b.y - a.y) * t0);
-                        let (qx, qy) = (a.x + (b.x - a.x) * t1, a.y + (b.y - a.y) * t1);
-                        let (c0, c1) = (
-                            self.col(px.min(qx) - self.eps),
-                            self.col(px.max(qx) + self.eps),
-                        );
-                        let (r0, r1) = (
-                            self.row(py.min(qy) - self.eps),
-                            self.row(py.max(qy) + self.eps),
-                        );
-                        for r in r0..=r1 {
-                            for c in c0..=c1 {
-                                out.push(mark(r * self.nx + c, true));
-                            }
+                    let (ylo, yhi) = (a.y.min(b.y), a.y.max(b.y));
+                    let x_at = |y: f64| {
+                        if a.y == b.y {
+                            a.x
+                        } else {
+                            a.x + (y - a.y) * (b.x - a.x) / (b.y - a.y)
+                        }
+                    };
+                    for r in self.row(ylo - self.eps)..=self.row(yhi + self.eps) {
+                        let band0 = self.y0 + r as f64 * self.size - self.eps;
+                        let band1 = band0 + self.size + 2.0 * self.eps;
+                        let (lo, hi) = (ylo.max(band0).min(yhi), yhi.min(band1).max(ylo));
+                        let (xa, xb) = if a.y == b.y {
+                            (a.x.min(b.x), a.x.max(b.x))
+                        } else {
+                            let (p, q) = (x_at(lo), x_at(hi));
+                            (p.min(q), p.max(q))
+                        };
+                        let (c0, c1) = (self.col(xa - self.eps), self.col(xb + self.eps));
+                        for c in c0..=c1 {
+                            out.push(mark(tiled(c, r, self.nx.div_ceil(8))));
                         }
                     }
                 }
             }
+        }
+        // Edges meeting at a vertex mark its cells twice: once each.
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The cells whose centre one polygon contains, as spans `(row, first column, last
+    /// column)` passed to `span`.
+    fn interior_spans(&self, mp: &MultiPolygon<f64>, mut span: impl FnMut(usize, usize, usize)) {
+        for poly in &mp.0 {
+            let rings = std::iter::once(poly.exterior()).chain(poly.interiors());
             // Interior: scanlines through the cell centres of the part's rows.
             let Some(bb) = poly.exterior().bounding_rect() else {
                 continue;
@@ -424,12 +569,9 @@ impl Raster {
                         continue;
                     }
                     let c1 = (c1 as usize).min(self.nx - 1);
-                    for c in c0 as usize..=c1 {
-                        out.push(mark((r0 + dr) * self.nx + c, false));
-                    }
+                    span(r0 + dr, c0 as usize, c1);
                 }
             }
         }
-        out
     }
 }
