@@ -50,6 +50,7 @@ pub mod privacy;
 mod progress;
 pub mod run;
 pub mod sample;
+mod trace;
 
 pub use analytics::{SpecialNeeds, SpecialNeedsOptions};
 pub use crs::Crs;

@@ -64,10 +64,65 @@ impl Table {
             .expect("requested column of type String")
     }
 
+    /// A requested column with fast random access ([`TextColumn`]).
+    ///
+    /// # Panics
+    /// As [`text`](Self::text).
+    pub fn text_column(&self, name: &str) -> TextColumn<'_> {
+        TextColumn::new(self.text(name))
+    }
+
     /// A column requested as numbers that is numeric in the file, as `Float64`; `None` when
     /// it is text (read it with [`text`](Self::text) and parse it).
     pub fn numbers(&self, name: &str) -> Option<&Float64Chunked> {
         self.frame.column(name).ok().and_then(|c| c.f64().ok())
+    }
+}
+
+/// A text column with random access by row: straight into its Arrow array when it has one
+/// chunk (as the columns of a [`Table`] do), without polars' per-call chunk search.
+///
+/// # Examples
+/// ```
+/// use polars::prelude::*;
+/// let c = StringChunked::from_iter([Some("H1"), None]);
+/// let t = shequ::io::table::TextColumn::new(&c);
+/// assert_eq!((t.get(0), t.get(1), t.len()), (Some("H1"), None, 2));
+/// ```
+#[derive(Clone, Copy)]
+pub struct TextColumn<'a> {
+    one: Option<&'a <StringType as PolarsDataType>::Array>,
+    all: &'a StringChunked,
+}
+
+impl<'a> TextColumn<'a> {
+    /// Random access to `c`.
+    pub fn new(c: &'a StringChunked) -> TextColumn<'a> {
+        let one = match c.chunks().len() {
+            1 => c.downcast_iter().next(),
+            _ => None,
+        };
+        TextColumn { one, all: c }
+    }
+
+    /// Row `i`'s text (`None` if null or out of range).
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        match self.one {
+            Some(a) if i < a.len() => a.get(i),
+            Some(_) => None,
+            None => self.all.get(i),
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    /// True if the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
     }
 }
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use foldhash::{HashMap, HashMapExt};
-use geo::{Area as _, BoundingRect, Coord, Geometry, InteriorPoint, MultiPolygon, Validation};
-use polars::prelude::{DataType, StringChunked};
+use geo::{Area as _, BoundingRect, Coord, Geometry, InteriorPoint, MultiPolygon};
+use polars::prelude::{DataType, Float64Chunked, StaticArray, StringChunked};
 use rayon::prelude::*;
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
@@ -17,10 +17,13 @@ use serde::Serialize;
 use crate::crs::{CoordCheck, Crs, Region, Transformer, check_lonlat, metric_crs_for, utm_crs_for};
 use crate::error::{Error, Location, Result};
 use crate::index::{PolygonIndex, ranks_by_id};
-use crate::io::table::{Table, clean_code, clean_code_ref, parse_number, read_table_with};
+use crate::io::table::{
+    Table, TextColumn, clean_code, clean_code_ref, parse_number, read_table_with,
+};
 use crate::io::{FeatureLayer, ReadOptions, read_features};
 use crate::job::{Job, ParentRule, RegionName, SpatialLayer};
 use crate::model::checks;
+use crate::model::duplicates::duplicates;
 use crate::model::ids::{BuildingId, FacilityId, HouseholdId};
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, LayerCount, QualityReport, Severity};
@@ -102,7 +105,79 @@ pub fn build(job: &Job) -> Result<Build> {
 /// # Errors
 /// As [`build`].
 pub fn build_with_progress(job: &Job, progress: &dyn Progress) -> Result<Build> {
-    Builder::new(job, progress).run()
+    // Two pieces of work that need nothing from the spatial layers start at once on their own
+    // threads, so that they overlap the reading and placing of the layers (the machines this
+    // runs on often have two cores, and much of the layer work is serial):
+    //  - the resident roster is read (it is the largest input; the build waits for it only when
+    //    it places the residents, and its errors are reported at that point, as before);
+    //  - PROJ searches its database for the operation to a working CRS named in the job (tens of
+    //    milliseconds; the build's own transformer then starts from the pipeline found).
+    std::thread::scope(|scope| {
+        let roster = match (&job.layers.households, &job.layers.residents) {
+            (Some(_), Some(r)) => {
+                let (path, cols, optional) = roster_columns(job, r);
+                let encoding = r.encoding;
+                let handle = scope.spawn(move || {
+                    let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+                    let optional: Vec<&str> = optional.iter().map(String::as_str).collect();
+                    read_table_with(
+                        Layer::Resident.name(),
+                        &path,
+                        &cols,
+                        &[],
+                        &optional,
+                        encoding,
+                    )
+                });
+                Some(handle)
+            }
+            _ => None,
+        };
+        let opt = job.options.working_crs.trim();
+        let warm = (!opt.eq_ignore_ascii_case("auto")).then(|| {
+            scope.spawn(move || {
+                // Errors are reported where the build itself asks for the transformer.
+                if let Ok(to) = Crs::parse(opt) {
+                    let _ = Transformer::new(&Crs::lonlat(), &to);
+                }
+            })
+        });
+        let mut builder = Builder::new(job, progress);
+        builder.roster = roster.map(|h| {
+            Box::new(move || h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                as Box<dyn FnOnce() -> Result<Table> + '_>
+        });
+        builder.warm = warm.map(|h| {
+            Box::new(move || {
+                if let Err(p) = h.join() {
+                    std::panic::resume_unwind(p)
+                }
+            }) as Box<dyn FnOnce() + '_>
+        });
+        builder.run()
+    })
+}
+
+/// The roster file of a job and the columns the build reads from it: the id, household and
+/// identity columns (required), and those the special-needs pass may use (read when the file
+/// has them, so that pass does not read the roster again).
+fn roster_columns(
+    job: &Job,
+    r: &crate::job::ResidentLayer,
+) -> (std::path::PathBuf, Vec<String>, Vec<String>) {
+    let mut cols = vec![r.id.clone(), r.household.clone()];
+    cols.extend(r.id_number.clone());
+    cols.extend(r.sex.clone());
+    let mut later: Vec<String> = Vec::new();
+    if let Some(sn) = &job.special_needs {
+        later.extend(sn.fields.values().cloned());
+        for c in &sn.categories {
+            if let Some(f) = &c.rule.field {
+                later.push(sn.fields.get(f).unwrap_or(f).clone());
+            }
+        }
+    }
+    (job.resolve(&r.path), cols, later)
 }
 
 /// A spatial layer after reading, before placement: geometry in lon/lat, then in the working CRS.
@@ -126,6 +201,10 @@ struct Builder<'a> {
     lonlat: Crs,
     /// Rows read per layer, for the accounting.
     reads: HashMap<Layer, usize>,
+    /// Waits for the resident roster being read in the background.
+    roster: Option<Box<dyn FnOnce() -> Result<Table> + 'a>>,
+    /// Waits for the background search of the operation to the job's working CRS.
+    warm: Option<Box<dyn FnOnce() + 'a>>,
 }
 
 impl<'a> Builder<'a> {
@@ -139,10 +218,13 @@ impl<'a> Builder<'a> {
             clock: Instant::now(),
             lonlat: Crs::lonlat(),
             reads: HashMap::new(),
+            roster: None,
+            warm: None,
         }
     }
 
     fn lap(&mut self, step: &str) {
+        crate::trace::step(step);
         let now = Instant::now();
         self.steps.push(StepTime {
             step: step.to_owned(),
@@ -207,6 +289,9 @@ impl<'a> Builder<'a> {
 
         // Working CRS.
         let working = self.working_crs(&staged, households.as_ref())?;
+        if let Some(wait) = self.warm.take() {
+            wait();
+        }
         let to_working = Transformer::new(&self.lonlat, &working)?;
         for input in &mut self.inputs {
             if let Some(c) = &input.crs {
@@ -621,9 +706,9 @@ impl<'a> Builder<'a> {
                 };
                 Some((
                     i,
-                    match mp.check_validation() {
+                    match checks::validate(&mp) {
                         Ok(()) => Ok(mp),
-                        Err(e) => Err((IssueKind::InvalidGeometry, e.to_string())),
+                        Err(e) => Err((IssueKind::InvalidGeometry, e)),
                     },
                 ))
             })
@@ -660,7 +745,13 @@ impl<'a> Builder<'a> {
         let parent_geoms = model_units(model, parent_level);
         let spatial: Vec<Option<u32>> = us
             .par_iter()
-            .map(|u| checks::largest_overlap(&u.geometry, index, &parent_geoms))
+            .map(|u| {
+                let hint = u
+                    .declared_parent
+                    .as_deref()
+                    .and_then(|d| parent_ids.get(d).copied());
+                checks::largest_overlap(&u.geometry, index, &parent_geoms, hint)
+            })
             .collect();
         let rule = self.job.options.parent_rule;
         let mut keep = Vec::with_capacity(us.len());
@@ -912,15 +1003,21 @@ impl<'a> Builder<'a> {
             conversions: Vec::new(),
         });
         let n = t.frame.height();
-        let ids = t.text(&h.id);
+        let ids = t.text_column(&h.id);
         let mut rows = HouseholdRows {
             rows_read: t.rows_read,
-            source: (0..n).map(|i| t.source_row(i)).collect(),
-            ids: ids.iter().map(|v| v.and_then(clean_code)).collect(),
-            buildings: match &h.building {
-                Some(b) => t.text(b).iter().map(|v| v.and_then(clean_code)).collect(),
-                None => vec![None; n],
-            },
+            source: (0..n).into_par_iter().map(|i| t.source_row(i)).collect(),
+            ids: (0..n)
+                .into_par_iter()
+                .map(|i| ids.get(i).and_then(clean_code_ref).map(HouseholdId::new))
+                .collect(),
+            buildings: h.building.as_ref().map(|b| {
+                let b = t.text_column(b);
+                (0..n)
+                    .into_par_iter()
+                    .map(|i| b.get(i).and_then(clean_code))
+                    .collect()
+            }),
             coords: vec![None; n],
             rejected: vec![false; n],
         };
@@ -949,28 +1046,35 @@ impl<'a> Builder<'a> {
         lat: &str,
         crs: &Crs,
     ) -> Result<()> {
-        let mut raw: Vec<Coord<f64>> = Vec::new();
-        let mut at = Vec::new();
-        // Numeric columns (Parquet): no text to parse.
+        // Numeric columns (Parquet): no text to parse; in parallel.
         if let (Some(xs), Some(ys)) = (t.numbers(lon), t.numbers(lat)) {
-            for (i, (x, y)) in xs.iter().zip(ys.iter()).enumerate() {
-                match (x, y) {
-                    (None, None) => {}
-                    (Some(x), Some(y)) if x.is_finite() && y.is_finite() => {
-                        raw.push(Coord { x, y });
-                        at.push(i);
-                    }
-                    _ => {
-                        let detail = format!(
-                            "coordinates {}, {} are not finite numbers",
-                            x.map_or("(blank)".to_owned(), |v| v.to_string()),
-                            y.map_or("(blank)".to_owned(), |v| v.to_string())
-                        );
-                        self.bad_coordinates(rows, i, IssueKind::BadValue, detail);
+            let (xs, ys) = (xs.rechunk(), ys.rechunk());
+            let value = |c: &Float64Chunked, i: usize| match c.downcast_iter().next() {
+                Some(a) if c.chunks().len() == 1 => a.get(i),
+                _ => c.get(i),
+            };
+            let pair = |i: usize| (value(&xs, i), value(&ys, i));
+            rows.coords.par_iter_mut().enumerate().for_each(|(i, c)| {
+                if let (Some(x), Some(y)) = pair(i) {
+                    if x.is_finite() && y.is_finite() {
+                        *c = Some(Coord { x, y });
                     }
                 }
+            });
+            let bad: Vec<usize> = (0..rows.coords.len())
+                .into_par_iter()
+                .filter(|&i| rows.coords[i].is_none() && pair(i) != (None, None))
+                .collect();
+            for i in bad {
+                let (x, y) = pair(i);
+                let detail = format!(
+                    "coordinates {}, {} are not finite numbers",
+                    x.map_or("(blank)".to_owned(), |v| v.to_string()),
+                    y.map_or("(blank)".to_owned(), |v| v.to_string())
+                );
+                self.bad_coordinates(rows, i, IssueKind::BadValue, detail);
             }
-            return self.check_household_coords(rows, raw, at, crs);
+            return self.check_household_coords(rows, crs);
         }
         let text = |name: &str| -> Result<StringChunked> {
             if t.numbers(name).is_none() {
@@ -991,10 +1095,7 @@ impl<'a> Builder<'a> {
                 continue;
             }
             match (x.and_then(parse_number), y.and_then(parse_number)) {
-                (Some(x), Some(y)) => {
-                    raw.push(Coord { x, y });
-                    at.push(i);
-                }
+                (Some(x), Some(y)) => rows.coords[i] = Some(Coord { x, y }),
                 _ => {
                     let detail = format!(
                         "coordinates {:?}, {:?} are not numbers",
@@ -1005,7 +1106,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        self.check_household_coords(rows, raw, at, crs)
+        self.check_household_coords(rows, crs)
     }
 
     /// Reports household row `i`'s coordinates as unusable (`kind`): a warning when it has a
@@ -1017,11 +1118,11 @@ impl<'a> Builder<'a> {
         kind: IssueKind,
         detail: String,
     ) {
-        let has_building = rows.buildings[i].is_some();
+        let has_building = rows.building(i).is_some();
         self.report.push(
             Layer::Household,
             Some(rows.source[i]),
-            rows.ids[i].as_deref(),
+            rows.id(i),
             kind,
             if has_building {
                 Severity::Warning
@@ -1033,25 +1134,32 @@ impl<'a> Builder<'a> {
         rows.rejected[i] = !has_building;
     }
 
-    /// Converts parsed household coordinates (`raw[k]` of row `at[k]`) to lon/lat and checks
-    /// them against the region.
-    fn check_household_coords(
-        &mut self,
-        rows: &mut HouseholdRows,
-        mut raw: Vec<Coord<f64>>,
-        at: Vec<usize>,
-        crs: &Crs,
-    ) -> Result<()> {
-        Transformer::new(crs, &self.lonlat)?.transform_coords(&mut raw)?;
-        let region = self.region_for(crs);
-        for (c, i) in raw.into_iter().zip(at) {
-            let v = region.check(c.x, c.y);
-            if v == CoordCheck::Ok {
-                rows.coords[i] = Some(c);
-            } else {
-                let (kind, detail) = coord_issue(v, c, crs, 2);
-                self.bad_coordinates(rows, i, kind, detail);
+    /// Converts the parsed household coordinates (`rows.coords`, in `crs`) to lon/lat and
+    /// checks them against the region; those outside are reported and dropped.
+    fn check_household_coords(&mut self, rows: &mut HouseholdRows, crs: &Crs) -> Result<()> {
+        let to_lonlat = Transformer::new(crs, &self.lonlat)?;
+        if !to_lonlat.is_identity() {
+            let mut raw: Vec<Coord<f64>> = rows.coords.iter().flatten().copied().collect();
+            to_lonlat.transform_coords(&mut raw)?;
+            for (c, t) in rows.coords.iter_mut().flatten().zip(raw) {
+                *c = t;
             }
+        }
+        let region = self.region_for(crs);
+        let bad: Vec<(usize, CoordCheck, Coord<f64>)> = rows
+            .coords
+            .par_iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let c = (*c)?;
+                let v = region.check(c.x, c.y);
+                (v != CoordCheck::Ok).then_some((i, v, c))
+            })
+            .collect();
+        for (i, v, c) in bad {
+            rows.coords[i] = None;
+            let (kind, detail) = coord_issue(v, c, crs, 2);
+            self.bad_coordinates(rows, i, kind, detail);
         }
         Ok(())
     }
@@ -1077,27 +1185,22 @@ impl<'a> Builder<'a> {
                 rows.rejected[i] = true;
             }
         }
-        let dup = first_uses(
-            (0..n)
-                .map(|i| {
-                    (!rows.rejected[i])
-                        .then(|| rows.ids[i].as_deref())
-                        .flatten()
-                })
-                .collect(),
-        );
-        for (i, d) in dup.iter().enumerate() {
-            if let Some(j) = d {
-                self.report.push(
-                    Layer::Household,
-                    Some(rows.source[i]),
-                    rows.ids[i].as_deref(),
-                    IssueKind::DuplicateId,
-                    Severity::Rejected,
-                    format!("id already used by row {}", rows.source[*j as usize]),
-                );
-                rows.rejected[i] = true;
-            }
+        let dup = duplicates(n, |i| {
+            (!rows.rejected[i])
+                .then(|| rows.id(i).map(Cow::Borrowed))
+                .flatten()
+        });
+        for (i, j) in dup {
+            let i = i as usize;
+            self.report.push(
+                Layer::Household,
+                Some(rows.source[i]),
+                rows.id(i),
+                IssueKind::DuplicateId,
+                Severity::Rejected,
+                format!("id already used by row {}", rows.source[j as usize]),
+            );
+            rows.rejected[i] = true;
         }
         // Locate by coordinates, in parallel.
         let building_ids: HashMap<&str, u32> = model
@@ -1127,42 +1230,54 @@ impl<'a> Builder<'a> {
                 .collect(),
         );
         let search2 = self.job.options.building_search_m.powi(2);
-        let needs_location: Vec<Option<Coord<f64>>> = (0..n)
-            .map(|i| {
-                let by_building = rows.buildings[i]
-                    .as_deref()
-                    .is_some_and(|b| building_ids.contains_key(b));
-                if rows.rejected[i] || by_building {
-                    None
-                } else {
-                    rows.coords[i]
-                }
-            })
-            .collect();
+        // Rows to locate by coordinates: not rejected, not placed by a known building code.
+        let needs_location = |i: usize| -> Option<Coord<f64>> {
+            let by_building = rows
+                .building(i)
+                .is_some_and(|b| building_ids.contains_key(b));
+            if rows.rejected[i] || by_building {
+                None
+            } else {
+                rows.coords[i]
+            }
+        };
         self.lap("place households: ids, building index");
         let progress = self.progress;
         progress.start("locating households", n as u64);
-        let located: Vec<(Option<u32>, Option<u32>)> = needs_location
-            .par_iter()
-            .map(|c| {
-                let Some(c) = *c else { return (None, None) };
-                let area = finest.and_then(|(_, idx)| idx.locate(c));
-                let building = footprint_index
-                    .as_ref()
-                    .and_then(|fi| fi.locate(c))
-                    .or_else(|| {
-                        point_tree
-                            .nearest_neighbor(&[c.x, c.y])
-                            .filter(|b| {
-                                let (dx, dy) = (b.geom()[0] - c.x, b.geom()[1] - c.y);
-                                dx * dx + dy * dy <= search2
-                            })
-                            .map(|b| b.data)
-                    });
-                progress.inc(1);
-                (area, building)
-            })
-            .collect();
+        // Per row: (area, building), `NONE` when there is none. In tasks of 16k households,
+        // each reporting its progress once.
+        const NONE: u32 = u32::MAX;
+        const CHUNK: usize = 16 * 1024;
+        let mut located: Vec<[u32; 2]> = vec![[NONE; 2]; n];
+        located
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(k, out)| {
+                for (j, o) in out.iter_mut().enumerate() {
+                    let Some(c) = needs_location(k * CHUNK + j) else {
+                        continue;
+                    };
+                    let area = finest.and_then(|(_, idx)| idx.locate(c));
+                    let building = footprint_index
+                        .as_ref()
+                        .and_then(|fi| fi.locate(c))
+                        .or_else(|| {
+                            point_tree
+                                .nearest_neighbor(&[c.x, c.y])
+                                .filter(|b| {
+                                    let (dx, dy) = (b.geom()[0] - c.x, b.geom()[1] - c.y);
+                                    dx * dx + dy * dy <= search2
+                                })
+                                .map(|b| b.data)
+                        });
+                    *o = [area.unwrap_or(NONE), building.unwrap_or(NONE)];
+                }
+                progress.inc(out.len() as u64);
+            });
+        let located = |i: usize| {
+            let [a, b] = located[i];
+            ((a != NONE).then_some(a), (b != NONE).then_some(b))
+        };
         progress.finish();
         self.lap("point-in-polygon (households into grids and buildings)");
         let mut out = Vec::with_capacity(n);
@@ -1170,9 +1285,9 @@ impl<'a> Builder<'a> {
             if rows.rejected[i] {
                 continue;
             }
-            let id = rows.ids[i].clone().expect("rows without id are rejected");
+            let id = rows.ids[i].take().expect("rows without id are rejected");
             let src = rows.source[i];
-            let declared = rows.buildings[i].as_deref();
+            let declared = rows.buildings.as_ref().and_then(|b| b[i].as_deref());
             let by_building = declared.and_then(|b| building_ids.get(b).copied());
             let lineage = if let Some(b) = by_building {
                 Some(model.buildings[b as usize].lineage)
@@ -1182,7 +1297,7 @@ impl<'a> Builder<'a> {
                     self.report.push(
                         Layer::Household,
                         Some(src),
-                        Some(&id),
+                        Some(id.as_str()),
                         IssueKind::UnknownReference,
                         if located {
                             Severity::Warning
@@ -1205,7 +1320,7 @@ impl<'a> Builder<'a> {
                             self.report.push(
                                 Layer::Household,
                                 Some(src),
-                                Some(&id),
+                                Some(id.as_str()),
                                 IssueKind::Unlocated,
                                 Severity::Rejected,
                                 "no building and no coordinates",
@@ -1214,7 +1329,7 @@ impl<'a> Builder<'a> {
                         None
                     }
                     (Some(_), Some((level, _))) => {
-                        let (area, building) = located[i];
+                        let (area, building) = located(i);
                         match area {
                             // A household in a building belongs where the building does
                             // (a footprint may straddle grids): lineages stay nested, so
@@ -1227,7 +1342,7 @@ impl<'a> Builder<'a> {
                                 self.report.push(
                                     Layer::Household,
                                     Some(src),
-                                    Some(&id),
+                                    Some(id.as_str()),
                                     IssueKind::OutsideParent,
                                     Severity::Rejected,
                                     format!("coordinates lie outside every {}", level.singular()),
@@ -1237,13 +1352,13 @@ impl<'a> Builder<'a> {
                         }
                     }
                     (Some(_), None) => Some(Lineage {
-                        building: located[i].1,
+                        building: located(i).1,
                         ..Lineage::default()
                     }),
                 }
             };
             out.push(Household {
-                id: HouseholdId::new(&id),
+                id,
                 location: rows.coords[i],
                 lineage: lineage.unwrap_or_default(),
                 placed: lineage.is_some(),
@@ -1256,29 +1371,23 @@ impl<'a> Builder<'a> {
     }
 
     fn read_residents(&mut self, r: &crate::job::ResidentLayer) -> Result<Table> {
-        let path = self.job.resolve(&r.path);
-        let mut cols = vec![r.id.as_str(), r.household.as_str()];
-        cols.extend(r.id_number.as_deref());
-        cols.extend(r.sex.as_deref());
-        // The columns the special-needs pass may use are read now too (when the file has
-        // them), so that pass does not read the roster again.
-        let mut later: Vec<&str> = Vec::new();
-        if let Some(sn) = &self.job.special_needs {
-            later.extend(sn.fields.values().map(String::as_str));
-            for c in &sn.categories {
-                if let Some(f) = &c.rule.field {
-                    later.push(sn.fields.get(f).map_or(f.as_str(), String::as_str));
-                }
+        let t = match self.roster.take() {
+            Some(wait) => wait()?,
+            None => {
+                let (path, cols, optional) = roster_columns(self.job, r);
+                let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+                let optional: Vec<&str> = optional.iter().map(String::as_str).collect();
+                read_table_with(
+                    Layer::Resident.name(),
+                    &path,
+                    &cols,
+                    &[],
+                    &optional,
+                    r.encoding,
+                )?
             }
-        }
-        let t = read_table_with(
-            Layer::Resident.name(),
-            &path,
-            &cols,
-            &[],
-            &later,
-            r.encoding,
-        )?;
+        };
+        let path = self.job.resolve(&r.path);
         self.inputs.push(InputInfo {
             layer: Layer::Resident,
             path,
@@ -1311,40 +1420,71 @@ impl<'a> Builder<'a> {
                 why.clone(),
             );
         }
-        let placed_household: HashMap<&str, (u32, bool)> = model
-            .households
-            .iter()
+        let (ids, hh) = (TextColumn::new(ids), TextColumn::new(hh));
+        let n = ids.len();
+        // In parallel: each row's household (`NONE` without a known code). Rosters are
+        // usually exported in the order of the household table, members of a household
+        // together, so each row is first compared with the previous row's household and the
+        // one after it (a merge join). Other rows (and the first of each task) look their code
+        // up: by binary search when the household ids are sorted, else in a hash map built
+        // the first time one is needed.
+        let households = &model.households;
+        let sorted = households
+            .par_windows(2)
+            .all(|w| w[0].id.as_str() < w[1].id.as_str());
+        let household_of: std::sync::OnceLock<HashMap<&str, u32>> = std::sync::OnceLock::new();
+        let lookup = |code: &str| -> u32 {
+            if sorted {
+                return households
+                    .binary_search_by(|h| h.id.as_str().cmp(code))
+                    .map_or(NONE, |h| h as u32);
+            }
+            let map = household_of.get_or_init(|| {
+                let mut m = HashMap::with_capacity_and_hasher(households.len(), Default::default());
+                m.extend(
+                    households
+                        .iter()
+                        .enumerate()
+                        .map(|(i, h)| (h.id.as_str(), i as u32)),
+                );
+                m
+            });
+            map.get(code).copied().unwrap_or(NONE)
+        };
+        const NONE: u32 = u32::MAX;
+        const CHUNK: usize = 16 * 1024;
+        let mut found = vec![NONE; n];
+        found
+            .par_chunks_mut(CHUNK)
             .enumerate()
-            .map(|(i, h)| (h.id.as_str(), (i as u32, h.placed)))
-            .collect();
-        // In parallel: each row's cleaned id and household code (borrowed from the roster's
-        // columns, no allocation for clean ASCII codes) and its household.
-        fn column(c: &StringChunked) -> Vec<Option<&str>> {
-            c.iter().collect()
-        }
-        let (raw_ids, raw_hh) = rayon::join(|| column(ids), || column(hh));
-        // Only the id and the household found are kept per row; the cleaned household code
-        // is needed again only for a failure's message, and taken from the column then.
-        /// A row's cleaned id, and its household (index, placed) if the code is known.
-        type Cleaned<'a> = (Option<Cow<'a, str>>, Option<(u32, bool)>);
-        let cleaned: Vec<Cleaned<'_>> = raw_ids
-            .par_iter()
-            .zip(raw_hh.par_iter())
-            .map(|(id, code)| {
-                let found = code
-                    .and_then(clean_code_ref)
-                    .and_then(|c| placed_household.get(c.as_ref()).copied());
-                (id.and_then(clean_code_ref), found)
-            })
-            .collect();
-        drop((raw_ids, raw_hh));
-        let first_use = first_uses(cleaned.iter().map(|c| c.0.as_deref()).collect());
-        let mut residents = Vec::with_capacity(t.frame.height());
+            .for_each(|(c, out)| {
+                let mut cursor: Option<usize> = None;
+                for (k, o) in out.iter_mut().enumerate() {
+                    let Some(code) = hh.get(c * CHUNK + k).and_then(clean_code_ref) else {
+                        continue;
+                    };
+                    let at = |h: usize| households.get(h).is_some_and(|x| x.id.as_str() == code);
+                    let h = match cursor {
+                        Some(h) if at(h) => h as u32,
+                        Some(h) if at(h + 1) => h as u32 + 1,
+                        _ => lookup(&code),
+                    };
+                    cursor = (h != NONE).then_some(h as usize);
+                    *o = h;
+                }
+            });
+        let repeats = duplicates(n, |i| ids.get(i).and_then(clean_code_ref));
+        let mut repeats = repeats.into_iter().peekable();
+        let mut residents = Vec::with_capacity(n);
         let mut counts = vec![0u32; model.households.len()];
-        for (i, (id, found)) in cleaned.iter().enumerate() {
+        for (i, &h) in found.iter().enumerate() {
             let src = t.source_row(i);
-            let id = id.as_deref();
-            let first = first_use[i].map(|j| t.source_row(j as usize));
+            let cleaned = ids.get(i).and_then(clean_code_ref);
+            let id = cleaned.as_deref();
+            let first = repeats
+                .next_if(|&(r, _)| r as usize == i)
+                .map(|(_, j)| t.source_row(j as usize));
+            let found = (h != NONE).then(|| (h, model.households[h as usize].placed));
             let code = || hh.get(i).and_then(clean_code_ref);
             let failure = match (id, found) {
                 (None, _) => Some((IssueKind::MissingId, "empty id".to_owned())),
@@ -1370,7 +1510,7 @@ impl<'a> Builder<'a> {
                     ),
                 )),
                 (Some(_), Some((h, true))) => {
-                    counts[*h as usize] += 1;
+                    counts[h as usize] += 1;
                     let masked = || id.map(mask_identifier);
                     let from_id = match id_numbers.and_then(|c| c.get(i)) {
                         Some(raw) if !raw.trim().is_empty() => match id_number_is_male(raw) {
@@ -1414,7 +1554,7 @@ impl<'a> Builder<'a> {
                         (g, _) => g,
                     };
                     residents.push(Resident {
-                        household: *h,
+                        household: h,
                         sex,
                         source_index: src,
                     });
@@ -1558,15 +1698,28 @@ pub(crate) struct Unit {
 struct HouseholdRows {
     rows_read: usize,
     source: Vec<usize>,
-    ids: Vec<Option<String>>,
-    buildings: Vec<Option<String>>,
+    ids: Vec<Option<HouseholdId>>,
+    /// The declared building codes, when the layer has a building column.
+    buildings: Option<Vec<Option<String>>>,
     coords: Vec<Option<Coord<f64>>>,
     rejected: Vec<bool>,
 }
 
+impl HouseholdRows {
+    /// Row `i`'s declared building code.
+    fn building(&self, i: usize) -> Option<&str> {
+        self.buildings.as_ref().and_then(|b| b[i].as_deref())
+    }
+
+    /// Row `i`'s id.
+    fn id(&self, i: usize) -> Option<&str> {
+        self.ids[i].as_ref().map(HouseholdId::as_str)
+    }
+}
+
 fn footprint(mp: MultiPolygon<f64>) -> Checked<Shape> {
-    if let Err(e) = mp.check_validation() {
-        return Err((IssueKind::InvalidGeometry, e.to_string()));
+    if let Err(e) = checks::validate(&mp) {
+        return Err((IssueKind::InvalidGeometry, e));
     }
     let p = mp
         .interior_point()
@@ -1575,41 +1728,6 @@ fn footprint(mp: MultiPolygon<f64>) -> Checked<Shape> {
 }
 
 /// Dissolves children into parents by their declared parent codes.
-/// For each entry, the index of an earlier entry with the same id (the first), if any. In
-/// parallel: ids are hashed and sorted by hash, so only entries whose hashes collide are
-/// compared.
-fn first_uses(ids: Vec<Option<&str>>) -> Vec<Option<u32>> {
-    use std::hash::BuildHasher;
-    let state = foldhash::fast::FixedState::with_seed(0x5e9u64);
-    let mut keyed: Vec<(u64, u32)> = ids
-        .par_iter()
-        .enumerate()
-        .filter_map(|(i, id)| id.map(|s| (state.hash_one(s), i as u32)))
-        .collect();
-    keyed.par_sort_unstable();
-    let mut first = vec![None; ids.len()];
-    let mut k = 0;
-    while k < keyed.len() {
-        let mut e = k + 1;
-        while e < keyed.len() && keyed[e].0 == keyed[k].0 {
-            e += 1;
-        }
-        // Sorted by index within the group: compare each with the earlier ones.
-        let group = &keyed[k..e];
-        for (a, &(_, i)) in group.iter().enumerate().skip(1) {
-            let s = ids[i as usize];
-            if let Some(&(_, j)) = group[..a]
-                .iter()
-                .find(|(_, j)| first[*j as usize].is_none() && ids[*j as usize] == s)
-            {
-                first[i as usize] = Some(j);
-            }
-        }
-        k = e;
-    }
-    first
-}
-
 fn derive_by_dissolve(children: &[Unit], parent_prefix: Option<usize>) -> Vec<Unit> {
     let mut groups: std::collections::BTreeMap<&str, Vec<&MultiPolygon<f64>>> = Default::default();
     for c in children {
@@ -1770,29 +1888,5 @@ fn relocate(e: Error, layer: Layer, path: &std::path::Path) -> Error {
     match e {
         Error::Crs { message, .. } => Error::crs(Location::layer(layer.name()).file(path), message),
         other => other,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::first_uses;
-
-    #[test]
-    fn first_uses_point_at_the_first_entry_with_the_id() {
-        assert_eq!(
-            first_uses(vec![
-                Some("a"),
-                Some("b"),
-                None,
-                Some("a"),
-                Some("a"),
-                Some("b")
-            ]),
-            vec![None, None, None, Some(0), Some(0), Some(1)]
-        );
-        // Many distinct ids: none is a repeat.
-        let ids: Vec<String> = (0..50_000).map(|i| format!("R{i}")).collect();
-        let refs: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
-        assert!(first_uses(refs).iter().all(Option::is_none));
     }
 }

@@ -1,7 +1,10 @@
 //! Topology checks between and within polygon levels: sibling overlaps, gaps inside a parent,
 //! children crossing their parent's boundary. Areas are in m² of the working CRS.
 
-use geo::{Area, BooleanOps, BoundingRect, CoordsIter, MultiPolygon};
+use geo::{
+    Area, BooleanOps, BoundingRect, CoordsIter, Intersects, LineString, MultiPolygon,
+    RemoveRepeatedPoints, Validation,
+};
 use rayon::prelude::*;
 use rstar::RTree;
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -11,18 +14,88 @@ use crate::model::build::Unit;
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, QualityIssue, Severity};
 
+/// Checks a polygon with [`geo::Validation`]'s rules and returns its message when invalid.
+///
+/// The common case, one part without holes, is decided here with the same rules geo applies
+/// to it (at least 4 distinct points, finite coordinates, no self-intersection), but the
+/// self-intersection test compares only edges whose boxes overlap (a sweep along x) instead of
+/// every pair of edges: geo's test is quadratic, which for surveyed boundaries of hundreds of
+/// vertices dominated the build. Anything else (several parts, holes, any rule broken) goes to
+/// geo, so its verdict and message stand.
+///
+pub(crate) fn validate(mp: &MultiPolygon<f64>) -> Result<(), String> {
+    if let [p] = mp.0.as_slice() {
+        let ring = p.exterior();
+        if p.interiors().is_empty()
+            && ring.0.len() >= 4
+            && ring.0.iter().all(|c| c.x.is_finite() && c.y.is_finite())
+            && ring.remove_repeated_points().0.len() >= 4
+            && !ring_self_intersects(ring)
+        {
+            return Ok(());
+        }
+    }
+    mp.check_validation().map_err(|e| e.to_string())
+}
+
+/// geo's ring self-intersection rule (two edges that intersect, other than consecutive edges
+/// at their shared vertex), over the pairs of edges whose bounding boxes overlap.
+pub(crate) fn ring_self_intersects(ring: &LineString<f64>) -> bool {
+    let lines: Vec<geo::Line<f64>> = ring.lines().collect();
+    let mut order: Vec<(f64, f64, usize)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.start.x.min(l.end.x), l.start.x.max(l.end.x), i))
+        .collect();
+    order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    for (k, &(_, x1, i)) in order.iter().enumerate() {
+        let a = lines[i];
+        let (ay0, ay1) = (a.start.y.min(a.end.y), a.start.y.max(a.end.y));
+        for &(bx0, _, j) in &order[k + 1..] {
+            if bx0 > x1 {
+                break;
+            }
+            let b = lines[j];
+            if b.start.y.max(b.end.y) < ay0 || b.start.y.min(b.end.y) > ay1 {
+                continue;
+            }
+            // The rule is symmetric in the two edges.
+            if a.intersects(&b) && a.start != b.end && a.end != b.start {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// (geometry, source index, id) of a unit.
 pub(crate) type UnitRef<'a> = (&'a MultiPolygon<f64>, Option<usize>, &'a str);
 
-/// The parent polygon a child polygon overlaps most; ties go to the smaller id.
+/// The parent polygon a child polygon overlaps most; ties go to the smaller id. `hint` is the
+/// parent the child declares, if known.
 ///
-/// Fast path: if every vertex of the child locates in the same parent, that parent, with no
-/// polygon clipping.
+/// Fast paths, with no polygon clipping:
+/// - the hint (else the parent of the child's first vertex) covers every vertex of the child,
+///   and at least one vertex locates to it by the boundary rule (so no parent with a smaller
+///   id covers the whole child, which would tie): that parent;
+/// - every vertex of the child locates in the same parent: that parent.
 pub(crate) fn largest_overlap(
     child: &MultiPolygon<f64>,
     index: &PolygonIndex,
     parents: &[UnitRef<'_>],
+    hint: Option<u32>,
 ) -> Option<u32> {
+    let first = child.exterior_coords_iter().next()?;
+    if let Some(h) = hint.or_else(|| index.locate(first)) {
+        let mut located = false;
+        if child.exterior_coords_iter().all(|c| {
+            located = located || index.locate(c) == Some(h);
+            index.covers(h, c)
+        }) && located
+        {
+            return Some(h);
+        }
+    }
     let mut same: Option<Option<u32>> = None;
     let mut uniform = true;
     for c in child.exterior_coords_iter() {
@@ -204,4 +277,44 @@ pub(crate) fn footprint_crossings(
             (area > tol).then_some((k, area))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ring_self_intersects, validate};
+    use geo::{Coord, LineString, MultiPolygon, Polygon, Validation};
+    use proptest::prelude::*;
+
+    /// Rings on a small integer lattice: many touching, crossing and collinear edges.
+    fn ring() -> impl Strategy<Value = LineString<f64>> {
+        prop::collection::vec((0i32..6, 0i32..6), 3..12).prop_map(|pts| {
+            let mut c: Vec<Coord<f64>> = pts
+                .into_iter()
+                .map(|(x, y)| Coord {
+                    x: x.into(),
+                    y: y.into(),
+                })
+                .collect();
+            c.push(c[0]);
+            LineString(c)
+        })
+    }
+
+    proptest! {
+        /// The same verdict as geo's quadratic test.
+        #[test]
+        fn self_intersection_agrees_with_geo(r in ring()) {
+            let geo_says = Polygon::new(r.clone(), vec![]).check_validation().is_err_and(|e| {
+                e.to_string().contains("self-intersection")
+            });
+            prop_assert_eq!(ring_self_intersects(&r), geo_says);
+        }
+
+        /// The same validity as geo.
+        #[test]
+        fn validity_agrees_with_geo(r in ring(), holes in prop::collection::vec(ring(), 0..2)) {
+            let mp = MultiPolygon(vec![Polygon::new(r, holes)]);
+            prop_assert_eq!(validate(&mp).is_ok(), mp.is_valid());
+        }
+    }
 }

@@ -5,6 +5,8 @@
 pub mod build;
 /// Topology checks between polygon levels (overlaps, gaps, crossings).
 pub mod checks;
+/// Repeated ids among many rows.
+mod duplicates;
 /// Typed identifiers.
 pub mod ids;
 /// Layers and levels.
