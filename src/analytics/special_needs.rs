@@ -229,6 +229,40 @@ pub fn age_at(birth: NaiveDate, reference: NaiveDate) -> Option<u32> {
     u32::try_from(age).ok()
 }
 
+/// The last few answers about roster values in one worker's stretch of rows. Roster columns
+/// repeat a handful of values (是/否, blank, a disability type) millions of times, so the
+/// answer for a value is nearly always among the last ones.
+struct Memo<'a, T> {
+    seen: [(&'a str, T); 4],
+    len: usize,
+    next: usize,
+}
+
+impl<T: Copy + Default> Default for Memo<'_, T> {
+    fn default() -> Self {
+        Memo {
+            seen: [("", T::default()); 4],
+            len: 0,
+            next: 0,
+        }
+    }
+}
+
+impl<'a, T: Copy> Memo<'a, T> {
+    /// `f()`'s answer for `value`, remembered.
+    #[inline]
+    fn get(&mut self, value: &'a str, f: impl FnOnce() -> T) -> T {
+        if let Some((_, v)) = self.seen[..self.len].iter().find(|(s, _)| *s == value) {
+            return *v;
+        }
+        let v = f();
+        self.seen[self.next] = (value, v);
+        self.next = (self.next + 1) % self.seen.len();
+        self.len = (self.len + 1).min(self.seen.len());
+        v
+    }
+}
+
 /// Special-needs labels of every placed resident and their counts per unit.
 ///
 /// Computed from the model and a second read of the roster (only the columns the categories
@@ -357,39 +391,52 @@ impl SpecialNeeds {
                 r.encoding,
             )?),
         };
-        let mut frame_row = vec![usize::MAX; t.rows_read];
-        for i in 0..t.frame.height() {
-            frame_row[t.source_row(i)] = i;
-        }
-        let text = |c: &str| t.text(c);
+        let text = |c: &str| t.text_column(c);
         let n = model.residents.len();
-        let rows: Vec<usize> = model
-            .residents
-            .iter()
-            .map(|p| frame_row[p.source_index])
-            .collect();
+        // Each resident's row in the roster's frame.
+        let rows: Vec<usize> = match &t.source_rows {
+            None => model.residents.par_iter().map(|p| p.source_index).collect(),
+            Some(_) => {
+                let mut frame_row = vec![u32::MAX; t.rows_read];
+                for i in 0..t.frame.height() {
+                    frame_row[t.source_row(i)] = i as u32;
+                }
+                model
+                    .residents
+                    .par_iter()
+                    .map(|p| frame_row[p.source_index] as usize)
+                    .collect()
+            }
+        };
         // Ages.
         let births = birth_col.as_deref().map(text);
         let ids = r.id_number.as_deref().map(text);
         let needs_age = categories.iter().any(|c| c.rule.needs_age());
-        let aged: Vec<(Option<u32>, Option<QualityIssue>)> = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                let row = rows[i];
-                let given = births
-                    .and_then(|b| b.get(row))
-                    .filter(|s| !s.trim().is_empty());
-                let from_col = given.and_then(parse_birth_date);
-                let from_id = ids.and_then(|c| c.get(row)).and_then(id_number_birth);
-                let birth = from_col.or(from_id);
-                let age = birth.and_then(|b| age_at(b, reference));
-                if age.is_none() && has_age && needs_age {
-                    let why = match (given, birth) {
+        let birth_of = |row: usize| -> (Option<&str>, Option<NaiveDate>) {
+            let given = births
+                .and_then(|b| b.get(row))
+                .filter(|s| !s.trim().is_empty());
+            let from_col = given.and_then(parse_birth_date);
+            let from_id = || ids.and_then(|c| c.get(row)).and_then(id_number_birth);
+            (given, from_col.or_else(from_id))
+        };
+        // Ages in parallel, 4 bytes a resident; the few residents without one are found in a
+        // second pass and only they get a quality issue (with its reason worked out again).
+        let ages: Vec<Option<u32>> = rows
+            .par_iter()
+            .map(|&row| birth_of(row).1.and_then(|b| age_at(b, reference)))
+            .collect();
+        let mut issues: Vec<QualityIssue> = if has_age && needs_age {
+            ages.par_iter()
+                .enumerate()
+                .filter(|(_, a)| a.is_none())
+                .map(|(i, _)| {
+                    let why = match birth_of(rows[i]) {
                         (Some(_), None) => "birth date not readable",
                         (_, Some(_)) => "birth date after the reference date",
                         (None, None) => "no birth date (and no valid ID number)",
                     };
-                    let issue = QualityIssue {
+                    QualityIssue {
                         layer: Layer::Resident,
                         index: Some(model.residents[i].source_index),
                         id: None,
@@ -398,15 +445,12 @@ impl SpecialNeeds {
                         detail: format!(
                             "{why}: age-based categories not assigned (reference date {reference})"
                         ),
-                    };
-                    return (age, Some(issue));
-                }
-                (age, None)
-            })
-            .collect();
-        let (ages, issues): (Vec<Option<u32>>, Vec<Option<QualityIssue>>) =
-            aged.into_iter().unzip();
-        let mut issues: Vec<QualityIssue> = issues.into_iter().flatten().collect();
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         // Household size and whether every member is 60+.
         let mut all60 = vec![true; model.households.len()];
         for (p, age) in model.residents.iter().zip(&ages) {
@@ -420,21 +464,28 @@ impl SpecialNeeds {
         for level in LEVELS {
             // Unit indices, not codes: building four string columns of millions of rows
             // cost more than the rest of the pass; codes are attached per unit in `per_unit`.
-            let index: UInt32Chunked = model
-                .residents
-                .par_iter()
-                .map(|p| {
-                    let l: &Lineage = &model.households[p.household as usize].lineage;
-                    l.at(level)
-                })
-                .collect::<Vec<Option<u32>>>()
-                .into_iter()
-                .collect();
-            columns.push(
-                index
-                    .with_name(format!("{}_index", level.singular()).into())
-                    .into_column(),
-            );
+            let at = |p: &crate::model::Resident| {
+                let l: &Lineage = &model.households[p.household as usize].lineage;
+                l.at(level)
+            };
+            let name = format!("{}_index", level.singular());
+            let index: UInt32Chunked = if model.residents.par_iter().all(|p| at(p).is_some()) {
+                // No nulls: the values move into the column without a copy.
+                let v: Vec<u32> = model
+                    .residents
+                    .par_iter()
+                    .map(|p| at(p).unwrap_or_default())
+                    .collect();
+                UInt32Chunked::from_vec(name.into(), v)
+            } else {
+                model
+                    .residents
+                    .par_iter()
+                    .map(at)
+                    .collect::<UInt32Chunked>()
+                    .with_name(name.into())
+            };
+            columns.push(index.into_column());
             unit_codes.push(
                 (0..model.units(level) as u32)
                     .map(|j| model.code(level, j).to_owned())
@@ -447,13 +498,15 @@ impl SpecialNeeds {
             let values = c.rule.field.as_deref().map(|f| text(&col_of(f)));
             let v: Vec<bool> = (0..n)
                 .into_par_iter()
-                .map(|i| {
+                .with_min_len(4096)
+                .map_init(Memo::default, |memo, i| {
                     let p = &model.residents[i];
                     let rule = &c.rule;
                     let age = ages[i];
-                    values
-                        .is_none_or(|col| col.get(rows[i]).is_some_and(|s| value_matches(rule, s)))
-                        && rule.min_age.is_none_or(|m| age.is_some_and(|a| a >= m))
+                    values.is_none_or(|col| {
+                        col.get(rows[i])
+                            .is_some_and(|s| memo.get(s, || value_matches(rule, s)))
+                    }) && rule.min_age.is_none_or(|m| age.is_some_and(|a| a >= m))
                         && rule.below_age.is_none_or(|m| age.is_some_and(|a| a < m))
                         && match rule.household {
                             None => true,
@@ -473,13 +526,17 @@ impl SpecialNeeds {
                 let col = text(tc);
                 let v: Vec<Option<&str>> = (0..n)
                     .into_par_iter()
-                    .map(|i| {
+                    .with_min_len(4096)
+                    .map_init(Memo::default, |memo, i| {
                         labels[d][i].then(|| {
-                            let s = col.get(rows[i]).unwrap_or_default().trim();
-                            DISABILITY_TYPES
-                                .iter()
-                                .find(|(zh, _)| !zh.is_empty() && s.contains(zh))
-                                .map_or("other", |(_, en)| en)
+                            let s = col.get(rows[i]).unwrap_or_default();
+                            memo.get(s, || {
+                                let s = s.trim();
+                                DISABILITY_TYPES
+                                    .iter()
+                                    .find(|(zh, _)| !zh.is_empty() && s.contains(zh))
+                                    .map_or("other", |(_, en)| en)
+                            })
                         })
                     })
                     .collect();
@@ -696,46 +753,53 @@ impl SpecialNeeds {
                     .map_err(polars_err)
             })
             .collect::<Result<_>>()?;
-        let mut values: [Vec<Vec<u64>>; 4] = Default::default();
-        for (li, level) in LEVELS.iter().enumerate() {
-            let units = model.units(*level);
-            let mut rows = vec![vec![0u64; names.len()]; units];
-            if model.has(*level) {
-                let unit: Vec<u32> = model
+        // Each resident's unit at every level, from the `<level>_index` columns (u32::MAX
+        // outside the level).
+        let units: Vec<Vec<u32>> = LEVELS
+            .iter()
+            .map(|level| {
+                let c = self
                     .residents
-                    .iter()
-                    .map(|p| {
-                        model.households[p.household as usize]
-                            .lineage
-                            .at(*level)
-                            .unwrap_or(u32::MAX)
-                    })
-                    .collect();
-                let per_column: Vec<Vec<u64>> = flags
-                    .par_iter()
-                    .map(|f| {
-                        let mut counts = vec![0u64; units];
-                        for arr in f.downcast_iter() {
-                            let set = match arr.validity() {
-                                Some(v) => arr.values() & v,
-                                None => arr.values().clone(),
-                            };
-                            for i in set.true_idx_iter() {
-                                if let Some(c) = counts.get_mut(unit[i] as usize) {
-                                    *c += 1;
-                                }
-                            }
+                    .column(&format!("{}_index", level.singular()))
+                    .and_then(|c| c.u32().map(|c| c.rechunk().into_owned()))
+                    .map_err(polars_err)?;
+                Ok(c.downcast_iter()
+                    .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(u32::MAX)))
+                    .collect())
+            })
+            .collect::<Result<_>>()?;
+        // One task per (level, flag).
+        let tasks: Vec<(usize, usize)> = (0..LEVELS.len())
+            .filter(|li| model.has(LEVELS[*li]))
+            .flat_map(|li| (0..flags.len()).map(move |f| (li, f)))
+            .collect();
+        let counted: Vec<Vec<u64>> = tasks
+            .par_iter()
+            .map(|&(li, f)| {
+                let unit = &units[li];
+                let mut counts = vec![0u64; model.units(LEVELS[li])];
+                for arr in flags[f].downcast_iter() {
+                    let set = match arr.validity() {
+                        Some(v) => arr.values() & v,
+                        None => arr.values().clone(),
+                    };
+                    for i in set.true_idx_iter() {
+                        if let Some(c) = counts.get_mut(unit[i] as usize) {
+                            *c += 1;
                         }
-                        counts
-                    })
-                    .collect();
-                for (c, counts) in per_column.iter().enumerate() {
-                    for (u, x) in counts.iter().enumerate() {
-                        rows[u][c] = *x;
                     }
                 }
+                counts
+            })
+            .collect();
+        let mut values: [Vec<Vec<u64>>; 4] = Default::default();
+        for (li, level) in LEVELS.iter().enumerate() {
+            values[li] = vec![vec![0u64; names.len()]; model.units(*level)];
+        }
+        for (&(li, f), counts) in tasks.iter().zip(&counted) {
+            for (u, x) in counts.iter().enumerate() {
+                values[li][u][f] = *x;
             }
-            values[li] = rows;
         }
         let off = base.names.len();
         let at = |name: &str| names.iter().position(|n| n == name).map(|i| i + off);

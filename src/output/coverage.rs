@@ -51,29 +51,48 @@ pub fn within_names(cov: &Coverage, m: &Measure) -> Vec<String> {
 pub fn columns(cov: &Coverage, model: &Model, mut base: CountColumns) -> CountColumns {
     let names: Vec<Vec<String>> = cov.measures.iter().map(|m| within_names(cov, m)).collect();
     let ncols: usize = names.iter().map(Vec::len).sum();
-    let mut values: [Vec<Vec<u64>>; 4] = Default::default();
-    for (li, level) in LEVELS.iter().enumerate() {
-        let mut rows = vec![vec![0u64; ncols]; model.units(*level)];
-        if model.has(*level) {
+    // One task per (level, measure): a pass over the households into that measure's columns.
+    let offsets: Vec<usize> = names
+        .iter()
+        .scan(0, |off, n| {
+            let o = *off;
+            *off += n.len();
+            Some(o)
+        })
+        .collect();
+    let tasks: Vec<(usize, usize)> = (0..LEVELS.len())
+        .filter(|li| model.has(LEVELS[*li]))
+        .flat_map(|li| (0..cov.measures.len()).map(move |m| (li, m)))
+        .collect();
+    let counted: Vec<Vec<u64>> = tasks
+        .par_iter()
+        .map(|&(li, mi)| {
+            let (m, nt) = (&cov.measures[mi], names[mi].len());
+            let weights = &cov.targets[m.target].weights;
+            let mut c = vec![0u64; model.units(LEVELS[li]) * nt];
             for (h, hh) in model.households.iter().enumerate() {
-                let Some(u) = hh.lineage.at(*level) else {
+                let (Some(u), w) = (hh.lineage.at(LEVELS[li]), weights[h]) else {
                     continue;
                 };
-                let row = &mut rows[u as usize];
-                let mut off = 0;
-                for (m, n) in cov.measures.iter().zip(&names) {
-                    let w = cov.targets[m.target].weights[h];
-                    if w > 0 {
-                        // Within every threshold from the household's band on.
-                        for t in (m.bands[h] as usize)..n.len() {
-                            row[off + t] += u64::from(w);
-                        }
+                if w > 0 {
+                    // Within every threshold from the household's band on.
+                    for t in (m.bands[h] as usize)..nt {
+                        c[u as usize * nt + t] += u64::from(w);
                     }
-                    off += n.len();
                 }
             }
+            c
+        })
+        .collect();
+    let mut values: [Vec<Vec<u64>>; 4] = Default::default();
+    for (li, level) in LEVELS.iter().enumerate() {
+        values[li] = vec![vec![0u64; ncols]; model.units(*level)];
+    }
+    for (&(li, mi), c) in tasks.iter().zip(&counted) {
+        let nt = names[mi].len();
+        for (u, row) in values[li].iter_mut().enumerate() {
+            row[offsets[mi]..offsets[mi] + nt].copy_from_slice(&c[u * nt..(u + 1) * nt]);
         }
-        values[li] = rows;
     }
     let off = base.names.len();
     let mut nested = Vec::new();

@@ -1,7 +1,7 @@
 //! Writing a built model: GeoParquet layers, the households table, the quality report and the
 //! run manifest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -458,7 +458,14 @@ pub(crate) struct GeoWriter<'a> {
     to_out: Transformer,
     to_json: Option<(Transformer, &'a Crs)>,
     pub(crate) written: Written,
+    /// The last geometries transformed for each (layer, GeoJSON?) pair, as given and as
+    /// transformed: every file of a level (the level table, its special-needs and coverage
+    /// tables) carries the same unit geometries, which are transformed once.
+    transformed: HashMap<(Layer, bool), (Geometries, Geometries)>,
 }
+
+/// One file's geometries, in row order.
+type Geometries = Vec<Option<Geometry<f64>>>;
 
 impl GeoWriter<'_> {
     fn write(
@@ -480,14 +487,22 @@ impl GeoWriter<'_> {
         geoms: Vec<Option<Geometry<f64>>>,
     ) -> Result<()> {
         if let Some((t, crs)) = self.to_json.as_ref().filter(|_| !self.out.is_memory()) {
-            let mut g = geoms.clone();
-            let failed = t.transform_geometries(&mut g)?;
-            if let Some((i, why)) = failed.first() {
-                return Err(Error::crs(
-                    Location::layer(layer.name()).index(*i),
-                    format!("cannot write GeoJSON in {crs}: {why}"),
-                ));
-            }
+            let g = match self.transformed.get(&(layer, true)) {
+                Some((given, done)) if *given == geoms => done.clone(),
+                _ => {
+                    let mut g = geoms.clone();
+                    let failed = t.transform_geometries(&mut g)?;
+                    if let Some((i, why)) = failed.first() {
+                        return Err(Error::crs(
+                            Location::layer(layer.name()).index(*i),
+                            format!("cannot write GeoJSON in {crs}: {why}"),
+                        ));
+                    }
+                    self.transformed
+                        .insert((layer, true), (geoms.clone(), g.clone()));
+                    g
+                }
+            };
             let system = match crs.shift() {
                 Some(crate::crs::Shift::Gcj02) => {
                     "GCJ-02 (not RFC 7946 WGS84: for AMap and Tencent map SDKs)".to_owned()
@@ -520,14 +535,27 @@ impl GeoWriter<'_> {
             self.written.files.push(json_name);
         }
         let name = format!("{stem}.parquet");
-        let mut geoms = geoms;
-        let failed = self.to_out.transform_geometries(&mut geoms)?;
-        if let Some((i, why)) = failed.first() {
-            return Err(Error::crs(
-                Location::default().file(&name).index(*i),
-                format!("cannot write in {}: {why}", self.output_crs),
-            ));
-        }
+        let geoms = match self.transformed.remove(&(layer, false)) {
+            Some((given, done)) if given == geoms => {
+                self.transformed
+                    .insert((layer, false), (given, done.clone()));
+                done
+            }
+            _ => {
+                let given = geoms.clone();
+                let mut geoms = geoms;
+                let failed = self.to_out.transform_geometries(&mut geoms)?;
+                if let Some((i, why)) = failed.first() {
+                    return Err(Error::crs(
+                        Location::default().file(&name).index(*i),
+                        format!("cannot write in {}: {why}", self.output_crs),
+                    ));
+                }
+                self.transformed
+                    .insert((layer, false), (given, geoms.clone()));
+                geoms
+            }
+        };
         let prov = provenance(self.build, layer, &self.to_out.steps());
         let (schema, batch) = geoparquet::geo_batch(
             &self.out.path().join(&name),
@@ -629,6 +657,7 @@ pub fn write_model_to(
             .map(|c| Transformer::new(&model.working_crs, c).map(|t| (t, c)))
             .transpose()?,
         written: Written::default(),
+        transformed: HashMap::new(),
     };
     let mut columns = release::CountColumns::from_tally(&tally);
     if let Some(sn) = special_needs {

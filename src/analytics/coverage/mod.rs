@@ -811,7 +811,10 @@ fn target_members(
 ) -> std::result::Result<std::result::Result<Vec<bool>, String>, String> {
     let placed = |i: usize| model.households[model.residents[i].household as usize].placed;
     if target == "all" {
-        return Ok(Ok((0..model.residents.len()).map(placed).collect()));
+        return Ok(Ok((0..model.residents.len())
+            .into_par_iter()
+            .map(placed)
+            .collect()));
     }
     let Some(sn) = special else {
         return Ok(Err(format!(
@@ -833,11 +836,18 @@ fn target_members(
         .column(&format!("cat_{target}"))
         .and_then(|c| c.bool().cloned())
         .map_err(|e| e.to_string())?;
-    let members: Vec<bool> = col
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v == Some(true) && placed(i))
-        .collect();
+    let col = col.rechunk();
+    let members: Vec<bool> = match col.downcast_iter().next() {
+        Some(arr) if col.chunks().len() == 1 => (0..model.residents.len())
+            .into_par_iter()
+            .map(|i| arr.get(i) == Some(true) && placed(i))
+            .collect(),
+        _ => col
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v == Some(true) && placed(i))
+            .collect(),
+    };
     Ok(Ok(members))
 }
 
