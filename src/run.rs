@@ -157,6 +157,7 @@ pub fn validate(job: &Job, progress: &dyn Progress) -> Result<(Build, RunSummary
 pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, RunSummary)> {
     let started = std::time::SystemTime::now();
     let t0 = Instant::now();
+    crate::trace::step("run started");
     // The privacy choice is checked before any work: there is no default.
     let policy = policy(job)?;
     let mut build = build_with_progress(job, progress)?;
@@ -225,6 +226,7 @@ pub fn analyse(job: &Job, build: &mut Build, policy: Policy) -> Result<Analysis>
             let sn = SpecialNeeds::compute(build, o, include)?;
             build.report.extend(sn.issues.iter().cloned());
             build.report.sort();
+            crate::trace::step("special-needs labels");
             build.steps.push(crate::model::build::StepTime {
                 step: "special-needs labels".into(),
                 seconds: t.elapsed().as_secs_f64(),
@@ -239,6 +241,7 @@ pub fn analyse(job: &Job, build: &mut Build, policy: Policy) -> Result<Analysis>
             let cov = Coverage::compute(build, o, special.as_ref())?;
             build.report.extend(cov.issues.iter().cloned());
             build.report.sort();
+            crate::trace::step("coverage");
             build.steps.push(crate::model::build::StepTime {
                 step: "coverage".into(),
                 seconds: t.elapsed().as_secs_f64(),
@@ -306,6 +309,7 @@ pub fn write_outputs(
     let t = Instant::now();
     let mut written = write_tables(build, analysis, &Out::dir(out))?;
     progress.finish();
+    crate::trace::step("write outputs");
     build.steps.push(crate::model::build::StepTime {
         step: "write outputs".into(),
         seconds: t.elapsed().as_secs_f64(),
@@ -414,5 +418,6 @@ pub fn write_outputs(
         let text = serde_json::to_string_pretty(&manifest).expect("serialisable");
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
     }
+    crate::trace::step("manifest and map");
     Ok(RunSummary::of(build, written))
 }

@@ -293,10 +293,12 @@ grids = {g: {k: int(r[k]) for k in COMPARED} for g, r in per_grid.iterrows()}
 """
 
 DUCKDB = """
-import duckdb, os
+import duckdb, duckdb_extension_spatial, os, pathlib
 os.makedirs("out-duckdb", exist_ok=True)
 con = duckdb.connect(config={"threads": 2})
-con.load_extension("spatial")
+# The spatial extension from PyPI (no download): loaded from the wheel's own file.
+_ext = pathlib.Path(duckdb_extension_spatial.__file__).parent / "extensions"
+con.sql(f"LOAD '{next(_ext.rglob('spatial.duckdb_extension'))}'")
 W = f"ST_Transform(geometry, 'EPSG:4326', '{CRS}', always_xy := true)"
 con.sql(f"create table comm as select code, street_code, {W} as geom from 'communities.parquet'")
 con.sql(f"create table grids as select code, community_code, {W} as geom from 'grids.parquet'")
