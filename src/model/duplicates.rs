@@ -23,8 +23,10 @@ const CHUNK: usize = 16 * 1024;
 /// 3 % of the other rows), and only those are compared exactly, grouped by hash.
 ///
 /// # Performance
-/// Two parallel passes over the ids and a bitmap of 4 bytes per row; memory for the candidates
-/// only. Measured on 2.7 million roster rows: about 4 times faster than sorting the rows by hash.
+/// Sorted ids: one parallel pass of comparisons (measured on 2.7 million roster ids: 12 ms,
+/// where sorting (hash, row) pairs took 90–150 ms). Otherwise two parallel passes and a bitmap
+/// of 4 bytes per row, memory for the candidates only; measured about as fast as the sort,
+/// with a tenth of its memory.
 pub(crate) fn duplicates<'a, F>(n: usize, id: F) -> Vec<(u32, u32)>
 where
     F: Fn(usize) -> Option<Cow<'a, str>> + Sync,
