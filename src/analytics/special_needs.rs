@@ -290,6 +290,9 @@ pub struct SpecialNeeds {
     residents: DataFrame,
     /// Per level of `LEVELS`, the unit codes by index.
     unit_codes: Vec<Vec<String>>,
+    /// Per resident, its count columns as bits in [`count_names`](Self::count_names) order,
+    /// when there are at most 64 (else the counts come from [`flag_exprs`](Self::flag_exprs)).
+    masks: Option<Vec<u64>>,
 }
 
 impl SpecialNeeds {
@@ -521,10 +524,14 @@ impl SpecialNeeds {
             labels.push(v);
         }
         let mut detail = (false, false);
+        // Disability type (index into DISABILITY_TYPES) and grade (0 = not given) of the
+        // disabled.
+        let mut types: Option<Vec<Option<u8>>> = None;
+        let mut grades: Option<Vec<Option<u32>>> = None;
         if let Some(d) = disabled {
             if let Some(tc) = &type_col {
                 let col = text(tc);
-                let v: Vec<Option<&str>> = (0..n)
+                let v: Vec<Option<u8>> = (0..n)
                     .into_par_iter()
                     .with_min_len(4096)
                     .map_init(Memo::default, |memo, i| {
@@ -532,20 +539,27 @@ impl SpecialNeeds {
                             let s = col.get(rows[i]).unwrap_or_default();
                             memo.get(s, || {
                                 let s = s.trim();
+                                let other = DISABILITY_TYPES.len() - 1;
                                 DISABILITY_TYPES
                                     .iter()
-                                    .find(|(zh, _)| !zh.is_empty() && s.contains(zh))
-                                    .map_or("other", |(_, en)| en)
+                                    .position(|(zh, _)| !zh.is_empty() && s.contains(zh))
+                                    .unwrap_or(other) as u8
                             })
                         })
                     })
                     .collect();
-                columns.push(Column::new("disability_type".into(), v));
+                let names: StringChunked = v
+                    .par_iter()
+                    .map(|t| t.map(|k| DISABILITY_TYPES[k as usize].1))
+                    .collect();
+                columns.push(names.with_name("disability_type".into()).into_column());
+                types = Some(v);
                 detail.0 = true;
             }
             if let Some(gc) = &grade_col {
                 let col = text(gc);
                 let v: Vec<Option<u32>> = (0..n)
+                    .into_par_iter()
                     .map(|i| {
                         if !labels[d][i] {
                             return None;
@@ -553,20 +567,70 @@ impl SpecialNeeds {
                         Some(parse_grade(col.get(rows[i]).unwrap_or_default()).unwrap_or(0))
                     })
                     .collect();
-                columns.push(Column::new("disability_grade".into(), v));
+                columns.push(Column::new("disability_grade".into(), v.clone()));
+                grades = Some(v);
                 detail.1 = true;
             }
         }
-        let residents = DataFrame::new_infer_height(columns).map_err(|e| Error::Polars {
-            at: Location::layer("residents"),
-            source: Box::new(e),
-        })?;
+        // Each resident's count columns as bits, in `count_names` order (as `flag_exprs`
+        // defines them), when there are at most 64.
         let index = |id: &str| categories.iter().position(|c| c.id == id);
-        let pairs = opts
+        let pairs: Vec<(usize, usize)> = opts
             .co_occurrence
             .iter()
             .filter_map(|[a, b]| Some((index(a)?, index(b)?)))
             .collect();
+        let nc = categories.len();
+        let nflags = AGE_BANDS.len()
+            + 1
+            + nc
+            + if detail.0 { DISABILITY_TYPES.len() } else { 0 }
+            + if detail.1 { 5 } else { 0 }
+            + pairs.len();
+        let masks = (nflags <= 64).then(|| {
+            let types_at = AGE_BANDS.len() + 1 + nc;
+            let grades_at = types_at + types.as_ref().map_or(0, |_| DISABILITY_TYPES.len());
+            let pairs_at = grades_at + grades.as_ref().map_or(0, |_| 5);
+            (0..n)
+                .into_par_iter()
+                .map(|i| {
+                    let mut m = 0u64;
+                    match ages[i] {
+                        Some(a) => {
+                            for (k, (_, lo, hi)) in AGE_BANDS.iter().enumerate() {
+                                if a >= *lo && a < *hi {
+                                    m |= 1 << k;
+                                }
+                            }
+                        }
+                        None => m |= 1 << AGE_BANDS.len(),
+                    }
+                    for (c, l) in labels.iter().enumerate() {
+                        if l[i] {
+                            m |= 1 << (AGE_BANDS.len() + 1 + c);
+                        }
+                    }
+                    if let Some(Some(t)) = types.as_ref().map(|v| v[i]) {
+                        m |= 1 << (types_at + t as usize);
+                    }
+                    match grades.as_ref().map(|v| v[i]) {
+                        Some(Some(g @ 1..=4)) => m |= 1 << (grades_at + g as usize - 1),
+                        Some(Some(0)) => m |= 1 << (grades_at + 4),
+                        _ => {}
+                    }
+                    for (k, (a, b)) in pairs.iter().enumerate() {
+                        if labels[*a][i] && labels[*b][i] {
+                            m |= 1 << (pairs_at + k);
+                        }
+                    }
+                    m
+                })
+                .collect()
+        });
+        let residents = DataFrame::new_infer_height(columns).map_err(|e| Error::Polars {
+            at: Location::layer("residents"),
+            source: Box::new(e),
+        })?;
         let hot_spots = match &opts.hot_spots {
             Some(h) => h.iter().filter_map(|id| index(id)).collect(),
             None => (0..categories.len())
@@ -588,6 +652,7 @@ impl SpecialNeeds {
             issues,
             residents,
             unit_codes,
+            masks,
         })
     }
 
@@ -731,74 +796,131 @@ impl SpecialNeeds {
     pub fn columns(&self, model: &Model, mut base: CountColumns) -> Result<CountColumns> {
         let names = self.count_names();
         let residents = base.index("residents").expect("base columns");
-        // The flags once (polars, in parallel), then counted per unit of every level by the
-        // residents' lineage indices: no group-by over string codes.
         let polars_err = |e| Error::Polars {
             at: Location::layer(Layer::Resident.name()),
             source: Box::new(e),
         };
-        let flags = self
-            .residents
-            .clone()
-            .lazy()
-            .select(self.flag_exprs())
-            .collect()
-            .map_err(polars_err)?;
-        let flags: Vec<BooleanChunked> = names
+        // Each resident's unit at every level, from the `<level>_index` columns (u32::MAX
+        // outside the level), borrowed where a column has no nulls.
+        let index_columns: Vec<UInt32Chunked> = LEVELS
             .iter()
-            .map(|n| {
-                flags
-                    .column(n)
-                    .and_then(|c| c.bool().map(|b| b.rechunk().into_owned()))
+            .map(|level| {
+                self.residents
+                    .column(&format!("{}_index", level.singular()))
+                    .and_then(|c| c.u32().map(|c| c.rechunk().into_owned()))
                     .map_err(polars_err)
             })
             .collect::<Result<_>>()?;
-        // Each resident's unit at every level, from the `<level>_index` columns (u32::MAX
-        // outside the level).
-        let units: Vec<Vec<u32>> = LEVELS
+        let units: Vec<std::borrow::Cow<'_, [u32]>> = index_columns
             .iter()
-            .map(|level| {
-                let c = self
-                    .residents
-                    .column(&format!("{}_index", level.singular()))
-                    .and_then(|c| c.u32().map(|c| c.rechunk().into_owned()))
-                    .map_err(polars_err)?;
-                Ok(c.downcast_iter()
-                    .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(u32::MAX)))
-                    .collect())
+            .map(|c| match c.cont_slice() {
+                Ok(s) => std::borrow::Cow::Borrowed(s),
+                Err(_) => std::borrow::Cow::Owned(
+                    c.downcast_iter()
+                        .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(u32::MAX)))
+                        .collect(),
+                ),
             })
-            .collect::<Result<_>>()?;
-        // One task per (level, flag).
-        let tasks: Vec<(usize, usize)> = (0..LEVELS.len())
-            .filter(|li| model.has(LEVELS[*li]))
-            .flat_map(|li| (0..flags.len()).map(move |f| (li, f)))
             .collect();
-        let counted: Vec<Vec<u64>> = tasks
-            .par_iter()
-            .map(|&(li, f)| {
-                let unit = &units[li];
-                let mut counts = vec![0u64; model.units(LEVELS[li])];
-                for arr in flags[f].downcast_iter() {
-                    let set = match arr.validity() {
-                        Some(v) => arr.values() & v,
-                        None => arr.values().clone(),
-                    };
-                    for i in set.true_idx_iter() {
-                        if let Some(c) = counts.get_mut(unit[i] as usize) {
-                            *c += 1;
+        let levels: Vec<usize> = (0..LEVELS.len())
+            .filter(|li| model.has(LEVELS[*li]))
+            .collect();
+        let nf = names.len();
+        let mut values: [Vec<Vec<u64>>; 4] = Default::default();
+        for (li, level) in LEVELS.iter().enumerate() {
+            values[li] = vec![vec![0u64; nf]; model.units(*level)];
+        }
+        match &self.masks {
+            // One parallel pass over the residents, counting every set bit at every level
+            // into a counter table per task.
+            Some(masks) => {
+                let tasks = 2 * rayon::current_num_threads();
+                let per = masks.len().div_ceil(tasks).max(1);
+                let tables: Vec<Vec<Vec<u32>>> = masks
+                    .par_chunks(per)
+                    .enumerate()
+                    .map(|(k, chunk)| {
+                        let mut t: Vec<Vec<u32>> = LEVELS
+                            .iter()
+                            .map(|l| {
+                                let units = if model.has(*l) { model.units(*l) } else { 0 };
+                                vec![0u32; units * nf]
+                            })
+                            .collect();
+                        for (j, &m) in chunk.iter().enumerate() {
+                            let i = k * per + j;
+                            for &li in &levels {
+                                let u = units[li][i];
+                                if u == u32::MAX {
+                                    continue;
+                                }
+                                let row = &mut t[li][u as usize * nf..(u as usize + 1) * nf];
+                                let mut bits = m;
+                                while bits != 0 {
+                                    row[bits.trailing_zeros() as usize] += 1;
+                                    bits &= bits - 1;
+                                }
+                            }
+                        }
+                        t
+                    })
+                    .collect();
+                for t in &tables {
+                    for &li in &levels {
+                        for (u, row) in values[li].iter_mut().enumerate() {
+                            for (f, v) in row.iter_mut().enumerate() {
+                                *v += u64::from(t[li][u * nf + f]);
+                            }
                         }
                     }
                 }
-                counts
-            })
-            .collect();
-        let mut values: [Vec<Vec<u64>>; 4] = Default::default();
-        for (li, level) in LEVELS.iter().enumerate() {
-            values[li] = vec![vec![0u64; names.len()]; model.units(*level)];
-        }
-        for (&(li, f), counts) in tasks.iter().zip(&counted) {
-            for (u, x) in counts.iter().enumerate() {
-                values[li][u][f] = *x;
+            }
+            // More than 64 columns: the flags from polars, counted per (level, flag).
+            None => {
+                let flags = self
+                    .residents
+                    .clone()
+                    .lazy()
+                    .select(self.flag_exprs())
+                    .collect()
+                    .map_err(polars_err)?;
+                let flags: Vec<BooleanChunked> = names
+                    .iter()
+                    .map(|n| {
+                        flags
+                            .column(n)
+                            .and_then(|c| c.bool().map(|b| b.rechunk().into_owned()))
+                            .map_err(polars_err)
+                    })
+                    .collect::<Result<_>>()?;
+                let tasks: Vec<(usize, usize)> = levels
+                    .iter()
+                    .flat_map(|&li| (0..flags.len()).map(move |f| (li, f)))
+                    .collect();
+                let counted: Vec<Vec<u64>> = tasks
+                    .par_iter()
+                    .map(|&(li, f)| {
+                        let unit = &units[li];
+                        let mut counts = vec![0u64; model.units(LEVELS[li])];
+                        for arr in flags[f].downcast_iter() {
+                            let set = match arr.validity() {
+                                Some(v) => arr.values() & v,
+                                None => arr.values().clone(),
+                            };
+                            for i in set.true_idx_iter() {
+                                if let Some(c) = counts.get_mut(unit[i] as usize) {
+                                    *c += 1;
+                                }
+                            }
+                        }
+                        counts
+                    })
+                    .collect();
+                for (&(li, f), counts) in tasks.iter().zip(&counted) {
+                    for (u, x) in counts.iter().enumerate() {
+                        values[li][u][f] = *x;
+                    }
+                }
             }
         }
         let off = base.names.len();
@@ -862,4 +984,63 @@ fn parse_grade(s: &str) -> Option<u32> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LEVELS, SpecialNeeds};
+    use crate::output::release::CountColumns;
+    use polars::prelude::*;
+
+    /// The counts per unit from the residents' bit masks equal those from the polars flags
+    /// (the path for more than 64 columns) and those of `per_unit`, at every level.
+    #[test]
+    fn mask_counts_agree_with_polars() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cfg = crate::sample::SampleConfig::small(11);
+        cfg.households = 1500;
+        crate::sample::write_sample(dir.path(), &cfg).expect("sample");
+        let job = crate::Job::from_toml(dir.path().join("job.toml")).expect("job");
+        let built = crate::build(&job).expect("build");
+        let mut opts = job.special_needs.clone().expect("[special_needs]");
+        opts.co_occurrence = vec![["disabled".into(), "unemployed".into()]];
+        let sn = SpecialNeeds::compute(&built, &opts, false).expect("special needs");
+        assert!(sn.masks.is_some());
+        let model = &built.model;
+        let base = CountColumns::base(model);
+        let off = base.names.len();
+        let fast = sn.columns(model, base.clone()).expect("mask counts");
+        let mut slow_sn = sn.clone();
+        slow_sn.masks = None;
+        let slow = slow_sn.columns(model, base).expect("polars counts");
+        assert_eq!(fast.values, slow.values);
+        let names = sn.count_names();
+        assert!(names.iter().any(|n| n == "disabled_and_unemployed"));
+        let mut nonzero = 0;
+        for (li, level) in LEVELS.iter().enumerate() {
+            if !model.has(*level) {
+                continue;
+            }
+            let per = sn.per_unit(*level).collect().expect("per unit");
+            let ids = per
+                .column(&format!("{}_id", level.singular()))
+                .and_then(|c| c.str().cloned())
+                .expect("ids");
+            for (k, name) in names.iter().enumerate() {
+                let col = per
+                    .column(name)
+                    .and_then(|c| c.cast(&DataType::UInt64))
+                    .expect("count column");
+                let col = col.u64().expect("u64");
+                for (id, v) in ids.iter().zip(col.iter()) {
+                    let u = (0..model.units(*level) as u32)
+                        .find(|&u| Some(model.code(*level, u)) == id)
+                        .expect("unit") as usize;
+                    assert_eq!(fast.values[li][u][off + k], v.unwrap_or(0), "{level:?} {name}");
+                    nonzero += usize::from(v.unwrap_or(0) > 0);
+                }
+            }
+        }
+        assert!(nonzero > 100, "the sample has counts to compare ({nonzero})");
+    }
 }

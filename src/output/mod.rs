@@ -291,6 +291,65 @@ pub struct Out {
     dir: PathBuf,
     prefix: String,
     memory: Option<Arc<Mutex<Memory>>>,
+    /// Writes the Parquet files of a directory output on its own thread, so that encoding and
+    /// compressing one table overlaps computing the next.
+    writer: Option<Arc<Writer>>,
+}
+
+/// A table waiting to be written.
+type Pending = (PathBuf, Arc<Schema>, arrow_array::RecordBatch);
+
+/// The background Parquet writer of a directory [`Out`]: files are written in the order they
+/// are given; [`Out::finish`] waits for all of them and returns the first error.
+#[derive(Debug)]
+struct Writer {
+    queue: Mutex<Option<std::sync::mpsc::Sender<Pending>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<Result<()>>>>,
+}
+
+impl Writer {
+    fn new() -> Writer {
+        let (tx, rx) = std::sync::mpsc::channel::<Pending>();
+        let thread = std::thread::spawn(move || {
+            let mut result = Ok(());
+            for (path, schema, batch) in rx {
+                let written = geoparquet::write_batch(&path, schema, &batch);
+                if result.is_ok() {
+                    result = written;
+                }
+            }
+            result
+        });
+        Writer {
+            queue: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    fn send(&self, item: Pending) -> Result<()> {
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        match queue.as_ref() {
+            Some(tx) if tx.send(item.clone()).is_ok() => Ok(()),
+            // Finished already (or the thread is gone): write here.
+            _ => geoparquet::write_batch(&item.0, item.1, &item.2),
+        }
+    }
+
+    fn finish(&self) -> Result<()> {
+        drop(self.queue.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match thread {
+            Some(t) => t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Only reached without `finish` when an error is already being returned.
+        let _ = self.finish();
+    }
 }
 
 /// The outputs kept by an in-memory [`Out`].
@@ -309,6 +368,7 @@ impl Out {
             dir: dir.into(),
             prefix: String::new(),
             memory: None,
+            writer: Some(Arc::new(Writer::new())),
         }
     }
 
@@ -318,6 +378,19 @@ impl Out {
             dir: PathBuf::new(),
             prefix: String::new(),
             memory: Some(Arc::default()),
+            writer: None,
+        }
+    }
+
+    /// Waits until every table given so far is written (Parquet files of a directory output
+    /// are written on a background thread).
+    ///
+    /// # Errors
+    /// The first write error.
+    pub fn finish(&self) -> Result<()> {
+        match &self.writer {
+            Some(w) => w.finish(),
+            None => Ok(()),
         }
     }
 
@@ -352,6 +425,7 @@ impl Out {
             dir: self.dir.join(name),
             prefix: format!("{}{name}/", self.prefix),
             memory: self.memory.clone(),
+            writer: self.writer.clone(),
         }
     }
 
@@ -385,7 +459,10 @@ impl Out {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
-                geoparquet::write_batch(&path, schema, batch)
+                match &self.writer {
+                    Some(w) => w.send((path, schema, batch.clone())),
+                    None => geoparquet::write_batch(&path, schema, batch),
+                }
             }
         }
     }
@@ -796,6 +873,7 @@ pub fn write_model_to(
     let (schema, batch) = quality_batch(&build.report, policy.kind)?;
     out.batch("quality.parquet", schema, &batch)?;
     written.files.push("quality.parquet".into());
+    out.finish()?;
     Ok(written)
 }
 

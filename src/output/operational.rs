@@ -97,7 +97,10 @@ pub(crate) fn unit_columns(
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_lists(build: &Build, out: &std::path::Path, policy: &Policy) -> Result<Vec<String>> {
-    write_lists_to(build, &crate::output::Out::dir(out), policy)
+    let out = crate::output::Out::dir(out);
+    let files = write_lists_to(build, &out, policy)?;
+    out.finish()?;
+    Ok(files)
 }
 
 /// [`write_lists`] to files or memory.
