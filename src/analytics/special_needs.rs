@@ -1036,11 +1036,18 @@ mod tests {
                     let u = (0..model.units(*level) as u32)
                         .find(|&u| Some(model.code(*level, u)) == id)
                         .expect("unit") as usize;
-                    assert_eq!(fast.values[li][u][off + k], v.unwrap_or(0), "{level:?} {name}");
+                    assert_eq!(
+                        fast.values[li][u][off + k],
+                        v.unwrap_or(0),
+                        "{level:?} {name}"
+                    );
                     nonzero += usize::from(v.unwrap_or(0) > 0);
                 }
             }
         }
-        assert!(nonzero > 100, "the sample has counts to compare ({nonzero})");
+        assert!(
+            nonzero > 100,
+            "the sample has counts to compare ({nonzero})"
+        );
     }
 }

@@ -150,6 +150,38 @@ impl Crs {
         }
     }
 
+    /// True for WGS84 longitude/latitude: `OGC:CRS84`, `EPSG:4326`, or PROJJSON identified as
+    /// either (as GeoPandas and DuckDB write in GeoParquet). With x always the longitude, as
+    /// every transformation here normalises the axes, these are the same CRS, so converting
+    /// between them is no work (PROJ's own operation between them is a no-op).
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::Crs;
+    /// assert!(Crs::parse("EPSG:4326").unwrap().is_wgs84_lonlat());
+    /// assert!(Crs::lonlat().is_wgs84_lonlat());
+    /// assert!(!Crs::parse("EPSG:4490").unwrap().is_wgs84_lonlat());
+    /// ```
+    pub fn is_wgs84_lonlat(&self) -> bool {
+        match self.0.as_str() {
+            LONLAT | "EPSG:4326" => true,
+            d if d.starts_with('{') => serde_json::from_str::<serde_json::Value>(d)
+                .ok()
+                .and_then(|v| {
+                    let id = v.get("id")?;
+                    let auth = id.get("authority")?.as_str()?.to_ascii_uppercase();
+                    let code = id.get("code")?;
+                    let code = code
+                        .as_str()
+                        .map(str::to_owned)
+                        .or_else(|| code.as_u64().map(|c| c.to_string()))?;
+                    Some((auth == "EPSG" && code == "4326") || (auth == "OGC" && code == "CRS84"))
+                })
+                .unwrap_or(false),
+            _ => false,
+        }
+    }
+
     /// The definition passed to PROJ (`GCJ02` or `BD09` for the pseudo-CRSs).
     pub fn definition(&self) -> &str {
         &self.0
@@ -315,7 +347,8 @@ impl Transformer {
     /// # Errors
     /// [`Error::Crs`] if PROJ finds no transformation.
     pub fn new(from: &Crs, to: &Crs) -> Result<Transformer> {
-        let (pre, post) = if from == to {
+        let same = from == to || (from.is_wgs84_lonlat() && to.is_wgs84_lonlat());
+        let (pre, post) = if same {
             (None, None)
         } else {
             (from.shift(), to.shift())
@@ -330,7 +363,7 @@ impl Transformer {
         } else {
             to.clone()
         };
-        let proj = if from == to || pf == pt {
+        let proj = if same || pf == pt {
             None
         } else {
             Self::with_proj(&pf, &pt, |_| ())?;

@@ -2,8 +2,8 @@
 //! children crossing their parent's boundary. Areas are in m² of the working CRS.
 
 use geo::{
-    Area, BooleanOps, BoundingRect, CoordsIter, Intersects, LineString, MultiPolygon,
-    RemoveRepeatedPoints, Validation,
+    Area, BooleanOps, BoundingRect, CoordsIter, InteriorPoint, Intersects, LineString,
+    MultiPolygon, RemoveRepeatedPoints, Validation,
 };
 use rayon::prelude::*;
 use rstar::RTree;
@@ -75,6 +75,7 @@ pub(crate) type UnitRef<'a> = (&'a MultiPolygon<f64>, Option<usize>, &'a str);
 /// parent the child declares, if known.
 ///
 /// Fast paths, with no polygon clipping:
+/// - a derived parent declared by the child, where an interior point of the child locates;
 /// - the hint (else the parent of the child's first vertex) covers every vertex of the child,
 ///   and at least one vertex locates to it by the boundary rule (so no parent with a smaller
 ///   id covers the whole child, which would tie): that parent;
@@ -86,6 +87,17 @@ pub(crate) fn largest_overlap(
     hint: Option<u32>,
 ) -> Option<u32> {
     let first = child.exterior_coords_iter().next()?;
+    // A derived parent (no source row) is the union of the children that declare it: the
+    // child lies in it by construction. Only a parent with a smaller id that also holds the
+    // whole child would tie; the one found at an interior point of the child tells.
+    if let Some(h) = hint.filter(|h| parents[*h as usize].1.is_none()) {
+        if child
+            .interior_point()
+            .is_some_and(|ip| index.locate(ip.0) == Some(h))
+        {
+            return Some(h);
+        }
+    }
     if let Some(h) = hint.or_else(|| index.locate(first)) {
         let mut located = false;
         if child.exterior_coords_iter().all(|c| {

@@ -27,22 +27,26 @@ fn random_points(rng: &mut ChaCha8Rng, n: usize, size: f64) -> Vec<Coord<f64>> {
 fn nearest_and_within_counts_match_brute_force() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     // Cutoff 0: R-tree only; otherwise bucket cells of that size too (200 m: most nearest
-    // queries fall back to the R-tree; 1000 m: most are answered by the cells).
-    for (homes_n, sites_n, cutoff) in [
-        (2000, 50, 0.0),
-        (2000, 50, 200.0),
-        (2000, 50, 1000.0),
-        (500, 1, 1000.0),
-        (300, 0, 1000.0),
-        (1000, 400, 0.0),
-        (1000, 400, 1000.0),
+    // queries search rings of cells beyond the 3 x 3 around the home; 1000 m: most are
+    // answered by those). Homes spread over `spread` metres, sites over 3000 m: homes also lie
+    // outside the cells' extent.
+    for (homes_n, sites_n, cutoff, spread) in [
+        (2000, 50, 0.0, 3000.0),
+        (2000, 50, 200.0, 3000.0),
+        (2000, 50, 1000.0, 3000.0),
+        (500, 1, 1000.0, 3000.0),
+        (300, 0, 1000.0, 3000.0),
+        (1000, 400, 0.0, 3000.0),
+        (1000, 400, 1000.0, 3000.0),
+        (2000, 7, 150.0, 9000.0),
+        (2000, 3, 500.0, 9000.0),
     ] {
         let mut sites = random_points(&mut rng, sites_n, 3000.0);
         if sites_n > 1 {
             // Two sites at one place: the nearest is the lower index.
             sites.push(sites[1]);
         }
-        let mut homes: Vec<Option<Coord<f64>>> = random_points(&mut rng, homes_n, 3000.0)
+        let mut homes: Vec<Option<Coord<f64>>> = random_points(&mut rng, homes_n, spread)
             .into_iter()
             .map(Some)
             .collect();

@@ -178,6 +178,69 @@ impl Buckets {
     }
 }
 
+impl Buckets {
+    /// The nearest site to `p` (ties: lowest index): rings of cells around `p`'s cell, until
+    /// the best site found is nearer than every cell not yet read.
+    fn nearest(&self, p: Coord<f64>) -> Option<(u32, f64)> {
+        let (fx, fy) = ((p.x - self.x0) / self.size, (p.y - self.y0) / self.size);
+        if !(fx.is_finite() && fy.is_finite()) {
+            return None;
+        }
+        let (nx, ny) = (self.nx as isize, self.ny as isize);
+        let cx = (fx.floor() as isize).clamp(0, nx - 1);
+        let cy = (fy.floor() as isize).clamp(0, ny - 1);
+        let mut best: Option<(u32, f64)> = None;
+        // As `scan` and the R-tree measure it.
+        let visit = |best: &mut Option<(u32, f64)>, c: isize, r: isize| {
+            let k = (r * nx + c) as usize;
+            let (a, b) = (self.starts[k] as usize, self.starts[k + 1] as usize);
+            for &(x, y, i) in &self.sites[a..b] {
+                let (dx, dy) = (x - p.x, y - p.y);
+                let d = (dx * dx + dy * dy).sqrt();
+                if best.is_none_or(|(bi, bd)| d < bd || (d == bd && i < bi)) {
+                    *best = Some((i, d));
+                }
+            }
+        };
+        for k in 0.. {
+            let (c0, c1, r0, r1) = (cx - k, cx + k, cy - k, cy + k);
+            for r in r0.max(0)..=r1.min(ny - 1) {
+                if r == r0 || r == r1 {
+                    for c in c0.max(0)..=c1.min(nx - 1) {
+                        visit(&mut best, c, r);
+                    }
+                } else {
+                    if c0 >= 0 {
+                        visit(&mut best, c0, r);
+                    }
+                    if c1 < nx && c1 != c0 {
+                        visit(&mut best, c1, r);
+                    }
+                }
+            }
+            // Every cell not read yet lies beyond one of the square's sides that still has
+            // cells outside it.
+            let mut border = f64::INFINITY;
+            if c0 > 0 {
+                border = border.min(p.x - (self.x0 + c0 as f64 * self.size));
+            }
+            if c1 < nx - 1 {
+                border = border.min(self.x0 + (c1 + 1) as f64 * self.size - p.x);
+            }
+            if r0 > 0 {
+                border = border.min(p.y - (self.y0 + r0 as f64 * self.size));
+            }
+            if r1 < ny - 1 {
+                border = border.min(self.y0 + (r1 + 1) as f64 * self.size - p.y);
+            }
+            if border == f64::INFINITY || best.is_some_and(|(_, d)| d < border) {
+                break;
+            }
+        }
+        best
+    }
+}
+
 impl<'a> StraightReach<'a> {
     /// Indexes `sites` for queries from `points` (`None`: location unknown).
     pub fn new(sites: &[Coord<f64>], points: &'a [Option<Coord<f64>>]) -> Self {
@@ -245,15 +308,15 @@ impl Reach for StraightReach<'_> {
             self.within(i, cutoff, f);
             return self.nearest(i);
         };
-        self.scan(b, p, cutoff, f).or_else(|| self.tree_nearest(p))
+        self.scan(b, p, cutoff, f).or_else(|| b.nearest(p))
     }
 
     fn nearest(&self, i: usize) -> Option<(u32, f64)> {
         let p = self.points[i]?;
         if let Some(b) = &self.buckets {
-            if let Some(best) = self.scan(b, p, 0.0, &mut |_, _| {}) {
-                return Some(best);
-            }
+            return self
+                .scan(b, p, 0.0, &mut |_, _| {})
+                .or_else(|| b.nearest(p));
         }
         self.tree_nearest(p)
     }
