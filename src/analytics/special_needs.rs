@@ -417,10 +417,15 @@ impl SpecialNeeds {
         let needs_age = categories.iter().any(|c| c.rule.needs_age());
         let birth_of = |row: usize| -> (Option<&str>, Option<NaiveDate>) {
             let given = births
+                .as_ref()
                 .and_then(|b| b.get(row))
                 .filter(|s| !s.trim().is_empty());
             let from_col = given.and_then(parse_birth_date);
-            let from_id = || ids.and_then(|c| c.get(row)).and_then(id_number_birth);
+            let from_id = || {
+                ids.as_ref()
+                    .and_then(|c| c.get(row))
+                    .and_then(id_number_birth)
+            };
             (given, from_col.or_else(from_id))
         };
         // Ages in parallel, 4 bytes a resident; the few residents without one are found in a
@@ -506,7 +511,7 @@ impl SpecialNeeds {
                     let p = &model.residents[i];
                     let rule = &c.rule;
                     let age = ages[i];
-                    values.is_none_or(|col| {
+                    values.as_ref().is_none_or(|col| {
                         col.get(rows[i])
                             .is_some_and(|s| memo.get(s, || value_matches(rule, s)))
                     }) && rule.min_age.is_none_or(|m| age.is_some_and(|a| a >= m))

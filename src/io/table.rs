@@ -79,50 +79,60 @@ impl Table {
     }
 }
 
-/// A text column with random access by row: straight into its Arrow array when it has one
-/// chunk (as the columns of a [`Table`] do), without polars' per-call chunk search.
+/// A text column with random access by row, straight into its Arrow arrays (polars' own
+/// `get` searches for the chunk on every call).
 ///
 /// # Examples
 /// ```
 /// use polars::prelude::*;
-/// let c = StringChunked::from_iter([Some("H1"), None]);
+/// let mut c = StringChunked::from_iter([Some("H1"), None]);
+/// c.append(&StringChunked::from_iter([Some("H3")])).unwrap(); // a second chunk
 /// let t = shequ::io::table::TextColumn::new(&c);
-/// assert_eq!((t.get(0), t.get(1), t.len()), (Some("H1"), None, 2));
+/// assert_eq!((t.get(0), t.get(1), t.get(2), t.get(3), t.len()), (Some("H1"), None, Some("H3"), None, 3));
 /// ```
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct TextColumn<'a> {
-    one: Option<&'a <StringType as PolarsDataType>::Array>,
-    all: &'a StringChunked,
+    chunks: Vec<&'a <StringType as PolarsDataType>::Array>,
+    /// The first row of each chunk, and the number of rows at the end.
+    starts: Vec<usize>,
 }
 
 impl<'a> TextColumn<'a> {
     /// Random access to `c`.
     pub fn new(c: &'a StringChunked) -> TextColumn<'a> {
-        let one = match c.chunks().len() {
-            1 => c.downcast_iter().next(),
-            _ => None,
-        };
-        TextColumn { one, all: c }
+        let chunks: Vec<_> = c.downcast_iter().collect();
+        let mut starts = Vec::with_capacity(chunks.len() + 1);
+        let mut at = 0;
+        for a in &chunks {
+            starts.push(at);
+            at += a.len();
+        }
+        starts.push(at);
+        TextColumn { chunks, starts }
     }
 
     /// Row `i`'s text (`None` if null or out of range).
     #[inline]
     pub fn get(&self, i: usize) -> Option<&'a str> {
-        match self.one {
-            Some(a) if i < a.len() => a.get(i),
-            Some(_) => None,
-            None => self.all.get(i),
+        if let [one] = self.chunks.as_slice() {
+            return if i < one.len() { one.get(i) } else { None };
         }
+        if i >= self.len() {
+            return None;
+        }
+        // The last chunk starting at or before `i`.
+        let k = self.starts.partition_point(|&s| s <= i) - 1;
+        self.chunks[k].get(i - self.starts[k])
     }
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.all.len()
+        self.starts.last().copied().unwrap_or(0)
     }
 
     /// True if the column has no rows.
     pub fn is_empty(&self) -> bool {
-        self.all.is_empty()
+        self.len() == 0
     }
 }
 
@@ -292,14 +302,18 @@ pub fn read_table_with(
         } else {
             DataType::String
         };
-        let c = c
-            .cast(&target)
-            .map_err(|e| Error::Polars {
-                at: at().column(*name),
-                source: Box::new(e),
-            })?
-            .rechunk();
-        cols.push(c);
+        let c = c.cast(&target).map_err(|e| Error::Polars {
+            at: at().column(*name),
+            source: Box::new(e),
+        })?;
+        // Text columns keep the reader's chunks (one per Parquet row group, for example):
+        // joining them copies every string view of a roster of millions, and [`TextColumn`]
+        // reads across chunks. Numbers are small enough to join.
+        cols.push(if target == DataType::String {
+            c
+        } else {
+            c.rechunk()
+        });
     }
     let frame = DataFrame::new_infer_height(cols).map_err(|e| Error::Polars {
         at: at(),

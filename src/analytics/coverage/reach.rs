@@ -60,6 +60,14 @@ pub trait Reach: Sync {
 
 type Entry = GeomWithData<[f64; 2], u32>;
 
+/// The straight-line distance of an offset, as GEOS (and so GeoPandas and DuckDB) computes it:
+/// √(dx² + dy²). (`hypot` guards against overflow that metre coordinates never reach, at
+/// several times the cost.)
+#[inline]
+fn distance(dx: f64, dy: f64) -> f64 {
+    (dx * dx + dy * dy).sqrt()
+}
+
 /// Straight-line reach: the service points in a uniform bucket grid (cells as large as the
 /// cutoff the queries use, so a range query reads at most 3 × 3 cells) and an R-tree, queried
 /// per demand point.
@@ -195,8 +203,7 @@ impl Buckets {
             let k = (r * nx + c) as usize;
             let (a, b) = (self.starts[k] as usize, self.starts[k + 1] as usize);
             for &(x, y, i) in &self.sites[a..b] {
-                let (dx, dy) = (x - p.x, y - p.y);
-                let d = (dx * dx + dy * dy).sqrt();
+                let d = distance(x - p.x, y - p.y);
                 if best.is_none_or(|(bi, bd)| d < bd || (d == bd && i < bi)) {
                     *best = Some((i, d));
                 }
@@ -283,7 +290,7 @@ impl Reach for StraightReach<'_> {
         let Some(p) = self.points[i] else { return };
         match &self.buckets {
             Some(b) => b.around(p, cutoff, |x, y, j| {
-                let d = (x - p.x).hypot(y - p.y);
+                let d = distance(x - p.x, y - p.y);
                 if d <= cutoff {
                     f(j, d);
                 }
@@ -292,7 +299,7 @@ impl Reach for StraightReach<'_> {
                 let q = [p.x, p.y];
                 for e in self.tree.locate_within_distance(q, cutoff * cutoff) {
                     let c = e.geom();
-                    f(e.data, (c[0] - p.x).hypot(c[1] - p.y));
+                    f(e.data, distance(c[0] - p.x, c[1] - p.y));
                 }
             }
         }
@@ -334,19 +341,12 @@ impl StraightReach<'_> {
         f: &mut dyn FnMut(u32, f64),
     ) -> Option<(u32, f64)> {
         let r = cutoff.max(b.size);
-        // The squared distance rejects most sites cheaply; `hypot` decides at the edge.
-        let reject = cutoff * cutoff * (1.0 + 1e-9);
         let mut best: Option<(u32, f64)> = None;
         b.around(p, r, |x, y, j| {
-            let (dx, dy) = (x - p.x, y - p.y);
-            let d2 = dx * dx + dy * dy;
-            if d2 <= reject {
-                let d = dx.hypot(dy);
-                if d <= cutoff {
-                    f(j, d);
-                }
+            let d = distance(x - p.x, y - p.y);
+            if d <= cutoff {
+                f(j, d);
             }
-            let d = d2.sqrt();
             if best.is_none_or(|(bi, bd)| d < bd || (d == bd && j < bi)) {
                 best = Some((j, d));
             }
