@@ -161,6 +161,8 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
     // The privacy choice is checked before any work: there is no default.
     let policy = policy(job)?;
     let mut build = build_with_progress(job, progress)?;
+    // The manifest's input hashes, computed while the analyses run.
+    crate::output::prehash_files(build.inputs.iter().map(|i| i.path.clone()).collect());
     let analysis = analyse(job, &mut build, policy)?;
     let summary = write_outputs(job, &mut build, &analysis, out, progress, started, t0)?;
     Ok((build, summary))

@@ -382,7 +382,7 @@ impl<'a> Builder<'a> {
             if let Some(pl) = parent_level {
                 self.place_polygons(&model, layer, &mut us, pl, &indexes[&pl]);
             }
-            let overlaps = checks::overlaps(layer, &us, tol);
+            let (overlaps, overlap_sums) = checks::overlaps(layer, &us, parent_level, tol);
             self.report.extend(overlaps);
             let ids: Vec<&str> = us.iter().map(|u| u.id.as_str()).collect();
             let ranks = ranks_by_id(&ids);
@@ -392,7 +392,8 @@ impl<'a> Builder<'a> {
             if let Some(pl) = parent_level {
                 let parent_geoms: Vec<(&MultiPolygon<f64>, Option<usize>, &str)> =
                     model_units(&model, pl);
-                let issues = checks::gaps_and_crossings(pl, &parent_geoms, layer, &us, tol);
+                let issues =
+                    checks::gaps_and_crossings(pl, &parent_geoms, layer, &us, &overlap_sums, tol);
                 self.report.extend(issues);
             }
             store_units(&mut model, layer, us);

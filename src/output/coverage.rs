@@ -129,37 +129,50 @@ struct UnitSums {
     access: [Vec<f64>; 3],
 }
 
-fn unit_sums(cov: &Coverage, model: &Model, level: Layer, m: &Measure) -> UnitSums {
-    let n = model.units(level);
-    let mut s = UnitSums {
-        target: vec![0; n],
-        with_nearest: vec![0; n],
-        nearest: vec![0.0; n],
-        access: [vec![0.0; n], vec![0.0; n], vec![0.0; n]],
-    };
+/// [`UnitSums`] of `m` at each of `levels`, in one pass over the households.
+fn unit_sums(cov: &Coverage, model: &Model, levels: &[Layer], m: &Measure) -> Vec<UnitSums> {
+    let mut sums: Vec<UnitSums> = levels
+        .iter()
+        .map(|l| {
+            let n = model.units(*l);
+            UnitSums {
+                target: vec![0; n],
+                with_nearest: vec![0; n],
+                nearest: vec![0.0; n],
+                access: [vec![0.0; n], vec![0.0; n], vec![0.0; n]],
+            }
+        })
+        .collect();
     let w = &cov.targets[m.target].weights;
     let near = &cov.reached[m.reach].reached.nearest;
     for (h, hh) in model.households.iter().enumerate() {
-        let Some(u) = hh.lineage.at(level) else {
-            continue;
-        };
-        let (u, wh) = (u as usize, w[h]);
+        let wh = w[h];
         if wh == 0 {
             continue;
         }
-        s.target[u] += u64::from(wh);
-        if let (Some(_), Some((_, d))) = (cov.homes[h], near[h]) {
-            s.with_nearest[u] += u64::from(wh);
-            s.nearest[u] += f64::from(wh) * d;
-        }
-        // Empty when accessibility is not computed.
-        for (k, a) in m.access.iter().enumerate() {
-            if let Some(Some(v)) = a.get(h) {
-                s.access[k][u] += f64::from(wh) * v;
+        let nearest = match (cov.homes[h], near[h]) {
+            (Some(_), Some((_, d))) => Some(d),
+            _ => None,
+        };
+        for (l, s) in levels.iter().zip(sums.iter_mut()) {
+            let Some(u) = hh.lineage.at(*l) else {
+                continue;
+            };
+            let u = u as usize;
+            s.target[u] += u64::from(wh);
+            if let Some(d) = nearest {
+                s.with_nearest[u] += u64::from(wh);
+                s.nearest[u] += f64::from(wh) * d;
+            }
+            // Empty when accessibility is not computed.
+            for (k, a) in m.access.iter().enumerate() {
+                if let Some(Some(v)) = a.get(h) {
+                    s.access[k][u] += f64::from(wh) * v;
+                }
             }
         }
     }
-    s
+    sums
 }
 
 /// Per unit of a level and per measure, the published values the files and the summary use.
@@ -179,33 +192,51 @@ fn level_view(
     level: Layer,
     m: &Measure,
 ) -> LevelView {
-    let n = model.units(level);
-    let get = |name: &str| -> Vec<Option<u64>> {
-        (0..n as u32)
-            .map(|u| release.count(level, u, name))
-            .collect()
-    };
-    let target = get(&total_name(cov, m));
-    let within = within_names(cov, m).iter().map(|p| get(p)).collect();
-    let sums = unit_sums(cov, model, level, m);
-    let published = |u: usize| target[u].is_some_and(|t| t > 0);
-    let nearest_mean = (0..n)
-        .map(|u| {
-            (published(u) && sums.with_nearest[u] > 0)
-                .then(|| sums.nearest[u] / sums.with_nearest[u] as f64)
+    let mut v = level_views(cov, model, release, &[level], m);
+    v.pop().expect("one level")
+}
+
+/// [`LevelView`]s of `m` at each of `levels` (one pass over the households for all).
+fn level_views(
+    cov: &Coverage,
+    model: &Model,
+    release: &Release,
+    levels: &[Layer],
+    m: &Measure,
+) -> Vec<LevelView> {
+    let sums = unit_sums(cov, model, levels, m);
+    levels
+        .iter()
+        .zip(sums)
+        .map(|(&level, sums)| {
+            let n = model.units(level);
+            let get = |name: &str| -> Vec<Option<u64>> {
+                (0..n as u32)
+                    .map(|u| release.count(level, u, name))
+                    .collect()
+            };
+            let target = get(&total_name(cov, m));
+            let within = within_names(cov, m).iter().map(|p| get(p)).collect();
+            let published = |u: usize| target[u].is_some_and(|t| t > 0);
+            let nearest_mean = (0..n)
+                .map(|u| {
+                    (published(u) && sums.with_nearest[u] > 0)
+                        .then(|| sums.nearest[u] / sums.with_nearest[u] as f64)
+                })
+                .collect();
+            let access = [0, 1, 2].map(|k| {
+                (0..n)
+                    .map(|u| published(u).then(|| sums.access[k][u] / sums.target[u] as f64))
+                    .collect()
+            });
+            LevelView {
+                target,
+                within,
+                nearest_mean,
+                access,
+            }
         })
-        .collect();
-    let access = [0, 1, 2].map(|k| {
-        (0..n)
-            .map(|u| (published(u)).then(|| sums.access[k][u] / sums.target[u] as f64))
-            .collect()
-    });
-    LevelView {
-        target,
-        within,
-        nearest_mean,
-        access,
-    }
+        .collect()
 }
 
 fn share(a: Option<u64>, b: Option<u64>) -> Option<f64> {
@@ -284,17 +315,17 @@ pub(crate) fn write(
             }
         }
     }
-    // Every level's view of every measure, in parallel (each one passes over the households).
-    let pairs: Vec<(Layer, usize)> = [Layer::Street, Layer::Community, Layer::Grid]
+    // Every level's view of every measure, measures in parallel (each passes over the
+    // households once for all levels).
+    let levels: Vec<Layer> = [Layer::Street, Layer::Community, Layer::Grid]
         .into_iter()
         .filter(|l| release.levels().contains(l))
-        .flat_map(|l| (0..cov.measures.len()).map(move |mi| (l, mi)))
         .collect();
-    let views: HashMap<(Layer, usize), LevelView> = pairs
+    let views: HashMap<(Layer, usize), LevelView> = (0..cov.measures.len())
         .into_par_iter()
-        .map(|(l, mi)| {
-            let v = level_view(cov, model, release, l, &cov.measures[mi]);
-            ((l, mi), v)
+        .flat_map_iter(|mi| {
+            let views = level_views(cov, model, release, &levels, &cov.measures[mi]);
+            levels.iter().zip(views).map(move |(&l, v)| ((l, mi), v))
         })
         .collect();
     for level in [Layer::Street, Layer::Community, Layer::Grid] {

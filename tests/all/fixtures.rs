@@ -12,14 +12,19 @@ pub const LAT0: f64 = 29.5;
 
 /// A square in lon/lat with its lower-left corner `(x, y)` metres east/north of the origin.
 pub fn square(x: f64, y: f64, size: f64) -> Geometry<f64> {
+    rect(x, y, size, size)
+}
+
+/// A `w` × `h` rectangle with its south-west corner at (`x`, `y`), in the units of [`square`].
+pub fn rect(x: f64, y: f64, w: f64, h: f64) -> Geometry<f64> {
     let (x0, y0) = (LON0 + x * DEG, LAT0 + y * DEG);
-    let s = size * DEG;
+    let (w, h) = (w * DEG, h * DEG);
     Geometry::Polygon(Polygon::new(
         LineString::from(vec![
             (x0, y0),
-            (x0 + s, y0),
-            (x0 + s, y0 + s),
-            (x0, y0 + s),
+            (x0 + w, y0),
+            (x0 + w, y0 + h),
+            (x0, y0 + h),
             (x0, y0),
         ]),
         vec![],

@@ -84,6 +84,58 @@ fn spatial_rule_uses_location() {
     );
 }
 
+/// Overlapping children can cover more than their parent's area and still leave a gap: the
+/// gap is found (the build skips the union of the children only when their areas and overlaps
+/// prove there is none).
+#[test]
+fn gap_beside_overlapping_children_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    write_layer(
+        &dir.path().join("communities.geojson"),
+        &[(
+            Some(square(0.0, 0.0, 1000.0)),
+            json!({"code": "C1", "street": "S1"}),
+        )],
+    );
+    // 60% + 54% of C1, overlapping by 18%: the north-east 4% is covered by neither.
+    write_layer(
+        &dir.path().join("grids.geojson"),
+        &[
+            (
+                Some(rect(0.0, 0.0, 600.0, 1000.0)),
+                json!({"code": "G1", "community": "C1"}),
+            ),
+            (
+                Some(rect(400.0, 0.0, 600.0, 900.0)),
+                json!({"code": "G2", "community": "C1"}),
+            ),
+        ],
+    );
+    let job = Job::from_toml_str(TWO_COMMUNITIES_JOB, dir.path()).unwrap();
+    let built = shequ::build(&job).unwrap();
+    let issues = built.report.issues();
+    let gap = issues
+        .iter()
+        .find(|i| i.kind == IssueKind::Gap && i.id.as_deref() == Some("C1"))
+        .expect("the north-east corner is covered by no grid");
+    let area: f64 = gap.detail.split(' ').next().unwrap().parse().unwrap();
+    let c1 = &built.model.communities[0];
+    assert!((area / c1.area_m2 - 0.04).abs() < 0.001, "{}", gap.detail);
+    let overlap = issues
+        .iter()
+        .find(|i| i.kind == IssueKind::Overlap)
+        .expect("G1 and G2 overlap");
+    let by: f64 = overlap
+        .detail
+        .rsplit(" by ")
+        .next()
+        .unwrap()
+        .trim_end_matches(" m²")
+        .parse()
+        .unwrap();
+    assert!((by / c1.area_m2 - 0.18).abs() < 0.001, "{}", overlap.detail);
+}
+
 #[test]
 fn gaps_inside_parents_are_reported_with_area() {
     let dir = tempfile::tempdir().unwrap();
