@@ -469,38 +469,53 @@ impl SpecialNeeds {
         // Labels.
         let mut columns: Vec<Column> = Vec::new();
         let mut unit_codes: Vec<Vec<String>> = Vec::new();
-        for level in LEVELS {
-            // Unit indices, not codes: building four string columns of millions of rows
-            // cost more than the rest of the pass; codes are attached per unit in `per_unit`.
-            let at = |p: &crate::model::Resident| {
-                let l: &Lineage = &model.households[p.household as usize].lineage;
-                l.at(level)
-            };
+        // Unit indices, not codes: building four string columns of millions of rows cost
+        // more than the rest of the pass; codes are attached per unit in `per_unit`. All
+        // levels in one pass over the residents (`NO_UNIT` where a resident has none).
+        const NO_UNIT: u32 = u32::MAX;
+        const CHUNK: usize = 16 * 1024;
+        let mut index: [Vec<u32>; LEVELS.len()] = std::array::from_fn(|_| vec![NO_UNIT; n]);
+        {
+            let [a, b, c, d] = &mut index;
+            a.par_chunks_mut(CHUNK)
+                .zip(b.par_chunks_mut(CHUNK))
+                .zip(c.par_chunks_mut(CHUNK))
+                .zip(d.par_chunks_mut(CHUNK))
+                .enumerate()
+                .for_each(|(k, (((a, b), c), d))| {
+                    for j in 0..a.len() {
+                        let p = &model.residents[k * CHUNK + j];
+                        let l: &Lineage = &model.households[p.household as usize].lineage;
+                        let at = |level: Layer| l.at(level).unwrap_or(NO_UNIT);
+                        (a[j], b[j], c[j], d[j]) =
+                            (at(LEVELS[0]), at(LEVELS[1]), at(LEVELS[2]), at(LEVELS[3]));
+                    }
+                });
+        }
+        for (level, v) in LEVELS.into_iter().zip(index) {
             let name = format!("{}_index", level.singular());
-            let index: UInt32Chunked = if model.residents.par_iter().all(|p| at(p).is_some()) {
-                // No nulls: the values move into the column without a copy.
-                let v: Vec<u32> = model
-                    .residents
-                    .par_iter()
-                    .map(|p| at(p).unwrap_or_default())
-                    .collect();
-                UInt32Chunked::from_vec(name.into(), v)
-            } else {
-                model
-                    .residents
-                    .par_iter()
-                    .map(at)
-                    .collect::<UInt32Chunked>()
-                    .with_name(name.into())
-            };
-            columns.push(index.into_column());
+            // The values move into the column without a copy; a validity mask only where a
+            // resident lacks a unit at this level.
+            let valid = v
+                .par_iter()
+                .any(|&u| u == NO_UNIT)
+                .then(|| v.iter().map(|&u| u != NO_UNIT).collect());
+            columns.push(UInt32Chunked::from_vec_validity(name.into(), v, valid).into_column());
             unit_codes.push(
                 (0..model.units(level) as u32)
                     .map(|j| model.code(level, j).to_owned())
                     .collect(),
             );
         }
-        columns.push(Column::new("age".into(), ages.clone()));
+        {
+            let values: Vec<u32> = ages.par_iter().map(|a| a.unwrap_or(0)).collect();
+            let valid = ages
+                .par_iter()
+                .any(Option::is_none)
+                .then(|| ages.iter().map(Option::is_some).collect());
+            columns
+                .push(UInt32Chunked::from_vec_validity("age".into(), values, valid).into_column());
+        }
         let mut labels: Vec<Vec<bool>> = Vec::new();
         for c in &categories {
             let values = c.rule.field.as_deref().map(|f| text(&col_of(f)));
