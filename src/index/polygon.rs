@@ -109,6 +109,25 @@ impl PolygonIndex {
         self.prepared.is_empty()
     }
 
+    /// The polygon (by slot) that every point of the box `lo`–`hi` belongs to, when the cell
+    /// accelerator shows it at once: every cell the box touches lies wholly inside that one
+    /// polygon, with no boundary near. `None` when that is not so (or the index has no cells,
+    /// or the box touches more than 256 cells); [`locate`](Self::locate) then decides point by
+    /// point. A building footprint inside a grid gives the grid of every household in it.
+    ///
+    /// # Examples
+    /// ```
+    /// use geo::{coord, polygon, MultiPolygon};
+    /// use shequ::index::PolygonIndex;
+    /// let sq = MultiPolygon(vec![polygon![(x: 0., y: 0.), (x: 10., y: 0.), (x: 10., y: 10.), (x: 0., y: 10.)]]);
+    /// let index = PolygonIndex::new(&[Some(&sq)], &[0]);
+    /// assert_eq!(index.owner_of_box(coord! { x: 4.0, y: 4.0 }, coord! { x: 5.0, y: 5.0 }), Some(0));
+    /// assert_eq!(index.owner_of_box(coord! { x: 9.0, y: 4.0 }, coord! { x: 11.0, y: 5.0 }), None);
+    /// ```
+    pub fn owner_of_box(&self, lo: Coord<f64>, hi: Coord<f64>) -> Option<u32> {
+        self.cells.as_ref()?.owner_of_box(lo, hi)
+    }
+
     /// The polygon (by slot) that a point belongs to, by the boundary rule above.
     pub fn locate(&self, p: Coord<f64>) -> Option<u32> {
         match &self.cells {
@@ -440,6 +459,40 @@ impl Cells {
             starts,
             items,
         })
+    }
+
+    /// See [`PolygonIndex::owner_of_box`]. Points map to cells as in [`Cells::at`], and that
+    /// map is monotonic, so the cells between those of the corners are all a point of the box
+    /// can fall in.
+    fn owner_of_box(&self, lo: Coord<f64>, hi: Coord<f64>) -> Option<u32> {
+        let (fx0, fy0) = ((lo.x - self.x0) * self.inv, (lo.y - self.y0) * self.inv);
+        let (fx1, fy1) = ((hi.x - self.x0) * self.inv, (hi.y - self.y0) * self.inv);
+        // Also false for NaN.
+        if !(fx0 >= 0.0
+            && fy0 >= 0.0
+            && fx1 >= fx0
+            && fy1 >= fy0
+            && fx1 < self.nx as f64
+            && fy1 < self.ny as f64)
+        {
+            return None;
+        }
+        let (c0, c1, r0, r1) = (fx0 as usize, fx1 as usize, fy0 as usize, fy1 as usize);
+        if (c1 - c0 + 1) * (r1 - r0 + 1) > 256 {
+            return None;
+        }
+        let tiles_x = self.nx.div_ceil(8);
+        let mut owner = None;
+        for r in r0..=r1 {
+            for c in c0..=c1 {
+                let code = self.code[tiled(c, r, tiles_x)];
+                if code == EMPTY || code & MIXED != 0 || owner.is_some_and(|o| o != code) {
+                    return None;
+                }
+                owner = Some(code);
+            }
+        }
+        owner
     }
 
     #[inline]

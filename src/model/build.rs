@@ -1249,6 +1249,23 @@ impl<'a> Builder<'a> {
         // each reporting its progress once.
         const NONE: u32 = u32::MAX;
         const CHUNK: usize = 16 * 1024;
+        // Per building: the area every point of its footprint's box lies in, where the area
+        // index shows one at once (most footprints lie well inside a grid); a household found
+        // in that footprint then needs no area lookup of its own.
+        let area_of_footprint: Vec<u32> = match (finest, &footprint_index) {
+            (Some((_, idx)), Some(_)) => model
+                .buildings
+                .par_iter()
+                .map(|b| {
+                    b.footprint
+                        .as_ref()
+                        .and_then(|f| f.bounding_rect())
+                        .and_then(|r| idx.owner_of_box(r.min(), r.max()))
+                        .unwrap_or(NONE)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let mut located: Vec<[u32; 2]> = vec![[NONE; 2]; n];
         located
             .par_chunks_mut(CHUNK)
@@ -1258,19 +1275,20 @@ impl<'a> Builder<'a> {
                     let Some(c) = needs_location(k * CHUNK + j) else {
                         continue;
                     };
-                    let area = finest.and_then(|(_, idx)| idx.locate(c));
-                    let building = footprint_index
-                        .as_ref()
-                        .and_then(|fi| fi.locate(c))
-                        .or_else(|| {
-                            point_tree
-                                .nearest_neighbor(&[c.x, c.y])
-                                .filter(|b| {
-                                    let (dx, dy) = (b.geom()[0] - c.x, b.geom()[1] - c.y);
-                                    dx * dx + dy * dy <= search2
-                                })
-                                .map(|b| b.data)
-                        });
+                    let in_footprint = footprint_index.as_ref().and_then(|fi| fi.locate(c));
+                    let area = match in_footprint.map(|b| area_of_footprint[b as usize]) {
+                        Some(a) if a != NONE => Some(a),
+                        _ => finest.and_then(|(_, idx)| idx.locate(c)),
+                    };
+                    let building = in_footprint.or_else(|| {
+                        point_tree
+                            .nearest_neighbor(&[c.x, c.y])
+                            .filter(|b| {
+                                let (dx, dy) = (b.geom()[0] - c.x, b.geom()[1] - c.y);
+                                dx * dx + dy * dy <= search2
+                            })
+                            .map(|b| b.data)
+                    });
                     *o = [area.unwrap_or(NONE), building.unwrap_or(NONE)];
                 }
                 progress.inc(out.len() as u64);

@@ -77,6 +77,35 @@ proptest! {
         }
     }
 
+    /// Where the cells name one polygon for a whole box, every point of the box (its corners
+    /// and edges too) is that polygon's by brute force; and a box well inside one polygon gets
+    /// an answer.
+    #[test]
+    fn owner_of_a_box_is_every_points_polygon(
+        nx in 1i64..5, ny in 1i64..5,
+        jitter in proptest::collection::vec(-20i64..20, 7),
+        boxes in proptest::collection::vec(
+            (-500.0f64..5500.0, -500.0f64..5500.0, 0.0f64..300.0, 0.0f64..300.0), 30),
+        t in proptest::collection::vec((0.0f64..=1.0, 0.0f64..=1.0), 8),
+    ) {
+        let (polys, ids) = partition(nx, ny, &jitter);
+        let refs: Vec<Option<&MultiPolygon<f64>>> = polys.iter().map(Some).collect();
+        let index = PolygonIndex::new(&refs, &ranks_by_id(&ids));
+        for (x, y, w, h) in boxes {
+            let (lo, hi) = (Coord { x, y }, Coord { x: x + w, y: y + h });
+            let Some(owner) = index.owner_of_box(lo, hi) else { continue };
+            let corners = [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)];
+            for (a, b) in corners.iter().chain(&t) {
+                let p = Coord { x: lo.x + a * (hi.x - lo.x), y: lo.y + b * (hi.y - lo.y) };
+                prop_assert_eq!(Some(owner), brute(&polys, &ids, p), "box {:?}-{:?}, point {:?}", lo, hi, p);
+            }
+        }
+        // The middle of the first polygon (cells of about 1000 / 32 units; none near an edge).
+        let c = polys[0].0[0].exterior().0[0];
+        let (lo, hi) = (Coord { x: c.x + 400.0, y: c.y + 400.0 }, Coord { x: c.x + 500.0, y: c.y + 500.0 });
+        prop_assert_eq!(index.owner_of_box(lo, hi), Some(0));
+    }
+
     #[test]
     fn random_points_match_brute_force(
         nx in 1i64..5, ny in 1i64..5,
