@@ -114,23 +114,7 @@ pub fn build_with_progress(job: &Job, progress: &dyn Progress) -> Result<Build> 
     //    milliseconds; the build's own transformer then starts from the pipeline found).
     std::thread::scope(|scope| {
         let roster = match (&job.layers.households, &job.layers.residents) {
-            (Some(_), Some(r)) => {
-                let (path, cols, optional) = roster_columns(job, r);
-                let encoding = r.encoding;
-                let handle = scope.spawn(move || {
-                    let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-                    let optional: Vec<&str> = optional.iter().map(String::as_str).collect();
-                    read_table_with(
-                        Layer::Resident.name(),
-                        &path,
-                        &cols,
-                        &[],
-                        &optional,
-                        encoding,
-                    )
-                });
-                Some(handle)
-            }
+            (Some(_), Some(r)) => Some(scope.spawn(move || read_roster(job, r))),
             _ => None,
         };
         let opt = job.options.working_crs.trim();
@@ -158,13 +142,10 @@ pub fn build_with_progress(job: &Job, progress: &dyn Progress) -> Result<Build> 
     })
 }
 
-/// The roster file of a job and the columns the build reads from it: the id, household and
-/// identity columns (required), and those the special-needs pass may use (read when the file
-/// has them, so that pass does not read the roster again).
-fn roster_columns(
-    job: &Job,
-    r: &crate::job::ResidentLayer,
-) -> (std::path::PathBuf, Vec<String>, Vec<String>) {
+/// Reads a job's roster with the columns the build needs: the id, household and identity
+/// columns (required), and those the special-needs pass may use (read when the file has them,
+/// so that pass does not read the roster again).
+fn read_roster(job: &Job, r: &crate::job::ResidentLayer) -> Result<Table> {
     let mut cols = vec![r.id.clone(), r.household.clone()];
     cols.extend(r.id_number.clone());
     cols.extend(r.sex.clone());
@@ -177,7 +158,16 @@ fn roster_columns(
             }
         }
     }
-    (job.resolve(&r.path), cols, later)
+    let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+    let later: Vec<&str> = later.iter().map(String::as_str).collect();
+    read_table_with(
+        Layer::Resident.name(),
+        &job.resolve(&r.path),
+        &cols,
+        &[],
+        &later,
+        r.encoding,
+    )
 }
 
 /// A spatial layer after reading, before placement: geometry in lon/lat, then in the working CRS.
@@ -1392,19 +1382,7 @@ impl<'a> Builder<'a> {
     fn read_residents(&mut self, r: &crate::job::ResidentLayer) -> Result<Table> {
         let t = match self.roster.take() {
             Some(wait) => wait()?,
-            None => {
-                let (path, cols, optional) = roster_columns(self.job, r);
-                let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-                let optional: Vec<&str> = optional.iter().map(String::as_str).collect();
-                read_table_with(
-                    Layer::Resident.name(),
-                    &path,
-                    &cols,
-                    &[],
-                    &optional,
-                    r.encoding,
-                )?
-            }
+            None => read_roster(self.job, r)?,
         };
         let path = self.job.resolve(&r.path);
         self.inputs.push(InputInfo {
