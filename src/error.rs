@@ -82,7 +82,7 @@ impl fmt::Display for Location {
 #[non_exhaustive]
 pub enum Error {
     /// A file could not be opened, read or written.
-    #[error("{at}: {source}")]
+    #[error("{at}: {}", plain(&source.to_string()))]
     Io {
         /// Where.
         at: Location,
@@ -107,7 +107,7 @@ pub enum Error {
         available: String,
     },
     /// A file's content cannot be used as a whole (truncated, wrong format, bad encoding).
-    #[error("{at}: {message}")]
+    #[error("{at}: {}", plain(message))]
     Data {
         /// Where.
         at: Location,
@@ -115,7 +115,7 @@ pub enum Error {
         message: String,
     },
     /// A coordinate reference system could not be parsed or a transformation failed.
-    #[error("{at}: coordinate reference system: {message}")]
+    #[error("{at}: coordinate reference system: {}", plain(message))]
     Crs {
         /// Where.
         at: Location,
@@ -123,7 +123,7 @@ pub enum Error {
         message: String,
     },
     /// An error from polars while reading or computing a table.
-    #[error("{at}: {source}")]
+    #[error("{at}: {}", plain(&source.to_string()))]
     Polars {
         /// Where.
         at: Location,
@@ -139,11 +139,21 @@ pub enum Error {
         message: String,
     },
     /// An error from the parquet or arrow crates.
-    #[error("{at}: {message}")]
+    #[error("{at}: {}", plain(message))]
     Parquet {
         /// Where.
         at: Location,
         /// The underlying error's message.
+        message: String,
+    },
+    /// A check that shequ makes on its own work failed (a bug, never bad input): for example
+    /// a layer whose rows read are not the rows placed plus the rows reported. No output is
+    /// written after it.
+    #[error("internal error ({at}): {message}; please report this")]
+    Internal {
+        /// Where (the layer).
+        at: Location,
+        /// What did not hold.
         message: String,
     },
 }
@@ -176,6 +186,63 @@ impl Error {
         }
     }
 
+    /// An [`Error::ColumnNotFound`] that lists the file's columns safely ([`column_list`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::{Error, Location};
+    /// let e = Error::column_not_found(Location::layer("residents").column("id"), ["name", "sex"]);
+    /// assert!(e.to_string().ends_with("the file has: name, sex"));
+    /// ```
+    pub fn column_not_found<S: AsRef<str>>(
+        at: Location,
+        names: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Error::ColumnNotFound {
+            at,
+            available: column_list(names),
+        }
+    }
+
+    /// The error with the parts of its location it lacks (layer, file, index, column) taken
+    /// from `at`, for errors raised where the place is not known (parsing a CRS, say) and
+    /// passed up to code that knows it. A job error is left as it is.
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::{Error, Location};
+    /// let e = Error::crs(Location::default(), "empty CRS").located(Location::layer("grids").file("g.geojson"));
+    /// assert_eq!(e.to_string(), "layer grids, file g.geojson: coordinate reference system: empty CRS");
+    /// ```
+    pub fn located(mut self, at: Location) -> Self {
+        if let Some(mine) = self.location_mut() {
+            let Location {
+                layer,
+                file,
+                index,
+                column,
+            } = at;
+            mine.layer = mine.layer.take().or(layer);
+            mine.file = mine.file.take().or(file);
+            mine.index = mine.index.or(index);
+            mine.column = mine.column.take().or(column);
+        }
+        self
+    }
+
+    fn location_mut(&mut self) -> Option<&mut Location> {
+        match self {
+            Error::Io { at, .. }
+            | Error::ColumnNotFound { at, .. }
+            | Error::Data { at, .. }
+            | Error::Crs { at, .. }
+            | Error::Polars { at, .. }
+            | Error::Parquet { at, .. }
+            | Error::Internal { at, .. } => Some(at),
+            Error::Job { .. } | Error::Privacy { .. } => None,
+        }
+    }
+
     /// The error's location, if it has one.
     pub fn location(&self) -> Option<&Location> {
         match self {
@@ -184,8 +251,137 @@ impl Error {
             | Error::Data { at, .. }
             | Error::Crs { at, .. }
             | Error::Polars { at, .. }
-            | Error::Parquet { at, .. } => Some(at),
+            | Error::Parquet { at, .. }
+            | Error::Internal { at, .. } => Some(at),
             Error::Job { .. } | Error::Privacy { .. } => None,
         }
     }
+}
+
+/// Longest message taken from another library's error, in characters.
+const PLAIN_CHARS: usize = 300;
+
+/// Markers of a Rust debug struct inside another library's message (`Error { kind: ... }`,
+/// `Custom { .. }`, `Error("...", line: 1)`).
+const DEBUG_MARKERS: &[&str] = &[
+    "Error {", "Error(", "{ kind", "{ source", "Kind(", "Custom {", "Os {",
+];
+
+/// Another library's error message as shequ prints it: its first line, cut before any Rust
+/// debug struct it embeds, and at most 300 characters.
+///
+/// # Examples
+/// ```
+/// let m = shequ::error::plain("parquet error: Error { source_location: ErrorLocation { byte_offset: 120 } }");
+/// assert_eq!(m, "parquet error: (details omitted)");
+/// assert_eq!(shequ::error::plain("no such file\nmore"), "no such file");
+/// assert_eq!(shequ::error::plain("bad .dbf: Error { kind: Month must be 1..=12 }"), "bad .dbf: Month must be 1..=12");
+/// ```
+pub fn plain(message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
+    // dbase prints its errors as `Error { kind: <message> }`: keep the message.
+    let unwrapped;
+    let mut m = match first.split_once("Error { kind: ") {
+        Some((head, rest)) if rest.ends_with(" }") && !rest.contains('{') => {
+            unwrapped = format!("{head}{}", &rest[..rest.len() - 2]);
+            unwrapped.as_str()
+        }
+        _ => first,
+    };
+    if let Some(at) = DEBUG_MARKERS.iter().filter_map(|d| m.find(d)).min() {
+        // Back to the start of the struct's name.
+        let start = m[..at]
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            .map_or(0, |i| i + 1);
+        let start = if m[start..at].is_empty() { at } else { start };
+        let kept = m[..start].trim_end();
+        return if kept.is_empty() {
+            "(details omitted)".to_owned()
+        } else {
+            format!("{kept} (details omitted)")
+        };
+    }
+    if m.chars().count() > PLAIN_CHARS {
+        m = &m[..m
+            .char_indices()
+            .nth(PLAIN_CHARS)
+            .map_or(m.len(), |(i, _)| i)];
+        return format!("{m}…");
+    }
+    m.to_owned()
+}
+
+/// Longest excerpt of one value that a message prints, in characters.
+pub const EXCERPT_CHARS: usize = 24;
+
+/// Most column names a message lists.
+const LIST_NAMES: usize = 30;
+
+/// A short excerpt of a value for a message: at most [`EXCERPT_CHARS`] characters, with `…`
+/// when cut, and control characters (line breaks among them) shown as spaces.
+///
+/// # Examples
+/// ```
+/// assert_eq!(shequ::error::excerpt("short"), "short");
+/// assert_eq!(shequ::error::excerpt(&"x".repeat(100)).chars().count(), 25);
+/// ```
+pub fn excerpt(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(EXCERPT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if value.chars().nth(EXCERPT_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// True if a text holds a run of six or more digits, as identifiers (citizen ID numbers,
+/// phone numbers) do and column names do not.
+pub fn looks_like_identifier(value: &str) -> bool {
+    let mut run = 0;
+    for c in value.chars() {
+        if c.is_ascii_digit() || ('０'..='９').contains(&c) {
+            run += 1;
+            if run >= 6 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}
+
+/// The column names of a file as a message may print them: at most 30, each cut to
+/// [`EXCERPT_CHARS`] characters. A header that holds an identifier-like value (six digits in
+/// a row) is a data row read as a header, so none of its cells is printed.
+///
+/// # Examples
+/// ```
+/// use shequ::error::column_list;
+/// assert_eq!(column_list(["id", "name"]), "id, name");
+/// let data_row = column_list(["张三", "110105194912310021"]);
+/// assert!(!data_row.contains("张三") && data_row.contains("no header row"));
+/// assert!(column_list((0..100).map(|i| format!("c{i}"))).ends_with("and 70 more"));
+/// ```
+pub fn column_list<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
+    let names: Vec<S> = names.into_iter().collect();
+    if names.iter().any(|n| looks_like_identifier(n.as_ref())) {
+        return format!(
+            "{} columns whose names look like data (a value of six or more digits): \
+             is there no header row?",
+            names.len()
+        );
+    }
+    let mut out: Vec<String> = names
+        .iter()
+        .take(LIST_NAMES)
+        .map(|n| excerpt(n.as_ref()))
+        .collect();
+    if names.len() > LIST_NAMES {
+        out.push(format!("and {} more", names.len() - LIST_NAMES));
+    }
+    out.join(", ")
 }

@@ -24,7 +24,7 @@ pub enum ParentRule {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RegionName {
-    /// Mainland China and margins: lon 73–135, lat 18–54.
+    /// China's territory: lon 73–135.2, lat 3.5–54 ([`Region::china`](crate::crs::Region::china)).
     #[default]
     China,
     /// Anywhere on Earth (only validity is checked).
@@ -268,8 +268,8 @@ impl PrivacyOptions {
     fn check(&self) -> std::result::Result<(), String> {
         match self.output {
             OutputKind::Research => {
-                if self.grid.is_some() || self.community.is_some() {
-                    return Err("privacy.grid and privacy.community limit operational named lists; a research run has none"
+                if self.grid.is_some() || self.community.is_some() || self.street.is_some() {
+                    return Err("privacy.grid, privacy.community and privacy.street limit operational named lists; a research run has none"
                         .into());
                 }
                 if self.plain_identifiers || self.allow_restricted {
@@ -292,6 +292,37 @@ impl PrivacyOptions {
             }
         }
         Ok(())
+    }
+}
+
+/// A layer's column keys (`id`, `parent`, ...) and the columns they name, if set.
+type ColumnKeys<'a> = Vec<(&'static str, Option<&'a String>)>;
+
+/// A TOML error as "line L, column C: what", without the echo of the whole line that the
+/// `toml` crate prints (a job file with lone-CR line ends is one long line).
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let what = crate::error::plain(e.message());
+    match e.span() {
+        Some(span) => {
+            let end = (0..=span.start.min(text.len()))
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
+            let before = &text[..end];
+            let line = before.matches(['\n', '\r']).count() - before.matches("\r\n").count() + 1;
+            let start = before.rfind(['\n', '\r']).map_or(0, |i| i + 1);
+            let column = before[start..].chars().count() + 1;
+            format!("TOML parse error at line {line}, column {column}: {what}")
+        }
+        None => format!("TOML parse error: {what}"),
+    }
+}
+
+/// The message of a CRS error without its (empty) location.
+fn crs_message(e: &Error) -> String {
+    match e {
+        Error::Crs { message, .. } => message.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -427,7 +458,7 @@ impl Job {
     fn parse(text: &str, base: &Path, path: &Path) -> Result<Job> {
         let mut job: Job = toml::from_str(text).map_err(|e| Error::Job {
             path: path.to_owned(),
-            message: e.to_string(),
+            message: toml_message(text, &e),
         })?;
         job.base_dir = base.to_owned();
         job.validate(path)?;
@@ -508,6 +539,117 @@ impl Job {
         let bad = |v: f64| v.is_nan() || v < 0.0;
         if bad(self.options.area_tolerance_m2) || bad(self.options.building_search_m) {
             return Err(err("tolerances must be non-negative numbers".into()));
+        }
+        self.check_columns().map_err(err)?;
+        self.check_crs().map_err(err)?;
+        Ok(())
+    }
+
+    /// Every layer maps each of its columns to one key only: a column that serves as two keys
+    /// (`id` and `household`, say) is a mistake in the job, reported with both keys.
+    fn check_columns(&self) -> std::result::Result<(), String> {
+        for (layer, keys) in self.column_keys() {
+            let keys: Vec<(&str, &String)> = keys
+                .into_iter()
+                .filter_map(|(k, c)| c.map(|c| (k, c)))
+                .collect();
+            for (i, (k1, c1)) in keys.iter().enumerate() {
+                if let Some((k2, _)) = keys[i + 1..].iter().find(|(_, c2)| c2.trim() == c1.trim()) {
+                    return Err(format!(
+                        "[layers.{layer}] maps column {c1:?} twice, as `{k1}` and as `{k2}`; \
+                         each key needs a column of its own"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each layer's column keys and the columns they name.
+    fn column_keys(&self) -> Vec<(&'static str, ColumnKeys<'_>)> {
+        let l = &self.layers;
+        let mut layers = Vec::new();
+        for (name, layer) in [
+            ("streets", &l.streets),
+            ("communities", &l.communities),
+            ("grids", &l.grids),
+            ("buildings", &l.buildings),
+        ] {
+            if let Some(s) = layer {
+                let keys = vec![("id", Some(&s.id)), ("name", s.name.as_ref())];
+                layers.push((name, [keys, vec![("parent", s.parent.as_ref())]].concat()));
+            }
+        }
+        if let Some(f) = &l.facilities {
+            let keys = vec![("id", Some(&f.id)), ("name", f.name.as_ref())];
+            let more = vec![("kind", Some(&f.kind)), ("capacity", f.capacity.as_ref())];
+            layers.push(("facilities", [keys, more].concat()));
+        }
+        if let Some(h) = &l.households {
+            let keys = vec![("id", Some(&h.id)), ("building", h.building.as_ref())];
+            let more = vec![("lon", h.lon.as_ref()), ("lat", h.lat.as_ref())];
+            layers.push(("households", [keys, more].concat()));
+        }
+        if let Some(r) = &l.residents {
+            let keys = vec![("id", Some(&r.id)), ("household", Some(&r.household))];
+            let more = vec![
+                ("name", r.name.as_ref()),
+                ("id_number", r.id_number.as_ref()),
+                ("phone", r.phone.as_ref()),
+                ("sex", r.sex.as_ref()),
+            ];
+            layers.push(("residents", [keys, more].concat()));
+        }
+        layers
+    }
+
+    /// Every CRS the job names is one PROJ can use, checked when the job is read so that the
+    /// error names the key.
+    fn check_crs(&self) -> std::result::Result<(), String> {
+        let check = |key: &str, v: &str| {
+            crate::crs::Crs::parse(v).map(drop).map_err(|e| {
+                format!(
+                    "{key} = {:?}: {}",
+                    crate::error::excerpt(v),
+                    crs_message(&e)
+                )
+            })
+        };
+        let o = &self.options;
+        if !o.working_crs.trim().eq_ignore_ascii_case("auto") {
+            check("options.working_crs", &o.working_crs)?;
+        }
+        if !o.output_crs.trim().eq_ignore_ascii_case("working") {
+            check("options.output_crs", &o.output_crs)?;
+        }
+        if !matches!(o.geojson_crs.trim(), "" | "none") {
+            check("options.geojson_crs", &o.geojson_crs)?;
+        }
+        let l = &self.layers;
+        let layer_crs = [
+            ("streets", l.streets.as_ref().and_then(|s| s.crs.as_ref())),
+            (
+                "communities",
+                l.communities.as_ref().and_then(|s| s.crs.as_ref()),
+            ),
+            ("grids", l.grids.as_ref().and_then(|s| s.crs.as_ref())),
+            (
+                "buildings",
+                l.buildings.as_ref().and_then(|s| s.crs.as_ref()),
+            ),
+            (
+                "facilities",
+                l.facilities.as_ref().and_then(|s| s.crs.as_ref()),
+            ),
+            (
+                "households",
+                l.households.as_ref().and_then(|s| s.crs.as_ref()),
+            ),
+        ];
+        for (layer, crs) in layer_crs {
+            if let Some(c) = crs {
+                check(&format!("layers.{layer}.crs"), c)?;
+            }
         }
         Ok(())
     }

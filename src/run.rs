@@ -197,6 +197,8 @@ pub struct Analysis {
     pub output_crs: Crs,
     /// The CRS of the GeoJSON copies, if any.
     pub geojson_crs: Option<Crs>,
+    /// Person-level tables as Hive partitions (`[output] partitioned` of the job analysed).
+    pub partitioned: bool,
 }
 
 /// Computes the analyses `job` asks for on `build`; their quality issues and step times are
@@ -267,6 +269,7 @@ pub fn analyse(job: &Job, build: &mut Build, policy: Policy) -> Result<Analysis>
         coverage,
         output_crs,
         geojson_crs,
+        partitioned: job.output.partitioned,
     })
 }
 
@@ -277,7 +280,7 @@ pub fn analyse(job: &Job, build: &mut Build, policy: Policy) -> Result<Analysis>
 pub fn write_tables(build: &Build, analysis: &Analysis, out: &Out) -> Result<Written> {
     write_model_to(
         build,
-        out,
+        &out.clone().with_partitioned(analysis.partitioned),
         &analysis.output_crs,
         analysis.geojson_crs.as_ref(),
         &analysis.policy,
@@ -292,6 +295,9 @@ pub fn write_tables(build: &Build, analysis: &Analysis, out: &Out) -> Result<Wri
 ///
 /// # Errors
 /// Write errors.
+///
+/// # Panics
+/// Never: the manifest is plain JSON and always serialises.
 pub fn write_outputs(
     job: &Job,
     build: &mut Build,
@@ -367,9 +373,7 @@ pub fn write_outputs(
         "crs": {
             "working": build.model.working_crs.definition(),
             "working_name": build.model.working_crs.name().ok(),
-            "working_chosen": if job.options.working_crs.eq_ignore_ascii_case("auto") {
-                "auto: CGCS2000 3-degree Gauss-Kruger zone with the central meridian nearest the data's centre"
-            } else { "job" },
+            "working_chosen": working_chosen(job, &build.model.working_crs),
             "output": output_crs.definition(),
             "geojson": geojson_crs.map(|c| c.definition()),
             "proj_version": crate::crs::proj_version(),
@@ -422,4 +426,22 @@ pub fn write_outputs(
     }
     crate::trace::step("manifest and map");
     Ok(RunSummary::of(build, written))
+}
+
+/// How the working CRS was chosen, for the manifest: by the job, or automatically as a
+/// Gauss–Krüger zone or, outside China's zones, a UTM zone.
+fn working_chosen(job: &Job, working: &Crs) -> &'static str {
+    if !job.options.working_crs.trim().eq_ignore_ascii_case("auto") {
+        return "job";
+    }
+    let gk = working
+        .definition()
+        .strip_prefix("EPSG:")
+        .and_then(|c| c.parse::<u32>().ok())
+        .is_some_and(|c| (4534..=4554).contains(&c));
+    if gk {
+        "auto: CGCS2000 3-degree Gauss-Kruger zone with the central meridian nearest the data's centre"
+    } else {
+        "auto: WGS84 UTM zone of the data's centre (it lies outside China's CGCS2000 zones)"
+    }
 }

@@ -840,6 +840,9 @@ map = true
 /// assert_eq!(job.privacy.unwrap().grid.as_deref(), Some("50010300100101"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Panics
+/// Never: the sample job it rewrites is shequ's own (a test checks it).
 pub fn grid_worker_job(grid: &str) -> String {
     let research = "[privacy]\noutput = \"research\"\nk = 5\n";
     assert!(

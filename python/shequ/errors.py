@@ -48,6 +48,11 @@ class FormatError(DataError):
     """A Parquet or Arrow error while reading or writing a table."""
 
 
+class InternalError(ShequError, RuntimeError):
+    """A check shequ makes on its own work failed (a bug, never bad input): for example a
+    layer whose rows read are not the rows placed plus the rows reported."""
+
+
 class PrivacyError(ShequError, PermissionError):
     """The privacy policy refuses the request (person-level rows in a research run, a missing
     or weak pseudonym key, a named list without a scope)."""
@@ -59,6 +64,7 @@ __all__ = [
     "CrsError",
     "DataError",
     "FormatError",
+    "InternalError",
     "IoError",
     "JobError",
     "PrivacyError",

@@ -39,6 +39,7 @@ fn py_err(py: Python<'_>, e: shequ::Error) -> PyErr {
         shequ::Error::Polars { .. } => "ComputeError",
         shequ::Error::Privacy { .. } => "PrivacyError",
         shequ::Error::Parquet { .. } => "FormatError",
+        shequ::Error::Internal { .. } => "InternalError",
         _ => "ShequError",
     };
     let made = (|| -> PyResult<PyErr> {

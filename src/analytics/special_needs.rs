@@ -813,6 +813,9 @@ impl SpecialNeeds {
     ///
     /// # Errors
     /// [`Error::Polars`].
+    ///
+    /// # Panics
+    /// If `base` lacks the `residents` column that [`CountColumns::from_tally`](crate::output::release::CountColumns::from_tally) makes.
     pub fn columns(&self, model: &Model, mut base: CountColumns) -> Result<CountColumns> {
         let names = self.count_names();
         let residents = base.index("residents").expect("base columns");

@@ -163,10 +163,16 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            let shown = e.to_string();
+            eprintln!("error: {shown}");
+            // shequ's own messages include their cause; other libraries' causes are shown as
+            // shequ shows them (first line, no debug structs).
             let mut source = std::error::Error::source(&*e);
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                let cause = shequ::error::plain(&s.to_string());
+                if !shown.contains(&cause) {
+                    eprintln!("  caused by: {cause}");
+                }
                 source = s.source();
             }
             ExitCode::FAILURE

@@ -120,6 +120,7 @@ impl Crs {
             t.to_owned()
         };
         memo(&CHECKED, &def, || {
+            quiet_proj();
             Proj::new(&def).map(drop).map_err(|e| e.to_string())
         })
         .map_err(|e| Error::crs(Location::default(), format!("PROJ cannot use {def:?}: {e}")))?;
@@ -193,6 +194,7 @@ impl Crs {
             return Some(Region::china());
         }
         memo(&AREAS, &self.0, || {
+            quiet_proj();
             let p = Proj::new(&self.0).ok()?;
             let (area, _) = p.area_of_use().ok()?;
             let a = area?;
@@ -220,6 +222,7 @@ impl Crs {
             ));
         }
         let text = memo(&PROJJSON, &self.0, || {
+            quiet_proj();
             let p = Proj::new(&self.0).map_err(|e| e.to_string())?;
             p.to_projjson(Some(false), None, None)
                 .map_err(|e| e.to_string())
@@ -465,6 +468,7 @@ impl Transformer {
     /// several operations by area, `proj_pj_info` gives no definition (before the first
     /// transformation), so every thread then searches the database itself.
     fn create_proj(from: &Crs, to: &Crs) -> Result<Proj> {
+        quiet_proj();
         /// (from, to) → the operation's pipeline, or `None` when it has none to share.
         type Pipelines = Mutex<HashMap<(String, String), Option<String>>>;
         static PIPELINES: OnceLock<Pipelines> = OnceLock::new();
@@ -545,6 +549,53 @@ impl Transformer {
             })
     }
 
+    /// Transforms optional points in place, in parallel. A point that PROJ rejects, or whose
+    /// result is not finite, is set to `None` and its index returned with the reason, so one bad
+    /// row does not stop the others.
+    ///
+    /// # Errors
+    /// [`Error::Crs`] only if no PROJ object can be made for the pair.
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::{Crs, crs::Transformer};
+    /// let t = Transformer::new(&Crs::parse("EPSG:4545").unwrap(), &Crs::lonlat()).unwrap();
+    /// let mut pts = vec![Some(geo::coord! { x: 500_000.0, y: 0.0 }), None, Some(geo::coord! { x: f64::INFINITY, y: 0.0 })];
+    /// let failed = t.transform_points(&mut pts).unwrap();
+    /// assert!((pts[0].unwrap().x - 108.0).abs() < 1e-9);
+    /// assert_eq!((failed.len(), failed[0].0, pts[2]), (1, 2, None));
+    /// ```
+    pub fn transform_points(
+        &self,
+        coords: &mut [Option<Coord<f64>>],
+    ) -> Result<Vec<(usize, String)>> {
+        if self.is_identity() {
+            return Ok(Vec::new());
+        }
+        let failures: Vec<Vec<(usize, String)>> = coords
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .map(|(chunk_no, chunk)| {
+                self.with_step(|p| {
+                    let mut failed = Vec::new();
+                    for (i, slot) in chunk.iter_mut().enumerate() {
+                        let Some(c) = *slot else { continue };
+                        match self.convert_one(p, c) {
+                            Ok(t) if t.x.is_finite() && t.y.is_finite() => *slot = Some(t),
+                            r => {
+                                let why = r.err().unwrap_or_else(|| "not a finite result".into());
+                                failed.push((chunk_no * CHUNK + i, why));
+                                *slot = None;
+                            }
+                        }
+                    }
+                    failed
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(failures.into_iter().flatten().collect())
+    }
+
     /// Transforms geometries in place, in parallel. A geometry that fails is set to `None` and its
     /// index returned with the reason.
     pub fn transform_geometries(
@@ -620,12 +671,21 @@ pub struct Region {
 }
 
 impl Region {
-    /// Mainland China and its neighbours' margins: lon 73–135, lat 18–54.
+    /// China's whole territory with a small margin: lon 73–135.2, lat 3.5–54. The south
+    /// reaches the southernmost islands of Hainan province (about 3.8° N) and the east the
+    /// Heilongjiang–Ussuri confluence (about 135.1° E), so real administrative boundaries fit.
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::crs::{CoordCheck, Region};
+    /// assert_eq!(Region::china().check(112.3, 3.84), CoordCheck::Ok); // Zengmu Ansha, Hainan
+    /// assert_eq!(Region::china().check(135.006, 48.4), CoordCheck::Ok); // Heilongjiang
+    /// ```
     pub fn china() -> Region {
         Region {
             west: 73.0,
-            south: 18.0,
-            east: 135.0,
+            south: 3.5,
+            east: 135.2,
             north: 54.0,
         }
     }
@@ -690,6 +750,74 @@ pub fn check_lonlat(geom: &Geometry<f64>, region: &Region) -> (CoordCheck, Optio
         }
     }
     worst
+}
+
+/// The verdict on a whole feature: where its representative point lies decides, so that one
+/// stray vertex does not reject a feature that as a whole lies in the region; the vertices
+/// outside are counted so that the caller can report them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeatureCheck {
+    /// The verdict on the feature: [`CoordCheck::Invalid`] if any vertex is not a valid
+    /// longitude/latitude (it cannot be projected), else the verdict on the representative
+    /// point.
+    pub verdict: CoordCheck,
+    /// The representative point, or the first invalid vertex.
+    pub at: Coord<f64>,
+    /// Vertices outside the region (swapped or not).
+    pub outside: usize,
+    /// All vertices.
+    pub vertices: usize,
+    /// The first vertex outside the region.
+    pub first_outside: Option<Coord<f64>>,
+}
+
+/// Checks a longitude/latitude feature against a region ([`FeatureCheck`]). The representative
+/// point is geo's interior point (a point inside a polygon, on a line, or a point itself).
+///
+/// # Examples
+/// ```
+/// use shequ::crs::{check_feature, CoordCheck, Region};
+/// // A district with one vertex a little east of the box: kept, one vertex counted outside.
+/// use geo::polygon;
+/// let g: geo::Geometry = polygon![(x: 134.0, y: 47.0), (x: 135.3, y: 47.5), (x: 134.0, y: 48.0)].into();
+/// let c = check_feature(&g, &Region::china());
+/// assert_eq!((c.verdict, c.outside, c.vertices), (CoordCheck::Ok, 1, 4));
+/// ```
+pub fn check_feature(geom: &Geometry<f64>, region: &Region) -> FeatureCheck {
+    use geo::{CoordsIter, InteriorPoint};
+    let mut out = FeatureCheck {
+        verdict: CoordCheck::Ok,
+        at: Coord::default(),
+        outside: 0,
+        vertices: 0,
+        first_outside: None,
+    };
+    for c in geom.coords_iter() {
+        out.vertices += 1;
+        match region.check(c.x, c.y) {
+            CoordCheck::Ok => {}
+            CoordCheck::Invalid => {
+                out.verdict = CoordCheck::Invalid;
+                out.at = c;
+                return out;
+            }
+            _ => {
+                out.outside += 1;
+                out.first_outside.get_or_insert(c);
+            }
+        }
+    }
+    if out.outside == 0 {
+        return out;
+    }
+    let rep = geom
+        .interior_point()
+        .map(|p| p.0)
+        .or(out.first_outside)
+        .unwrap_or_default();
+    out.verdict = region.check(rep.x, rep.y);
+    out.at = rep;
+    out
 }
 
 /// Applies a fallible function to every coordinate of a geometry, in place, stopping at the
@@ -769,11 +897,31 @@ pub fn try_for_each_coord_mut<E>(
     }
 }
 
+/// Keeps PROJ's own log lines (`proj_create: ...`) off the terminal: shequ reports what went
+/// wrong itself, with the file or job key. Set `PROJ_DEBUG` (PROJ's own switch, e.g.
+/// `PROJ_DEBUG=2`) to see them again. Runs once per process, before the first PROJ object is
+/// made; every PROJ context made later copies the default context's level.
+pub(crate) fn quiet_proj() {
+    static QUIET: std::sync::Once = std::sync::Once::new();
+    QUIET.call_once(|| {
+        if std::env::var_os("PROJ_DEBUG").is_none() {
+            // SAFETY: `proj_log_level` with a null context sets the default context's level;
+            // PROJ documents null as the default context, and the call touches no memory of
+            // ours.
+            #[allow(unsafe_code)]
+            unsafe {
+                proj_sys::proj_log_level(std::ptr::null_mut(), proj_sys::PJ_LOG_LEVEL_PJ_LOG_NONE);
+            }
+        }
+    });
+}
+
 /// The version of the bundled PROJ library (asked once; it cannot change while running).
 pub fn proj_version() -> String {
     static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     VERSION
         .get_or_init(|| {
+            quiet_proj();
             proj::ProjBuilder::new()
                 .lib_info()
                 .map(|i| i.version)

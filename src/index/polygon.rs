@@ -144,6 +144,9 @@ impl PolygonIndex {
     /// Whether polygon `slot` covers `p` (contains it or has it on its boundary), whatever
     /// other polygons do there.
     ///
+    /// # Panics
+    /// If `slot` is not the slot of a polygon given to [`PolygonIndex::new`].
+    ///
     /// # Examples
     /// ```
     /// use geo::{coord, polygon, MultiPolygon};

@@ -7,7 +7,7 @@ use std::path::Path;
 use geojson::{Feature, JsonObject, JsonValue};
 
 use crate::crs::Crs;
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Result, excerpt};
 use crate::io::FeatureLayer;
 
 /// Reads a GeoJSON FeatureCollection (or a single Feature), streaming: features are decoded one
@@ -89,19 +89,28 @@ pub fn read(layer: &str, path: &Path, columns: &[&str]) -> Result<FeatureLayer> 
             ));
         }
     }
-    let crs =
-        match top.crs {
-            Some(v) => Some(legacy_crs(&v).ok_or_else(|| {
-                Error::crs(at(), format!("unrecognised GeoJSON crs member {v}"))
-            })??),
-            None => None,
-        };
+    let crs = match top.crs {
+        Some(v) => Some(
+            legacy_crs(&v)
+                .ok_or_else(|| {
+                    Error::crs(
+                        at().column("crs"),
+                        format!(
+                            "unrecognised GeoJSON crs member {}",
+                            excerpt(&v.to_string())
+                        ),
+                    )
+                })?
+                .map_err(|e| e.located(at().column("crs")))?,
+        ),
+        None => None,
+    };
     if let Some(c) = sink.seen.iter().position(|s| !*s) {
         if !sink.geometries.is_empty() {
-            return Err(Error::ColumnNotFound {
-                at: at().column(columns[c]),
-                available: sink.available.into_iter().collect::<Vec<_>>().join(", "),
-            });
+            return Err(Error::column_not_found(
+                at().column(columns[c]),
+                sink.available,
+            ));
         }
     }
     Ok(FeatureLayer {

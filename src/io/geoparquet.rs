@@ -41,6 +41,9 @@ fn perr(at: Location, e: impl std::fmt::Display) -> Error {
 /// # Errors
 /// [`Error::Io`], [`Error::Parquet`] for unreadable or truncated files, [`Error::Data`] for an
 /// unsupported geometry encoding, [`Error::ColumnNotFound`].
+///
+/// # Panics
+/// Never: the geometry column is checked to exist before the batches are read.
 pub fn read(
     layer: &str,
     path: &Path,
@@ -112,14 +115,10 @@ pub fn read(
             .iter()
             .map(|f| f.name().as_str())
             .collect::<Vec<_>>()
-            .join(", ")
     };
     for name in columns.iter().chain(std::iter::once(&geom_col.as_str())) {
         if schema.field_with_name(name).is_err() {
-            return Err(Error::ColumnNotFound {
-                at: at().column(*name),
-                available: available(),
-            });
+            return Err(Error::column_not_found(at().column(*name), available()));
         }
     }
     let reader = builder.build().map_err(|e| perr(at(), e))?;
@@ -295,6 +294,9 @@ fn read_wkb_column(
 }
 
 /// Encodes a geometry as little-endian WKB.
+///
+/// # Panics
+/// Never: writing WKB into a `Vec` cannot fail.
 pub fn to_wkb(g: &Geometry<f64>) -> Vec<u8> {
     let mut buf = Vec::with_capacity(wkb::writer::geometry_wkb_size(g));
     wkb::writer::write_geometry(&mut buf, g, &Default::default())
@@ -446,6 +448,9 @@ pub fn geo_batch(
 ///
 /// # Errors
 /// [`Error::Io`] or [`Error::Parquet`].
+///
+/// # Panics
+/// Never: the compression level used is a valid one.
 pub fn write_batch(path: &Path, schema: Arc<Schema>, batch: &RecordBatch) -> Result<()> {
     let at = || Location::default().file(path);
     let props = WriterProperties::builder()

@@ -101,3 +101,30 @@ pub(crate) fn extension(path: &Path) -> String {
         .unwrap_or("")
         .to_ascii_lowercase()
 }
+
+/// The CRS of a spatial layer and where it came from (`job`, `file` or `default`): the job's
+/// `crs` wins, then the file's own declaration; a GeoJSON file without one is longitude/latitude
+/// (RFC 7946); a Parquet or Shapefile layer without one (no `geo` metadata CRS, no `.prj`) is
+/// refused, since nothing says what its numbers are.
+///
+/// # Errors
+/// [`Error::Crs`] naming the layer and file, for a job `crs` PROJ cannot use or a file that
+/// declares none where one is needed.
+pub(crate) fn layer_crs(
+    layer: &str,
+    path: &Path,
+    job_crs: Option<&str>,
+    file_crs: Option<&Crs>,
+) -> Result<(Crs, &'static str)> {
+    let at = || Location::layer(layer).file(path);
+    match (job_crs, file_crs) {
+        (Some(c), _) => Ok((Crs::parse(c).map_err(|e| e.located(at()))?, "job")),
+        (None, Some(c)) => Ok((c.clone(), "file")),
+        (None, None) if matches!(extension(path).as_str(), "parquet" | "shp") => Err(Error::crs(
+            at(),
+            "the file declares no CRS (no `.prj` beside a shapefile, no CRS in GeoParquet \
+             metadata); set `crs` in the job",
+        )),
+        (None, None) => Ok((Crs::lonlat(), "default")),
+    }
+}

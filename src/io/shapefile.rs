@@ -254,10 +254,7 @@ pub fn read(
         .collect();
     for c in columns {
         if !names.iter().any(|n| n == c) {
-            return Err(Error::ColumnNotFound {
-                at: dbf_at().column(*c),
-                available: names.join(", "),
-            });
+            return Err(Error::column_not_found(dbf_at().column(*c), &names));
         }
     }
     let mut out: Vec<Vec<Option<String>>> =

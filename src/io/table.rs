@@ -1,19 +1,21 @@
-//! Rosters (households, residents) from CSV or Parquet, read with polars.
+//! Rosters (households, residents) from CSV or Parquet, as polars frames.
 //!
 //! CSV exported on Chinese Windows is usually GB18030/GBK, not UTF-8: the encoding is declared in
 //! the job (`utf-8`, `gb18030`, `gbk`) or detected (`auto`: UTF-8 if the bytes are valid UTF-8,
-//! otherwise GB18030, a superset of GBK). Rows with the wrong number of fields (including a
-//! truncated last line) are listed as unreadable and the rest is read.
+//! otherwise GB18030, a superset of GBK). One parser (the `csv` crate) reads the header and the
+//! rows, so the rows counted, kept and reported always agree: line ends may be `\n`, `\r\n`
+//! or a lone `\r` (old Mac exports); empty lines are not rows, as in pandas; a line of
+//! separators only is a row whose fields are all empty; header names are trimmed. Rows with the
+//! wrong number of fields (including a truncated last line) are listed as unreadable, with their
+//! line, and the rest is read. Parquet is read by polars.
 
 use std::borrow::Cow;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Result, excerpt};
 
 /// Text encoding of a CSV file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,46 +209,9 @@ pub fn read_table_with(
             })?;
             let text = decode(&bytes, encoding).map_err(|m| Error::data(at(), m))?;
             let sep = if ext == "tsv" { b'\t' } else { b',' };
-            let scan = scan_records(text.as_bytes(), sep).map_err(|m| Error::data(at(), m))?;
-            // Unknown columns are reported with the header's names; then polars parses only the
-            // requested columns.
-            if let Some(missing) = columns
-                .iter()
-                .find(|c| !scan.header.iter().any(|h| h == *c))
-            {
-                return Err(Error::ColumnNotFound {
-                    at: at().column(*missing),
-                    available: scan.header.join(", "),
-                });
-            }
-            columns = with_optional(&|c| scan.header.iter().any(|h| h == c));
-            let projection: Arc<[PlSmallStr]> =
-                columns.iter().map(|c| PlSmallStr::from(*c)).collect();
-            let clean = match &scan.keep {
-                None => text.into_bytes(),
-                Some(ranges) => {
-                    let mut buf = Vec::with_capacity(text.len());
-                    for r in ranges {
-                        buf.extend_from_slice(&text.as_bytes()[r.clone()]);
-                        if buf.last() != Some(&b'\n') {
-                            buf.push(b'\n');
-                        }
-                    }
-                    buf
-                }
-            };
-            let df = CsvReadOptions::default()
-                .with_has_header(true)
-                .with_infer_schema_length(Some(0))
-                .with_columns(Some(projection))
-                .map_parse_options(|o| o.with_separator(sep))
-                .into_reader_with_file_handle(Cursor::new(clean))
-                .finish()
-                .map_err(|e| Error::Polars {
-                    at: at(),
-                    source: Box::new(e),
-                })?;
-            (df, scan.source_rows, scan.rows, scan.bad)
+            let csv = read_csv(text.as_bytes(), sep, &columns, optional, &at)?;
+            columns = csv.columns;
+            (csv.frame, csv.source_rows, csv.rows, csv.bad)
         }
         "parquet" => {
             let file = std::fs::File::open(path).map_err(|e| Error::Io {
@@ -258,23 +223,17 @@ pub fn read_table_with(
                 source: Box::new(e),
             };
             let mut reader = ParquetReader::new(file);
-            let schema = reader.schema().map_err(polars_err)?;
+            let schema = unpanicked(&at, || reader.schema())?.map_err(polars_err)?;
             if let Some(missing) = columns.iter().find(|c| schema.get(c).is_none()) {
-                return Err(Error::ColumnNotFound {
-                    at: at().column(*missing),
-                    available: schema
-                        .iter_names()
-                        .map(|n| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
+                return Err(Error::column_not_found(
+                    at().column(*missing),
+                    schema.iter_names().map(|n| n.as_str()),
+                ));
             }
             columns = with_optional(&|c| schema.get(c).is_some());
             let mut wanted: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
             wanted.dedup();
-            let df = reader
-                .with_columns(Some(wanted))
-                .finish()
+            let df = unpanicked(&at, || reader.with_columns(Some(wanted)).finish())?
                 .map_err(polars_err)?;
             let n = df.height();
             (df, None, n, Vec::new())
@@ -286,16 +245,13 @@ pub fn read_table_with(
             ));
         }
     };
-    let names: Vec<String> = frame
-        .get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
     let mut cols = Vec::with_capacity(columns.len());
     for name in &columns {
-        let c = frame.column(name).map_err(|_| Error::ColumnNotFound {
-            at: at().column(*name),
-            available: names.join(", "),
+        let c = frame.column(name).map_err(|_| {
+            Error::column_not_found(
+                at().column(*name),
+                frame.get_column_names().iter().map(|n| n.as_str()),
+            )
         })?;
         let target = if numbers.contains(name) && c.dtype().is_primitive_numeric() {
             DataType::Float64
@@ -328,6 +284,26 @@ pub fn read_table_with(
     })
 }
 
+/// Runs polars' Parquet reader, turning a panic inside it into a located error: on some
+/// damaged files (a page header with a negative value count, found by the fuzz targets) it
+/// asserts instead of returning an error. The default panic hook still prints polars' own line.
+fn unpanicked<T>(at: &dyn Fn() -> Location, f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Error::data(
+            at(),
+            format!(
+                "not a readable Parquet file (the reader failed: {})",
+                excerpt(&why)
+            ),
+        )
+    })
+}
+
 fn decode(bytes: &[u8], encoding: Encoding) -> std::result::Result<String, String> {
     let utf8 = |b: &[u8]| {
         let b = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
@@ -354,85 +330,122 @@ fn decode(bytes: &[u8], encoding: Encoding) -> std::result::Result<String, Strin
     }
 }
 
-struct Scan {
-    header: Vec<String>,
+/// A CSV file's requested columns, read by the `csv` crate.
+struct Csv<'c> {
+    /// The requested columns the file has, required first.
+    columns: Vec<&'c str>,
+    frame: DataFrame,
     rows: usize,
     bad: Vec<(usize, String)>,
-    keep: Option<Vec<std::ops::Range<usize>>>,
     source_rows: Option<Vec<u32>>,
 }
 
-/// Finds rows whose field count differs from the header's. When there are none, nothing is
-/// copied.
-fn scan_records(bytes: &[u8], sep: u8) -> std::result::Result<Scan, String> {
+/// Reads the requested columns of a CSV text with one parser, the `csv` crate, so that the
+/// header, the rows counted and the rows kept always agree: line ends may be `\n`, `\r\n` or
+/// a lone `\r`; empty lines are not rows (as in pandas); a line of separators only is a row
+/// whose fields are all empty; header names are trimmed; a row whose field count differs
+/// from the header's is listed as unreadable, with its line, and the rest is read. Empty
+/// fields are null.
+fn read_csv<'c>(
+    bytes: &[u8],
+    sep: u8,
+    columns: &[&'c str],
+    optional: &[&'c str],
+    at: &dyn Fn() -> Location,
+) -> Result<Csv<'c>> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
         .delimiter(sep)
         .from_reader(bytes);
     let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| format!("cannot read the header: {e}"))?
+        .byte_headers()
+        .map_err(|e| Error::data(at(), format!("cannot read the header: {e}")))?
         .iter()
-        .map(str::to_owned)
+        .map(|h| {
+            let h = String::from_utf8_lossy(h);
+            h.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}' || c == '\u{FEFF}')
+                .to_owned()
+        })
         .collect();
     let width = header.len();
-    if width == 0 {
-        return Err("the file has no header row".into());
+    if header.iter().all(String::is_empty) {
+        return Err(Error::data(at(), "the file has no header row"));
     }
+    let position = |name: &str| -> Result<Option<usize>> {
+        let mut found = header.iter().enumerate().filter(|(_, h)| *h == name);
+        match (found.next(), found.next()) {
+            (Some((a, _)), Some((b, _))) => Err(Error::data(
+                at().column(name),
+                format!(
+                    "the header names this column twice (columns {} and {})",
+                    a + 1,
+                    b + 1
+                ),
+            )),
+            (first, _) => Ok(first.map(|(i, _)| i)),
+        }
+    };
+    let mut wanted: Vec<(&'c str, usize)> = Vec::with_capacity(columns.len() + optional.len());
+    for c in columns {
+        match position(c)? {
+            Some(i) if !wanted.iter().any(|(n, _)| n == c) => wanted.push((c, i)),
+            Some(_) => {}
+            None => return Err(Error::column_not_found(at().column(*c), &header)),
+        }
+    }
+    for c in optional {
+        if let Some(i) = position(c)? {
+            if !wanted.iter().any(|(n, _)| n == c) {
+                wanted.push((c, i));
+            }
+        }
+    }
+    let mut builders: Vec<StringChunkedBuilder> = wanted
+        .iter()
+        .map(|(n, _)| StringChunkedBuilder::new(PlSmallStr::from(*n), bytes.len() / 64 + 1))
+        .collect();
     let mut rec = csv::ByteRecord::new();
-    let mut starts: Vec<(usize, bool)> = Vec::new();
-    let mut bad = Vec::new();
-    let header_end = rdr.position().byte() as usize;
-    let mut row = 0usize;
+    let (mut rows, mut bad, mut kept) = (0usize, Vec::new(), Vec::new());
     loop {
-        let start = rdr.position().byte() as usize;
         match rdr.read_byte_record(&mut rec) {
             Ok(false) => break,
-            Ok(true) => {
-                let ok = rec.len() == width;
-                if !ok {
-                    let line = rec.position().map_or(0, |p| p.line());
-                    bad.push((
-                        row,
-                        format!("line {line}: {} fields, the header has {width}", rec.len()),
-                    ));
+            Ok(true) if rec.len() == width => {
+                for ((_, i), b) in wanted.iter().zip(&mut builders) {
+                    // The text was decoded, and fields split at ASCII separators, so every
+                    // field is UTF-8.
+                    match std::str::from_utf8(&rec[*i]) {
+                        Ok("") | Err(_) => b.append_null(),
+                        Ok(v) => b.append_value(v),
+                    }
                 }
-                starts.push((start, ok));
+                kept.push(rows as u32);
             }
-            Err(e) => {
-                bad.push((row, format!("unreadable: {e}")));
-                starts.push((start, false));
+            Ok(true) => {
+                let line = rec.position().map_or(0, |p| p.line());
+                bad.push((
+                    rows,
+                    format!("line {line}: {} fields, the header has {width}", rec.len()),
+                ));
             }
+            Err(e) => bad.push((rows, format!("unreadable: {}", excerpt(&e.to_string())))),
         }
-        row += 1;
+        rows += 1;
     }
-    if bad.is_empty() {
-        return Ok(Scan {
-            header,
-            rows: row,
-            bad,
-            keep: None,
-            source_rows: None,
-        });
-    }
-    let end = bytes.len();
-    let mut keep = Vec::with_capacity(starts.len() + 1);
-    keep.push(0..header_end);
-    let mut source_rows = Vec::new();
-    for (i, &(s, ok)) in starts.iter().enumerate() {
-        if ok {
-            let e = starts.get(i + 1).map_or(end, |n| n.0);
-            keep.push(s..e);
-            source_rows.push(i as u32);
-        }
-    }
-    Ok(Scan {
-        header,
-        rows: row,
+    let cols: Vec<Column> = builders
+        .into_iter()
+        .map(|b| b.finish().into_series().into_column())
+        .collect();
+    let frame = DataFrame::new(kept.len(), cols).map_err(|e| Error::Polars {
+        at: at(),
+        source: Box::new(e),
+    })?;
+    Ok(Csv {
+        columns: wanted.into_iter().map(|(n, _)| n).collect(),
+        frame,
+        rows,
+        source_rows: (!bad.is_empty()).then_some(kept),
         bad,
-        keep: Some(keep),
-        source_rows: Some(source_rows),
     })
 }
 

@@ -7,15 +7,18 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use foldhash::{HashMap, HashMapExt};
-use geo::{Area as _, BoundingRect, Coord, Geometry, InteriorPoint, MultiPolygon};
+use geo::orient::{Direction, Orient};
+use geo::{Area as _, BoundingRect, Coord, CoordsIter, Geometry, InteriorPoint, MultiPolygon};
 use polars::prelude::{DataType, Float64Chunked, StaticArray, StringChunked};
 use rayon::prelude::*;
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
 use serde::Serialize;
 
-use crate::crs::{CoordCheck, Crs, Region, Transformer, check_lonlat, metric_crs_for, utm_crs_for};
-use crate::error::{Error, Location, Result};
+use crate::crs::{
+    CoordCheck, Crs, FeatureCheck, Region, Transformer, check_feature, metric_crs_for, utm_crs_for,
+};
+use crate::error::{Error, Location, Result, excerpt};
 use crate::index::{PolygonIndex, ranks_by_id};
 use crate::io::table::{
     Table, TextColumn, clean_code, clean_code_ref, parse_number, read_table_with,
@@ -85,7 +88,7 @@ pub struct Build {
 /// let job = shequ::Job::from_toml(dir.path().join("job.toml"))?;
 /// let built = shequ::build(&job)?;
 /// assert_eq!(built.model.grids.len(), 4);
-/// built.report.check_accounting()?;
+/// built.report.check_accounting().map_err(|(_, why)| why)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -308,11 +311,9 @@ impl<'a> Builder<'a> {
         }
         let mut households = households;
         if let Some(h) = &mut households {
-            let mut pts: Vec<Coord<f64>> = h.coords.iter().flatten().copied().collect();
-            to_working.transform_coords(&mut pts)?;
-            let mut it = pts.into_iter();
-            for c in h.coords.iter_mut().flatten() {
-                *c = it.next().expect("same count");
+            for (i, why) in to_working.transform_points(&mut h.coords)? {
+                let detail = format!("cannot transform to {working}: {}", excerpt(&why));
+                self.bad_coordinates(h, i, IssueKind::OutOfRange, detail);
             }
         }
         self.progress.finish();
@@ -431,6 +432,14 @@ impl<'a> Builder<'a> {
             );
         }
         self.report.sort();
+        // Every run, in release builds too: outputs are never written from a model that lost
+        // or double-counted a row.
+        self.report
+            .check_accounting()
+            .map_err(|(layer, message)| Error::Internal {
+                at: Location::layer(layer.name()),
+                message,
+            })?;
         Ok(Build {
             model,
             report: self.report,
@@ -472,17 +481,8 @@ impl<'a> Builder<'a> {
             encoding: cfg.encoding.as_deref(),
         };
         let fl: FeatureLayer = read_features(layer.name(), &path, &cols, opts)?;
-        let (crs, crs_source) = match (&cfg.crs, &fl.crs) {
-            (Some(c), _) => (Crs::parse(c).map_err(|e| relocate(e, layer, &path))?, "job"),
-            (None, Some(c)) => (c.clone(), "file"),
-            (None, None) if matches!(crate::io::extension(&path).as_str(), "parquet" | "shp") => {
-                return Err(Error::crs(
-                    Location::layer(layer.name()).file(&path),
-                    "the file declares no CRS; set `crs` in the job",
-                ));
-            }
-            (None, None) => (Crs::lonlat(), "default"),
-        };
+        let (crs, crs_source) =
+            crate::io::layer_crs(layer.name(), &path, cfg.crs.as_deref(), fl.crs.as_ref())?;
         self.inputs.push(InputInfo {
             layer,
             path: path.clone(),
@@ -578,18 +578,45 @@ impl<'a> Builder<'a> {
             );
         }
         let region = self.region_for(&crs);
-        let verdicts: Vec<(usize, CoordCheck, Option<Coord<f64>>)> = s
+        let verdicts: Vec<(usize, FeatureCheck)> = s
             .geoms
             .par_iter()
             .enumerate()
             .filter_map(|(i, g)| {
-                let (v, c) = check_lonlat(g.as_ref()?, &region);
-                (v != CoordCheck::Ok).then_some((i, v, c))
+                let c = check_feature(g.as_ref()?, &region);
+                (c.verdict != CoordCheck::Ok || c.outside > 0).then_some((i, c))
             })
             .collect();
-        for (i, v, c) in verdicts {
-            let c = c.unwrap_or_default();
-            let (kind, detail) = coord_issue(v, c, &crs, 6);
+        for (i, c) in verdicts {
+            if c.verdict == CoordCheck::Ok {
+                // The feature lies in the region; some of its vertices do not.
+                let v = c.first_outside.unwrap_or_default();
+                let id = s.ids[i].clone();
+                self.report.push(
+                    layer,
+                    Some(i),
+                    id.as_deref(),
+                    IssueKind::OutOfRange,
+                    Severity::Warning,
+                    format!(
+                        "{} of {} vertices lie outside the expected region ({}), the first at \
+                         ({:.6}, {:.6}); the feature is kept: its interior point ({:.6}, {:.6}) \
+                         lies inside",
+                        c.outside,
+                        c.vertices,
+                        region_text(&region),
+                        v.x,
+                        v.y,
+                        c.at.x,
+                        c.at.y
+                    ),
+                );
+                continue;
+            }
+            let (kind, mut detail) = coord_issue(c.verdict, c.at, &crs, 6);
+            if c.verdict != CoordCheck::Invalid {
+                detail = format!("the feature's interior point: {detail}");
+            }
             self.reject(&mut s, i, kind, detail);
         }
         Ok(s)
@@ -698,7 +725,10 @@ impl<'a> Builder<'a> {
                 Some((
                     i,
                     match checks::validate(&mp) {
-                        Ok(()) => Ok(mp),
+                        // One winding for every ring (exteriors counter-clockwise, holes
+                        // clockwise), whatever the file had: dissolving and the overlay checks
+                        // read a ring wound the other way as a hole.
+                        Ok(()) => Ok(mp.orient(Direction::Default)),
                         Err(e) => Err((IssueKind::InvalidGeometry, e)),
                     },
                 ))
@@ -897,9 +927,21 @@ impl<'a> Builder<'a> {
         if let Some((level, index)) = finest {
             let pts: Vec<Option<Coord<f64>>> =
                 accepted.iter().map(|(_, (_, p))| Some(*p)).collect();
-            let located = index.locate_all(&pts);
+            let at_point = index.locate_all(&pts);
             let parent_ids = id_lookup(model, level);
             let parent_geoms = model_units(model, level);
+            // A footprint that straddles units goes to the one holding most of its area (its
+            // interior point may lie in the smaller part); the area outside is reported below.
+            let located: Vec<Option<u32>> = accepted
+                .par_iter()
+                .zip(&at_point)
+                .map(|((_, (fp, _)), &loc)| match fp {
+                    Some(fp) if !fp.exterior_coords_iter().all(|c| index.locate(c) == loc) => {
+                        checks::largest_overlap(fp, index, &parent_geoms, None).or(loc)
+                    }
+                    _ => loc,
+                })
+                .collect();
             let crossings = checks::footprint_crossings(
                 &accepted
                     .iter()
@@ -935,7 +977,9 @@ impl<'a> Builder<'a> {
                         IssueKind::CrossesParent,
                         Severity::Warning,
                         format!(
-                            "{area:.1} m² of the footprint lies outside its {}",
+                            "the footprint straddles {}s: {area:.1} m² of it lies outside the \
+                             {} it is placed in, which holds the largest part",
+                            level.singular(),
                             level.singular()
                         ),
                     );
@@ -1129,12 +1173,9 @@ impl<'a> Builder<'a> {
     /// checks them against the region; those outside are reported and dropped.
     fn check_household_coords(&mut self, rows: &mut HouseholdRows, crs: &Crs) -> Result<()> {
         let to_lonlat = Transformer::new(crs, &self.lonlat)?;
-        if !to_lonlat.is_identity() {
-            let mut raw: Vec<Coord<f64>> = rows.coords.iter().flatten().copied().collect();
-            to_lonlat.transform_coords(&mut raw)?;
-            for (c, t) in rows.coords.iter_mut().flatten().zip(raw) {
-                *c = t;
-            }
+        for (i, why) in to_lonlat.transform_points(&mut rows.coords)? {
+            let detail = format!("cannot transform from {crs}: {}", excerpt(&why));
+            self.bad_coordinates(rows, i, IssueKind::OutOfRange, detail);
         }
         let region = self.region_for(crs);
         let bad: Vec<(usize, CoordCheck, Coord<f64>)> = rows
@@ -1721,7 +1762,7 @@ fn footprint(mp: MultiPolygon<f64>) -> Checked<Shape> {
     let p = mp
         .interior_point()
         .ok_or((IssueKind::MissingGeometry, "empty footprint".to_owned()))?;
-    Ok((Some(mp), p.0))
+    Ok((Some(mp.orient(Direction::Default)), p.0))
 }
 
 /// Dissolves children into parents by their declared parent codes.
@@ -1858,11 +1899,16 @@ fn coord_issue(v: CoordCheck, c: Coord<f64>, crs: &Crs, digits: usize) -> (Issue
         CoordCheck::OutsideRegion | CoordCheck::Ok => (
             IssueKind::OutOfRange,
             format!(
-                "coordinate ({:.digits$}, {:.digits$}){rounded} lies outside the expected region (China: lon 73–135, lat 18–54; otherwise the CRS's area of use)",
+                "coordinate ({:.digits$}, {:.digits$}){rounded} lies outside the expected region (region = \"china\": lon 73–135.2, lat 3.5–54; region = \"world\": the CRS's area of use)",
                 c.x, c.y
             ),
         ),
     }
+}
+
+/// A region's box for a message.
+fn region_text(r: &Region) -> String {
+    format!("lon {}–{}, lat {}–{}", r.west, r.east, r.south, r.north)
 }
 
 /// The geometry type's GeoJSON name.
@@ -1882,8 +1928,5 @@ pub(crate) fn type_name(g: &Geometry<f64>) -> &'static str {
 }
 
 fn relocate(e: Error, layer: Layer, path: &std::path::Path) -> Error {
-    match e {
-        Error::Crs { message, .. } => Error::crs(Location::layer(layer.name()).file(path), message),
-        other => other,
-    }
+    e.located(Location::layer(layer.name()).file(path))
 }

@@ -224,6 +224,10 @@ impl Model {
     }
 
     /// The id of the unit at `index` of a polygon level or building, as a string.
+    ///
+    /// # Panics
+    /// If `index` is not below the layer's number of units ([`units`](Self::units); for
+    /// households and facilities, their count).
     pub fn code(&self, layer: Layer, index: u32) -> &str {
         let i = index as usize;
         match layer {
@@ -250,6 +254,9 @@ impl Model {
 
     /// The lineage of unit `index` of a polygon level or of a building (it includes the unit
     /// itself).
+    ///
+    /// # Panics
+    /// If `index` is not below [`units`](Self::units)`(layer)`.
     ///
     /// # Examples
     /// ```

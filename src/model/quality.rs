@@ -173,7 +173,8 @@ impl QualityReport {
             id,
             kind,
             severity,
-            detail: detail.into(),
+            // Details often carry another library's message: one line, short, no debug structs.
+            detail: crate::error::plain(&detail.into()),
         });
     }
 
@@ -217,14 +218,21 @@ impl QualityReport {
     /// Checks that every layer's rows are accounted for: `read == placed + rejected`, and every
     /// rejected row has a [`Severity::Rejected`] issue naming its index.
     ///
+    /// [`build`](crate::build) runs this on every build, in release builds too, and fails with
+    /// [`Error::Internal`](crate::Error::Internal) naming the layer rather than return a model
+    /// that lost a row.
+    ///
     /// # Errors
-    /// A description of the first layer whose numbers do not add up.
-    pub fn check_accounting(&self) -> Result<(), String> {
+    /// The first layer whose numbers do not add up, with a description.
+    pub fn check_accounting(&self) -> Result<(), (Layer, String)> {
         for (layer, c) in &self.counts {
             if c.read != c.placed + c.rejected {
-                return Err(format!(
-                    "{layer}: read {} != placed {} + rejected {}",
-                    c.read, c.placed, c.rejected
+                return Err((
+                    *layer,
+                    format!(
+                        "{layer}: read {} != placed {} + rejected {}",
+                        c.read, c.placed, c.rejected
+                    ),
                 ));
             }
             let mut rejected: Vec<usize> = self
@@ -235,10 +243,13 @@ impl QualityReport {
             rejected.sort_unstable();
             rejected.dedup();
             if rejected.len() != c.rejected {
-                return Err(format!(
-                    "{layer}: {} rows rejected but {} distinct rows have a rejection entry",
-                    c.rejected,
-                    rejected.len()
+                return Err((
+                    *layer,
+                    format!(
+                        "{layer}: {} rows rejected but {} distinct rows have a rejection entry",
+                        c.rejected,
+                        rejected.len()
+                    ),
                 ));
             }
         }

@@ -48,6 +48,9 @@ pub fn within_names(cov: &Coverage, m: &Measure) -> Vec<String> {
 /// threshold ⊂ within the next ⊂ … ⊂ the target population, so a count is published only
 /// when its difference to the next (the residents between two thresholds, or beyond the
 /// last) is at least k as well. No difference of two published counts is a small count.
+///
+/// # Panics
+/// If `base` lacks the released columns of the coverage's targets (made by the special-needs columns or the base tally).
 pub fn columns(cov: &Coverage, model: &Model, mut base: CountColumns) -> CountColumns {
     let names: Vec<Vec<String>> = cov.measures.iter().map(|m| within_names(cov, m)).collect();
     let ncols: usize = names.iter().map(Vec::len).sum();
@@ -785,7 +788,7 @@ fn write_residents(
             );
         }
     }
-    let partitioned = build.job.output.partitioned;
+    let partitioned = dir.is_partitioned();
     write_rows(
         dir,
         &format!("{DIR}/"),
@@ -875,7 +878,7 @@ fn write_uncovered_households(
                 .collect(),
         ),
     ]);
-    let partitioned = build.job.output.partitioned;
+    let partitioned = dir.is_partitioned();
     write_rows(
         dir,
         &format!("{DIR}/"),

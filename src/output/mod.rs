@@ -294,6 +294,8 @@ pub struct Out {
     /// Writes the Parquet files of a directory output on its own thread, so that encoding and
     /// compressing one table overlaps computing the next.
     writer: Option<Arc<Writer>>,
+    /// Person-level tables as Hive partitions by street and community (`[output] partitioned`).
+    partitioned: bool,
 }
 
 /// A table waiting to be written.
@@ -369,6 +371,7 @@ impl Out {
             prefix: String::new(),
             memory: None,
             writer: Some(Arc::new(Writer::new())),
+            partitioned: false,
         }
     }
 
@@ -379,7 +382,27 @@ impl Out {
             prefix: String::new(),
             memory: Some(Arc::default()),
             writer: None,
+            partitioned: false,
         }
+    }
+
+    /// The same target, writing person-level tables as Hive partitions by street and
+    /// community when `partitioned` is set (as `[output] partitioned = true` asks; memory
+    /// targets keep tables whole).
+    ///
+    /// # Examples
+    /// ```
+    /// let out = shequ::output::Out::memory().with_partitioned(true);
+    /// assert!(out.is_partitioned());
+    /// ```
+    pub fn with_partitioned(mut self, partitioned: bool) -> Out {
+        self.partitioned = partitioned;
+        self
+    }
+
+    /// True if person-level tables are written as Hive partitions.
+    pub fn is_partitioned(&self) -> bool {
+        self.partitioned
     }
 
     /// Waits until every table given so far is written (Parquet files of a directory output
@@ -405,6 +428,9 @@ impl Out {
     }
 
     /// The tables kept so far (empty when writing files).
+    ///
+    /// # Panics
+    /// If another thread panicked while writing into this memory target.
     pub fn tables(&self) -> BTreeMap<String, arrow_array::RecordBatch> {
         self.memory
             .as_ref()
@@ -413,6 +439,9 @@ impl Out {
     }
 
     /// Everything kept so far (empty when writing files).
+    ///
+    /// # Panics
+    /// If another thread panicked while writing into this memory target.
     pub fn into_memory(self) -> Memory {
         self.memory
             .map(|m| m.lock().expect("not poisoned").clone())
@@ -426,6 +455,7 @@ impl Out {
             prefix: format!("{}{name}/", self.prefix),
             memory: self.memory.clone(),
             writer: self.writer.clone(),
+            partitioned: self.partitioned,
         }
     }
 
@@ -683,7 +713,7 @@ pub fn write_model(
 ) -> Result<Written> {
     write_model_to(
         build,
-        &Out::dir(out),
+        &Out::dir(out).with_partitioned(build.job.output.partitioned),
         output_crs,
         geojson_crs,
         policy,

@@ -97,7 +97,7 @@ pub(crate) fn unit_columns(
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_lists(build: &Build, out: &std::path::Path, policy: &Policy) -> Result<Vec<String>> {
-    let out = crate::output::Out::dir(out);
+    let out = crate::output::Out::dir(out).with_partitioned(build.job.output.partitioned);
     let files = write_lists_to(build, &out, policy)?;
     out.finish()?;
     Ok(files)
@@ -138,7 +138,7 @@ pub fn write_lists_to(
     cols.push(Arc::new(UInt64Array::from_iter_values(
         hh.iter().map(|&i| model.households[i].residents as u64),
     )));
-    let partitioned = build.job.output.partitioned;
+    let partitioned = out.is_partitioned();
     let mut files = write_rows(out, "", "households", partitioned, fields, cols)?;
 
     let Some(r) = build.job.layers.residents.as_ref() else {

@@ -178,6 +178,9 @@ impl Release {
     ///
     /// # Errors
     /// [`crate::Error::Data`] if the counts are inconsistent (a bug).
+    ///
+    /// # Panics
+    /// Never: every level of a model is one of the released levels.
     pub fn with_columns(model: &Model, policy: &Policy, cols: CountColumns) -> Result<Release> {
         let research = policy.kind == OutputKind::Research;
         let mut levels: Vec<Layer> = [Layer::Street, Layer::Community, Layer::Grid]

@@ -121,6 +121,9 @@ impl Secret {
 
     /// A short public fingerprint of the key (HMAC of a fixed label), for manifests: runs with
     /// the same fingerprint produce the same pseudonyms.
+    ///
+    /// # Panics
+    /// Never: HMAC takes keys of any length.
     pub fn fingerprint(&self) -> String {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
             .expect("HMAC takes keys of any length");
@@ -161,6 +164,9 @@ impl fmt::Debug for Pseudonymizer {
 
 impl Pseudonymizer {
     /// A pseudonymizer keyed with `secret`.
+    ///
+    /// # Panics
+    /// Never: HMAC takes keys of any length.
     pub fn new(secret: &Secret) -> Pseudonymizer {
         Pseudonymizer {
             mac: <Hmac<Sha256> as KeyInit>::new_from_slice(&secret.0)
@@ -284,6 +290,9 @@ pub fn id_check_char(first17: &str) -> Option<char> {
 /// assert!(matches!(check_id_number("110105194913310028"), Err(IdNumberProblem::BirthDate)));
 /// assert_eq!(check_id_number("12345"), Err(IdNumberProblem::Length(5)));
 /// ```
+///
+/// # Panics
+/// Never: a number that passes the character check is ASCII.
 pub fn check_id_number(raw: &str) -> std::result::Result<IdNumber, IdNumberProblem> {
     let (digits, birth) = parse_id_number(raw)?;
     Ok(IdNumber {

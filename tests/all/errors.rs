@@ -85,15 +85,29 @@ fn wrong_encoding_is_an_error_with_line_and_auto_detects_gbk() {
 fn unusable_crs_is_an_error_naming_the_layer() {
     let dir = tempfile::tempdir().unwrap();
     grids(dir.path());
-    let job = Job::from_toml_str(
+    // Read from a job file: refused when the job is read, naming the key.
+    let err = Job::from_toml_str(
         "[layers.grids]\npath = \"grids.geojson\"\ncrs = \"EPSG:999999\"",
         dir.path(),
     )
-    .unwrap();
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Job { .. }), "{msg}");
+    assert!(
+        msg.contains("layers.grids.crs") && msg.contains("999999"),
+        "{msg}"
+    );
+    // Set in code after reading: the build names the layer and the file.
+    let mut job =
+        Job::from_toml_str("[layers.grids]\npath = \"grids.geojson\"", dir.path()).unwrap();
+    job.layers.grids.as_mut().unwrap().crs = Some("EPSG:999999".into());
     let err = shequ::build(&job).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Crs { .. }), "{msg}");
-    assert!(msg.contains("grids") && msg.contains("999999"), "{msg}");
+    assert!(
+        msg.contains("grids.geojson") && msg.contains("999999"),
+        "{msg}"
+    );
 }
 
 #[test]

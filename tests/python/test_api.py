@@ -186,6 +186,22 @@ def test_operational_job_gives_pseudonymous_lists(model, tmp_path, monkeypatch):
     assert model.table("buildings", privacy=privacy).height > 0
 
 
+def test_write_honours_the_partitioned_override(model, tmp_path, monkeypatch):
+    # Issue 20, item 10: `output={"partitioned": True}` given to write() was ignored (the
+    # writers read the model's own job) while `map` was honoured.
+    monkeypatch.setenv("SHEQU_TEST_KEY", "a secret of at least sixteen bytes")
+    street = model.streets["street_id"][0]
+    privacy = {"output": "operational", "street": street, "secret_env": "SHEQU_TEST_KEY"}
+    op = shequ.build(model.job.replace(privacy=privacy))
+    flat = op.write(tmp_path / "flat", output={"map": False})
+    assert "residents.parquet" in flat and not (tmp_path / "flat" / "map.html").exists()
+    parts = op.write(tmp_path / "parts", output={"map": False, "partitioned": True})
+    assert "residents.parquet" not in parts
+    assert (tmp_path / "parts" / "residents" / f"street_id={street}").is_dir()
+    n = pq.read_table(tmp_path / "flat" / "residents.parquet").num_rows
+    assert pq.ParquetDataset(tmp_path / "parts" / "residents").read().num_rows == n
+
+
 # -- interchange ----------------------------------------------------------------------------
 
 

@@ -75,6 +75,10 @@ impl Decay {
 /// let a = two_step(&reach, &[100.0, 50.0], &[10.0, 20.0], 500.0, &Decay::None);
 /// assert_eq!(a, vec![Some(0.1), Some(0.4)]);
 /// ```
+///
+/// # Panics
+/// If `supply` has fewer entries than the reach has facilities, or `demand` more than it has
+/// demand points.
 pub fn two_step(
     reach: &dyn Reach,
     demand: &[f64],

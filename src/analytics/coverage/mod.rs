@@ -395,6 +395,9 @@ impl Coverage {
     /// assert_eq!(m.bands.len(), built.model.households.len());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// # Panics
+    /// Never on a build of shequ's: a network measure is made only when the network was read (an internal invariant).
     pub fn compute(
         build: &Build,
         opts: &CoverageOptions,
@@ -642,6 +645,10 @@ impl Coverage {
     }
 
     /// The index of the rule's standard among its thresholds.
+    ///
+    /// # Panics
+    /// If `m` is a measure of another [`Coverage`] whose rule has no such standard (rules are
+    /// checked when read: a rule's standard is one of its thresholds).
     pub fn standard_band(&self, m: &Measure) -> usize {
         let rule = self.rule(m);
         rule.thresholds_m
@@ -651,6 +658,9 @@ impl Coverage {
     }
 
     /// Household `h` is within the rule's standard of a facility (`None`: no location).
+    ///
+    /// # Panics
+    /// If `h` is not a household index of the model.
     pub fn covered(&self, m: &Measure, h: usize) -> Option<bool> {
         let b = m.bands[h] as usize;
         (b <= self.rule(m).thresholds_m.len()).then_some(b <= self.standard_band(m))
@@ -658,6 +668,10 @@ impl Coverage {
 
     /// Facilities of the measure's type within `threshold` (one of the rule's) of household
     /// `h` (`None`: no location).
+    ///
+    /// # Panics
+    /// If `threshold` is not one of the thresholds of the measure's facility type (the rule's
+    /// `thresholds_m`), or `h` is not a household index of the model.
     pub fn within(&self, m: &Measure, h: usize, threshold: f64) -> Option<u32> {
         let r = &self.reached[m.reach].reached;
         let t = r
@@ -859,18 +873,8 @@ fn layer_transformer(
     file_crs: Option<&Crs>,
     working: &Crs,
 ) -> Result<Transformer> {
-    let crs = match (job_crs, file_crs) {
-        (Some(c), _) => Crs::parse(c)?,
-        (None, Some(c)) => c.clone(),
-        (None, None) if crate::io::extension(path) == "parquet" => {
-            return Err(Error::crs(
-                Location::layer(layer.name()).file(path),
-                "the file declares no CRS; set `crs` in the job",
-            ));
-        }
-        (None, None) => Crs::lonlat(),
-    };
-    Transformer::new(&crs, working)
+    let (crs, _) = crate::io::layer_crs(layer.name(), path, job_crs, file_crs)?;
+    Transformer::new(&crs, working).map_err(|e| e.located(Location::layer(layer.name()).file(path)))
 }
 
 fn issue(

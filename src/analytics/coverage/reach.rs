@@ -382,6 +382,9 @@ pub struct NetworkReach {
 impl NetworkReach {
     /// Distances from every service point in `sites` (snapped; `None` = not on the network)
     /// to every demand point in `points` within `cutoff_m`.
+    ///
+    /// # Panics
+    /// Never: only the sites that snapped to the network are used (an internal invariant).
     pub fn new(
         net: &Network,
         sites: &[Option<Snap>],
