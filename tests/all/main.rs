@@ -1,10 +1,12 @@
 //! Integration tests (one binary, so the heavy dependency tree is linked once).
 
+mod bad_input;
 mod boundary;
 mod coverage;
 mod crs;
 mod errors;
 mod fixtures;
+mod fuzz;
 mod hierarchy;
 mod io;
 mod privacy;
