@@ -614,7 +614,7 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let (kind, mut detail) = coord_issue(c.verdict, c.at, &crs, 6);
-            if c.verdict != CoordCheck::Invalid {
+            if c.verdict != CoordCheck::Invalid && c.vertices > 1 {
                 detail = format!("the feature's interior point: {detail}");
             }
             self.reject(&mut s, i, kind, detail);

@@ -288,7 +288,7 @@ fn ring(x0: f64, y0: f64, x1: f64, y1: f64, ccw: bool) -> geo::LineString<f64> {
 
 #[test]
 fn item7_derived_street_keeps_children_of_either_winding() {
-    use geo::{Geometry, MultiPolygon, Polygon};
+    use geo::{Geometry, MultiPolygon, Polygon, Winding};
     let dir = tempfile::tempdir().unwrap();
     // C1: counter-clockwise with a clockwise hole; C2 beside it: clockwise with a
     // counter-clockwise hole (holes wound "wrongly" too); C3: a multipolygon of two parts,
@@ -301,27 +301,28 @@ fn item7_derived_street_keeps_children_of_either_winding() {
         ring(1000.0, 0.0, 2000.0, 1000.0, false),
         vec![ring(1200.0, 200.0, 1300.0, 300.0, true)],
     );
+    assert!(c2.exterior().is_cw() && c1.exterior().is_ccw());
     let c3 = MultiPolygon(vec![
         Polygon::new(ring(0.0, 1000.0, 900.0, 2000.0, false), vec![]),
         Polygon::new(ring(1100.0, 1000.0, 2000.0, 2000.0, true), vec![]),
     ]);
-    write_layer(
-        &dir.path().join("communities.geojson"),
-        &[
-            (
-                Some(Geometry::Polygon(c1)),
-                json!({"code": "C1", "street": "S1"}),
-            ),
-            (
-                Some(Geometry::Polygon(c2)),
-                json!({"code": "C2", "street": "S1"}),
-            ),
-            (
-                Some(Geometry::MultiPolygon(c3)),
-                json!({"code": "C3", "street": "S1"}),
-            ),
-        ],
-    );
+    // Written as raw GeoJSON: shequ's own writer would orient the rings.
+    let features: Vec<serde_json::Value> = [
+        (Geometry::Polygon(c1), "C1"),
+        (Geometry::Polygon(c2), "C2"),
+        (Geometry::MultiPolygon(c3), "C3"),
+    ]
+    .into_iter()
+    .map(|(g, code)| {
+        json!({"type": "Feature", "properties": {"code": code, "street": "S1"},
+               "geometry": serde_json::to_value(geojson::Geometry::from(&g)).unwrap()})
+    })
+    .collect();
+    let fc = json!({"type": "FeatureCollection", "features": features});
+    std::fs::write(dir.path().join("communities.geojson"), fc.to_string()).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("communities.geojson")).unwrap();
+    let first = format!("[{},{}]", LON0 + 1000.0 * DEG, LAT0);
+    assert!(text.contains(&first), "C2's clockwise ring as written");
     let job = "[layers.streets]\nderive = true\n[layers.communities]\npath = \"communities.geojson\"\nid = \"code\"\nparent = \"street\"\n";
     let b = shequ::build(&Job::from_toml_str(job, dir.path()).unwrap()).unwrap();
     assert_eq!(
