@@ -347,10 +347,23 @@ def test_errors_map_to_the_hierarchy_with_locations(tmp_path, job):
     assert isinstance(e.value, shequ.DataError) and isinstance(e.value, KeyError)
     assert "the file has" in str(e.value)
 
+    # A CRS the job names is checked when the job is made; the error names the key.
     d = job.to_dict()
     d["layers"]["grids"]["crs"] = "EPSG:999999"
-    with pytest.raises(shequ.CrsError):
+    with pytest.raises(shequ.JobError) as e:
+        shequ.Job(base_dir=SAMPLE, **d)
+    assert "layers.grids.crs" in str(e.value) and "999999" in str(e.value)
+
+    # A CRS that a file declares is checked when the file is read: a CrsError naming it.
+    d = job.to_dict()
+    bad_crs = tmp_path / "bad-crs.geojson"
+    fc = json.loads((SAMPLE / "grids.geojson").read_text(encoding="utf-8"))
+    fc["crs"] = {"type": "name", "properties": {"name": "EPSG:999999"}}
+    bad_crs.write_text(json.dumps(fc), encoding="utf-8")
+    d["layers"]["grids"]["path"] = str(bad_crs)
+    with pytest.raises(shequ.CrsError) as e:
         shequ.build(shequ.Job(base_dir=SAMPLE, **d))
+    assert e.value.layer == "grids" and e.value.file.endswith("bad-crs.geojson")
 
     truncated = tmp_path / "grids.geojson"
     truncated.write_bytes((SAMPLE / "grids.geojson").read_bytes()[:5000])
