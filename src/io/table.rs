@@ -284,6 +284,23 @@ pub fn read_table_with(
     })
 }
 
+/// The number of line breaks in a text (`\n`, or lone `\r` where there is no `\n`), counted
+/// in parallel: the row capacity of the column builders, so that they neither grow by copying
+/// nor reserve much more than the file needs.
+fn line_breaks(bytes: &[u8]) -> usize {
+    use rayon::prelude::{ParallelIterator as _, ParallelSlice as _};
+    let count = |b: u8| -> usize {
+        bytes
+            .par_chunks(1 << 20)
+            .map(|c| c.iter().filter(|&&x| x == b).count())
+            .sum()
+    };
+    match count(b'\n') {
+        0 => count(b'\r'),
+        n => n,
+    }
+}
+
 /// Runs polars' Parquet reader, turning a panic inside it into a located error: on some
 /// damaged files (a page header with a negative value count, found by the fuzz targets) it
 /// asserts instead of returning an error. The default panic hook still prints polars' own line.
@@ -401,9 +418,10 @@ fn read_csv<'c>(
             }
         }
     }
+    let rows_estimate = line_breaks(bytes) + 1;
     let mut builders: Vec<StringChunkedBuilder> = wanted
         .iter()
-        .map(|(n, _)| StringChunkedBuilder::new(PlSmallStr::from(*n), bytes.len() / 64 + 1))
+        .map(|(n, _)| StringChunkedBuilder::new(PlSmallStr::from(*n), rows_estimate))
         .collect();
     let mut rec = csv::ByteRecord::new();
     let (mut rows, mut bad, mut kept) = (0usize, Vec::new(), Vec::new());
