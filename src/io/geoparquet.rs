@@ -51,6 +51,16 @@ pub fn read(
     geometry_column: Option<&str>,
 ) -> Result<FeatureLayer> {
     let at = || Location::layer(layer).file(path);
+    crate::io::unpanicked(&at, || read_file(layer, path, columns, geometry_column))?
+}
+
+fn read_file(
+    layer: &str,
+    path: &Path,
+    columns: &[&str],
+    geometry_column: Option<&str>,
+) -> Result<FeatureLayer> {
+    let at = || Location::layer(layer).file(path);
     let file = File::open(path).map_err(|e| Error::Io {
         at: at(),
         source: e,

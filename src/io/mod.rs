@@ -128,3 +128,25 @@ pub(crate) fn layer_crs(
         (None, None) => Ok((Crs::lonlat(), "default")),
     }
 }
+
+/// Runs a Parquet reader (polars' or the `parquet` crate's), turning a panic inside it into a
+/// located error: on some damaged files (a page header with a negative value count, a thrift
+/// field past the end of the footer, a bit-packed run longer than its buffer: all found by the
+/// fuzz targets) they assert or index out of bounds instead of returning an error. The default
+/// panic hook still prints the reader's own line on standard error.
+pub(crate) fn unpanicked<T>(at: &dyn Fn() -> Location, f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Error::data(
+            at(),
+            format!(
+                "not a readable Parquet file (the reader failed: {})",
+                crate::error::excerpt(&why)
+            ),
+        )
+    })
+}

@@ -223,7 +223,7 @@ pub fn read_table_with(
                 source: Box::new(e),
             };
             let mut reader = ParquetReader::new(file);
-            let schema = unpanicked(&at, || reader.schema())?.map_err(polars_err)?;
+            let schema = crate::io::unpanicked(&at, || reader.schema())?.map_err(polars_err)?;
             if let Some(missing) = columns.iter().find(|c| schema.get(c).is_none()) {
                 return Err(Error::column_not_found(
                     at().column(*missing),
@@ -233,7 +233,7 @@ pub fn read_table_with(
             columns = with_optional(&|c| schema.get(c).is_some());
             let mut wanted: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
             wanted.dedup();
-            let df = unpanicked(&at, || reader.with_columns(Some(wanted)).finish())?
+            let df = crate::io::unpanicked(&at, || reader.with_columns(Some(wanted)).finish())?
                 .map_err(polars_err)?;
             let n = df.height();
             (df, None, n, Vec::new())
@@ -299,26 +299,6 @@ fn line_breaks(bytes: &[u8]) -> usize {
         0 => count(b'\r'),
         n => n,
     }
-}
-
-/// Runs polars' Parquet reader, turning a panic inside it into a located error: on some
-/// damaged files (a page header with a negative value count, found by the fuzz targets) it
-/// asserts instead of returning an error. The default panic hook still prints polars' own line.
-fn unpanicked<T>(at: &dyn Fn() -> Location, f: impl FnOnce() -> T) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
-        let why = p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Error::data(
-            at(),
-            format!(
-                "not a readable Parquet file (the reader failed: {})",
-                excerpt(&why)
-            ),
-        )
-    })
 }
 
 fn decode(bytes: &[u8], encoding: Encoding) -> std::result::Result<String, String> {

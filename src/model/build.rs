@@ -1307,8 +1307,9 @@ impl<'a> Builder<'a> {
                         continue;
                     };
                     let in_footprint = footprint_index.as_ref().and_then(|fi| fi.locate(c));
-                    let area = match in_footprint.map(|b| area_of_footprint[b as usize]) {
-                        Some(a) if a != NONE => Some(a),
+                    // (No polygon level: no areas of footprints either.)
+                    let area = match in_footprint.and_then(|b| area_of_footprint.get(b as usize)) {
+                        Some(&a) if a != NONE => Some(a),
                         _ => finest.and_then(|(_, idx)| idx.locate(c)),
                     };
                     let building = in_footprint.or_else(|| {

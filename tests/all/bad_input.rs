@@ -658,3 +658,44 @@ fn accounting_invariant_is_checked_by_every_build() {
         "{e}"
     );
 }
+
+/// Found by the fuzz harness (`job_toml`): households located by coordinates in a job with
+/// building footprints and no polygon level indexed an empty table.
+#[test]
+fn fuzz_found_households_by_coordinates_without_polygon_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    write_layer(
+        &dir.path().join("buildings.geojson"),
+        &[(Some(square(0.0, 0.0, 50.0)), json!({"code": "B1"}))],
+    );
+    let (x, y) = (LON0 + 10.0 * DEG, LAT0 + 10.0 * DEG);
+    std::fs::write(
+        dir.path().join("hh.csv"),
+        format!("id,lon,lat\nH1,{x},{y}\nH2,{},{y}\n", LON0 + 500.0 * DEG),
+    )
+    .unwrap();
+    let job = "[layers.buildings]\npath = \"buildings.geojson\"\nid = \"code\"\n[layers.households]\npath = \"hh.csv\"\nlon = \"lon\"\nlat = \"lat\"\n";
+    let b = shequ::build(&Job::from_toml_str(job, dir.path()).unwrap()).unwrap();
+    let c = b.report.counts()[&Layer::Household];
+    assert_eq!((c.read, c.placed + c.rejected), (2, 2));
+    assert_eq!(b.model.households[0].lineage.building, Some(0));
+}
+
+/// Found by the fuzz harness (`geoparquet`): a damaged GeoParquet file made the `parquet`
+/// crate index out of bounds; it is a located error now. Every truncation of a real file is
+/// tried.
+#[test]
+fn fuzz_found_damaged_geoparquet_is_a_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = crate::fuzz::geoparquet_seed();
+    let p = dir.path().join("grids.parquet");
+    for cut in (0..good.len()).step_by(7) {
+        let mut bad = good.clone();
+        bad.drain(cut..(cut + 172).min(bad.len()));
+        std::fs::write(&p, &bad).unwrap();
+        match shequ::io::read_features("grids", &p, &["code"], Default::default()) {
+            Ok(fl) => assert!(fl.columns[0].len() == fl.len()),
+            Err(e) => assert!(e.to_string().contains("grids.parquet"), "{e}"),
+        }
+    }
+}

@@ -8,7 +8,7 @@
 //! `cargo test fuzz_` runs a short round of each target (`SHEQU_FUZZ_CASES`, default 24). For
 //! a long run set `SHEQU_FUZZ_SECONDS` (rounds are repeated with new seeds until the time is
 //! up; the number of inputs is printed), e.g. ten minutes a target:
-//! `SHEQU_FUZZ_SECONDS=600 cargo test --release --test all fuzz_ -- --test-threads 1 --nocapture`.
+//! `SHEQU_FUZZ_SECONDS=600 cargo test --test all fuzz_ -- --test-threads 2 --nocapture`.
 //! The same targets run coverage-guided under libFuzzer with `cargo fuzz` (see `fuzz/README.md`).
 
 use std::path::Path;
@@ -294,4 +294,9 @@ fn fuzz_seeds_pass_their_targets() {
     let back = shequ::io::read_features("grids", &pq, &["code"], Default::default()).unwrap();
     assert_eq!(back.columns[0], grids.columns[0]);
     assert_eq!(back.len(), grids.len());
+}
+
+/// The GeoParquet seed (the sample's grids), for regression tests of the reader.
+pub fn geoparquet_seed() -> Vec<u8> {
+    targets::seeds("geoparquet").remove(0)
 }
