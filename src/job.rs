@@ -200,9 +200,19 @@ pub struct PrivacyOptions {
     /// `research` (aggregates only, suppressed, publishable) or `operational` (named lists for
     /// one grid or community). Required: there is no default.
     pub output: OutputKind,
-    /// Research: counts below `k` are suppressed (default 5).
+    /// Research: sensitive counts below `k` are suppressed (default 5).
     #[serde(default = "default_k")]
     pub k: u64,
+    /// Research: low-sensitivity counts (people by place, sex and age; coverage of all
+    /// residents) below `k_low` are suppressed (default 0: all are published).
+    #[serde(default)]
+    pub k_low: u64,
+    /// Research: hide zero counts below the threshold too (default: a zero is published).
+    #[serde(default)]
+    pub suppress_zeros: bool,
+    /// Research: how complementary cells are chosen, `optimal` (default) or `heuristic`.
+    #[serde(default)]
+    pub complementary: crate::privacy::suppress::Method,
     /// Research: the finest level of counts and geometry, `building` (default) or `grid`.
     #[serde(default)]
     pub finest: Finest,
@@ -245,6 +255,9 @@ impl PrivacyOptions {
         PrivacyOptions {
             output: OutputKind::Research,
             k: default_k(),
+            k_low: 0,
+            suppress_zeros: false,
+            complementary: crate::privacy::suppress::Method::Optimal,
             finest: Finest::Building,
             secret_env: default_secret_env(),
             secret_file: None,
@@ -278,6 +291,9 @@ impl PrivacyOptions {
                 }
                 if self.k < 1 {
                     return Err("privacy.k must be at least 1".into());
+                }
+                if self.k_low > self.k {
+                    return Err("privacy.k_low must not exceed privacy.k".into());
                 }
             }
             OutputKind::Operational => {

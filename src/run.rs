@@ -106,6 +106,16 @@ impl fmt::Display for RunSummary {
                 "research output: {below} counts below k suppressed, {complementary} more to \
                  protect them"
             )?;
+            for p in &self.written.published {
+                writeln!(
+                    f,
+                    "  {:<28} {:>8} of {:>8} count cells published ({:.1}%)",
+                    p.table,
+                    p.published,
+                    p.cells,
+                    100.0 * p.share()
+                )?;
+            }
         }
         if !self.written.files.is_empty() {
             writeln!(f, "wrote: {}", self.written.files.join(", "))?;
@@ -354,7 +364,10 @@ pub fn write_outputs(
         "output": policy.kind.code(),
         "k": (policy.kind == OutputKind::Research).then_some(policy.k),
         "finest": (policy.kind == OutputKind::Research).then_some(policy.finest),
+        "k_low": (policy.kind == OutputKind::Research).then_some(policy.k_low),
+        "suppress_zeros": (policy.kind == OutputKind::Research).then_some(policy.suppress_zeros),
         "suppressed_cells": written.suppressed.map(|(b, c)| json!({"below_k": b, "complementary": c})),
+        "published_cells": (policy.kind == OutputKind::Research).then(|| written.published.iter().map(|p| json!({"table": p.table, "published": p.published, "cells": p.cells})).collect::<Vec<_>>()),
         "scope": policy.scope.as_ref().map(|(l, c)| json!({"level": l.singular(), "id": c})),
         "key_fingerprint": policy.key_fingerprint,
         "plain_identifiers": policy.plain_identifiers,

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::privacy::Sensitivity;
+
 /// Who may see a category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -83,6 +85,9 @@ pub struct Category {
     pub en: String,
     /// Tier.
     pub tier: Tier,
+    /// How sensitive its counts are in research releases (default `sensitive`).
+    #[serde(default)]
+    pub sensitivity: Sensitivity,
     /// How a resident gets the label.
     #[serde(flatten)]
     pub rule: Rule,
@@ -94,7 +99,16 @@ fn cat(id: &str, zh: &str, en: &str, tier: Tier, rule: Rule) -> Category {
         zh: zh.into(),
         en: en.into(),
         tier,
+        sensitivity: Sensitivity::Sensitive,
         rule,
+    }
+}
+
+/// A category whose counts are demographic (by age and household make-up), not sensitive.
+fn low(c: Category) -> Category {
+    Category {
+        sensitivity: Sensitivity::Low,
+        ..c
     }
 }
 
@@ -106,7 +120,19 @@ fn flag(field: &str) -> Rule {
 }
 
 /// The default categories (`shared/domain.md` §2): the care tier, then the restricted tier.
-/// Roster-based ones read the fields of the same name.
+/// Roster-based ones read the fields of the same name. Every one is
+/// [`Sensitivity::Sensitive`] except the two defined by age and household make-up alone
+/// (`empty_nest`, `oldest_old`), which a census would publish.
+///
+/// # Examples
+/// ```
+/// use shequ::{analytics::categories::default_categories, privacy::Sensitivity};
+/// let all = default_categories();
+/// let class = |id: &str| all.iter().find(|c| c.id == id).unwrap().sensitivity;
+/// assert_eq!(class("disabled"), Sensitivity::Sensitive);
+/// assert_eq!(class("elderly_alone"), Sensitivity::Sensitive);
+/// assert_eq!(class("oldest_old"), Sensitivity::Low);
+/// ```
 pub fn default_categories() -> Vec<Category> {
     use Tier::{Care, Restricted};
     vec![
@@ -132,7 +158,7 @@ pub fn default_categories() -> Vec<Category> {
                 ..Rule::default()
             },
         ),
-        cat(
+        low(cat(
             "empty_nest",
             "空巢老人",
             "empty-nest elderly",
@@ -142,7 +168,7 @@ pub fn default_categories() -> Vec<Category> {
                 household: Some(HouseholdRule::All60Plus),
                 ..Rule::default()
             },
-        ),
+        )),
         cat(
             "widowed_childless",
             "孤寡老人",
@@ -153,7 +179,7 @@ pub fn default_categories() -> Vec<Category> {
                 ..flag("widowed_childless")
             },
         ),
-        cat(
+        low(cat(
             "oldest_old",
             "高龄老人",
             "oldest-old (80+)",
@@ -162,7 +188,7 @@ pub fn default_categories() -> Vec<Category> {
                 min_age: Some(80),
                 ..Rule::default()
             },
-        ),
+        )),
         cat(
             "disabled_elderly",
             "失能半失能老人",

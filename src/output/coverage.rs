@@ -99,8 +99,14 @@ pub fn columns(cov: &Coverage, model: &Model, mut base: CountColumns) -> CountCo
     }
     let off = base.names.len();
     let mut nested = Vec::new();
+    let mut classes = Vec::with_capacity(ncols);
     let mut at = off;
     for (m, n) in cov.measures.iter().zip(&names) {
+        // A measure's counts are as sensitive as its target population's.
+        let target = base
+            .index(&total_name(cov, m))
+            .expect("target columns are released");
+        classes.extend(std::iter::repeat_n(base.classes[target], n.len()));
         for t in 0..n.len() {
             let sup = if t + 1 < n.len() {
                 at + t + 1
@@ -114,6 +120,8 @@ pub fn columns(cov: &Coverage, model: &Model, mut base: CountColumns) -> CountCo
     }
     base.append(CountColumns {
         names: names.into_iter().flatten().collect(),
+        finest: vec![Layer::Building; classes.len()],
+        classes,
         groups: Vec::new(),
         nested: Vec::new(),
         values,

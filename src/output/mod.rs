@@ -520,6 +520,70 @@ pub struct Written {
     pub files: Vec<String>,
     /// Research runs: suppressed cells (below k, complementary).
     pub suppressed: Option<(usize, usize)>,
+    /// Research runs: per output table, how many of its count cells are published.
+    pub published: Vec<Published>,
+}
+
+/// Of one research output table's count cells (one per unit and released count column), how
+/// many are published: the information kept by suppression.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Published {
+    /// The table, as its file is named without extension (`grids`, `special_needs/grid`).
+    pub table: String,
+    /// Cells published.
+    pub published: usize,
+    /// Cells in all.
+    pub cells: usize,
+}
+
+impl Published {
+    /// The share of cells published (1 for a table without cells).
+    pub fn share(&self) -> f64 {
+        if self.cells == 0 {
+            1.0
+        } else {
+            self.published as f64 / self.cells as f64
+        }
+    }
+}
+
+/// The [`Published`] shares of a research release's tables: the level tables (base counts),
+/// and the special-needs and coverage tables of each level.
+fn published_shares(
+    release: &Release,
+    special_needs: Option<&SpecialNeeds>,
+    coverage: Option<&Coverage>,
+) -> Vec<Published> {
+    let special: Option<Vec<String>> = special_needs.map(|sn| {
+        let mut v = vec!["households".to_owned(), "residents".to_owned()];
+        v.extend(sn.count_names());
+        v
+    });
+    let within: Option<Vec<String>> = coverage.map(|cov| {
+        cov.measures
+            .iter()
+            .flat_map(|m| self::coverage::within_names(cov, m))
+            .collect()
+    });
+    let mut out = Vec::new();
+    for &level in release.levels() {
+        let mut add = |table: String, names: &[&str]| {
+            let (published, cells) = release.published(level, names);
+            out.push(Published {
+                table,
+                published,
+                cells,
+            });
+        };
+        add(level.name().to_owned(), &BASE_COLUMNS);
+        for (dir, names) in [(special::DIR, &special), (self::coverage::DIR, &within)] {
+            if let Some(names) = names {
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                add(format!("{dir}/{}", level.singular()), &refs);
+            }
+        }
+    }
+    out
 }
 
 /// The value of row `i` of an Arrow array as JSON (the types output tables use).
@@ -895,6 +959,9 @@ pub fn write_model_to(
         .files
         .extend(release.write_tables(model, out, "", &BASE_COLUMNS)?);
     written.suppressed = release.suppressed_cells();
+    if policy.kind == OutputKind::Research {
+        written.published = published_shares(&release, special_needs, coverage);
+    }
     if policy.kind == OutputKind::Operational && model.has(Layer::Household) {
         written
             .files

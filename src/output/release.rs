@@ -12,8 +12,8 @@ use crate::error::Result;
 use crate::model::Model;
 use crate::model::level::Layer;
 use crate::output::{Tally, write_table};
-use crate::privacy::suppress::{Group, Reason, Suppressed, Table};
-use crate::privacy::{Finest, OutputKind, Policy};
+use crate::privacy::suppress::{Group, Reason, Suppressed, Table, Threshold};
+use crate::privacy::{Finest, OutputKind, Policy, Sensitivity};
 
 /// The published levels, top down.
 pub const LEVELS: [Layer; 4] = [
@@ -28,10 +28,16 @@ pub const LEVELS: [Layer; 4] = [
 pub struct CountColumns {
     /// Column names.
     pub names: Vec<String>,
+    /// Each column's sensitivity class (parallel to `names`).
+    pub classes: Vec<Sensitivity>,
+    /// Each column's finest published level in research releases (parallel to `names`):
+    /// below it the column is withheld.
+    pub finest: Vec<Layer>,
     /// Groups: a total column index and its part column indices (parts add up to the total).
     pub groups: Vec<(usize, Vec<usize>)>,
-    /// Nested pairs (sub, sup): every person counted in `sub` is counted in `sup`. A `sub`
-    /// cell is published only if `sup − sub` is at least `k` too.
+    /// Nested pairs (sub, sup): every person counted in `sub` is counted in `sup`. Where
+    /// `sup` is sensitive and published, a `sub` cell is published only if `sup − sub` is 0 or
+    /// at least `k` too (the difference is a sensitive count of its own).
     pub nested: Vec<(usize, usize)>,
     /// Per level of [`LEVELS`]: one row of values per unit (in model order).
     pub values: [Vec<Vec<u64>>; 4],
@@ -73,6 +79,8 @@ impl CountColumns {
             ]
             .map(String::from)
             .to_vec(),
+            classes: vec![Sensitivity::Low; 5],
+            finest: vec![Layer::Building; 5],
             groups: vec![(1, vec![2, 3, 4])],
             nested: Vec::new(),
             values: LEVELS.map(|l| {
@@ -90,6 +98,8 @@ impl CountColumns {
     pub fn append(&mut self, more: CountColumns) {
         let off = self.names.len();
         self.names.extend(more.names);
+        self.classes.extend(more.classes);
+        self.finest.extend(more.finest);
         self.groups.extend(
             more.groups
                 .into_iter()
@@ -108,6 +118,65 @@ impl CountColumns {
     pub fn index(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
     }
+}
+
+/// The cells of nested columns to hide because a sensitive count they lie in, less them,
+/// would be unsafe: (row, column) pairs. Supersets are decided before their subsets, and a
+/// superset that is hidden itself does not count (its difference cannot be taken); every
+/// published superset does, through any chain of hidden ones.
+fn nested_marks(
+    values: &[Vec<u64>],
+    cols: &CountColumns,
+    unsafe_cell: &dyn Fn(usize, u64) -> bool,
+    policy: &Policy,
+) -> Vec<(usize, usize)> {
+    let n = cols.names.len();
+    // Every superset of each column, through chains.
+    let mut sups: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(sub, sup) in &cols.nested {
+        sups[sub].push(sup);
+    }
+    for _ in 0..n {
+        let mut grew = false;
+        for c in 0..n {
+            let more: Vec<usize> = sups[c].iter().flat_map(|s| sups[*s].clone()).collect();
+            for s in more {
+                if !sups[c].contains(&s) {
+                    sups[c].push(s);
+                    grew = true;
+                }
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    // Supersets first: a column's depth is its number of supersets.
+    let mut order: Vec<usize> = (0..n).filter(|c| !sups[*c].is_empty()).collect();
+    order.sort_by_key(|c| (sups[*c].len(), *c));
+    let difference = policy.threshold(Sensitivity::Sensitive);
+    let mut marks = Vec::new();
+    let mut hidden = vec![false; n];
+    for (r, v) in values.iter().enumerate() {
+        for c in 0..n {
+            hidden[c] = unsafe_cell(c, v[c]);
+        }
+        for &c in &order {
+            if hidden[c] {
+                continue;
+            }
+            let exposed = sups[c].iter().any(|&s| {
+                cols.classes[s] == Sensitivity::Sensitive
+                    && !hidden[s]
+                    && difference.is_unsafe(v[s].saturating_sub(v[c]))
+            });
+            if exposed {
+                hidden[c] = true;
+                marks.push((r, c));
+            }
+        }
+    }
+    marks
 }
 
 /// What a row of the release stands for.
@@ -140,7 +209,10 @@ pub struct Release {
     table: Table,
     suppressed: Option<Suppressed>,
     sources: Vec<Source>,
+    classes: Vec<Sensitivity>,
+    finest: Vec<Layer>,
     k: u64,
+    k_low: u64,
 }
 
 impl Release {
@@ -255,10 +327,9 @@ impl Release {
         for (c, in_group) in grouped.iter().enumerate() {
             let source = if column(c).all(|v| v == 0) {
                 Source::Zero
-            } else if let Some(e) = engine_cols
-                .iter()
-                .position(|&d| !in_group && column(d).eq(column(c)))
-            {
+            } else if let Some(e) = engine_cols.iter().position(|&d| {
+                !in_group && cols.finest[d] == cols.finest[c] && column(d).eq(column(c))
+            }) {
                 Source::Engine(e)
             } else {
                 engine_cols.push(c);
@@ -287,16 +358,33 @@ impl Release {
             }
         }
         let suppressed = if research {
-            for &(sub, sup) in &cols.nested {
-                if let Some(e) = engine_of(sub) {
-                    for (r, v) in values.iter().enumerate() {
-                        if v[sup].saturating_sub(v[sub]) < policy.k {
-                            table.mark(r, e);
-                        }
+            for (r, kind) in rows.iter().enumerate() {
+                let (RowKind::Unit(level, _) | RowKind::Remainder(level)) = *kind;
+                for (c, finest) in cols.finest.iter().enumerate() {
+                    if level > *finest
+                        && let Some(e) = engine_of(c)
+                    {
+                        table.withhold(r, e);
                     }
                 }
             }
-            Some(table.suppress(policy.k)?)
+            let mut class = vec![Sensitivity::Low; engine_cols.len()];
+            for (c, source) in sources.iter().enumerate() {
+                if let Source::Engine(e) = source {
+                    class[*e] = class[*e].max(cols.classes[c]);
+                }
+            }
+            let thresholds: Vec<Threshold> = class.iter().map(|c| policy.threshold(*c)).collect();
+            let unsafe_cell =
+                |c: usize, v: u64| engine_of(c).is_some_and(|e| thresholds[e].is_unsafe(v));
+            for (r, sub) in nested_marks(&values, &cols, &unsafe_cell, policy) {
+                // A column of zeros is published as such; a duplicate is hidden with the
+                // column it duplicates.
+                if let Source::Engine(e) = sources[sub] {
+                    table.mark(r, e);
+                }
+            }
+            Some(table.suppress_with(&thresholds, policy.complementary)?)
         } else {
             None
         };
@@ -309,7 +397,10 @@ impl Release {
             table,
             suppressed,
             sources,
+            classes: cols.classes,
+            finest: cols.finest,
             k: policy.k,
+            k_low: policy.k_low,
         })
     }
 
@@ -321,6 +412,9 @@ impl Release {
     /// The published value of column `c` in row `r` (`None` if suppressed) and why it is
     /// suppressed.
     fn cell(&self, r: usize, c: usize) -> (Option<u64>, Option<Reason>) {
+        if self.is_withheld(r, c) {
+            return (None, Some(Reason::Withheld));
+        }
         match self.sources[c] {
             Source::Zero => (Some(0), None),
             Source::Engine(e) => {
@@ -330,11 +424,62 @@ impl Release {
         }
     }
 
+    /// Whether cell (`r`, `c`) is withheld: not published at its level at all.
+    fn is_withheld(&self, r: usize, c: usize) -> bool {
+        let (RowKind::Unit(level, _) | RowKind::Remainder(level)) = self.rows[r];
+        self.suppressed.is_some() && level > self.finest[c]
+    }
+
+    /// Whether `column` is withheld at `level` (its detail stops above it).
+    pub fn withheld(&self, level: Layer, column: &str) -> bool {
+        let (Some(c), Some(r)) = (
+            self.names.iter().position(|n| n == column),
+            self.row_of
+                .iter()
+                .find(|((l, _), _)| *l == level)
+                .map(|x| *x.1),
+        ) else {
+            return false;
+        };
+        self.is_withheld(r, c)
+    }
+
     /// A unit's published count of `column`, or `None` if it is suppressed or not published.
     pub fn count(&self, level: Layer, unit: u32, column: &str) -> Option<u64> {
         let r = *self.row_of.get(&(level, unit))?;
         let c = self.names.iter().position(|n| n == column)?;
         self.cell(r, c).0
+    }
+
+    /// The sensitivity class of a released column.
+    pub fn class(&self, column: &str) -> Option<Sensitivity> {
+        let c = self.names.iter().position(|n| n == column)?;
+        Some(self.classes[c])
+    }
+
+    /// Of the cells of columns `names` at `level` (one per unit and column, released columns
+    /// only): how many are published, and how many there are.
+    pub fn published(&self, level: Layer, names: &[&str]) -> (usize, usize) {
+        let idx: Vec<usize> = names
+            .iter()
+            .filter_map(|n| self.names.iter().position(|m| m == n))
+            .collect();
+        let rows: Vec<usize> = self
+            .row_of
+            .iter()
+            .filter(|((l, _), _)| *l == level)
+            .map(|(_, r)| *r)
+            .collect();
+        let cells: Vec<(usize, usize)> = rows
+            .iter()
+            .flat_map(|r| idx.iter().map(move |c| (*r, *c)))
+            .filter(|(r, c)| !self.is_withheld(*r, *c))
+            .collect();
+        let published = cells
+            .iter()
+            .filter(|(r, c)| self.cell(*r, *c).0.is_some())
+            .count();
+        (published, cells.len())
     }
 
     /// Numbers of suppressed cells: (below k or sensitive, complementary).
@@ -388,7 +533,7 @@ impl Release {
     fn suppressed_names(&self, r: usize, idx: &[usize]) -> Option<String> {
         let names: Vec<&str> = idx
             .iter()
-            .filter(|c| self.cell(r, **c).0.is_none())
+            .filter(|c| self.cell(r, **c).0.is_none() && !self.is_withheld(r, **c))
             .map(|c| self.names[*c].as_str())
             .collect();
         (!names.is_empty()).then(|| names.join(","))
@@ -475,6 +620,9 @@ impl Release {
                 let (None, Some(why)) = self.cell(r, c) else {
                     continue;
                 };
+                if why == Reason::Withheld {
+                    continue;
+                }
                 let (l, code) = self.unit_code(model, r);
                 level.push(l.name());
                 unit.push(code);
@@ -482,9 +630,14 @@ impl Release {
                 column.push(*name);
                 reason.push(why.code());
                 detail.push(match why {
-                    Reason::BelowK => format!("count below k = {}", self.k),
+                    Reason::BelowK => match self.classes[c] {
+                        Sensitivity::Low => {
+                            format!("low-sensitivity count below k_low = {}", self.k_low)
+                        }
+                        Sensitivity::Sensitive => format!("sensitive count below k = {}", self.k),
+                    },
                     Reason::Sensitive => format!(
-                        "a count it contains, less this one, would be below k = {}",
+                        "a sensitive count it lies in, less this one, would be below k = {}",
                         self.k
                     ),
                     other => other.to_string(),

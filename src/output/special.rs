@@ -224,6 +224,7 @@ pub(crate) fn write(
         for name in names
             .iter()
             .filter(|n| n.starts_with("disabled_") || n.contains("_and_"))
+            .filter(|n| !release.withheld(level, n))
         {
             cols.push((name.clone(), u64s(get(name))));
         }
@@ -248,7 +249,9 @@ pub(crate) fn write(
                 .map(|u| {
                     let hidden: Vec<&str> = all
                         .iter()
-                        .filter(|n| release.count(level, u, n).is_none())
+                        .filter(|n| {
+                            release.count(level, u, n).is_none() && !release.withheld(level, n)
+                        })
                         .copied()
                         .collect();
                     (!hidden.is_empty()).then(|| hidden.join(","))

@@ -10,6 +10,7 @@
 //! * [`mask_identifier`] — what quality reports and messages show instead of an identifier.
 //! * [`suppress`] — small-cell and complementary suppression across levels and categories.
 
+pub mod optimal;
 pub mod suppress;
 
 use std::fmt;
@@ -39,6 +40,42 @@ impl OutputKind {
         match self {
             OutputKind::Research => "research",
             OutputKind::Operational => "operational",
+        }
+    }
+}
+
+/// How sensitive a published count is; it decides the count's primary suppression rule in a
+/// research release (see `docs/privacy.md`).
+///
+/// # Examples
+/// ```
+/// use shequ::privacy::Sensitivity;
+/// assert_eq!(Sensitivity::default(), Sensitivity::Sensitive);
+/// assert_eq!(Sensitivity::Low.max(Sensitivity::Sensitive), Sensitivity::Sensitive);
+/// assert_eq!(Sensitivity::Low.code(), "low");
+/// ```
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Sensitivity {
+    /// Counts of people and households by place, by sex and by age, and coverage of all
+    /// residents: what a census publishes. Published as they are (or below the job's `k_low`).
+    Low,
+    /// Special-needs categories (health, disability, income, minors: PIPL's sensitive personal
+    /// information, and other vulnerabilities): counts below `k` are hidden, and so is a count
+    /// whose difference to a sensitive count it lies in is below `k`. The default for
+    /// categories a job defines.
+    #[default]
+    Sensitive,
+}
+
+impl Sensitivity {
+    /// `low` or `sensitive`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Sensitivity::Low => "low",
+            Sensitivity::Sensitive => "sensitive",
         }
     }
 }
@@ -382,8 +419,14 @@ pub fn require_operational(kind: OutputKind, what: &str) -> Result<()> {
 pub struct Policy {
     /// Research or operational.
     pub kind: OutputKind,
-    /// Research: suppression threshold.
+    /// Research: suppression threshold of sensitive counts.
     pub k: u64,
+    /// Research: suppression threshold of low-sensitivity counts (0: all published).
+    pub k_low: u64,
+    /// Research: whether zero counts below the threshold are hidden too.
+    pub suppress_zeros: bool,
+    /// Research: how complementary cells are chosen.
+    pub complementary: suppress::Method,
     /// Research: finest level.
     pub finest: Finest,
     /// Operational: the pseudonym key (research runs write no pseudonyms).
@@ -411,12 +454,36 @@ impl Policy {
         Policy {
             kind: OutputKind::Research,
             k,
+            k_low: 0,
+            suppress_zeros: false,
+            complementary: suppress::Method::Optimal,
             finest: Finest::Building,
             pseudonyms: None,
             key_fingerprint: None,
             scope: None,
             plain_identifiers: false,
             allow_restricted: false,
+        }
+    }
+
+    /// The primary suppression rule of counts of a class under this policy: `k` for
+    /// sensitive counts, `k_low` for low ones; zeros are safe unless `suppress_zeros`.
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::privacy::{Policy, Sensitivity};
+    /// let p = Policy::research(5);
+    /// assert!(p.threshold(Sensitivity::Sensitive).is_unsafe(3));
+    /// assert!(!p.threshold(Sensitivity::Sensitive).is_unsafe(0));
+    /// assert!(!p.threshold(Sensitivity::Low).is_unsafe(1));
+    /// ```
+    pub fn threshold(&self, class: Sensitivity) -> suppress::Threshold {
+        suppress::Threshold {
+            k: match class {
+                Sensitivity::Low => self.k_low,
+                Sensitivity::Sensitive => self.k,
+            },
+            zeros_unsafe: self.suppress_zeros,
         }
     }
 
@@ -443,6 +510,9 @@ impl Policy {
         let mut p = Policy {
             kind: o.output,
             k: o.k,
+            k_low: o.k_low,
+            suppress_zeros: o.suppress_zeros,
+            complementary: o.complementary,
             finest: o.finest,
             ..Policy::research(o.k)
         };

@@ -73,6 +73,25 @@ pub enum Reason {
     Parent,
     /// A unit with a single child has the same counts as that child: both are hidden.
     OnlyChild,
+    /// Not published at this level at all ([`Table::withhold`]): the column's detail stops at
+    /// a coarser level. Protected like any hidden cell, listed nowhere.
+    Withheld,
+    /// Chosen by the optimal pass ([`Method::Optimal`]) so that a hidden count of the same
+    /// column cannot be recovered from its sums across levels.
+    Column,
+}
+
+/// How complementary cells are chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The heuristic for every column: cheapest cells first, sub-table by sub-table.
+    Heuristic,
+    /// Columns outside every group by an integer programme that hides the fewest cells
+    /// ([`crate::privacy::optimal`]), kept where it hides no more than the heuristic; grouped
+    /// columns by the heuristic.
+    #[default]
+    Optimal,
 }
 
 impl Reason {
@@ -86,6 +105,8 @@ impl Reason {
             Reason::Rectangle => "complementary_rectangle",
             Reason::Parent => "complementary_parent",
             Reason::OnlyChild => "complementary_only_child",
+            Reason::Column => "complementary_column",
+            Reason::Withheld => "withheld",
         }
     }
 
@@ -111,6 +132,10 @@ impl fmt::Display for Reason {
             }
             Reason::Parent => "complementary: protects a hidden count of the parent unit",
             Reason::OnlyChild => "complementary: a unit with one child has the same counts",
+            Reason::Column => {
+                "complementary: protects a hidden count of the same column across levels"
+            }
+            Reason::Withheld => "not published at this level",
         })
     }
 }
@@ -140,6 +165,7 @@ pub struct Table {
     values: Vec<u64>,
     groups: Vec<Group>,
     marked: Vec<usize>,
+    withheld: Vec<usize>,
 }
 
 /// The result of [`Table::suppress`]: which cells are hidden and why.
@@ -160,17 +186,54 @@ impl Suppressed {
         self.reasons[row * self.ncols + col]
     }
 
-    /// Number of hidden cells with a primary (`true`) or complementary (`false`) reason.
+    /// Number of hidden cells with a primary (`true`) or complementary (`false`) reason
+    /// (withheld cells are neither).
     pub fn count(&self, primary: bool) -> usize {
         self.reasons
             .iter()
             .flatten()
-            .filter(|r| r.is_primary() == primary)
+            .filter(|r| **r != Reason::Withheld && r.is_primary() == primary)
             .count()
     }
 }
 
 const UNSELECTABLE: u64 = u64::MAX;
+
+/// The primary rule of one column: which of its counts are unsafe and hidden whatever else is
+/// published.
+///
+/// # Examples
+/// ```
+/// use shequ::privacy::suppress::Threshold;
+/// let t = Threshold { k: 5, zeros_unsafe: false };
+/// assert!(t.is_unsafe(1) && t.is_unsafe(4));
+/// assert!(!t.is_unsafe(0) && !t.is_unsafe(5));
+/// assert!(Threshold::strict(5).is_unsafe(0));
+/// assert!(!Threshold::strict(0).is_unsafe(0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold {
+    /// Counts below `k` are unsafe (`k` = 0: none are).
+    pub k: u64,
+    /// Whether a count of 0 below `k` is unsafe too. A published zero says that nobody in the
+    /// unit has the attribute; statistical offices (τ-ARGUS' default) treat it as safe.
+    pub zeros_unsafe: bool,
+}
+
+impl Threshold {
+    /// Every count below `k` is unsafe, zeros included.
+    pub fn strict(k: u64) -> Threshold {
+        Threshold {
+            k,
+            zeros_unsafe: true,
+        }
+    }
+
+    /// Whether count `v` is unsafe.
+    pub fn is_unsafe(self, v: u64) -> bool {
+        v < self.k && (v > 0 || self.zeros_unsafe)
+    }
+}
 
 impl Table {
     /// An empty table with the given column names.
@@ -181,6 +244,7 @@ impl Table {
             values: Vec::new(),
             groups: Vec::new(),
             marked: Vec::new(),
+            withheld: Vec::new(),
         }
     }
 
@@ -194,6 +258,19 @@ impl Table {
             "no such cell"
         );
         self.marked.push(row * self.columns.len() + col);
+    }
+
+    /// Withholds a cell: it is not published at all (a column's detail stops above its
+    /// level), and protected like a suppressed cell so that no published sum gives it back.
+    ///
+    /// # Panics
+    /// If the cell does not exist.
+    pub fn withhold(&mut self, row: usize, col: usize) {
+        assert!(
+            row < self.rows() && col < self.columns.len(),
+            "no such cell"
+        );
+        self.withheld.push(row * self.columns.len() + col);
     }
 
     /// Column names.
@@ -333,12 +410,50 @@ impl Table {
     /// # Errors
     /// [`Error::Data`] if the relations do not hold (see [`Table::check`]).
     pub fn suppress(&self, k: u64) -> Result<Suppressed> {
+        self.suppress_with(
+            &vec![Threshold::strict(k); self.columns.len()],
+            Method::Heuristic,
+        )
+    }
+
+    /// Suppresses the unsafe counts of every column (its own [`Threshold`]) and enough others
+    /// that none of them can be recovered.
+    ///
+    /// # Errors
+    /// [`Error::Data`] if the relations do not hold (see [`Table::check`]) or there is not
+    /// one threshold per column.
+    ///
+    /// # Examples
+    /// A low-sensitivity column (threshold 0) is published whole; a sensitive one is not.
+    /// ```
+    /// use shequ::privacy::suppress::{Method, Table, Threshold};
+    /// let mut t = Table::new(["residents", "disabled"]);
+    /// let c = t.add_row(None, [30, 9])?;
+    /// t.add_row(Some(c), [27, 7])?;
+    /// t.add_row(Some(c), [3, 2])?;
+    /// let s = t.suppress_with(&[Threshold::strict(0), Threshold::strict(5)], Method::Optimal)?;
+    /// assert!((0..3).all(|r| !s.is_hidden(r, 0)));
+    /// assert!(s.is_hidden(2, 1) && s.is_hidden(1, 1));
+    /// # Ok::<(), shequ::Error>(())
+    /// ```
+    pub fn suppress_with(&self, thresholds: &[Threshold], method: Method) -> Result<Suppressed> {
         self.check()?;
+        let n = self.columns.len();
+        if thresholds.len() != n {
+            return Err(err(format!(
+                "{} thresholds for {n} columns",
+                thresholds.len()
+            )));
+        }
         let mut reasons: Vec<Option<Reason>> = self
             .values
             .iter()
-            .map(|&v| (v < k).then_some(Reason::BelowK))
+            .enumerate()
+            .map(|(i, &v)| thresholds[i % n].is_unsafe(v).then_some(Reason::BelowK))
             .collect();
+        for &c in &self.withheld {
+            reasons[c] = Some(Reason::Withheld);
+        }
         for &c in &self.marked {
             reasons[c].get_or_insert(Reason::Sensitive);
         }
@@ -389,10 +504,40 @@ impl Table {
                 break;
             }
         }
+        if method == Method::Optimal {
+            for &c in &standalone {
+                self.optimise_column(&mut s.reasons, c);
+            }
+        }
         Ok(Suppressed {
             ncols: s.n,
             reasons: s.reasons,
         })
+    }
+
+    /// Replaces the heuristic's complementary cells of column `c` (outside every group) by
+    /// the optimal programme's, where it hides no more of them.
+    fn optimise_column(&self, reasons: &mut [Option<Reason>], c: usize) {
+        let n = self.columns.len();
+        let cell = |r: usize| r * n + c;
+        let primary: Vec<bool> = (0..self.rows())
+            .map(|r| reasons[cell(r)].is_some_and(|w| w.is_primary() || w == Reason::Withheld))
+            .collect();
+        let heuristic = (0..self.rows())
+            .filter(|r| reasons[cell(*r)].is_some())
+            .count();
+        let values: Vec<u64> = (0..self.rows()).map(|r| self.value(r, c)).collect();
+        let Some(hidden) = super::optimal::solve(&self.parents, &values, &primary) else {
+            return;
+        };
+        if hidden.iter().filter(|h| **h).count() > heuristic {
+            return;
+        }
+        for (r, h) in hidden.iter().enumerate() {
+            if !primary[r] {
+                reasons[cell(r)] = h.then_some(Reason::Column);
+            }
+        }
     }
 
     fn children(&self) -> Vec<Vec<usize>> {

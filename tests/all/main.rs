@@ -11,4 +11,5 @@ mod hierarchy;
 mod io;
 mod privacy;
 mod sample_city;
+mod sensitivity;
 mod special_needs;

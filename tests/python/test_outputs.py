@@ -72,20 +72,27 @@ def test_hierarchy_counts_and_ids(out):
 def test_research_tables_and_quality(out):
     # A research run writes no person-level table.
     assert not (out / "households.parquet").exists() and not (out / "residents.parquet").exists()
-    # Every suppressed cell is null in its layer and listed in suppression.parquet.
+    # Counts of people and households by place and sex are low-sensitivity: published whole
+    # (the job sets no k_low), so the base suppression table is empty.
     sup = pq.read_table(out / "suppression.parquet").to_pandas()
     assert set(sup.columns) == {"level", "unit_id", "parent_id", "column", "reason", "detail"}
-    assert (sup["reason"] == "below_k").any()
-    nulls = 0
+    assert len(sup) == 0
     for layer in ["streets", "communities", "grids", "buildings"]:
         gdf = gpd.read_parquet(out / f"{layer}.parquet")
         for col in ["households", "residents", "residents_male", "residents_female"]:
-            nulls += int(gdf[col].isna().sum())
-            # Published counts are at least k = 5.
-            assert (gdf[col].dropna() >= 5).all()
-        listed = gdf["suppressed"].dropna().str.split(",").map(len).sum()
-        assert listed == gdf[["households", "residents", "residents_male", "residents_female"]].isna().sum().sum()
-    assert nulls == len(sup)
+            assert gdf[col].notna().all()
+        assert gdf["suppressed"].isna().all()
+    # Special-needs counts are sensitive: every suppressed cell is null in its table and
+    # listed in special_needs/suppression.parquet; published ones are 0 or at least k = 5.
+    sn = pq.read_table(out / "special_needs" / "suppression.parquet").to_pandas()
+    assert (sn["reason"] == "below_k").any()
+    assert sn["detail"].str.contains("sensitive count").any()
+    grid = pq.read_table(out / "special_needs" / "grid.parquet").to_pandas()
+    hidden = sn[sn["level"] == "grids"]
+    for col in ["disabled", "minimum_living_allowance", "elderly_alone"]:
+        v = grid[col].dropna()
+        assert ((v == 0) | (v >= 5)).all()
+        assert grid[col].isna().sum() == (hidden["column"] == col).sum()
     q = pq.read_table(out / "quality.parquet").to_pandas()
     assert set(q.columns) == {"layer", "index", "id", "kind", "severity", "detail"}
     # Person-level rows of the report carry no id in a research run.
