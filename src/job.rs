@@ -213,6 +213,8 @@ pub struct PrivacyOptions {
     /// Research: how complementary cells are chosen, `optimal` (default) or `heuristic`.
     #[serde(default)]
     pub complementary: crate::privacy::suppress::Method,
+    /// Research-dp: the budget, its split and the mechanism.
+    pub dp: Option<crate::privacy::dp::DpOptions>,
     /// Research: the finest level of counts and geometry, `building` (default) or `grid`.
     #[serde(default)]
     pub finest: Finest,
@@ -258,6 +260,7 @@ impl PrivacyOptions {
             k_low: 0,
             suppress_zeros: false,
             complementary: crate::privacy::suppress::Method::Optimal,
+            dp: None,
             finest: Finest::Building,
             secret_env: default_secret_env(),
             secret_file: None,
@@ -295,8 +298,31 @@ impl PrivacyOptions {
                 if self.k_low > self.k {
                     return Err("privacy.k_low must not exceed privacy.k".into());
                 }
+                if self.dp.is_some() {
+                    return Err("[privacy.dp] is for output = \"research-dp\"".into());
+                }
+            }
+            OutputKind::ResearchDp => {
+                if self.grid.is_some() || self.community.is_some() || self.street.is_some() {
+                    return Err("privacy.grid, privacy.community and privacy.street limit operational named lists; a research-dp run has none"
+                        .into());
+                }
+                if self.plain_identifiers || self.allow_restricted {
+                    return Err("privacy.plain_identifiers and privacy.allow_restricted are for operational runs only"
+                        .into());
+                }
+                match &self.dp {
+                    Some(dp) => dp.check()?,
+                    None => {
+                        return Err("output = \"research-dp\" needs a [privacy.dp] section with its budget (rho, or epsilon and delta)"
+                            .into());
+                    }
+                }
             }
             OutputKind::Operational => {
+                if self.dp.is_some() {
+                    return Err("[privacy.dp] is for output = \"research-dp\"".into());
+                }
                 let scopes = [&self.grid, &self.community, &self.street]
                     .iter()
                     .filter(|s| s.is_some())

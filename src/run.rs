@@ -117,11 +117,47 @@ impl fmt::Display for RunSummary {
                 )?;
             }
         }
+        if !self.written.dp_errors.is_empty() {
+            writeln!(
+                f,
+                "research-dp output: mean absolute error against the true counts (for you, \
+                 written to no file):"
+            )?;
+            for e in &self.written.dp_errors {
+                writeln!(
+                    f,
+                    "  {:<28} {:>8.2} over {:>8} count cells",
+                    e.table, e.mean_abs_error, e.cells
+                )?;
+            }
+        }
         if !self.written.files.is_empty() {
             writeln!(f, "wrote: {}", self.written.files.join(", "))?;
         }
         Ok(())
     }
+}
+
+/// The `privacy.dp` part of a noisy release's manifest: the mechanism, the budget, its split
+/// per (level, table) and its sums.
+fn dp_manifest(plan: &crate::privacy::dp::Plan, written: &Written) -> serde_json::Value {
+    let o = &plan.options;
+    let gaussian = o.mechanism == crate::privacy::dp::Mechanism::Gaussian;
+    json!({
+        "mechanism": o.mechanism.code(),
+        "guarantee": if gaussian { "rho-zero-concentrated DP" } else { "pure epsilon-DP" },
+        "neighbours": "rosters differing by one resident",
+        "budget": plan.budget,
+        "budget_from": {"rho": o.rho, "epsilon": o.epsilon, "delta": o.delta},
+        "release": o.release,
+        "level_weights": o.levels,
+        "table_weights": o.tables,
+        "split": written.dp_shares,
+        "allotted_total": written.dp_shares.iter().map(|s| s.allotted).sum::<f64>(),
+        "spent_total": written.dp_shares.iter().map(|s| s.spent).sum::<f64>(),
+        "accuracy": "dp_accuracy.parquet: noise scale and 95% half-width per level and column",
+        "post_processing": "top down: roots made non-negative, children the closest non-negative integers adding up to their parent",
+    })
 }
 
 /// Builds the model and returns the summary, writing nothing (`shequ validate`).
@@ -332,13 +368,17 @@ pub fn write_outputs(
         step: "write outputs".into(),
         seconds: t.elapsed().as_secs_f64(),
     });
+    let noisy = policy.kind == OutputKind::ResearchDp;
+    // A noisy release's manifest holds nothing computed from person-level data exactly: no
+    // row counts or hashes of the rosters, no per-layer counts, no issue counts.
+    let personal = |l: Layer| noisy && matches!(l, Layer::Household | Layer::Resident);
     let mut inputs = Vec::new();
     for i in &build.inputs {
         inputs.push(json!({
             "layer": i.layer.name(),
             "path": i.path,
-            "sha256": sha256_file(&i.path)?,
-            "rows": i.rows,
+            "sha256": if personal(i.layer) { None } else { Some(sha256_file(&i.path)?) },
+            "rows": (!personal(i.layer)).then_some(i.rows),
             "crs": i.crs,
             "crs_source": i.crs_source,
             "conversions": i.conversions,
@@ -368,6 +408,7 @@ pub fn write_outputs(
         "suppress_zeros": (policy.kind == OutputKind::Research).then_some(policy.suppress_zeros),
         "suppressed_cells": written.suppressed.map(|(b, c)| json!({"below_k": b, "complementary": c})),
         "published_cells": (policy.kind == OutputKind::Research).then(|| written.published.iter().map(|p| json!({"table": p.table, "published": p.published, "cells": p.cells})).collect::<Vec<_>>()),
+        "dp": policy.dp.as_ref().map(|p| dp_manifest(p, &written)),
         "scope": policy.scope.as_ref().map(|(l, c)| json!({"level": l.singular(), "id": c})),
         "key_fingerprint": policy.key_fingerprint,
         "plain_identifiers": policy.plain_identifiers,
@@ -420,8 +461,8 @@ pub fn write_outputs(
             })),
             "residents_list": if policy.kind == OutputKind::Operational { "coverage/residents.parquet (scoped, pseudonymous)" } else { "not written: research runs write aggregates only" },
         })),
-        "counts": counts,
-        "issues_by_kind": by_kind,
+        "counts": (!noisy).then_some(counts),
+        "issues_by_kind": (!noisy).then_some(by_kind),
         "steps": build.steps,
         "outputs": written.files,
     });

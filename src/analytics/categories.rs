@@ -54,9 +54,35 @@ pub struct Rule {
     /// A household condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub household: Option<HouseholdRule>,
+    /// The household has at most this many members (a collective household, such as a care
+    /// home, is not an empty nest). It also bounds how many labels one resident joining or
+    /// leaving a household can change, which a differentially private release needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_household: Option<u32>,
 }
 
 impl Rule {
+    /// The most one resident added to or removed from the roster changes the number of
+    /// residents with the label in one unit: 1, except for an all-60-plus household rule,
+    /// where everyone in the household can change with one member (`max_household`; `None`
+    /// without it: no bound).
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::analytics::categories::default_categories;
+    /// let all = default_categories();
+    /// let bound = |id: &str| all.iter().find(|c| c.id == id).unwrap().rule.bound();
+    /// assert_eq!(bound("disabled"), Some(1));
+    /// assert_eq!(bound("elderly_alone"), Some(1));
+    /// assert_eq!(bound("empty_nest"), Some(10));
+    /// ```
+    pub fn bound(&self) -> Option<u64> {
+        match self.household {
+            Some(HouseholdRule::All60Plus) => self.max_household.map(u64::from),
+            _ => Some(1),
+        }
+    }
+
     /// Whether the rule needs the resident's age.
     pub fn needs_age(&self) -> bool {
         self.min_age.is_some() || self.below_age.is_some() || self.household.is_some()
@@ -166,6 +192,7 @@ pub fn default_categories() -> Vec<Category> {
             Rule {
                 min_age: Some(60),
                 household: Some(HouseholdRule::All60Plus),
+                max_household: Some(10),
                 ..Rule::default()
             },
         )),

@@ -577,6 +577,9 @@ impl SpecialNeeds {
                             }
                             Some(HouseholdRule::All60Plus) => all60[p.household as usize],
                         }
+                        && rule
+                            .max_household
+                            .is_none_or(|m| model.households[p.household as usize].residents <= m)
                 })
                 .collect();
             columns.push(Column::new(format!("cat_{}", c.id).into(), v.clone()));
@@ -764,6 +767,25 @@ impl SpecialNeeds {
                 .max(self.categories[*b].sensitivity)
         }));
         classes
+    }
+
+    /// Per column of [`count_names`](Self::count_names): the most one resident changes its
+    /// count in one unit ([`Rule::bound`](crate::analytics::categories::Rule::bound); a
+    /// co-occurrence as its larger category). `None` for a column without a bound.
+    pub fn count_bounds(&self) -> Vec<Option<u64>> {
+        let mut bounds = vec![Some(1); AGE_BANDS.len() + 1];
+        bounds.extend(self.categories.iter().map(|c| c.rule.bound()));
+        let detail = usize::from(self.disability_detail.0) * DISABILITY_TYPES.len()
+            + usize::from(self.disability_detail.1) * 5;
+        bounds.extend(std::iter::repeat_n(Some(1), detail));
+        bounds.extend(self.pairs.iter().map(|(a, b)| {
+            let (a, b) = (
+                self.categories[*a].rule.bound(),
+                self.categories[*b].rule.bound(),
+            );
+            Some(a?.max(b?))
+        }));
+        bounds
     }
 
     fn count_exprs(&self) -> Vec<Expr> {
@@ -1016,10 +1038,13 @@ impl SpecialNeeds {
                 }
             })
             .collect();
+        let bounds = self.count_bounds();
         base.append(CountColumns {
             names: names.clone(),
             classes,
             finest,
+            table: vec!["special_needs"; bounds.len()],
+            bound: bounds,
             groups: Vec::new(),
             nested: Vec::new(),
             values,

@@ -100,6 +100,7 @@ pub fn columns(cov: &Coverage, model: &Model, mut base: CountColumns) -> CountCo
     let off = base.names.len();
     let mut nested = Vec::new();
     let mut classes = Vec::with_capacity(ncols);
+    let mut bounds = Vec::with_capacity(ncols);
     let mut at = off;
     for (m, n) in cov.measures.iter().zip(&names) {
         // A measure's counts are as sensitive as its target population's.
@@ -107,6 +108,7 @@ pub fn columns(cov: &Coverage, model: &Model, mut base: CountColumns) -> CountCo
             .index(&total_name(cov, m))
             .expect("target columns are released");
         classes.extend(std::iter::repeat_n(base.classes[target], n.len()));
+        bounds.extend(std::iter::repeat_n(base.bound[target], n.len()));
         for t in 0..n.len() {
             let sup = if t + 1 < n.len() {
                 at + t + 1
@@ -121,6 +123,8 @@ pub fn columns(cov: &Coverage, model: &Model, mut base: CountColumns) -> CountCo
     base.append(CountColumns {
         names: names.into_iter().flatten().collect(),
         finest: vec![Layer::Building; classes.len()],
+        table: vec!["coverage"; classes.len()],
+        bound: bounds,
         classes,
         groups: Vec::new(),
         nested: Vec::new(),
@@ -228,7 +232,8 @@ fn level_views(
             };
             let target = get(&total_name(cov, m));
             let within = within_names(cov, m).iter().map(|p| get(p)).collect();
-            let published = |u: usize| target[u].is_some_and(|t| t > 0);
+            // Means and scores come from the exact model: never in a noisy release.
+            let published = |u: usize| target[u].is_some_and(|t| t > 0) && !release.is_noisy();
             let nearest_mean = (0..n)
                 .map(|u| {
                     (published(u) && sums.with_nearest[u] > 0)
@@ -516,7 +521,8 @@ pub(crate) fn write(
     w.written.files.push(format!("{DIR}/rules.parquet"));
     // Siting.
     let mut gains_hidden = 0;
-    if let Some(s) = &cov.siting {
+    // The picks depend on exact counts: a noisy release has none.
+    if let Some(s) = cov.siting.as_ref().filter(|_| !release.is_noisy()) {
         let mut rows: Vec<(&str, usize, u32, u64)> = Vec::new();
         for (i, (c, g)) in s.greedy.iter().enumerate() {
             rows.push(("greedy", i + 1, *c, *g));
@@ -927,14 +933,17 @@ fn summary(
             .collect::<Vec<_>>()
             .join("; "),
         policy.kind.code(),
-        if policy.kind == OutputKind::Research {
-            format!(
+        match policy.kind {
+            OutputKind::Research => format!(
                 " (counts below k = {} suppressed with complementary suppression; per-resident \
                  lists are written only by operational runs)",
                 policy.k
-            )
-        } else {
-            String::new()
+            ),
+            OutputKind::ResearchDp => " (every count with differentially private noise, see \
+                 dp_accuracy.parquet; mean distances, accessibility scores, equity and siting \
+                 need exact data and are not released)"
+                .to_owned(),
+            OutputKind::Operational => String::new(),
         }
     );
     let _ = writeln!(s, "## Rules\n");
@@ -1072,7 +1081,7 @@ fn summary(
             g.map_or("—".into(), |g| format!("{g:.3}"))
         );
     }
-    if let Some(site) = &cov.siting {
+    if let Some(site) = cov.siting.as_ref().filter(|_| !release.is_noisy()) {
         let _ = writeln!(s, "\n## Siting: `{}`\n", site.rule);
         let _ = writeln!(
             s,

@@ -522,6 +522,11 @@ pub struct Written {
     pub suppressed: Option<(usize, usize)>,
     /// Research runs: per output table, how many of its count cells are published.
     pub published: Vec<Published>,
+    /// Research-dp runs: the budget per (level, table).
+    pub dp_shares: Vec<crate::privacy::dp::Share>,
+    /// Research-dp runs: per output table, the mean absolute error of its counts (never
+    /// written to an output file).
+    pub dp_errors: Vec<TableError>,
 }
 
 /// Of one research output table's count cells (one per unit and released count column), how
@@ -547,13 +552,13 @@ impl Published {
     }
 }
 
-/// The [`Published`] shares of a research release's tables: the level tables (base counts),
-/// and the special-needs and coverage tables of each level.
-fn published_shares(
+/// The count tables of a release: (table name, level, released columns): the level tables
+/// (base counts), and the special-needs and coverage tables of each level.
+fn count_tables(
     release: &Release,
     special_needs: Option<&SpecialNeeds>,
     coverage: Option<&Coverage>,
-) -> Vec<Published> {
+) -> Vec<(String, Layer, Vec<String>)> {
     let special: Option<Vec<String>> = special_needs.map(|sn| {
         let mut v = vec!["households".to_owned(), "residents".to_owned()];
         v.extend(sn.count_names());
@@ -567,23 +572,92 @@ fn published_shares(
     });
     let mut out = Vec::new();
     for &level in release.levels() {
-        let mut add = |table: String, names: &[&str]| {
-            let (published, cells) = release.published(level, names);
-            out.push(Published {
-                table,
-                published,
-                cells,
-            });
-        };
-        add(level.name().to_owned(), &BASE_COLUMNS);
+        let base = BASE_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+        out.push((level.name().to_owned(), level, base));
         for (dir, names) in [(special::DIR, &special), (self::coverage::DIR, &within)] {
             if let Some(names) = names {
-                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                add(format!("{dir}/{}", level.singular()), &refs);
+                out.push((format!("{dir}/{}", level.singular()), level, names.clone()));
             }
         }
     }
     out
+}
+
+/// The [`Published`] shares of a research release's count tables.
+fn published_shares(
+    release: &Release,
+    special_needs: Option<&SpecialNeeds>,
+    coverage: Option<&Coverage>,
+) -> Vec<Published> {
+    count_tables(release, special_needs, coverage)
+        .into_iter()
+        .map(|(table, level, names)| {
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let (published, cells) = release.published(level, &refs);
+            Published {
+                table,
+                published,
+                cells,
+            }
+        })
+        .collect()
+}
+
+/// Of one noisy output table's count cells: the mean absolute error against the true counts.
+/// For the data holder: the run reports it, no output file holds it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TableError {
+    /// The table, as its file is named without extension.
+    pub table: String,
+    /// Mean absolute error of its cells.
+    pub mean_abs_error: f64,
+    /// Cells.
+    pub cells: usize,
+}
+
+fn table_errors(
+    release: &Release,
+    special_needs: Option<&SpecialNeeds>,
+    coverage: Option<&Coverage>,
+) -> Vec<TableError> {
+    count_tables(release, special_needs, coverage)
+        .into_iter()
+        .map(|(table, level, names)| {
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let (mean_abs_error, cells) = release.mean_abs_error(level, &refs);
+            TableError {
+                table,
+                mean_abs_error,
+                cells,
+            }
+        })
+        .collect()
+}
+
+/// Writes `dp_accuracy.parquet`: per level and column of a noisy release, its table, the
+/// mechanism, the noise scale and the half-width of the noise's central 95% interval.
+fn write_accuracy(out: &Out, release: &Release, noisy: &crate::privacy::dp::Noisy) -> Result<()> {
+    let mechanism = release.mechanism().unwrap_or_default();
+    let n = &noisy.noise;
+    let fields = vec![
+        Field::new("level", DataType::Utf8, false),
+        Field::new("table", DataType::Utf8, false),
+        Field::new("column", DataType::Utf8, false),
+        Field::new("mechanism", DataType::Utf8, false),
+        Field::new("scale", DataType::Float64, false),
+        Field::new("ci95_half_width", DataType::UInt64, false),
+    ];
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(n.iter().map(|x| x.level))),
+        Arc::new(StringArray::from_iter_values(n.iter().map(|x| x.table))),
+        Arc::new(StringArray::from_iter_values(
+            n.iter().map(|x| release.names()[x.column].as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(n.iter().map(|_| mechanism))),
+        Arc::new(Float64Array::from_iter_values(n.iter().map(|x| x.scale))),
+        Arc::new(UInt64Array::from_iter_values(n.iter().map(|x| x.ci95))),
+    ];
+    write_table(out, "dp_accuracy.parquet", fields, cols)
 }
 
 /// The value of row `i` of an Arrow array as JSON (the types output tables use).
@@ -962,6 +1036,12 @@ pub fn write_model_to(
     if policy.kind == OutputKind::Research {
         written.published = published_shares(&release, special_needs, coverage);
     }
+    if let Some(noisy) = release.noise() {
+        write_accuracy(out, &release, noisy)?;
+        written.files.push("dp_accuracy.parquet".into());
+        written.dp_shares = noisy.shares.clone();
+        written.dp_errors = table_errors(&release, special_needs, coverage);
+    }
     if policy.kind == OutputKind::Operational && model.has(Layer::Household) {
         written
             .files
@@ -1022,7 +1102,7 @@ fn quality_batch(
             issues
                 .iter()
                 .map(|i| match kind {
-                    OutputKind::Research if personal(i.layer) => None,
+                    OutputKind::Research | OutputKind::ResearchDp if personal(i.layer) => None,
                     _ => i.id.as_deref(),
                 })
                 .collect::<StringArray>(),

@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::model::Model;
 use crate::model::level::Layer;
 use crate::output::{Tally, write_table};
+use crate::privacy::dp::{Noisy, Spec, noisy_release};
 use crate::privacy::suppress::{Group, Reason, Suppressed, Table, Threshold};
 use crate::privacy::{Finest, OutputKind, Policy, Sensitivity};
 
@@ -33,6 +34,12 @@ pub struct CountColumns {
     /// Each column's finest published level in research releases (parallel to `names`):
     /// below it the column is withheld.
     pub finest: Vec<Layer>,
+    /// Each column's table in a differentially private release (`base`, `special_needs`,
+    /// `coverage`).
+    pub table: Vec<&'static str>,
+    /// Each column's bound: the most one resident changes its count in one unit (`None`:
+    /// unbounded, refused by a differentially private release).
+    pub bound: Vec<Option<u64>>,
     /// Groups: a total column index and its part column indices (parts add up to the total).
     pub groups: Vec<(usize, Vec<usize>)>,
     /// Nested pairs (sub, sup): every person counted in `sub` is counted in `sup`. Where
@@ -81,6 +88,8 @@ impl CountColumns {
             .to_vec(),
             classes: vec![Sensitivity::Low; 5],
             finest: vec![Layer::Building; 5],
+            table: vec!["base"; 5],
+            bound: vec![Some(1); 5],
             groups: vec![(1, vec![2, 3, 4])],
             nested: Vec::new(),
             values: LEVELS.map(|l| {
@@ -100,6 +109,8 @@ impl CountColumns {
         self.names.extend(more.names);
         self.classes.extend(more.classes);
         self.finest.extend(more.finest);
+        self.table.extend(more.table);
+        self.bound.extend(more.bound);
         self.groups.extend(
             more.groups
                 .into_iter()
@@ -118,6 +129,49 @@ impl CountColumns {
     pub fn index(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
     }
+}
+
+/// The noisy counts of a `research-dp` release (see [`crate::privacy::dp`]).
+fn noise(
+    parents: &[Option<usize>],
+    rows: &[RowKind],
+    values: &[Vec<u64>],
+    cols: &CountColumns,
+    policy: &Policy,
+) -> Result<Noisy> {
+    let plan = policy.dp.as_ref().ok_or_else(|| crate::Error::Privacy {
+        message: "a research-dp release needs a [privacy.dp] plan".into(),
+    })?;
+    let mut block: Vec<usize> = (0..cols.names.len()).collect();
+    for (_, parts) in &cols.groups {
+        for p in parts {
+            block[*p] = parts[0];
+        }
+    }
+    let specs = (0..cols.names.len())
+        .map(|c| {
+            let bound = cols.bound[c].ok_or_else(|| crate::Error::Privacy {
+                message: format!(
+                    "column {:?} has no bound on what one resident changes (a household rule \
+                     without max_household): a differentially private release needs one",
+                    cols.names[c]
+                ),
+            })?;
+            Ok(Spec {
+                table: cols.table[c],
+                bound,
+                block: block[c],
+            })
+        })
+        .collect::<Result<Vec<Spec>>>()?;
+    let levels: Vec<Layer> = rows
+        .iter()
+        .map(|k| {
+            let (RowKind::Unit(l, _) | RowKind::Remainder(l)) = *k;
+            l
+        })
+        .collect();
+    noisy_release(parents, &levels, values, &specs, plan)
 }
 
 /// The cells of nested columns to hide because a sensitive count they lie in, less them,
@@ -208,6 +262,8 @@ pub struct Release {
     names: Vec<String>,
     table: Table,
     suppressed: Option<Suppressed>,
+    noisy: Option<Noisy>,
+    mechanism: Option<&'static str>,
     sources: Vec<Source>,
     classes: Vec<Sensitivity>,
     finest: Vec<Layer>,
@@ -255,6 +311,7 @@ impl Release {
     /// Never: every level of a model is one of the released levels.
     pub fn with_columns(model: &Model, policy: &Policy, cols: CountColumns) -> Result<Release> {
         let research = policy.kind == OutputKind::Research;
+        let dp = policy.kind == OutputKind::ResearchDp;
         let mut levels: Vec<Layer> = [Layer::Street, Layer::Community, Layer::Grid]
             .into_iter()
             .filter(|l| model.has(*l))
@@ -307,7 +364,9 @@ impl Release {
                         "a unit counts fewer people than its children (inconsistent lineages)",
                     )
                 })?;
-            if rest.iter().any(|v| *v != 0) {
+            // A noisy release has a remainder under every unit with children, whether anyone
+            // is in it or not: which rows exist must not depend on the roster.
+            if dp || rest.iter().any(|v| *v != 0) {
                 let RowKind::Unit(level, _) = rows[u] else {
                     unreachable!("remainders have no children")
                 };
@@ -325,7 +384,11 @@ impl Release {
         let mut sources = Vec::with_capacity(n);
         let mut engine_cols: Vec<usize> = Vec::new();
         for (c, in_group) in grouped.iter().enumerate() {
-            let source = if column(c).all(|v| v == 0) {
+            // Which columns are zero or equal is data: a noisy release noises every one.
+            let source = if dp {
+                engine_cols.push(c);
+                Source::Engine(c)
+            } else if column(c).all(|v| v == 0) {
                 Source::Zero
             } else if let Some(e) = engine_cols.iter().position(|&d| {
                 !in_group && cols.finest[d] == cols.finest[c] && column(d).eq(column(c))
@@ -388,7 +451,14 @@ impl Release {
         } else {
             None
         };
+        let noisy = if dp {
+            Some(noise(&parents, &rows, &values, &cols, policy)?)
+        } else {
+            None
+        };
         Ok(Release {
+            noisy,
+            mechanism: policy.dp.as_ref().map(|p| p.options.mechanism.code()),
             levels,
             rows,
             parents,
@@ -404,6 +474,58 @@ impl Release {
         })
     }
 
+    /// Whether the counts carry differentially private noise (a `research-dp` release).
+    pub fn is_noisy(&self) -> bool {
+        self.noisy.is_some()
+    }
+
+    /// A noisy release's accounting: the budget per (level, table) and the noise per
+    /// (level, column).
+    pub fn noise(&self) -> Option<&Noisy> {
+        self.noisy.as_ref()
+    }
+
+    /// A noisy release's mechanism code (`discrete_gaussian`, `discrete_laplace`).
+    pub fn mechanism(&self) -> Option<&'static str> {
+        self.mechanism
+    }
+
+    /// The released column names.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Of the cells of columns `names` at `level`: the mean absolute difference between the
+    /// published and the true count (0 for exact releases), and the number of cells. For the
+    /// data holder only: it is a function of the true counts.
+    pub fn mean_abs_error(&self, level: Layer, names: &[&str]) -> (f64, usize) {
+        let idx: Vec<usize> = names
+            .iter()
+            .filter_map(|n| self.names.iter().position(|m| m == n))
+            .collect();
+        let mut sum = 0u64;
+        let mut cells = 0usize;
+        for (&(l, _), &r) in &self.row_of {
+            if l != level {
+                continue;
+            }
+            for &c in &idx {
+                if let (Some(v), Source::Engine(e)) = (self.cell(r, c).0, self.sources[c]) {
+                    sum += v.abs_diff(self.table.value(r, e));
+                    cells += 1;
+                }
+            }
+        }
+        (
+            if cells == 0 {
+                0.0
+            } else {
+                sum as f64 / cells as f64
+            },
+            cells,
+        )
+    }
+
     /// The levels with published counts, top down.
     pub fn levels(&self) -> &[Layer] {
         &self.levels
@@ -412,6 +534,9 @@ impl Release {
     /// The published value of column `c` in row `r` (`None` if suppressed) and why it is
     /// suppressed.
     fn cell(&self, r: usize, c: usize) -> (Option<u64>, Option<Reason>) {
+        if let Some(noisy) = &self.noisy {
+            return (Some(noisy.values[r][c]), None);
+        }
         if self.is_withheld(r, c) {
             return (None, Some(Reason::Withheld));
         }

@@ -297,7 +297,11 @@ fn summary(
         "Reference date for ages: **{}**. Output: **{}**{}.\n",
         sn.reference_date,
         policy.kind.code(),
-        if policy.kind == OutputKind::Research {
+        if policy.kind == OutputKind::ResearchDp {
+            " (every count with differentially private noise; see dp_accuracy.parquet and \
+             docs/privacy.md)"
+                .to_owned()
+        } else if policy.kind == OutputKind::Research {
             format!(
                 " (counts below k = {} suppressed, with complementary suppression; see docs/privacy.md)",
                 policy.k

@@ -10,6 +10,7 @@
 //! * [`mask_identifier`] — what quality reports and messages show instead of an identifier.
 //! * [`suppress`] — small-cell and complementary suppression across levels and categories.
 
+pub mod dp;
 pub mod optimal;
 pub mod suppress;
 
@@ -32,6 +33,10 @@ pub enum OutputKind {
     /// For a community's own grid workers: named lists limited to one grid or community, with
     /// pseudonymised ids unless plain identifiers are explicitly requested.
     Operational,
+    /// Aggregates only, every count published with noise under a differential privacy budget
+    /// (`[privacy.dp]`): non-negative integers that add up across levels.
+    #[serde(rename = "research-dp")]
+    ResearchDp,
 }
 
 impl OutputKind {
@@ -40,7 +45,19 @@ impl OutputKind {
         match self {
             OutputKind::Research => "research",
             OutputKind::Operational => "operational",
+            OutputKind::ResearchDp => "research-dp",
         }
+    }
+
+    /// Whether the output holds aggregates only (`research` or `research-dp`).
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::privacy::OutputKind;
+    /// assert!(OutputKind::ResearchDp.is_aggregate() && !OutputKind::Operational.is_aggregate());
+    /// ```
+    pub fn is_aggregate(self) -> bool {
+        matches!(self, OutputKind::Research | OutputKind::ResearchDp)
     }
 }
 
@@ -154,6 +171,11 @@ impl Secret {
         Self::from_bytes(&bytes).map_err(|e| Error::Privacy {
             message: format!("{}: {e}", path.display()),
         })
+    }
+
+    /// The key's bytes, for keyed derivations inside the crate.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
     }
 
     /// A short public fingerprint of the key (HMAC of a fixed label), for manifests: runs with
@@ -396,7 +418,7 @@ fn parse_id_number(
 /// Refuses person-level output under a research policy.
 ///
 /// # Errors
-/// [`Error::Privacy`] if `kind` is [`OutputKind::Research`].
+/// [`Error::Privacy`] if `kind` is an aggregate kind ([`OutputKind::is_aggregate`]).
 ///
 /// # Examples
 /// ```
@@ -407,7 +429,7 @@ fn parse_id_number(
 pub fn require_operational(kind: OutputKind, what: &str) -> Result<()> {
     match kind {
         OutputKind::Operational => Ok(()),
-        OutputKind::Research => Err(Error::Privacy {
+        OutputKind::Research | OutputKind::ResearchDp => Err(Error::Privacy {
             message: format!("{what} has person-level rows; a research run writes aggregates only"),
         }),
     }
@@ -427,11 +449,13 @@ pub struct Policy {
     pub suppress_zeros: bool,
     /// Research: how complementary cells are chosen.
     pub complementary: suppress::Method,
+    /// Research-dp: the budget, its split and the noise key.
+    pub dp: Option<dp::Plan>,
     /// Research: finest level.
     pub finest: Finest,
     /// Operational: the pseudonym key (research runs write no pseudonyms).
     pub pseudonyms: Option<Pseudonymizer>,
-    /// Operational: the fingerprint of the key.
+    /// Operational and research-dp: the fingerprint of the key.
     pub key_fingerprint: Option<String>,
     /// Operational: the level (grid or community) and code named lists are limited to.
     pub scope: Option<(crate::Layer, String)>,
@@ -457,6 +481,7 @@ impl Policy {
             k_low: 0,
             suppress_zeros: false,
             complementary: suppress::Method::Optimal,
+            dp: None,
             finest: Finest::Building,
             pseudonyms: None,
             key_fingerprint: None,
@@ -516,12 +541,18 @@ impl Policy {
             finest: o.finest,
             ..Policy::research(o.k)
         };
+        let secret = || match &o.secret_file {
+            Some(f) if f.is_absolute() => Secret::from_file(f),
+            Some(f) => Secret::from_file(&base_dir.join(f)),
+            None => Secret::from_env(&o.secret_env),
+        };
+        if o.output == OutputKind::ResearchDp {
+            let secret = secret()?;
+            p.key_fingerprint = Some(secret.fingerprint());
+            p.dp = Some(dp::Plan::new(o.dp.clone().unwrap_or_default(), &secret)?);
+        }
         if o.output == OutputKind::Operational {
-            let secret = match &o.secret_file {
-                Some(f) if f.is_absolute() => Secret::from_file(f)?,
-                Some(f) => Secret::from_file(&base_dir.join(f))?,
-                None => Secret::from_env(&o.secret_env)?,
-            };
+            let secret = secret()?;
             p.key_fingerprint = Some(secret.fingerprint());
             p.pseudonyms = Some(Pseudonymizer::new(&secret));
             p.scope = match (&o.grid, &o.community, &o.street) {

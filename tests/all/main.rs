@@ -4,6 +4,7 @@ mod bad_input;
 mod boundary;
 mod coverage;
 mod crs;
+mod dp;
 mod errors;
 mod fixtures;
 mod fuzz;

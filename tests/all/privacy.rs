@@ -275,7 +275,7 @@ fn the_attacks_do_recover_naive_suppression() {
 // ---------------------------------------------------------------------------------------------
 // Runs of the sample.
 
-fn sample_job(dir: &Path) -> Job {
+pub(crate) fn sample_job(dir: &Path) -> Job {
     shequ::sample::write_sample(dir, &shequ::sample::SampleConfig::default()).unwrap();
     Job::from_toml(dir.join("job.toml")).unwrap()
 }
@@ -320,12 +320,12 @@ fn json_strings(v: &serde_json::Value, out: &mut Vec<String>) {
 
 /// The direct identifiers of the sample's rosters: resident ids, names, ID numbers, phones,
 /// household ids.
-struct Identifiers {
+pub(crate) struct Identifiers {
     exact: HashSet<String>,
     long: Vec<String>,
 }
 
-fn identifiers(dir: &Path) -> Identifiers {
+pub(crate) fn identifiers(dir: &Path) -> Identifiers {
     let bytes = std::fs::read(dir.join("residents.csv")).unwrap();
     let (text, _, _) = encoding_rs::GB18030.decode(&bytes);
     let mut exact = HashSet::new();
@@ -356,7 +356,7 @@ fn identifiers(dir: &Path) -> Identifiers {
 /// Identifiers found in `texts`: a text equal to any identifier, containing a name, or
 /// containing a long (ASCII) identifier anywhere (found by checking every window of an
 /// identifier's length within each run of letters and digits).
-fn leaks(texts: &[String], ids: &Identifiers) -> Vec<String> {
+pub(crate) fn leaks(texts: &[String], ids: &Identifiers) -> Vec<String> {
     let long: HashSet<&str> = ids.long.iter().map(String::as_str).collect();
     let mut lengths: Vec<usize> = long.iter().map(|s| s.len()).collect();
     lengths.sort_unstable();
@@ -396,7 +396,7 @@ fn leaks(texts: &[String], ids: &Identifiers) -> Vec<String> {
     found
 }
 
-fn all_output_text(out: &Path) -> Vec<(PathBuf, Vec<String>)> {
+pub(crate) fn all_output_text(out: &Path) -> Vec<(PathBuf, Vec<String>)> {
     let mut files = Vec::new();
     for e in std::fs::read_dir(out).unwrap() {
         let p = e.unwrap().path();
@@ -970,7 +970,7 @@ fn logs_errors_and_reports_hold_no_personal_data() {
 
 /// Rows of the special-needs tables keyed by (level, unit id or remainder parent), with the
 /// values of `cols` (None where null or absent).
-type Keyed = HashMap<(String, String), (Option<(String, String)>, Vec<Option<u64>>)>;
+pub(crate) type Keyed = HashMap<(String, String), (Option<(String, String)>, Vec<Option<u64>>)>;
 
 fn special_rows(out: &Path, cols: &[String]) -> Keyed {
     level_rows(out, "special_needs", cols)
@@ -978,7 +978,7 @@ fn special_rows(out: &Path, cols: &[String]) -> Keyed {
 
 /// Rows of the level tables in `dir` (and of every remainders file whose parent's children are
 /// published there), keyed as in [`special_rows`].
-fn level_rows(out: &Path, dir: &str, cols: &[String]) -> Keyed {
+pub(crate) fn level_rows(out: &Path, dir: &str, cols: &[String]) -> Keyed {
     let text = |b: &RecordBatch, n: &str, i: usize| -> Option<String> {
         let c = b.column_by_name(n)?;
         let c = c.as_any().downcast_ref::<StringArray>().unwrap();
