@@ -403,7 +403,7 @@ pub fn write_outputs(
     let privacy = json!({
         "output": policy.kind.code(),
         "k": (policy.kind == OutputKind::Research).then_some(policy.k),
-        "finest": (policy.kind == OutputKind::Research).then_some(policy.finest),
+        "finest": policy.kind.is_aggregate().then_some(policy.finest),
         "k_low": (policy.kind == OutputKind::Research).then_some(policy.k_low),
         "suppress_zeros": (policy.kind == OutputKind::Research).then_some(policy.suppress_zeros),
         "suppressed_cells": written.suppressed.map(|(b, c)| json!({"below_k": b, "complementary": c})),

@@ -730,6 +730,7 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
     if let Some((g, _, _)) = grid_cells.first() {
         write("job-grid-worker.toml", grid_worker_job(g).as_bytes())?;
     }
+    write("job-dp.toml", dp_job().as_bytes())?;
     Ok(counts)
 }
 
@@ -859,6 +860,48 @@ pub fn grid_worker_job(grid: &str) -> String {
             &format!(
                 "[privacy]\noutput = \"operational\"\ngrid = \"{grid}\"\nsecret_env = \"SHEQU_SECRET\"\n"
             ),
+        )
+}
+
+/// The sample job as a differentially private release (`output = "research-dp"`, ρ = 1, the
+/// noise key in `SHEQU_SECRET`).
+///
+/// # Examples
+/// ```
+/// let job = shequ::Job::from_toml_str(&shequ::sample::dp_job(), ".")?;
+/// let p = job.privacy.unwrap();
+/// assert_eq!(p.output, shequ::privacy::OutputKind::ResearchDp);
+/// assert_eq!(p.dp.unwrap().rho, Some(1.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Panics
+/// Never: the sample job it rewrites is shequ's own (a test checks it).
+pub fn dp_job() -> String {
+    let research = "[privacy]\noutput = \"research\"\nk = 5\n";
+    assert!(
+        SAMPLE_JOB.contains(research),
+        "the sample job's privacy section"
+    );
+    SAMPLE_JOB
+        .replace(
+            "# shequ job for the synthetic sample district",
+            "# shequ job for a differentially private release of the synthetic sample district",
+        )
+        .replace(
+            "# Research output: aggregates only, counts below k suppressed (with complementary\n\
+             # suppression), finest geometry the building. For a grid worker's named list use\n\
+             # output = \"operational\" with grid = \"<grid code>\" and a secret in SHEQU_SECRET.\n",
+            "# A differentially private release: every count of every level with noise, adding \
+             up\n# across levels; the budget and its split are in manifest.json (docs/privacy.md).\n",
+        )
+        .replace(
+            research,
+            "[privacy]\noutput = \"research-dp\"\nsecret_env = \"SHEQU_SECRET\"    # the noise key: \
+             the same key and release label give the same release\n\n[privacy.dp]\n\
+             mechanism = \"gaussian\"         # discrete Gaussian, zero-concentrated DP\n\
+             rho = 1.0                      # the budget, split over levels and tables\n\
+             release = \"sample-1\"\n",
         )
 }
 

@@ -316,7 +316,9 @@ impl Release {
             .into_iter()
             .filter(|l| model.has(*l))
             .collect();
-        if (!research || policy.finest == Finest::Building) && model.has(Layer::Building) {
+        if (!policy.kind.is_aggregate() || policy.finest == Finest::Building)
+            && model.has(Layer::Building)
+        {
             levels.push(Layer::Building);
         }
         let n = cols.names.len();

@@ -1,6 +1,6 @@
 """docs/outputs.md's column reference is what the runs write: every column of every Parquet
 output (the sample's research run, a street office's partitioned operational run with plain
-identifiers, and the sample's grid-worker run) is documented under its file with its Arrow type, and every documented file of
+identifiers, the sample's grid-worker run and its differentially private release) is documented under its file with its Arrow type, and every documented file of
 those runs exists."""
 
 import os
@@ -68,7 +68,9 @@ def runs(tmp_path_factory):
         check=True,
         env=env,
     )
-    return [research, street, worker]
+    dp = d / "dp"
+    subprocess.run([BIN, "run", "-q", str(SAMPLE / "job-dp.toml"), "--out", str(dp)], check=True, env=env)
+    return [research, street, worker, dp]
 
 
 def test_every_column_is_documented_with_its_type(runs):
