@@ -229,6 +229,24 @@ fn a_noisy_release_holds_no_identifier_and_no_exact_only_statistics() {
     ] {
         assert!(!out.join(f).exists(), "{f}");
     }
+    // Rates come from the noisy counts only.
+    let sn = crate::fixtures::read_batches(&out.join("special_needs/grid.parquet"));
+    let col = |n: &str| -> Vec<f64> {
+        let c = sn[0].column_by_name(n).unwrap();
+        match c.as_any().downcast_ref::<arrow_array::UInt64Array>() {
+            Some(u) => u.values().iter().map(|v| *v as f64).collect(),
+            None => c
+                .as_any()
+                .downcast_ref::<arrow_array::Float64Array>()
+                .unwrap()
+                .values()
+                .to_vec(),
+        }
+    };
+    let (d, r, share) = (col("disabled"), col("residents"), col("disabled_share"));
+    for i in 0..d.len() {
+        assert!((share[i] - d[i] / r[i]).abs() < 1e-12);
+    }
     // Means and scores need exact data: null in a noisy release.
     let grid = crate::fixtures::read_batches(&out.join("coverage/grid.parquet"));
     for b in &grid {

@@ -58,7 +58,6 @@ TABLES = [
     "grids",
     "facilities",
     "quality",
-    "suppression",
     "special_needs/street",
     "special_needs/community",
     "special_needs/grid",
@@ -70,6 +69,7 @@ TABLES = [
     "coverage/lorenz",
     "coverage/rules",
     "coverage/siting",
+    "coverage/suppression",
 ]
 
 
