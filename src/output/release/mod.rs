@@ -11,10 +11,16 @@ use arrow_schema::{DataType, Field};
 use crate::error::Result;
 use crate::model::Model;
 use crate::model::level::Layer;
-use crate::output::{Tally, write_table};
-use crate::privacy::dp::{Noisy, Spec, noisy_release};
+use crate::output::write_table;
+use crate::privacy::dp::Noisy;
 use crate::privacy::suppress::{Group, Reason, Suppressed, Table, Threshold};
 use crate::privacy::{Finest, OutputKind, Policy, Sensitivity};
+
+mod columns;
+mod rules;
+
+pub use columns::CountColumns;
+use rules::{nested_marks, noise};
 
 /// The published levels, top down.
 pub const LEVELS: [Layer; 4] = [
@@ -23,215 +29,6 @@ pub const LEVELS: [Layer; 4] = [
     Layer::Grid,
     Layer::Building,
 ];
-
-/// Count columns of people per unit, with the relations between them.
-#[derive(Debug, Clone, Default)]
-pub struct CountColumns {
-    /// Column names.
-    pub names: Vec<String>,
-    /// Each column's sensitivity class (parallel to `names`).
-    pub classes: Vec<Sensitivity>,
-    /// Each column's finest published level in research releases (parallel to `names`):
-    /// below it the column is withheld.
-    pub finest: Vec<Layer>,
-    /// Each column's table in a differentially private release (`base`, `special_needs`,
-    /// `coverage`).
-    pub table: Vec<&'static str>,
-    /// Each column's bound: the most one resident changes its count in one unit (`None`:
-    /// unbounded, refused by a differentially private release).
-    pub bound: Vec<Option<u64>>,
-    /// Groups: a total column index and its part column indices (parts add up to the total).
-    pub groups: Vec<(usize, Vec<usize>)>,
-    /// Nested pairs (sub, sup): every person counted in `sub` is counted in `sup`. Where
-    /// `sup` is sensitive and published, a `sub` cell is published only if `sup − sub` is 0 or
-    /// at least `k` too (the difference is a sensitive count of its own).
-    pub nested: Vec<(usize, usize)>,
-    /// Per level of [`LEVELS`]: one row of values per unit (in model order).
-    pub values: [Vec<Vec<u64>>; 4],
-}
-
-impl CountColumns {
-    /// Households, residents and residents by sex (`residents` = male + female + unknown).
-    ///
-    /// # Examples
-    /// ```
-    /// let dir = tempfile::tempdir()?;
-    /// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(5))?;
-    /// let built = shequ::build(&shequ::Job::from_toml(dir.path().join("job.toml"))?)?;
-    /// let c = shequ::output::release::CountColumns::base(&built.model);
-    /// assert_eq!(c.names[1], "residents");
-    /// assert_eq!(c.values[2].len(), built.model.grids.len());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn base(model: &Model) -> CountColumns {
-        Self::from_tally(&Tally::of(model))
-    }
-
-    /// [`CountColumns::base`] from counts already made.
-    pub fn from_tally(tally: &Tally) -> CountColumns {
-        let idx = [
-            Tally::HOUSEHOLDS,
-            Tally::RESIDENTS,
-            Tally::MALE,
-            Tally::FEMALE,
-            Tally::SEX_UNKNOWN,
-        ];
-        CountColumns {
-            names: [
-                "households",
-                "residents",
-                "residents_male",
-                "residents_female",
-                "residents_sex_unknown",
-            ]
-            .map(String::from)
-            .to_vec(),
-            classes: vec![Sensitivity::Low; 5],
-            finest: vec![Layer::Building; 5],
-            table: vec!["base"; 5],
-            bound: vec![Some(1); 5],
-            groups: vec![(1, vec![2, 3, 4])],
-            nested: Vec::new(),
-            values: LEVELS.map(|l| {
-                tally
-                    .at(l)
-                    .iter()
-                    .map(|c| idx.iter().map(|i| c[*i]).collect())
-                    .collect()
-            }),
-        }
-    }
-
-    /// Appends columns (with their values per level, in the same unit order) and relations
-    /// given in the appended columns' own indices.
-    pub fn append(&mut self, more: CountColumns) {
-        let off = self.names.len();
-        self.names.extend(more.names);
-        self.classes.extend(more.classes);
-        self.finest.extend(more.finest);
-        self.table.extend(more.table);
-        self.bound.extend(more.bound);
-        self.groups.extend(
-            more.groups
-                .into_iter()
-                .map(|(t, p)| (t + off, p.into_iter().map(|x| x + off).collect())),
-        );
-        self.nested
-            .extend(more.nested.into_iter().map(|(a, b)| (a + off, b + off)));
-        for (mine, theirs) in self.values.iter_mut().zip(more.values) {
-            for (row, extra) in mine.iter_mut().zip(theirs) {
-                row.extend(extra);
-            }
-        }
-    }
-
-    /// The index of a column.
-    pub fn index(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| n == name)
-    }
-}
-
-/// The noisy counts of a `research-dp` release (see [`crate::privacy::dp`]).
-fn noise(
-    parents: &[Option<usize>],
-    rows: &[RowKind],
-    values: &[Vec<u64>],
-    cols: &CountColumns,
-    policy: &Policy,
-) -> Result<Noisy> {
-    let plan = policy.dp.as_ref().ok_or_else(|| crate::Error::Privacy {
-        message: "a research-dp release needs a [privacy.dp] plan".into(),
-    })?;
-    let mut block: Vec<usize> = (0..cols.names.len()).collect();
-    for (_, parts) in &cols.groups {
-        for p in parts {
-            block[*p] = parts[0];
-        }
-    }
-    let specs = (0..cols.names.len())
-        .map(|c| {
-            let bound = cols.bound[c].ok_or_else(|| crate::Error::Privacy {
-                message: format!(
-                    "column {:?} has no bound on what one resident changes (a household rule \
-                     without max_household): a differentially private release needs one",
-                    cols.names[c]
-                ),
-            })?;
-            Ok(Spec {
-                table: cols.table[c],
-                bound,
-                block: block[c],
-            })
-        })
-        .collect::<Result<Vec<Spec>>>()?;
-    let levels: Vec<Layer> = rows
-        .iter()
-        .map(|k| {
-            let (RowKind::Unit(l, _) | RowKind::Remainder(l)) = *k;
-            l
-        })
-        .collect();
-    noisy_release(parents, &levels, values, &specs, plan)
-}
-
-/// The cells of nested columns to hide because a sensitive count they lie in, less them,
-/// would be unsafe: (row, column) pairs. Supersets are decided before their subsets, and a
-/// superset that is hidden itself does not count (its difference cannot be taken); every
-/// published superset does, through any chain of hidden ones.
-fn nested_marks(
-    values: &[Vec<u64>],
-    cols: &CountColumns,
-    unsafe_cell: &dyn Fn(usize, u64) -> bool,
-    policy: &Policy,
-) -> Vec<(usize, usize)> {
-    let n = cols.names.len();
-    // Every superset of each column, through chains.
-    let mut sups: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for &(sub, sup) in &cols.nested {
-        sups[sub].push(sup);
-    }
-    for _ in 0..n {
-        let mut grew = false;
-        for c in 0..n {
-            let more: Vec<usize> = sups[c].iter().flat_map(|s| sups[*s].clone()).collect();
-            for s in more {
-                if !sups[c].contains(&s) {
-                    sups[c].push(s);
-                    grew = true;
-                }
-            }
-        }
-        if !grew {
-            break;
-        }
-    }
-    // Supersets first: a column's depth is its number of supersets.
-    let mut order: Vec<usize> = (0..n).filter(|c| !sups[*c].is_empty()).collect();
-    order.sort_by_key(|c| (sups[*c].len(), *c));
-    let difference = policy.threshold(Sensitivity::Sensitive);
-    let mut marks = Vec::new();
-    let mut hidden = vec![false; n];
-    for (r, v) in values.iter().enumerate() {
-        for c in 0..n {
-            hidden[c] = unsafe_cell(c, v[c]);
-        }
-        for &c in &order {
-            if hidden[c] {
-                continue;
-            }
-            let exposed = sups[c].iter().any(|&s| {
-                cols.classes[s] == Sensitivity::Sensitive
-                    && !hidden[s]
-                    && difference.is_unsafe(v[s].saturating_sub(v[c]))
-            });
-            if exposed {
-                hidden[c] = true;
-                marks.push((r, c));
-            }
-        }
-    }
-    marks
-}
 
 /// What a row of the release stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
