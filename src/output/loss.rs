@@ -1,6 +1,7 @@
 //! The information a release keeps: per count table, the share of cells published
 //! (research) or the error of its noisy counts (research-dp), and `dp_accuracy.parquet`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, StringArray, UInt64Array};
@@ -148,4 +149,27 @@ pub(crate) fn write_accuracy(
         Arc::new(UInt64Array::from_iter_values(n.iter().map(|x| x.ci95))),
     ];
     write_table(out, "dp_accuracy.parquet", fields, cols)
+}
+
+/// Per level of a noisy release, each count column's mechanism, noise scale and 95%
+/// half-width, as JSON for the metadata of the level's tables.
+pub(crate) fn accuracy_by_level(
+    release: &Release,
+    noisy: &crate::privacy::dp::Noisy,
+) -> HashMap<Layer, serde_json::Map<String, serde_json::Value>> {
+    let mut out: HashMap<Layer, serde_json::Map<String, serde_json::Value>> = HashMap::new();
+    for n in &noisy.noise {
+        let Some(&level) = release.levels().iter().find(|l| l.singular() == n.level) else {
+            continue;
+        };
+        out.entry(level).or_default().insert(
+            release.names()[n.column].clone(),
+            serde_json::json!({
+                "mechanism": release.mechanism(),
+                "scale": n.scale,
+                "ci95_half_width": n.ci95,
+            }),
+        );
+    }
+    out
 }

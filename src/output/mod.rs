@@ -579,12 +579,29 @@ pub(crate) struct GeoWriter<'a> {
     /// transformed: every file of a level (the level table, its special-needs and coverage
     /// tables) carries the same unit geometries, which are transformed once.
     transformed: HashMap<(Layer, bool), (Geometries, Geometries)>,
+    /// A noisy release: per level, each count column's noise (scale and 95% half-width),
+    /// stated in the metadata of every table of that level.
+    accuracy: HashMap<Layer, serde_json::Map<String, serde_json::Value>>,
 }
 
 /// One file's geometries, in row order.
 type Geometries = Vec<Option<Geometry<f64>>>;
 
 impl GeoWriter<'_> {
+    /// The noise of the count columns among `cols` at `layer`, in a noisy release.
+    fn table_accuracy(
+        &self,
+        layer: Layer,
+        cols: &[(String, ArrayRef)],
+    ) -> Option<serde_json::Value> {
+        let all = self.accuracy.get(&layer)?;
+        let mine: serde_json::Map<String, serde_json::Value> = cols
+            .iter()
+            .filter_map(|(n, _)| all.get(n).map(|a| (n.clone(), a.clone())))
+            .collect();
+        (!mine.is_empty()).then_some(serde_json::Value::Object(mine))
+    }
+
     fn write(
         &mut self,
         layer: Layer,
@@ -635,6 +652,9 @@ impl GeoWriter<'_> {
                 "shequ:provenance".into(),
                 provenance(self.build, layer, &t.steps()),
             );
+            if let Some(a) = self.table_accuracy(layer, &cols) {
+                foreign.insert("shequ:dp_accuracy".into(), a);
+            }
             let json_name = format!("{stem}.geojson");
             let features = g.iter().enumerate().map(|(i, g)| {
                 let props: geojson::JsonObject = cols
@@ -673,7 +693,10 @@ impl GeoWriter<'_> {
                 geoms
             }
         };
-        let prov = provenance(self.build, layer, &self.to_out.steps());
+        let mut prov = provenance(self.build, layer, &self.to_out.steps());
+        if let Some(a) = self.table_accuracy(layer, &cols) {
+            prov["shequ:dp_accuracy"] = a;
+        }
         let (schema, batch) = geoparquet::geo_batch(
             &self.out.path().join(&name),
             cols,
@@ -775,6 +798,7 @@ pub fn write_model_to(
             .transpose()?,
         written: Written::default(),
         transformed: HashMap::new(),
+        accuracy: HashMap::new(),
     };
     let mut columns = release::CountColumns::from_tally(&tally);
     if let Some(sn) = special_needs {
@@ -784,6 +808,9 @@ pub fn write_model_to(
         columns = self::coverage::columns(cov, model, columns);
     }
     let release = Release::with_columns(model, policy, columns)?;
+    if let Some(noisy) = release.noise() {
+        w.accuracy = loss::accuracy_by_level(&release, noisy);
+    }
     let counts = |layer: Layer, areas: Option<Vec<f64>>| {
         count_columns(&release, layer, tally.at(layer), areas.as_deref())
     };

@@ -170,6 +170,57 @@ fn a_release_adds_up_is_reproducible_and_spends_its_budget() {
             .column_by_name("suppressed")
             .is_none()
     );
+    // Every table states the error of its counts: the geo metadata of the GeoParquet file and
+    // a member of the GeoJSON file, as dp_accuracy.parquet has it.
+    let accuracy = crate::fixtures::read_batches(&out.join("dp_accuracy.parquet"));
+    let text = |b: &arrow_array::RecordBatch, n: &str, i: usize| {
+        b.column_by_name(n)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap()
+            .value(i)
+            .to_owned()
+    };
+    let stated = |level: &str, column: &str| -> u64 {
+        let b = &accuracy[0];
+        let ci = b
+            .column_by_name("ci95_half_width")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::UInt64Array>()
+            .unwrap();
+        (0..b.num_rows())
+            .find(|i| text(b, "level", *i) == level && text(b, "column", *i) == column)
+            .map(|i| ci.value(i))
+            .unwrap()
+    };
+    let file = std::fs::File::open(out.join("special_needs/grid.parquet")).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    let kv = parquet::file::reader::FileReader::metadata(&reader)
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .iter()
+        .find(|kv| kv.key == "geo")
+        .and_then(|kv| kv.value.clone())
+        .unwrap();
+    let geo: serde_json::Value = serde_json::from_str(&kv).unwrap();
+    let table = &geo["columns"]["geometry"]["shequ:dp_accuracy"];
+    assert_eq!(
+        table["disabled"]["ci95_half_width"],
+        stated("grid", "disabled")
+    );
+    assert_eq!(
+        table["residents"]["ci95_half_width"],
+        stated("grid", "residents")
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("grids.geojson")).unwrap()).unwrap();
+    assert_eq!(
+        json["shequ:dp_accuracy"]["residents"]["ci95_half_width"],
+        stated("grid", "residents")
+    );
     // The manifest's budget adds up; no split spends more than it is given.
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
