@@ -11,7 +11,8 @@
 //! removed, both of its ends still reach `G` through hidden cells.
 //!
 //! [`protected`] checks that condition exactly; [`solve`] finds the cheapest set of cells to
-//! hide that gives it to every primary cell. Cells the programme adds lie on the cycle that
+//! hide that gives it to every primary cell. Tables with groups of columns are not trees;
+//! [`solve_small`] solves those exactly when they are small. Cells the programme adds lie on the cycle that
 //! protects some primary cell, so they are protected too. The programme has one binary and
 //! four continuous variables per cell (reachability below, above, and through each child), so
 //! its size grows linearly with the table.
@@ -170,6 +171,75 @@ pub fn solve(parents: &[Option<usize>], values: &[u64], primary: &[bool]) -> Opt
         .map(|r| primary[r] || solution.value(x[r]) > 0.5)
         .collect();
     protected(parents, &hidden).then_some(hidden)
+}
+
+/// The most cells [`solve_small`] takes: its model has one copy of the table per cell.
+pub const MAX_SMALL_CELLS: usize = 30;
+
+/// The exact complementary problem of a small table with any linear relations (Fischetti and
+/// Salazar's model, as τ-ARGUS' optimal method): the fewest cells to hide, then the smallest
+/// counts, such that every hidden cell can be moved by a change of the hidden values that
+/// keeps every relation. One binary per cell, and per cell a perturbation of the whole table
+/// (zero outside the hidden cells, 1 at the cell when it is hidden) that satisfies every
+/// relation. `relations` are lists of (cell, coefficient) summing to zero; `fixed` cells must
+/// be hidden. `None` above [`MAX_SMALL_CELLS`] cells or if the solver fails.
+///
+/// # Examples
+/// A total of 10 split 3 + 7, the 3 hidden: the 7 must go too (and the total stays).
+/// ```
+/// use shequ::privacy::optimal::solve_small;
+/// let rel = vec![vec![(0, 1), (1, -1), (2, -1)]];
+/// let hidden = solve_small(3, &rel, &[10, 3, 7], &[false, true, false]).unwrap();
+/// assert_eq!(hidden, vec![false, true, true]);
+/// ```
+pub fn solve_small(
+    cells: usize,
+    relations: &[Vec<(usize, i64)>],
+    values: &[u64],
+    fixed: &[bool],
+) -> Option<Vec<bool>> {
+    if cells > MAX_SMALL_CELLS || values.len() != cells || fixed.len() != cells {
+        return None;
+    }
+    // Perturbations of these 0/±1 systems need entries no larger than the number of cells.
+    let big = cells as f64;
+    let total: f64 = values.iter().map(|v| *v as f64).sum::<f64>() + 1.0;
+    let mut vars = variables!();
+    let x: Vec<_> = (0..cells).map(|_| vars.add(variable().binary())).collect();
+    let y: Vec<Vec<_>> = (0..cells)
+        .map(|_| {
+            (0..cells)
+                .map(|_| vars.add(variable().min(-big).max(big)))
+                .collect()
+        })
+        .collect();
+    let objective: Expression = (0..cells)
+        .filter(|c| !fixed[*c])
+        .map(|c| (1.0 + values[c] as f64 / total) * x[c])
+        .sum();
+    let mut model = vars.minimise(objective).using(microlp);
+    for c in 0..cells {
+        if fixed[c] {
+            model = model.with(constraint!(x[c] >= 1));
+        }
+    }
+    for j in 0..cells {
+        model = model.with(constraint!(y[j][j] == x[j]));
+        for i in 0..cells {
+            model = model.with(constraint!(y[j][i] <= big * x[i]));
+            model = model.with(constraint!(y[j][i] >= -big * x[i]));
+        }
+        for rel in relations {
+            let sum: Expression = rel.iter().map(|(c, k)| *k as f64 * y[j][*c]).sum();
+            model = model.with(constraint!(sum == 0));
+        }
+    }
+    let solution = model.solve().ok()?;
+    Some(
+        (0..cells)
+            .map(|c| fixed[c] || solution.value(x[c]) > 0.5)
+            .collect(),
+    )
 }
 
 #[cfg(test)]

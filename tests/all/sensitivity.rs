@@ -308,3 +308,51 @@ proptest! {
         prop_assert_eq!(optimal::protected(&rt.parents, &hidden), determined.is_empty());
     }
 }
+
+/// Small tables with groups (a total split two ways) are solved exactly: never more cells
+/// than the heuristic, fewer on some, and nothing recoverable.
+#[test]
+fn small_grouped_tables_are_solved_exactly() {
+    let groups = vec![(0usize, vec![1usize, 2, 3]), (0, vec![4, 5])];
+    let (mut small, mut fewer) = (0, 0);
+    for seed in 0..400u64 {
+        let rt = random_table(seed);
+        if rt.parents.len() * 6 > optimal::MAX_SMALL_CELLS {
+            continue;
+        }
+        small += 1;
+        let mut t = Table::new(["total", "a1", "a2", "a3", "b1", "b2"]);
+        for (p, v) in rt.parents.iter().zip(&rt.values) {
+            t.add_row(*p, v[..6].iter().copied()).unwrap();
+        }
+        for (total, parts) in groups.clone() {
+            t.add_group(Group { total, parts }).unwrap();
+        }
+        let th = vec![Threshold::strict(5); 6];
+        let count = |s: &shequ::privacy::suppress::Suppressed| {
+            (0..rt.parents.len() * 6)
+                .filter(|c| s.is_hidden(c / 6, c % 6))
+                .count()
+        };
+        let h = t.suppress_with(&th, Method::Heuristic).unwrap();
+        let o = t.suppress_with(&th, Method::Optimal).unwrap();
+        assert!(count(&o) <= count(&h), "seed {seed}");
+        fewer += usize::from(count(&o) < count(&h));
+        let hidden: Vec<bool> = (0..rt.parents.len() * 6)
+            .map(|c| o.is_hidden(c / 6, c % 6))
+            .collect();
+        let truth: Vec<i64> = rt
+            .values
+            .iter()
+            .flat_map(|v| v[..6].iter().map(|x| *x as i64))
+            .collect();
+        let rels = relations(&rt.parents, 6, &groups);
+        assert!(
+            subtraction_attack(&rels, &truth, &hidden).is_empty(),
+            "seed {seed}"
+        );
+        assert!(rank_attack(&rels, &hidden).is_empty(), "seed {seed}");
+    }
+    eprintln!("{small} small tables, {fewer} with fewer cells");
+    assert!(small > 50 && fewer > 0, "{small} small, {fewer} fewer");
+}

@@ -135,9 +135,7 @@ impl fmt::Display for Reason {
             }
             Reason::Parent => "complementary: protects a hidden count of the parent unit",
             Reason::OnlyChild => "complementary: a unit with one child has the same counts",
-            Reason::Column => {
-                "complementary: protects a hidden count of the same column across levels"
-            }
+            Reason::Column => "complementary: chosen by the optimal pass to protect a hidden count",
             Reason::Withheld => "not published at this level",
         })
     }
@@ -509,6 +507,7 @@ impl Table {
             for &c in &standalone {
                 self.optimise_column(&mut s.reasons, c);
             }
+            self.optimise_small(&mut s.reasons, &standalone);
         }
         Ok(Suppressed {
             ncols: s.n,
@@ -537,6 +536,68 @@ impl Table {
         for (r, h) in hidden.iter().enumerate() {
             if !primary[r] {
                 reasons[cell(r)] = h.then_some(Reason::Column);
+            }
+        }
+    }
+
+    /// Solves a small table's grouped columns exactly ([`super::optimal::solve_small`]) and
+    /// keeps the result where it hides no more cells than the heuristic.
+    fn optimise_small(&self, reasons: &mut [Option<Reason>], standalone: &[usize]) {
+        let n = self.columns.len();
+        let family: Vec<usize> = (0..n).filter(|c| !standalone.contains(c)).collect();
+        let cells = self.rows() * family.len();
+        if family.is_empty() || cells > super::optimal::MAX_SMALL_CELLS {
+            return;
+        }
+        let at = |r: usize, c: usize| {
+            r * family.len()
+                + family
+                    .iter()
+                    .position(|f| *f == c)
+                    .expect("a family column")
+        };
+        let mut relations: Vec<Vec<(usize, i64)>> = Vec::new();
+        for (p, kids) in self
+            .children()
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| !k.is_empty())
+        {
+            for &c in &family {
+                let mut rel = vec![(at(p, c), 1)];
+                rel.extend(kids.iter().map(|k| (at(*k, c), -1)));
+                relations.push(rel);
+            }
+        }
+        for r in 0..self.rows() {
+            for g in &self.groups {
+                let mut rel = vec![(at(r, g.total), 1)];
+                rel.extend(g.parts.iter().map(|q| (at(r, *q), -1)));
+                relations.push(rel);
+            }
+        }
+        let mut values = vec![0; cells];
+        let mut fixed = vec![false; cells];
+        let mut heuristic = 0;
+        for r in 0..self.rows() {
+            for &c in &family {
+                values[at(r, c)] = self.value(r, c);
+                let why = reasons[r * n + c];
+                fixed[at(r, c)] = why.is_some_and(|w| w.is_primary() || w == Reason::Withheld);
+                heuristic += usize::from(why.is_some());
+            }
+        }
+        let Some(hidden) = super::optimal::solve_small(cells, &relations, &values, &fixed) else {
+            return;
+        };
+        if hidden.iter().filter(|h| **h).count() > heuristic {
+            return;
+        }
+        for r in 0..self.rows() {
+            for &c in &family {
+                if !fixed[at(r, c)] {
+                    reasons[r * n + c] = hidden[at(r, c)].then_some(Reason::Column);
+                }
             }
         }
     }
