@@ -845,6 +845,19 @@ map = true
 /// # Panics
 /// Never: the sample job it rewrites is shequ's own (a test checks it).
 pub fn grid_worker_job(grid: &str) -> String {
+    with_privacy(
+        "the worker of one grid of the synthetic sample district",
+        &format!(
+            "[privacy]\noutput = \"operational\"\ngrid = \"{grid}\"\nsecret_env = \"SHEQU_SECRET\"\n"
+        ),
+    )
+}
+
+/// The sample job with its title's subject and its `[privacy]` section replaced.
+///
+/// # Panics
+/// If the sample job lost its research privacy section (a test checks it has it).
+fn with_privacy(subject: &str, privacy: &str) -> String {
     let research = "[privacy]\noutput = \"research\"\nk = 5\n";
     assert!(
         SAMPLE_JOB.contains(research),
@@ -853,14 +866,9 @@ pub fn grid_worker_job(grid: &str) -> String {
     SAMPLE_JOB
         .replace(
             "# shequ job for the synthetic sample district",
-            "# shequ job for the worker of one grid of the synthetic sample district",
+            &format!("# shequ job for {subject}"),
         )
-        .replace(
-            research,
-            &format!(
-                "[privacy]\noutput = \"operational\"\ngrid = \"{grid}\"\nsecret_env = \"SHEQU_SECRET\"\n"
-            ),
-        )
+        .replace(research, privacy)
 }
 
 /// The sample job as a differentially private release (`output = "research-dp"`, ρ = 1, the
@@ -878,31 +886,21 @@ pub fn grid_worker_job(grid: &str) -> String {
 /// # Panics
 /// Never: the sample job it rewrites is shequ's own (a test checks it).
 pub fn dp_job() -> String {
-    let research = "[privacy]\noutput = \"research\"\nk = 5\n";
-    assert!(
-        SAMPLE_JOB.contains(research),
-        "the sample job's privacy section"
-    );
-    SAMPLE_JOB
-        .replace(
-            "# shequ job for the synthetic sample district",
-            "# shequ job for a differentially private release of the synthetic sample district",
-        )
-        .replace(
-            "# Research output: aggregates only, counts below k suppressed (with complementary\n\
-             # suppression), finest geometry the building. For a grid worker's named list use\n\
-             # output = \"operational\" with grid = \"<grid code>\" and a secret in SHEQU_SECRET.\n",
-            "# A differentially private release: every count of every level with noise, adding \
-             up\n# across levels; the budget and its split are in manifest.json (docs/privacy.md).\n",
-        )
-        .replace(
-            research,
-            "[privacy]\noutput = \"research-dp\"\nsecret_env = \"SHEQU_SECRET\"    # the noise key: \
-             the same key and release label give the same release\n\n[privacy.dp]\n\
-             mechanism = \"gaussian\"         # discrete Gaussian, zero-concentrated DP\n\
-             rho = 1.0                      # the budget, split over levels and tables\n\
-             release = \"sample-1\"\n",
-        )
+    with_privacy(
+        "a differentially private release of the synthetic sample district",
+        "[privacy]\noutput = \"research-dp\"\nsecret_env = \"SHEQU_SECRET\"    # the noise key: \
+         the same key and release label give the same release\n\n[privacy.dp]\n\
+         mechanism = \"gaussian\"         # discrete Gaussian, zero-concentrated DP\n\
+         rho = 1.0                      # the budget, split over levels and tables\n\
+         release = \"sample-1\"\n",
+    )
+    .replace(
+        "# Research output: aggregates only, counts below k suppressed (with complementary\n\
+         # suppression), finest geometry the building. For a grid worker's named list use\n\
+         # output = \"operational\" with grid = \"<grid code>\" and a secret in SHEQU_SECRET.\n",
+        "# A differentially private release: every count of every level with noise, adding \
+         up\n# across levels; the budget and its split are in manifest.json (docs/privacy.md).\n",
+    )
 }
 
 /// Appends one deliberate problem of each kind the quality report knows.
