@@ -282,47 +282,38 @@ impl PrivacyOptions {
     }
 
     fn check(&self) -> std::result::Result<(), String> {
+        if self.output.is_aggregate() {
+            if self.grid.is_some() || self.community.is_some() || self.street.is_some() {
+                return Err(format!(
+                    "privacy.grid, privacy.community and privacy.street limit operational named lists; a {} run has none",
+                    self.output.code()
+                ));
+            }
+            if self.plain_identifiers || self.allow_restricted {
+                return Err("privacy.plain_identifiers and privacy.allow_restricted are for operational runs only"
+                    .into());
+            }
+        }
+        if self.output != OutputKind::ResearchDp && self.dp.is_some() {
+            return Err("[privacy.dp] is for output = \"research-dp\"".into());
+        }
         match self.output {
             OutputKind::Research => {
-                if self.grid.is_some() || self.community.is_some() || self.street.is_some() {
-                    return Err("privacy.grid, privacy.community and privacy.street limit operational named lists; a research run has none"
-                        .into());
-                }
-                if self.plain_identifiers || self.allow_restricted {
-                    return Err("privacy.plain_identifiers and privacy.allow_restricted are for operational runs only"
-                        .into());
-                }
                 if self.k < 1 {
                     return Err("privacy.k must be at least 1".into());
                 }
                 if self.k_low > self.k {
                     return Err("privacy.k_low must not exceed privacy.k".into());
                 }
-                if self.dp.is_some() {
-                    return Err("[privacy.dp] is for output = \"research-dp\"".into());
-                }
             }
-            OutputKind::ResearchDp => {
-                if self.grid.is_some() || self.community.is_some() || self.street.is_some() {
-                    return Err("privacy.grid, privacy.community and privacy.street limit operational named lists; a research-dp run has none"
+            OutputKind::ResearchDp => match &self.dp {
+                Some(dp) => dp.check()?,
+                None => {
+                    return Err("output = \"research-dp\" needs a [privacy.dp] section with its budget (rho, or epsilon and delta)"
                         .into());
                 }
-                if self.plain_identifiers || self.allow_restricted {
-                    return Err("privacy.plain_identifiers and privacy.allow_restricted are for operational runs only"
-                        .into());
-                }
-                match &self.dp {
-                    Some(dp) => dp.check()?,
-                    None => {
-                        return Err("output = \"research-dp\" needs a [privacy.dp] section with its budget (rho, or epsilon and delta)"
-                            .into());
-                    }
-                }
-            }
+            },
             OutputKind::Operational => {
-                if self.dp.is_some() {
-                    return Err("[privacy.dp] is for output = \"research-dp\"".into());
-                }
                 let scopes = [&self.grid, &self.community, &self.street]
                     .iter()
                     .filter(|s| s.is_some())
