@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::crs::{GeojsonCrs, OutputCrs, WorkingCrs};
 use crate::error::{Error, Result};
 use crate::io::table::Encoding;
 use crate::privacy::{Finest, OutputKind};
@@ -37,12 +38,12 @@ pub enum RegionName {
 pub struct Options {
     /// The metric working CRS (`EPSG:4545`), or `auto` to choose the CGCS2000 3-degree
     /// Gauss-Krüger zone nearest the data.
-    pub working_crs: String,
+    pub working_crs: WorkingCrs,
     /// The CRS of GeoParquet outputs (`EPSG:4326` by default; `working` for the working CRS).
-    pub output_crs: String,
+    pub output_crs: OutputCrs,
     /// The CRS of GeoJSON outputs: `EPSG:4326` (RFC 7946, the default), `gcj02` (AMap,
     /// Tencent) or `bd09` (Baidu); `none` writes no GeoJSON.
-    pub geojson_crs: String,
+    pub geojson_crs: GeojsonCrs,
     /// Which parent wins on conflict.
     pub parent_rule: ParentRule,
     /// Where coordinates are expected.
@@ -57,9 +58,9 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            working_crs: "auto".into(),
-            output_crs: "EPSG:4326".into(),
-            geojson_crs: "EPSG:4326".into(),
+            working_crs: WorkingCrs::Auto,
+            output_crs: OutputCrs::default(),
+            geojson_crs: GeojsonCrs::default(),
             parent_rule: ParentRule::Declared,
             region: RegionName::China,
             area_tolerance_m2: 1.0,
@@ -648,16 +649,7 @@ impl Job {
                 )
             })
         };
-        let o = &self.options;
-        if !o.working_crs.trim().eq_ignore_ascii_case("auto") {
-            check("options.working_crs", &o.working_crs)?;
-        }
-        if !o.output_crs.trim().eq_ignore_ascii_case("working") {
-            check("options.output_crs", &o.output_crs)?;
-        }
-        if !matches!(o.geojson_crs.trim(), "" | "none") {
-            check("options.geojson_crs", &o.geojson_crs)?;
-        }
+        // (The options' CRSs are parsed and checked as the job is deserialised.)
         let l = &self.layers;
         let layer_crs = [
             ("streets", l.streets.as_ref().and_then(|s| s.crs.as_ref())),

@@ -300,15 +300,12 @@ pub fn analyse(job: &Job, build: &mut Build, policy: Policy) -> Result<Analysis>
         }
         None => None,
     };
-    let output_crs = if job.options.output_crs.eq_ignore_ascii_case("working") {
-        build.model.working_crs.clone()
-    } else {
-        Crs::parse(&job.options.output_crs)?
-    };
-    let geojson_crs = match job.options.geojson_crs.trim() {
-        "" | "none" => None,
-        c => Some(Crs::parse(c)?),
-    };
+    let output_crs = job
+        .options
+        .output_crs
+        .resolve(&build.model.working_crs)
+        .clone();
+    let geojson_crs = job.options.geojson_crs.crs().cloned();
     Ok(Analysis {
         policy,
         special_needs: special,
@@ -485,7 +482,7 @@ pub fn write_outputs(
 /// How the working CRS was chosen, for the manifest: by the job, or automatically as a
 /// Gauss–Krüger zone or, outside China's zones, a UTM zone.
 fn working_chosen(job: &Job, working: &Crs) -> &'static str {
-    if !job.options.working_crs.trim().eq_ignore_ascii_case("auto") {
+    if job.options.working_crs.given().is_some() {
         return "job";
     }
     let gk = working

@@ -1,6 +1,8 @@
 //! Analytics over the model.
 //!
 //! * [`categories`] — the special-needs category registry (categories as data).
+//! * [`counts`] — counts per unit (the tally and the count columns every table is published
+//!   from).
 //! * [`special_needs`] — labels per resident and counts per building, grid, community and
 //!   street, with polars.
 //! * [`coverage`] — service coverage per home and per unit, 2SFCA accessibility, equity and
@@ -8,6 +10,7 @@
 //! * [`hotspots`] — queen contiguity, sibling z-scores and the Getis-Ord Gi* statistic.
 
 pub mod categories;
+pub mod counts;
 pub mod coverage;
 pub mod hotspots;
 pub mod special_needs;

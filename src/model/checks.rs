@@ -10,9 +10,9 @@ use rstar::RTree;
 use rstar::primitives::{GeomWithData, Rectangle};
 
 use crate::index::PolygonIndex;
-use crate::model::build::Unit;
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, QualityIssue, Severity};
+use crate::model::unit::Unit;
 
 /// Checks a polygon with [`geo::Validation`]'s rules and returns its message when invalid.
 ///

@@ -13,6 +13,8 @@ pub mod ids;
 pub mod level;
 /// The data-quality report.
 pub mod quality;
+/// A polygon unit while the model is built.
+mod unit;
 
 use geo::{Coord, MultiPolygon};
 
@@ -218,6 +220,21 @@ pub struct Model {
 }
 
 impl Model {
+    /// A model with no units yet, in `working_crs`.
+    pub(crate) fn empty(working_crs: Crs) -> Model {
+        Model {
+            working_crs,
+            streets: Vec::new(),
+            communities: Vec::new(),
+            grids: Vec::new(),
+            buildings: Vec::new(),
+            households: Vec::new(),
+            residents: Vec::new(),
+            facilities: Vec::new(),
+            levels: Vec::new(),
+        }
+    }
+
     /// True if the model has this level (read from a file or derived).
     pub fn has(&self, layer: Layer) -> bool {
         self.levels.contains(&layer)

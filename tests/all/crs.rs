@@ -170,7 +170,7 @@ fn geojson_exports_in_wgs84_gcj02_and_bd09_are_flagged() {
     let run = |geojson_crs: &str| -> serde_json::Value {
         let mut job =
             Job::from_toml_str("[layers.grids]\npath = \"g.geojson\"", dir.path()).unwrap();
-        job.options.geojson_crs = geojson_crs.into();
+        job.options.geojson_crs = geojson_crs.parse().unwrap();
         job.privacy = Some(shequ::PrivacyOptions::research());
         let out = dir.path().join(format!("out-{geojson_crs}"));
         shequ::run::run(&job, &out, &shequ::NoProgress).unwrap();
@@ -217,7 +217,7 @@ fn geojson_exports_in_wgs84_gcj02_and_bd09_are_flagged() {
     }
     // GeoParquet cannot carry a pseudo-CRS: a clear error, not a silently wrong file.
     let mut job = Job::from_toml_str("[layers.grids]\npath = \"g.geojson\"", dir.path()).unwrap();
-    job.options.output_crs = "gcj02".into();
+    job.options.output_crs = "gcj02".parse().unwrap();
     job.privacy = Some(shequ::PrivacyOptions::research());
     let e = shequ::run::run(&job, &dir.path().join("bad"), &shequ::NoProgress)
         .unwrap_err()

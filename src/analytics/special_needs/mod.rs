@@ -2,20 +2,17 @@
 
 use chrono::{Datelike, NaiveDate};
 use polars::prelude::*;
-use rayon::prelude::*;
 
-use crate::analytics::categories::{
-    Category, HouseholdRule, Tier, default_categories, merge, value_matches,
-};
+use crate::analytics::categories::{Category, Tier};
+use crate::analytics::counts::LEVELS;
 use crate::error::{Error, Location, Result};
-use crate::io::table::read_table;
 use crate::model::build::Build;
 use crate::model::level::Layer;
-use crate::model::quality::{IssueKind, QualityIssue, Severity};
-use crate::model::{Lineage, Model};
-use crate::output::release::{CountColumns, LEVELS};
-use crate::privacy::{Sensitivity, id_number_birth, mask_identifier};
+use crate::model::quality::QualityIssue;
+use crate::privacy::{Sensitivity, mask_identifier};
 
+mod counts;
+mod labels;
 mod options;
 
 pub use options::{DetailLevel, SpecialNeedsOptions};
@@ -124,40 +121,6 @@ pub fn age_at(birth: NaiveDate, reference: NaiveDate) -> Option<u32> {
     u32::try_from(age).ok()
 }
 
-/// The last few answers about roster values in one worker's stretch of rows. Roster columns
-/// repeat a handful of values (是/否, blank, a disability type) millions of times, so the
-/// answer for a value is nearly always among the last ones.
-struct Memo<'a, T> {
-    seen: [(&'a str, T); 4],
-    len: usize,
-    next: usize,
-}
-
-impl<T: Copy + Default> Default for Memo<'_, T> {
-    fn default() -> Self {
-        Memo {
-            seen: [("", T::default()); 4],
-            len: 0,
-            next: 0,
-        }
-    }
-}
-
-impl<'a, T: Copy> Memo<'a, T> {
-    /// `f()`'s answer for `value`, remembered.
-    #[inline]
-    fn get(&mut self, value: &'a str, f: impl FnOnce() -> T) -> T {
-        if let Some((_, v)) = self.seen[..self.len].iter().find(|(s, _)| *s == value) {
-            return *v;
-        }
-        let v = f();
-        self.seen[self.next] = (value, v);
-        self.next = (self.next + 1) % self.seen.len();
-        self.len = (self.len + 1).min(self.seen.len());
-        v
-    }
-}
-
 /// Special-needs labels of every placed resident and their counts per unit.
 ///
 /// Computed from the model and a second read of the roster (only the columns the categories
@@ -224,329 +187,35 @@ impl SpecialNeeds {
         let Some(r) = build.job.layers.residents.as_ref() else {
             return Err(job_err("[special_needs] needs [layers.residents]".into()));
         };
-        let all = merge(default_categories(), &opts.categories).map_err(job_err)?;
-        let field_col = |f: &str| opts.fields.get(f).cloned();
-        let birth_col = field_col("birth_date");
-        let has_age = birth_col.is_some() || r.id_number.is_some();
-        let user_ids: Vec<&str> = opts.categories.iter().map(|c| c.id.as_str()).collect();
-        let mut categories = Vec::new();
-        let mut unavailable = Vec::new();
-        for c in all {
-            let why = if c.tier == Tier::Restricted && !include_restricted {
-                Some("restricted tier: not enabled".to_owned())
-            } else if c.rule.needs_age() && !has_age {
-                Some(
-                    "needs ages: map special_needs.fields.birth_date or layers.residents.id_number"
-                        .to_owned(),
-                )
-            } else if let Some(f) = &c.rule.field
-                && field_col(f).is_none()
-                && !user_ids.contains(&c.id.as_str())
-            {
-                Some(format!(
-                    "field {f:?} is not mapped in [special_needs.fields]"
-                ))
-            } else {
-                None
-            };
-            match why {
-                Some(w) => unavailable.push((c.id.clone(), w)),
-                None => categories.push(c),
-            }
-        }
-        // Columns to read.
-        let col_of = |f: &str| field_col(f).unwrap_or_else(|| f.to_owned());
-        let mut wanted: Vec<String> = categories
-            .iter()
-            .filter_map(|c| c.rule.field.as_deref().map(col_of))
-            .collect();
-        wanted.extend(birth_col.clone());
-        wanted.extend(r.id_number.clone());
-        let type_col = field_col("disability_type");
-        let grade_col = field_col("disability_grade");
-        let disabled = categories.iter().position(|c| c.id == "disabled");
-        if disabled.is_some() {
-            wanted.extend(type_col.clone());
-            wanted.extend(grade_col.clone());
-        }
-        wanted.sort();
-        wanted.dedup();
-        let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
-        let path = build.job.resolve(&r.path);
-        // The build has usually read these columns already.
-        let t = match &build.roster {
-            Some(t)
-                if refs.iter().all(|c| {
-                    t.frame
-                        .column(c)
-                        .is_ok_and(|col| col.dtype() == &DataType::String)
-                }) =>
-            {
-                std::sync::Arc::clone(t)
-            }
-            _ => std::sync::Arc::new(read_table(
-                Layer::Resident.name(),
-                &path,
-                &refs,
-                r.encoding,
-            )?),
-        };
-        let text = |c: &str| t.text_column(c);
-        let n = model.residents.len();
-        // Each resident's row in the roster's frame.
-        let rows: Vec<usize> = match &t.source_rows {
-            None => model.residents.par_iter().map(|p| p.source_index).collect(),
-            Some(_) => {
-                let mut frame_row = vec![u32::MAX; t.rows_read];
-                for i in 0..t.frame.height() {
-                    frame_row[t.source_row(i)] = i as u32;
-                }
-                model
-                    .residents
-                    .par_iter()
-                    .map(|p| frame_row[p.source_index] as usize)
-                    .collect()
-            }
-        };
-        // Ages.
-        let births = birth_col.as_deref().map(text);
-        let ids = r.id_number.as_deref().map(text);
+        let (categories, unavailable) =
+            labels::available(opts, r, include_restricted).map_err(job_err)?;
+        let fields = labels::Fields::new(opts, r);
+        let roster = labels::Roster::read(build, r, &fields, &categories)?;
+        let ages = roster.ages(&fields, reference);
         let needs_age = categories.iter().any(|c| c.rule.needs_age());
-        let birth_of = |row: usize| -> (Option<&str>, Option<NaiveDate>) {
-            let given = births
-                .as_ref()
-                .and_then(|b| b.get(row))
-                .filter(|s| !s.trim().is_empty());
-            let from_col = given.and_then(parse_birth_date);
-            let from_id = || {
-                ids.as_ref()
-                    .and_then(|c| c.get(row))
-                    .and_then(id_number_birth)
-            };
-            (given, from_col.or_else(from_id))
-        };
-        // Ages in parallel, 4 bytes a resident; the few residents without one are found in a
-        // second pass and only they get a quality issue (with its reason worked out again).
-        let ages: Vec<Option<u32>> = rows
-            .par_iter()
-            .map(|&row| birth_of(row).1.and_then(|b| age_at(b, reference)))
-            .collect();
-        let mut issues: Vec<QualityIssue> = if has_age && needs_age {
-            ages.par_iter()
-                .enumerate()
-                .filter(|(_, a)| a.is_none())
-                .map(|(i, _)| {
-                    let why = match birth_of(rows[i]) {
-                        (Some(_), None) => "birth date not readable",
-                        (_, Some(_)) => "birth date after the reference date",
-                        (None, None) => "no birth date (and no valid ID number)",
-                    };
-                    QualityIssue {
-                        layer: Layer::Resident,
-                        index: Some(model.residents[i].source_index),
-                        id: None,
-                        kind: IssueKind::BadValue,
-                        severity: Severity::Warning,
-                        detail: format!(
-                            "{why}: age-based categories not assigned (reference date {reference})"
-                        ),
-                    }
-                })
-                .collect()
+        let mut issues = if fields.has_age() && needs_age {
+            roster.age_issues(model, &fields, &ages, reference)
         } else {
             Vec::new()
         };
-        // Household size and whether every member is 60+.
-        let mut all60 = vec![true; model.households.len()];
-        for (p, age) in model.residents.iter().zip(&ages) {
-            if age.is_none_or(|a| a < 60) {
-                all60[p.household as usize] = false;
-            }
-        }
-        // Labels.
-        let mut columns: Vec<Column> = Vec::new();
-        let mut unit_codes: Vec<Vec<String>> = Vec::new();
-        // Unit indices, not codes: building four string columns of millions of rows cost
-        // more than the rest of the pass; codes are attached per unit in `per_unit`. All
-        // levels in one pass over the residents (`NO_UNIT` where a resident has none).
-        const NO_UNIT: u32 = u32::MAX;
-        const CHUNK: usize = 16 * 1024;
-        let mut index: [Vec<u32>; LEVELS.len()] = std::array::from_fn(|_| vec![NO_UNIT; n]);
-        {
-            let [a, b, c, d] = &mut index;
-            a.par_chunks_mut(CHUNK)
-                .zip(b.par_chunks_mut(CHUNK))
-                .zip(c.par_chunks_mut(CHUNK))
-                .zip(d.par_chunks_mut(CHUNK))
-                .enumerate()
-                .for_each(|(k, (((a, b), c), d))| {
-                    for j in 0..a.len() {
-                        let p = &model.residents[k * CHUNK + j];
-                        let l: &Lineage = &model.households[p.household as usize].lineage;
-                        let at = |level: Layer| l.at(level).unwrap_or(NO_UNIT);
-                        (a[j], b[j], c[j], d[j]) =
-                            (at(LEVELS[0]), at(LEVELS[1]), at(LEVELS[2]), at(LEVELS[3]));
-                    }
-                });
-        }
-        for (level, v) in LEVELS.into_iter().zip(index) {
-            let name = format!("{}_index", level.singular());
-            // The values move into the column without a copy; a validity mask only where a
-            // resident lacks a unit at this level.
-            let valid = v
-                .par_iter()
-                .any(|&u| u == NO_UNIT)
-                .then(|| v.iter().map(|&u| u != NO_UNIT).collect());
-            columns.push(UInt32Chunked::from_vec_validity(name.into(), v, valid).into_column());
-            unit_codes.push(
-                (0..model.units(level) as u32)
-                    .map(|j| model.code(level, j).to_owned())
-                    .collect(),
-            );
-        }
-        {
-            let values: Vec<u32> = ages.par_iter().map(|a| a.unwrap_or(0)).collect();
-            let valid = ages
-                .par_iter()
-                .any(Option::is_none)
-                .then(|| ages.iter().map(Option::is_some).collect());
-            columns
-                .push(UInt32Chunked::from_vec_validity("age".into(), values, valid).into_column());
-        }
-        let mut labels: Vec<Vec<bool>> = Vec::new();
-        for c in &categories {
-            let values = c.rule.field.as_deref().map(|f| text(&col_of(f)));
-            let v: Vec<bool> = (0..n)
-                .into_par_iter()
-                .with_min_len(4096)
-                .map_init(Memo::default, |memo, i| {
-                    let p = &model.residents[i];
-                    let rule = &c.rule;
-                    let age = ages[i];
-                    values.as_ref().is_none_or(|col| {
-                        col.get(rows[i])
-                            .is_some_and(|s| memo.get(s, || value_matches(rule, s)))
-                    }) && rule.min_age.is_none_or(|m| age.is_some_and(|a| a >= m))
-                        && rule.below_age.is_none_or(|m| age.is_some_and(|a| a < m))
-                        && match rule.household {
-                            None => true,
-                            Some(HouseholdRule::Alone) => {
-                                model.households[p.household as usize].residents == 1
-                            }
-                            Some(HouseholdRule::All60Plus) => all60[p.household as usize],
-                        }
-                        && rule
-                            .max_household
-                            .is_none_or(|m| model.households[p.household as usize].residents <= m)
-                })
-                .collect();
+        let (mut columns, unit_codes) = labels::unit_columns(model);
+        columns.push(labels::age_column(&ages));
+        let labels = roster.labels(model, &categories, &fields, &ages);
+        for (c, v) in categories.iter().zip(&labels) {
             columns.push(Column::new(format!("cat_{}", c.id).into(), v.clone()));
-            labels.push(v);
         }
-        let mut detail = (false, false);
-        // Disability type (index into DISABILITY_TYPES) and grade (0 = not given) of the
-        // disabled.
-        let mut types: Option<Vec<Option<u8>>> = None;
-        let mut grades: Option<Vec<Option<u32>>> = None;
-        if let Some(d) = disabled {
-            if let Some(tc) = &type_col {
-                let col = text(tc);
-                let v: Vec<Option<u8>> = (0..n)
-                    .into_par_iter()
-                    .with_min_len(4096)
-                    .map_init(Memo::default, |memo, i| {
-                        labels[d][i].then(|| {
-                            let s = col.get(rows[i]).unwrap_or_default();
-                            memo.get(s, || {
-                                let s = s.trim();
-                                let other = DISABILITY_TYPES.len() - 1;
-                                DISABILITY_TYPES
-                                    .iter()
-                                    .position(|(zh, _)| !zh.is_empty() && s.contains(zh))
-                                    .unwrap_or(other) as u8
-                            })
-                        })
-                    })
-                    .collect();
-                let names: StringChunked = v
-                    .par_iter()
-                    .map(|t| t.map(|k| DISABILITY_TYPES[k as usize].1))
-                    .collect();
-                columns.push(names.with_name("disability_type".into()).into_column());
-                types = Some(v);
-                detail.0 = true;
-            }
-            if let Some(gc) = &grade_col {
-                let col = text(gc);
-                let v: Vec<Option<u32>> = (0..n)
-                    .into_par_iter()
-                    .map(|i| {
-                        if !labels[d][i] {
-                            return None;
-                        }
-                        Some(parse_grade(col.get(rows[i]).unwrap_or_default()).unwrap_or(0))
-                    })
-                    .collect();
-                columns.push(Column::new("disability_grade".into(), v.clone()));
-                grades = Some(v);
-                detail.1 = true;
-            }
-        }
-        // Each resident's count columns as bits, in `count_names` order (as `flag_exprs`
-        // defines them), when there are at most 64.
+        let detail = match categories.iter().position(|c| c.id == "disabled") {
+            Some(d) => roster.disability(&labels[d], &fields),
+            None => labels::Detail::default(),
+        };
+        columns.extend(detail.columns());
         let index = |id: &str| categories.iter().position(|c| c.id == id);
         let pairs: Vec<(usize, usize)> = opts
             .co_occurrence
             .iter()
             .filter_map(|[a, b]| Some((index(a)?, index(b)?)))
             .collect();
-        let nc = categories.len();
-        let nflags = AGE_BANDS.len()
-            + 1
-            + nc
-            + if detail.0 { DISABILITY_TYPES.len() } else { 0 }
-            + if detail.1 { 5 } else { 0 }
-            + pairs.len();
-        let masks = (nflags <= 64).then(|| {
-            let types_at = AGE_BANDS.len() + 1 + nc;
-            let grades_at = types_at + types.as_ref().map_or(0, |_| DISABILITY_TYPES.len());
-            let pairs_at = grades_at + grades.as_ref().map_or(0, |_| 5);
-            (0..n)
-                .into_par_iter()
-                .map(|i| {
-                    let mut m = 0u64;
-                    match ages[i] {
-                        Some(a) => {
-                            for (k, (_, lo, hi)) in AGE_BANDS.iter().enumerate() {
-                                if a >= *lo && a < *hi {
-                                    m |= 1 << k;
-                                }
-                            }
-                        }
-                        None => m |= 1 << AGE_BANDS.len(),
-                    }
-                    for (c, l) in labels.iter().enumerate() {
-                        if l[i] {
-                            m |= 1 << (AGE_BANDS.len() + 1 + c);
-                        }
-                    }
-                    if let Some(Some(t)) = types.as_ref().map(|v| v[i]) {
-                        m |= 1 << (types_at + t as usize);
-                    }
-                    match grades.as_ref().map(|v| v[i]) {
-                        Some(Some(g @ 1..=4)) => m |= 1 << (grades_at + g as usize - 1),
-                        Some(Some(0)) => m |= 1 << (grades_at + 4),
-                        _ => {}
-                    }
-                    for (k, (a, b)) in pairs.iter().enumerate() {
-                        if labels[*a][i] && labels[*b][i] {
-                            m |= 1 << (pairs_at + k);
-                        }
-                    }
-                    m
-                })
-                .collect()
-        });
+        let masks = labels::masks(&ages, &labels, &detail, &pairs);
         let residents = DataFrame::new_infer_height(columns).map_err(|e| Error::Polars {
             at: Location::layer("residents"),
             source: Box::new(e),
@@ -566,7 +235,7 @@ impl SpecialNeeds {
             categories,
             unavailable,
             pairs,
-            disability_detail: detail,
+            disability_detail: (detail.types.is_some(), detail.grades.is_some()),
             disability_detail_finest: opts.disability_detail_finest.layer(),
             hot_spots,
             hot_spot_z: opts.hot_spot_z,
@@ -742,230 +411,12 @@ impl SpecialNeeds {
             )
             .drop(cols([index.as_str()]))
     }
-
-    /// The count columns for [`Release`](crate::output::release::Release), appended to
-    /// `base` (which must hold `residents`), with their relations: residents = the age bands;
-    /// disabled = its types = its grades; nested pairs (living alone within empty-nest,
-    /// co-occurrence within each of its categories).
-    ///
-    /// # Errors
-    /// [`Error::Polars`].
-    ///
-    /// # Panics
-    /// If `base` lacks the `residents` column that [`CountColumns::from_tally`](crate::output::release::CountColumns::from_tally) makes.
-    pub fn columns(&self, model: &Model, mut base: CountColumns) -> Result<CountColumns> {
-        let names = self.count_names();
-        let residents = base.index("residents").expect("base columns");
-        let polars_err = |e| Error::Polars {
-            at: Location::layer(Layer::Resident.name()),
-            source: Box::new(e),
-        };
-        // Each resident's unit at every level, from the `<level>_index` columns (u32::MAX
-        // outside the level), borrowed where a column has no nulls.
-        let index_columns: Vec<UInt32Chunked> = LEVELS
-            .iter()
-            .map(|level| {
-                self.residents
-                    .column(&format!("{}_index", level.singular()))
-                    .and_then(|c| c.u32().map(|c| c.rechunk().into_owned()))
-                    .map_err(polars_err)
-            })
-            .collect::<Result<_>>()?;
-        let units: Vec<std::borrow::Cow<'_, [u32]>> = index_columns
-            .iter()
-            .map(|c| match c.cont_slice() {
-                Ok(s) => std::borrow::Cow::Borrowed(s),
-                Err(_) => std::borrow::Cow::Owned(
-                    c.downcast_iter()
-                        .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(u32::MAX)))
-                        .collect(),
-                ),
-            })
-            .collect();
-        let levels: Vec<usize> = (0..LEVELS.len())
-            .filter(|li| model.has(LEVELS[*li]))
-            .collect();
-        let nf = names.len();
-        let mut values: [Vec<Vec<u64>>; 4] = Default::default();
-        for (li, level) in LEVELS.iter().enumerate() {
-            values[li] = vec![vec![0u64; nf]; model.units(*level)];
-        }
-        match &self.masks {
-            // One parallel pass over the residents, counting every set bit at every level
-            // into a counter table per task.
-            Some(masks) => {
-                let tasks = 2 * rayon::current_num_threads();
-                let per = masks.len().div_ceil(tasks).max(1);
-                let tables: Vec<Vec<Vec<u32>>> = masks
-                    .par_chunks(per)
-                    .enumerate()
-                    .map(|(k, chunk)| {
-                        let mut t: Vec<Vec<u32>> = LEVELS
-                            .iter()
-                            .map(|l| {
-                                let units = if model.has(*l) { model.units(*l) } else { 0 };
-                                vec![0u32; units * nf]
-                            })
-                            .collect();
-                        for (j, &m) in chunk.iter().enumerate() {
-                            let i = k * per + j;
-                            for &li in &levels {
-                                let u = units[li][i];
-                                if u == u32::MAX {
-                                    continue;
-                                }
-                                let row = &mut t[li][u as usize * nf..(u as usize + 1) * nf];
-                                let mut bits = m;
-                                while bits != 0 {
-                                    row[bits.trailing_zeros() as usize] += 1;
-                                    bits &= bits - 1;
-                                }
-                            }
-                        }
-                        t
-                    })
-                    .collect();
-                for t in &tables {
-                    for &li in &levels {
-                        for (u, row) in values[li].iter_mut().enumerate() {
-                            for (f, v) in row.iter_mut().enumerate() {
-                                *v += u64::from(t[li][u * nf + f]);
-                            }
-                        }
-                    }
-                }
-            }
-            // More than 64 columns: the flags from polars, counted per (level, flag).
-            None => {
-                let flags = self
-                    .residents
-                    .clone()
-                    .lazy()
-                    .select(self.flag_exprs())
-                    .collect()
-                    .map_err(polars_err)?;
-                let flags: Vec<BooleanChunked> = names
-                    .iter()
-                    .map(|n| {
-                        flags
-                            .column(n)
-                            .and_then(|c| c.bool().map(|b| b.rechunk().into_owned()))
-                            .map_err(polars_err)
-                    })
-                    .collect::<Result<_>>()?;
-                let tasks: Vec<(usize, usize)> = levels
-                    .iter()
-                    .flat_map(|&li| (0..flags.len()).map(move |f| (li, f)))
-                    .collect();
-                let counted: Vec<Vec<u64>> = tasks
-                    .par_iter()
-                    .map(|&(li, f)| {
-                        let unit = &units[li];
-                        let mut counts = vec![0u64; model.units(LEVELS[li])];
-                        for arr in flags[f].downcast_iter() {
-                            let set = match arr.validity() {
-                                Some(v) => arr.values() & v,
-                                None => arr.values().clone(),
-                            };
-                            for i in set.true_idx_iter() {
-                                if let Some(c) = counts.get_mut(unit[i] as usize) {
-                                    *c += 1;
-                                }
-                            }
-                        }
-                        counts
-                    })
-                    .collect();
-                for (&(li, f), counts) in tasks.iter().zip(&counted) {
-                    for (u, x) in counts.iter().enumerate() {
-                        values[li][u][f] = *x;
-                    }
-                }
-            }
-        }
-        let off = base.names.len();
-        let at = |name: &str| names.iter().position(|n| n == name).map(|i| i + off);
-        let classes = self.count_classes();
-        let finest = names
-            .iter()
-            .map(|n| {
-                if n.starts_with("disabled_") && !n.contains("_and_") {
-                    self.disability_detail_finest
-                } else {
-                    Layer::Building
-                }
-            })
-            .collect();
-        let bounds = self.count_bounds();
-        base.append(CountColumns {
-            names: names.clone(),
-            classes,
-            finest,
-            table: vec!["special_needs"; bounds.len()],
-            bound: bounds,
-            groups: Vec::new(),
-            nested: Vec::new(),
-            values,
-        });
-        let bands: Vec<usize> = AGE_BANDS
-            .iter()
-            .map(|b| b.0)
-            .chain(["age_unknown"])
-            .filter_map(at)
-            .collect();
-        base.groups.push((residents, bands));
-        if let Some(d) = at("disabled") {
-            if self.disability_detail.0 {
-                let parts = DISABILITY_TYPES
-                    .iter()
-                    .filter_map(|(_, en)| at(&format!("disabled_{en}")))
-                    .collect();
-                base.groups.push((d, parts));
-            }
-            if self.disability_detail.1 {
-                let parts = (1..=4)
-                    .map(|g| format!("disabled_grade_{g}"))
-                    .chain(["disabled_grade_unknown".to_owned()])
-                    .filter_map(|n| at(&n))
-                    .collect();
-                base.groups.push((d, parts));
-            }
-        }
-        if let (Some(a), Some(e)) = (at("elderly_alone"), at("empty_nest")) {
-            base.nested.push((a, e));
-        }
-        for (a, b) in &self.pairs {
-            let (a, b) = (&self.categories[*a].id, &self.categories[*b].id);
-            if let (Some(ab), Some(ai), Some(bi)) = (at(&format!("{a}_and_{b}")), at(a), at(b)) {
-                base.nested.push((ab, ai));
-                base.nested.push((ab, bi));
-            }
-        }
-        Ok(base)
-    }
-}
-
-/// A disability grade: `1级`, `一级`, `1`, `I` ... → 1–4.
-fn parse_grade(s: &str) -> Option<u32> {
-    let s = s.trim();
-    for (g, names) in [
-        (1, ["1", "一", "I"]),
-        (2, ["2", "二", "II"]),
-        (3, ["3", "三", "III"]),
-        (4, ["4", "四", "IV"]),
-    ] {
-        let core = s.trim_end_matches('级').trim_start_matches('第');
-        if names.iter().any(|n| n.eq_ignore_ascii_case(core)) {
-            return Some(g);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::{LEVELS, SpecialNeeds};
-    use crate::output::release::CountColumns;
+    use crate::analytics::counts::CountColumns;
     use polars::prelude::*;
 
     /// The counts per unit from the residents' bit masks equal those from the polars flags

@@ -16,19 +16,10 @@ use crate::privacy::dp::Noisy;
 use crate::privacy::suppress::{Group, Reason, Suppressed, Table, Threshold};
 use crate::privacy::{Finest, OutputKind, Policy, Sensitivity};
 
-mod columns;
 mod rules;
 
-pub use columns::CountColumns;
+pub use crate::analytics::counts::{CountColumns, LEVELS};
 use rules::{nested_marks, noise};
-
-/// The published levels, top down.
-pub const LEVELS: [Layer; 4] = [
-    Layer::Street,
-    Layer::Community,
-    Layer::Grid,
-    Layer::Building,
-];
 
 /// What a row of the release stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

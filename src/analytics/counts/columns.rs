@@ -3,10 +3,9 @@
 
 use crate::model::Model;
 use crate::model::level::Layer;
-use crate::output::Tally;
 use crate::privacy::Sensitivity;
 
-use super::LEVELS;
+use super::{LEVELS, Tally};
 
 /// Count columns of people per unit, with the relations between them.
 #[derive(Debug, Clone, Default)]

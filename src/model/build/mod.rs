@@ -1,0 +1,493 @@
+//! Building the model: read every layer, check it, transform it into the working CRS, and place
+//! every child in its parents by declared code and by spatial containment.
+
+mod frame;
+mod people;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use foldhash::{HashMap, HashMapExt};
+use geo::{Geometry, MultiPolygon};
+use serde::Serialize;
+
+use crate::crs::{Crs, Transformer};
+use crate::error::{Error, Location, Result, excerpt};
+use crate::index::{PolygonIndex, ranks_by_id};
+use crate::io::table::Table;
+use crate::job::{Job, SpatialLayer};
+use crate::model::Model;
+use crate::model::checks;
+use crate::model::level::Layer;
+use crate::model::quality::{IssueKind, LayerCount, QualityReport, Severity};
+use crate::model::unit::Unit;
+use crate::progress::{NoProgress, Progress};
+use frame::{Staged, derive_by_dissolve, model_units, store_units};
+use people::{HouseholdRows, read_roster};
+
+/// What a build read and how long each step took, for the run manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputInfo {
+    /// The layer.
+    pub layer: Layer,
+    /// The file.
+    pub path: PathBuf,
+    /// Rows or features read.
+    pub rows: usize,
+    /// The CRS the layer was read in (spatial layers and located rosters).
+    pub crs: Option<String>,
+    /// Where the CRS came from: `job`, `file` or `default`.
+    pub crs_source: Option<&'static str>,
+    /// Every conversion applied to the layer's coordinates, in order.
+    pub conversions: Vec<String>,
+}
+
+/// Wall time of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepTime {
+    /// Step name.
+    pub step: String,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// The result of [`build`]: the model, its quality report, and what was read.
+#[derive(Debug, Clone)]
+pub struct Build {
+    /// The validated model.
+    pub model: Model,
+    /// Every problem found, and the per-layer accounting.
+    pub report: QualityReport,
+    /// The inputs read.
+    pub inputs: Vec<InputInfo>,
+    /// Wall time per step.
+    pub steps: Vec<StepTime>,
+    /// The job it was built from (operational lists read the roster again through it).
+    pub job: Job,
+    /// The resident roster's columns as read by the build: the id, household and identity
+    /// columns, and those of `[special_needs.fields]` the file has, so the special-needs pass
+    /// need not read the file again. Row `i` is resident row `t.source_row(i)` of the file.
+    pub roster: Option<std::sync::Arc<Table>>,
+}
+
+/// Builds and validates the model described by a job.
+///
+/// # Examples
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(1))?;
+/// let job = shequ::Job::from_toml(dir.path().join("job.toml"))?;
+/// let built = shequ::build(&job)?;
+/// assert_eq!(built.model.grids.len(), 4);
+/// built.report.check_accounting().map_err(|(_, why)| why)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// Whole-file problems: unreadable or truncated files, unknown columns, a CRS PROJ cannot use.
+/// Row problems are not errors: they are in [`Build::report`].
+///
+/// # Performance
+/// Each spatial index is built once; point location, transformation and checks run in parallel
+/// with rayon.
+pub fn build(job: &Job) -> Result<Build> {
+    build_with_progress(job, &NoProgress)
+}
+
+/// [`build`] with progress reporting.
+///
+/// # Errors
+/// As [`build`].
+pub fn build_with_progress(job: &Job, progress: &dyn Progress) -> Result<Build> {
+    // Two pieces of work that need nothing from the spatial layers start at once on their own
+    // threads, so that they overlap the reading and placing of the layers (the machines this
+    // runs on often have two cores, and much of the layer work is serial):
+    //  - the resident roster is read (it is the largest input; the build waits for it only when
+    //    it places the residents, and its errors are reported at that point, as before);
+    //  - PROJ searches its database for the operation to a working CRS named in the job (tens of
+    //    milliseconds; the build's own transformer then starts from the pipeline found).
+    std::thread::scope(|scope| {
+        let roster = match (&job.layers.households, &job.layers.residents) {
+            (Some(_), Some(r)) => Some(scope.spawn(move || read_roster(job, r))),
+            _ => None,
+        };
+        let warm = job.options.working_crs.given().map(|to| {
+            scope.spawn(move || {
+                // Errors are reported where the build itself asks for the transformer.
+                let _ = Transformer::new(&Crs::lonlat(), to);
+            })
+        });
+        let mut builder = Builder::new(job, progress);
+        builder.roster = roster.map(|h| {
+            Box::new(move || h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                as Box<dyn FnOnce() -> Result<Table> + '_>
+        });
+        builder.warm = warm.map(|h| {
+            Box::new(move || {
+                if let Err(p) = h.join() {
+                    std::panic::resume_unwind(p)
+                }
+            }) as Box<dyn FnOnce() + '_>
+        });
+        builder.run()
+    })
+}
+
+struct Builder<'a> {
+    job: &'a Job,
+    progress: &'a dyn Progress,
+    report: QualityReport,
+    inputs: Vec<InputInfo>,
+    steps: Vec<StepTime>,
+    clock: Instant,
+    lonlat: Crs,
+    /// Rows read per layer, for the accounting.
+    reads: HashMap<Layer, usize>,
+    /// Waits for the resident roster being read in the background.
+    roster: Option<Box<dyn FnOnce() -> Result<Table> + 'a>>,
+    /// Waits for the background search of the operation to the job's working CRS.
+    warm: Option<Box<dyn FnOnce() + 'a>>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(job: &'a Job, progress: &'a dyn Progress) -> Self {
+        Builder {
+            job,
+            progress,
+            report: QualityReport::default(),
+            inputs: Vec::new(),
+            steps: Vec::new(),
+            clock: Instant::now(),
+            lonlat: Crs::lonlat(),
+            reads: HashMap::new(),
+            roster: None,
+            warm: None,
+        }
+    }
+
+    fn lap(&mut self, step: &str) {
+        crate::trace::step(step);
+        let now = Instant::now();
+        self.steps.push(StepTime {
+            step: step.to_owned(),
+            seconds: (now - self.clock).as_secs_f64(),
+        });
+        self.clock = now;
+    }
+
+    fn reject(&mut self, s: &mut Staged, i: usize, kind: IssueKind, detail: impl Into<String>) {
+        let id = s.ids[i].clone();
+        self.report.push(
+            s.layer,
+            Some(i),
+            id.as_deref(),
+            kind,
+            Severity::Rejected,
+            detail,
+        );
+        s.geoms[i] = None;
+    }
+
+    /// The stages in order: the frame's layers read and brought to the working CRS, polygon
+    /// levels, buildings; then people (households and residents); then facilities and the
+    /// accounting of every row.
+    fn run(mut self) -> Result<Build> {
+        let (mut staged, households) = self.read_layers()?;
+        let working = self.working_crs(&staged, households.as_ref())?;
+        if let Some(wait) = self.warm.take() {
+            wait();
+        }
+        let households = self.transform(&working, &mut staged, households)?;
+        let mut model = Model::empty(working);
+        let indexes = self.polygon_levels(&mut model, &mut staged)?;
+        let finest = model.finest_polygon_level();
+        if let Some(mut s) = staged.remove(&Layer::Building) {
+            self.place_buildings(&mut model, &mut s, finest.map(|l| (l, &indexes[&l])));
+            model.levels.push(Layer::Building);
+        }
+        self.lap("place buildings");
+        let roster = match households {
+            Some(h) => self.people(&mut model, h, finest.map(|l| (l, &indexes[&l])))?,
+            None => None,
+        };
+        if let Some(mut s) = staged.remove(&Layer::Facility) {
+            self.place_facilities(&mut model, &mut s, finest.map(|l| (l, &indexes[&l])));
+            self.lap("place facilities");
+        }
+        self.account(&model)?;
+        Ok(Build {
+            model,
+            report: self.report,
+            inputs: self.inputs,
+            steps: self.steps,
+            job: self.job.clone(),
+            roster,
+        })
+    }
+
+    /// Reads every spatial layer and the household rows (coordinates checked, in lon/lat).
+    fn read_layers(&mut self) -> Result<(HashMap<Layer, Staged>, Option<HouseholdRows>)> {
+        let layers = &self.job.layers;
+        self.progress.start("reading layers", 0);
+        let mut staged: HashMap<Layer, Staged> = HashMap::new();
+        for (layer, cfg) in [
+            (Layer::Street, &layers.streets),
+            (Layer::Community, &layers.communities),
+            (Layer::Grid, &layers.grids),
+            (Layer::Building, &layers.buildings),
+        ] {
+            if let Some(cfg) = cfg.as_ref().filter(|c| c.path.is_some()) {
+                let s = self.read_spatial(layer, cfg)?;
+                staged.insert(layer, s);
+            }
+        }
+        if let Some(f) = &layers.facilities {
+            let cfg = SpatialLayer {
+                path: Some(f.path.clone()),
+                crs: f.crs.clone(),
+                geometry_column: f.geometry_column.clone(),
+                encoding: f.encoding.clone(),
+                id: f.id.clone(),
+                name: f.name.clone(),
+                parent: None,
+                parent_prefix: None,
+                derive: false,
+            };
+            let mut extra = vec![f.kind.as_str()];
+            extra.extend(f.capacity.as_deref());
+            let s = self.read_spatial_with(Layer::Facility, &cfg, &extra)?;
+            staged.insert(Layer::Facility, s);
+        }
+        let households = match &layers.households {
+            Some(h) => Some(self.read_households(h)?),
+            None => None,
+        };
+        self.progress.finish();
+        self.lap("read and check coordinates");
+        Ok((staged, households))
+    }
+
+    /// Brings every staged geometry and household location to the working CRS; rows that
+    /// cannot be transformed are reported.
+    fn transform(
+        &mut self,
+        working: &Crs,
+        staged: &mut HashMap<Layer, Staged>,
+        mut households: Option<HouseholdRows>,
+    ) -> Result<Option<HouseholdRows>> {
+        let to_working = Transformer::new(&self.lonlat, working)?;
+        for input in &mut self.inputs {
+            if let Some(c) = &input.crs {
+                let src = Crs::parse(c)?;
+                input.conversions = Transformer::new(&src, &self.lonlat)?.steps();
+                input.conversions.extend(to_working.steps());
+            }
+        }
+        self.progress.start("transforming", staged.len() as u64);
+        for s in staged.values_mut() {
+            let failures = to_working.transform_geometries(&mut s.geoms)?;
+            for (i, why) in failures {
+                let id = s.ids[i].clone();
+                self.report.push(
+                    s.layer,
+                    Some(i),
+                    id.as_deref(),
+                    IssueKind::OutOfRange,
+                    Severity::Rejected,
+                    format!("cannot transform to {working}: {why}"),
+                );
+            }
+            self.progress.inc(1);
+        }
+        if let Some(h) = &mut households {
+            for (i, why) in to_working.transform_points(&mut h.coords)? {
+                let detail = format!("cannot transform to {working}: {}", excerpt(&why));
+                self.bad_coordinates(h, i, IssueKind::OutOfRange, detail);
+            }
+        }
+        self.progress.finish();
+        self.lap("transform to working CRS");
+        Ok(households)
+    }
+
+    /// Checks the polygon levels, derives missing ones, places each in its parent level and
+    /// indexes it. Returns the index of every polygon level.
+    fn polygon_levels(
+        &mut self,
+        model: &mut Model,
+        staged: &mut HashMap<Layer, Staged>,
+    ) -> Result<HashMap<Layer, PolygonIndex>> {
+        let mut units: HashMap<Layer, Vec<Unit>> = HashMap::new();
+        for layer in Layer::POLYGON_LEVELS {
+            if let Some(s) = staged.get_mut(&layer) {
+                let u = self.accept_polygons(s);
+                units.insert(layer, u);
+            }
+        }
+        self.derive_levels(&mut units)?;
+        self.lap("validate polygon levels");
+        self.progress
+            .start("placing polygon levels", units.len() as u64);
+        let tol = self.job.options.area_tolerance_m2;
+        let mut indexes: HashMap<Layer, PolygonIndex> = HashMap::new();
+        for layer in Layer::POLYGON_LEVELS {
+            let Some(mut us) = units.remove(&layer) else {
+                continue;
+            };
+            model.levels.push(layer);
+            let parent_level = layer
+                .parent_polygon_levels()
+                .iter()
+                .copied()
+                .find(|l| indexes.contains_key(l));
+            if let Some(pl) = parent_level {
+                self.place_polygons(model, layer, &mut us, pl, &indexes[&pl]);
+            }
+            let (overlaps, overlap_sums) = checks::overlaps(layer, &us, parent_level, tol);
+            self.report.extend(overlaps);
+            let ids: Vec<&str> = us.iter().map(|u| u.id.as_str()).collect();
+            let ranks = ranks_by_id(&ids);
+            let polys: Vec<Option<&MultiPolygon<f64>>> =
+                us.iter().map(|u| Some(&u.geometry)).collect();
+            indexes.insert(layer, PolygonIndex::new(&polys, &ranks));
+            if let Some(pl) = parent_level {
+                let parent_geoms = model_units(model, pl);
+                let issues =
+                    checks::gaps_and_crossings(pl, &parent_geoms, layer, &us, &overlap_sums, tol);
+                self.report.extend(issues);
+            }
+            store_units(model, layer, us);
+            self.progress.inc(1);
+        }
+        self.progress.finish();
+        self.lap("place polygon levels");
+        Ok(indexes)
+    }
+
+    /// Derives the levels the job asks to derive, bottom-up, by dissolving their children.
+    fn derive_levels(&self, units: &mut HashMap<Layer, Vec<Unit>>) -> Result<()> {
+        let layers = &self.job.layers;
+        for (layer, child, cfg) in [
+            (Layer::Community, Layer::Grid, &layers.communities),
+            (Layer::Street, Layer::Community, &layers.streets),
+        ] {
+            if let Some(cfg) = cfg.as_ref().filter(|c| c.derive) {
+                let children = units.get(&child).map(Vec::as_slice).unwrap_or(&[]);
+                let derived = derive_by_dissolve(children, cfg.parent_prefix);
+                if derived.is_empty() {
+                    return Err(self.job.error(format!(
+                        "cannot derive {layer}: no {child} declares a parent code"
+                    )));
+                }
+                units.insert(layer, derived);
+            }
+        }
+        Ok(())
+    }
+
+    /// Places the households in the frame, then reads the roster and joins each resident to
+    /// their household. Returns the roster's columns as read.
+    fn people(
+        &mut self,
+        model: &mut Model,
+        households: HouseholdRows,
+        finest: Option<(Layer, &PolygonIndex)>,
+    ) -> Result<Option<std::sync::Arc<Table>>> {
+        self.place_households(model, households, finest);
+        model.levels.push(Layer::Household);
+        self.lap("place households");
+        let Some(r) = &self.job.layers.residents else {
+            return Ok(None);
+        };
+        let t = self.read_residents(r)?;
+        self.lap("read residents");
+        self.place_residents(model, &t);
+        self.lap("place residents");
+        Ok(Some(std::sync::Arc::new(t)))
+    }
+
+    /// Sets each layer's counts (read, placed, rejected) and checks that every row read is
+    /// placed or rejected, exactly once.
+    fn account(&mut self, model: &Model) -> Result<()> {
+        for (layer, read) in std::mem::take(&mut self.reads) {
+            let placed = placed_in_model(model, layer);
+            let rejected = rejected_rows(&self.report, layer);
+            self.report.set_count(
+                layer,
+                LayerCount {
+                    read,
+                    placed,
+                    rejected,
+                },
+            );
+        }
+        self.report.sort();
+        // Every run, in release builds too: outputs are never written from a model that lost
+        // or double-counted a row.
+        self.report
+            .check_accounting()
+            .map_err(|(layer, message)| Error::Internal {
+                at: Location::layer(layer.name()),
+                message,
+            })
+    }
+}
+
+/// Distinct rows of a layer with a rejection entry.
+fn rejected_rows(report: &QualityReport, layer: Layer) -> usize {
+    let mut rows: Vec<usize> = report
+        .for_layer(layer)
+        .filter(|i| i.severity == Severity::Rejected)
+        .filter_map(|i| i.index)
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows.len()
+}
+
+/// Rows of a layer that are in the model, counted from the model itself.
+fn placed_in_model(model: &Model, layer: Layer) -> usize {
+    match layer {
+        Layer::Street => model
+            .streets
+            .iter()
+            .filter(|a| a.source_index.is_some())
+            .count(),
+        Layer::Community => model
+            .communities
+            .iter()
+            .filter(|a| a.source_index.is_some())
+            .count(),
+        Layer::Grid => model
+            .grids
+            .iter()
+            .filter(|a| a.source_index.is_some())
+            .count(),
+        Layer::Building => model.buildings.len(),
+        Layer::Household => model.households.iter().filter(|h| h.placed).count(),
+        Layer::Resident => model.residents.len(),
+        Layer::Facility => model.facilities.len(),
+        // Read by coverage, not by the model build.
+        Layer::Path | Layer::Site => 0,
+    }
+}
+
+/// The geometry type's GeoJSON name.
+pub(crate) fn type_name(g: &Geometry<f64>) -> &'static str {
+    match g {
+        Geometry::Point(_) => "Point",
+        Geometry::Line(_) => "Line",
+        Geometry::LineString(_) => "LineString",
+        Geometry::Polygon(_) => "Polygon",
+        Geometry::MultiPoint(_) => "MultiPoint",
+        Geometry::MultiLineString(_) => "MultiLineString",
+        Geometry::MultiPolygon(_) => "MultiPolygon",
+        Geometry::GeometryCollection(_) => "GeometryCollection",
+        Geometry::Rect(_) => "Rect",
+        Geometry::Triangle(_) => "Triangle",
+    }
+}
+
+pub(crate) fn relocate(e: Error, layer: Layer, path: &std::path::Path) -> Error {
+    e.located(Location::layer(layer.name()).file(path))
+}

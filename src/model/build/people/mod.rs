@@ -1,0 +1,9 @@
+//! People: households placed in the frame (by building code or coordinates) and residents
+//! joined to their households.
+
+mod households;
+mod locate;
+mod residents;
+
+pub(crate) use households::HouseholdRows;
+pub(crate) use residents::read_roster;
