@@ -285,6 +285,10 @@ pub fn analyse(job: &Job, build: &mut Build, policy: Policy) -> Result<Analysis>
         }
         None => None,
     };
+    // The roster's columns were kept for the special-needs pass only: nothing after it reads
+    // them (operational lists read the roster file again, for their scope), and at city scale
+    // they are the largest thing held (about 1.7 GB of 10 million residents' text).
+    build.roster = None;
     let coverage = match &job.coverage {
         Some(o) => {
             let t = Instant::now();

@@ -1,5 +1,7 @@
 //! Reading and writing layers and tables.
 
+/// Text files decoded as they are read.
+mod decode;
 /// GeoJSON (RFC 7946) features.
 pub mod geojson;
 /// GeoParquet 1.1 with WKB geometry.

@@ -203,13 +203,18 @@ pub fn read_table_with(
     let ext = crate::io::extension(path);
     let (frame, source_rows, rows_read, unreadable) = match ext.as_str() {
         "csv" | "txt" | "tsv" => {
-            let bytes = std::fs::read(path).map_err(|e| Error::Io {
+            let io = |e| Error::Io {
                 at: at(),
                 source: e,
+            };
+            let scan = crate::io::decode::scan(path).map_err(io)?;
+            let text = crate::io::decode::open(path, encoding, &scan).map_err(|e| match e {
+                Ok(e) => io(e),
+                Err(m) => Error::data(at(), m),
             })?;
-            let text = decode(&bytes, encoding).map_err(|m| Error::data(at(), m))?;
             let sep = if ext == "tsv" { b'\t' } else { b',' };
-            let csv = read_csv(text.as_bytes(), sep, &columns, optional, &at)?;
+            let rows_estimate = scan.line_breaks + 1;
+            let csv = read_csv(text, rows_estimate, sep, &columns, optional, &at)?;
             columns = csv.columns;
             (csv.frame, csv.source_rows, csv.rows, csv.bad)
         }
@@ -284,49 +289,6 @@ pub fn read_table_with(
     })
 }
 
-/// The number of line breaks in a text (`\n`, or lone `\r` where there is no `\n`), counted
-/// in parallel: the row capacity of the column builders, so that they neither grow by copying
-/// nor reserve much more than the file needs.
-fn line_breaks(bytes: &[u8]) -> usize {
-    use rayon::prelude::{ParallelIterator as _, ParallelSlice as _};
-    let count = |b: u8| -> usize {
-        bytes
-            .par_chunks(1 << 20)
-            .map(|c| c.iter().filter(|&&x| x == b).count())
-            .sum()
-    };
-    match count(b'\n') {
-        0 => count(b'\r'),
-        n => n,
-    }
-}
-
-fn decode(bytes: &[u8], encoding: Encoding) -> std::result::Result<String, String> {
-    let utf8 = |b: &[u8]| {
-        let b = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
-        std::str::from_utf8(b).map(str::to_owned).map_err(|e| {
-            let upto = e.valid_up_to();
-            let line = bytes[..upto].iter().filter(|&&c| c == b'\n').count() + 1;
-            format!(
-                "not valid UTF-8 at line {line} (byte {upto}); if the file is GBK/GB18030 set encoding = \"gb18030\""
-            )
-        })
-    };
-    match encoding {
-        Encoding::Utf8 => utf8(bytes),
-        Encoding::Auto => utf8(bytes).or_else(|_| decode(bytes, Encoding::Gb18030)),
-        Encoding::Gb18030 => {
-            let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
-            if had_errors {
-                let pos = text.find('\u{FFFD}').unwrap_or(0);
-                let line = text[..pos].matches('\n').count() + 1;
-                return Err(format!("not valid GB18030 text at line {line}"));
-            }
-            Ok(text.into_owned())
-        }
-    }
-}
-
 /// A CSV file's requested columns, read by the `csv` crate.
 struct Csv<'c> {
     /// The requested columns the file has, required first.
@@ -344,7 +306,8 @@ struct Csv<'c> {
 /// from the header's is listed as unreadable, with its line, and the rest is read. Empty
 /// fields are null.
 fn read_csv<'c>(
-    bytes: &[u8],
+    text: impl std::io::Read,
+    rows_estimate: usize,
     sep: u8,
     columns: &[&'c str],
     optional: &[&'c str],
@@ -354,10 +317,13 @@ fn read_csv<'c>(
         .flexible(true)
         .has_headers(true)
         .delimiter(sep)
-        .from_reader(bytes);
+        .from_reader(text);
     let header: Vec<String> = rdr
         .byte_headers()
-        .map_err(|e| Error::data(at(), format!("cannot read the header: {e}")))?
+        .map_err(|e| match decode_error(&e, at) {
+            Some(e) => e,
+            None => Error::data(at(), format!("cannot read the header: {e}")),
+        })?
         .iter()
         .map(|h| {
             let h = String::from_utf8_lossy(h);
@@ -398,7 +364,6 @@ fn read_csv<'c>(
             }
         }
     }
-    let rows_estimate = line_breaks(bytes) + 1;
     let mut builders: Vec<StringChunkedBuilder> = wanted
         .iter()
         .map(|(n, _)| StringChunkedBuilder::new(PlSmallStr::from(*n), rows_estimate))
@@ -426,7 +391,11 @@ fn read_csv<'c>(
                     format!("line {line}: {} fields, the header has {width}", rec.len()),
                 ));
             }
-            Err(e) => bad.push((rows, format!("unreadable: {}", excerpt(&e.to_string())))),
+            Err(e) => match decode_error(&e, at) {
+                // The text itself cannot be read on: the whole file is refused.
+                Some(e) => return Err(e),
+                None => bad.push((rows, format!("unreadable: {}", excerpt(&e.to_string())))),
+            },
         }
         rows += 1;
     }
@@ -445,6 +414,21 @@ fn read_csv<'c>(
         source_rows: (!bad.is_empty()).then_some(kept),
         bad,
     })
+}
+
+/// The error of a file whose text cannot be decoded (or read) any further, from the CSV
+/// parser's error; `None` for an error of one record.
+fn decode_error(e: &csv::Error, at: &dyn Fn() -> Location) -> Option<Error> {
+    match e.kind() {
+        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            Some(Error::data(at(), io.to_string()))
+        }
+        csv::ErrorKind::Io(io) => Some(Error::Io {
+            at: at(),
+            source: std::io::Error::new(io.kind(), io.to_string()),
+        }),
+        _ => None,
+    }
 }
 
 /// Normalises a number written by hand: trims ASCII and full-width spaces and maps full-width
