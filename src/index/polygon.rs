@@ -332,12 +332,11 @@ const ONE: u32 = 1 << 30;
 const CELLS_PER_POLYGON: f64 = 1024.0;
 const MAX_CELLS: f64 = (1u32 << 22) as f64;
 
-impl Cells {
-    fn build(shapes: &[Option<MultiPolygon<f64>>], rank: &[u32]) -> Option<Cells> {
-        let n = shapes.iter().filter(|s| s.is_some()).count();
-        if n == 0 || shapes.len() >= ONE as usize {
-            return None;
-        }
+impl Raster {
+    /// The raster over the shapes' extent with about `CELLS_PER_POLYGON` cells per polygon
+    /// (`n` of them), at most `MAX_CELLS` in all; `None` when the extent is not finite or
+    /// the raster would be too large.
+    fn fitting(shapes: &[Option<MultiPolygon<f64>>], n: usize) -> Option<Raster> {
         let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
         for r in shapes.iter().flatten().filter_map(|s| s.bounding_rect()) {
             x0 = x0.min(r.min().x);
@@ -367,14 +366,25 @@ impl Cells {
         {
             return None;
         }
-        let grid = Raster {
+        Some(Raster {
             x0,
             y0,
             size,
             nx,
             ny,
             eps: size * 1e-6 + 1e-12 * x0.abs().max(y0.abs()).max(x1.abs()).max(y1.abs()),
-        };
+        })
+    }
+}
+
+impl Cells {
+    fn build(shapes: &[Option<MultiPolygon<f64>>], rank: &[u32]) -> Option<Cells> {
+        let n = shapes.iter().filter(|s| s.is_some()).count();
+        if n == 0 || shapes.len() >= ONE as usize {
+            return None;
+        }
+        let grid = Raster::fitting(shapes, n)?;
+        let (x0, y0, size, nx, ny) = (grid.x0, grid.y0, grid.size, grid.nx, grid.ny);
         // Polygons in (rank, slot) order: `order[k]` is the k-th, `position[slot]` its place.
         let mut order: Vec<u32> = (0..shapes.len() as u32).collect();
         order.sort_unstable_by_key(|&i| (rank[i as usize], i));

@@ -129,30 +129,7 @@ pub(crate) fn write(
     let names = sn.count_names();
     let mut flagged: Vec<(String, String)> = Vec::new();
     for &level in release.levels() {
-        let (units, unit_names, lineages, areas, geoms): Parts = match level {
-            Layer::Street => area_parts(&model.streets),
-            Layer::Community => area_parts(&model.communities),
-            Layer::Grid => area_parts(&model.grids),
-            _ => {
-                let b = &model.buildings;
-                (
-                    b.len(),
-                    b.iter().map(|x| x.name.clone()).collect(),
-                    b.iter().map(|x| x.lineage).collect(),
-                    b.iter()
-                        .map(|x| x.footprint.as_ref().map(geo::Area::unsigned_area))
-                        .collect(),
-                    b.iter()
-                        .map(|x| {
-                            Some(match &x.footprint {
-                                Some(f) => Geometry::MultiPolygon(MultiPolygon::clone(f)),
-                                None => Geometry::Point(x.point.into()),
-                            })
-                        })
-                        .collect(),
-                )
-            }
-        };
+        let (units, unit_names, lineages, areas, geoms): Parts = level_parts(model, level);
         let get = |name: &str| released(release, level, units, name);
         let mut cols: Columns = vec![(
             format!("{}_id", level.singular()),
@@ -174,45 +151,7 @@ pub(crate) fn write(
         let residents = get("residents");
         cols.push(("households".into(), u64s(get("households"))));
         cols.push(("residents".into(), u64s(residents.clone())));
-        // Age bands: 60+ and 65+ only where every band they sum is published.
-        let (a0, a15, a60, a65, a80, unknown) = (
-            get("age_0_14"),
-            get("age_15_59"),
-            get("age_60_64"),
-            get("age_65_79"),
-            get("age_80_plus"),
-            get("age_unknown"),
-        );
-        let p60: Vec<Option<u64>> = (0..units)
-            .map(|i| sum_all(&[&a60, &a65, &a80], i))
-            .collect();
-        let p65: Vec<Option<u64>> = (0..units).map(|i| sum_all(&[&a65, &a80], i)).collect();
-        cols.push(("age_0_14".into(), u64s(a0.clone())));
-        cols.push(("age_15_59".into(), u64s(a15.clone())));
-        cols.push(("age_60_plus".into(), u64s(p60.clone())));
-        cols.push(("age_65_plus".into(), u64s(p65)));
-        cols.push(("age_80_plus".into(), u64s(a80)));
-        cols.push(("age_unknown".into(), u64s(unknown)));
-        let child = ratio(&a0, &a15, 100.0);
-        let old = ratio(&p60, &a15, 100.0);
-        let total: Float64Array = child
-            .iter()
-            .zip(old.iter())
-            .map(|(a, b)| Some(a? + b?))
-            .collect();
-        cols.push(("child_dependency_ratio".into(), Arc::new(child)));
-        cols.push(("old_age_dependency_ratio".into(), Arc::new(old)));
-        cols.push(("total_dependency_ratio".into(), Arc::new(total)));
-        if level != Layer::Building {
-            cols.push((
-                "residents_per_km2".into(),
-                Arc::new(per_km2(&residents, &areas)),
-            ));
-            cols.push((
-                "age_60_plus_per_km2".into(),
-                Arc::new(per_km2(&p60, &areas)),
-            ));
-        }
+        age_columns(&get, level, &areas, &mut cols);
         for c in &sn.categories {
             let v = get(&c.id);
             cols.push((
@@ -230,34 +169,14 @@ pub(crate) fn write(
         }
         if level == Layer::Grid {
             let hs = hot_spot_columns(release, model, sn);
-            for (name, a) in &hs {
-                if let Some(id) = name.strip_suffix("_hot") {
-                    let b = a.as_any().downcast_ref::<BooleanArray>().expect("bool");
-                    for i in 0..units {
-                        if arrow_array::Array::is_valid(b, i) && b.value(i) {
-                            flagged.push((id.to_owned(), model.code(level, i as u32).to_owned()));
-                        }
-                    }
-                }
-            }
+            flagged.extend(hot_grids(model, &hs));
             cols.extend(hs);
         }
         if policy.kind == OutputKind::Research {
-            let mut all: Vec<&str> = vec!["households", "residents"];
-            all.extend(names.iter().map(String::as_str));
-            let s: StringArray = (0..units as u32)
-                .map(|u| {
-                    let hidden: Vec<&str> = all
-                        .iter()
-                        .filter(|n| {
-                            release.count(level, u, n).is_none() && !release.withheld(level, n)
-                        })
-                        .copied()
-                        .collect();
-                    (!hidden.is_empty()).then(|| hidden.join(","))
-                })
-                .collect();
-            cols.push(("suppressed".into(), Arc::new(s)));
+            cols.push((
+                "suppressed".into(),
+                suppressed(release, level, units, &names),
+            ));
         }
         w.write_as(&format!("{DIR}/{}", level.singular()), level, cols, geoms)?;
     }
@@ -268,6 +187,115 @@ pub(crate) fn write(
     out.sub(DIR).text("summary.md", summary)?;
     w.written.files.push(format!("{DIR}/summary.md"));
     Ok(())
+}
+
+/// A level's units: count, names, lineages, areas (footprint areas for buildings) and
+/// geometries.
+fn level_parts(model: &Model, level: Layer) -> Parts {
+    match level {
+        Layer::Street => area_parts(&model.streets),
+        Layer::Community => area_parts(&model.communities),
+        Layer::Grid => area_parts(&model.grids),
+        _ => {
+            let b = &model.buildings;
+            (
+                b.len(),
+                b.iter().map(|x| x.name.clone()).collect(),
+                b.iter().map(|x| x.lineage).collect(),
+                b.iter()
+                    .map(|x| x.footprint.as_ref().map(geo::Area::unsigned_area))
+                    .collect(),
+                b.iter()
+                    .map(|x| {
+                        Some(match &x.footprint {
+                            Some(f) => Geometry::MultiPolygon(MultiPolygon::clone(f)),
+                            None => Geometry::Point(x.point.into()),
+                        })
+                    })
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// The age columns, dependency ratios and (above buildings) densities. 60+ and 65+ are
+/// published only where every band they sum is.
+fn age_columns(
+    get: &dyn Fn(&str) -> Vec<Option<u64>>,
+    level: Layer,
+    areas: &[Option<f64>],
+    cols: &mut Columns,
+) {
+    let units = areas.len();
+    let (a0, a15, a60, a65, a80, unknown) = (
+        get("age_0_14"),
+        get("age_15_59"),
+        get("age_60_64"),
+        get("age_65_79"),
+        get("age_80_plus"),
+        get("age_unknown"),
+    );
+    let p60: Vec<Option<u64>> = (0..units)
+        .map(|i| sum_all(&[&a60, &a65, &a80], i))
+        .collect();
+    let p65: Vec<Option<u64>> = (0..units).map(|i| sum_all(&[&a65, &a80], i)).collect();
+    cols.push(("age_0_14".into(), u64s(a0.clone())));
+    cols.push(("age_15_59".into(), u64s(a15.clone())));
+    cols.push(("age_60_plus".into(), u64s(p60.clone())));
+    cols.push(("age_65_plus".into(), u64s(p65)));
+    cols.push(("age_80_plus".into(), u64s(a80)));
+    cols.push(("age_unknown".into(), u64s(unknown)));
+    let child = ratio(&a0, &a15, 100.0);
+    let old = ratio(&p60, &a15, 100.0);
+    let total: Float64Array = child
+        .iter()
+        .zip(old.iter())
+        .map(|(a, b)| Some(a? + b?))
+        .collect();
+    cols.push(("child_dependency_ratio".into(), Arc::new(child)));
+    cols.push(("old_age_dependency_ratio".into(), Arc::new(old)));
+    cols.push(("total_dependency_ratio".into(), Arc::new(total)));
+    if level != Layer::Building {
+        cols.push((
+            "residents_per_km2".into(),
+            Arc::new(per_km2(&get("residents"), areas)),
+        ));
+        cols.push(("age_60_plus_per_km2".into(), Arc::new(per_km2(&p60, areas))));
+    }
+}
+
+/// (category, grid code) of every grid flagged as a hot spot in the `<id>_hot` columns.
+fn hot_grids(model: &Model, hs: &Columns) -> Vec<(String, String)> {
+    let mut flagged = Vec::new();
+    for (name, a) in hs {
+        if let Some(id) = name.strip_suffix("_hot") {
+            let b = a.as_any().downcast_ref::<BooleanArray>().expect("bool");
+            for i in 0..b.len() {
+                if arrow_array::Array::is_valid(b, i) && b.value(i) {
+                    flagged.push((id.to_owned(), model.code(Layer::Grid, i as u32).to_owned()));
+                }
+            }
+        }
+    }
+    flagged
+}
+
+/// Per unit: the count columns the release hides there (not those withheld at the level),
+/// comma-separated.
+fn suppressed(release: &Release, level: Layer, units: usize, names: &[String]) -> ArrayRef {
+    let mut all: Vec<&str> = vec!["households", "residents"];
+    all.extend(names.iter().map(String::as_str));
+    let s: StringArray = (0..units as u32)
+        .map(|u| {
+            let hidden: Vec<&str> = all
+                .iter()
+                .filter(|n| release.count(level, u, n).is_none() && !release.withheld(level, n))
+                .copied()
+                .collect();
+            (!hidden.is_empty()).then(|| hidden.join(","))
+        })
+        .collect();
+    Arc::new(s)
 }
 
 /// The person-readable summary.

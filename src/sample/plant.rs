@@ -22,6 +22,20 @@ pub(super) fn plant(
     f_props: &mut Vec<JsonObject>,
     households: &[(String, String, Option<Coord<f64>>)],
 ) {
+    plant_buildings(lat, grid_cells, b_geoms, b_props);
+    let (_, ci, cj) = &grid_cells[0];
+    plant_households(lat, (*ci, *cj), hh, households);
+    plant_facilities(lat, (*ci, *cj), f_geoms, f_props);
+}
+
+/// Buildings: a bow tie, a repeated code, an unknown grid, a parent conflict, a footprint
+/// across two grids, one outside the district, one without geometry.
+fn plant_buildings(
+    lat: &Lattice,
+    grid_cells: &[(String, i64, i64)],
+    b_geoms: &mut Vec<Option<Geometry<f64>>>,
+    b_props: &mut Vec<JsonObject>,
+) {
     let (g0, ci, cj) = &grid_cells[0];
     let (g1, _, _) = &grid_cells[1];
     let first_code = b_props[0]["code"].as_str().unwrap_or_default().to_owned();
@@ -97,8 +111,17 @@ pub(super) fn plant(
     b_props.push(props(
         json!({"code": "PLANTED-NOGEOM", "name": "planted", "grid_code": g0}),
     ));
+}
 
-    let good = to_lonlat(lat.inside(*ci, *cj, 0.5, 0.5));
+/// Household rows of every kind the quality report knows, in the first grid's cell.
+fn plant_households(
+    lat: &Lattice,
+    (ci, cj): (i64, i64),
+    hh: &mut String,
+    households: &[(String, String, Option<Coord<f64>>)],
+) {
+    let far = lat.inside(ci, cj, 0.5, 0.5);
+    let good = to_lonlat(lat.inside(ci, cj, 0.5, 0.5));
     let lines = [
         // unlocated: no building, no coordinates.
         "HX000001,,,".to_owned(),
@@ -129,8 +152,17 @@ pub(super) fn plant(
         hh.push_str(&l);
         hh.push('\n');
     }
+}
+
+/// Facilities: a capacity that is not a number (kept), one without geometry (rejected).
+fn plant_facilities(
+    lat: &Lattice,
+    (ci, cj): (i64, i64),
+    f_geoms: &mut Vec<Option<Geometry<f64>>>,
+    f_props: &mut Vec<JsonObject>,
+) {
     // Facility problems: bad capacity (kept), no geometry (rejected).
-    let p = lat.inside(*ci, *cj, 0.4, 0.6);
+    let p = lat.inside(ci, cj, 0.4, 0.6);
     f_geoms.push(Some(lonlat_geom(Geometry::Point(Point(p)))));
     f_props.push(props(
         json!({"code": "F-PLANTED-CAP", "name": "planted", "type": "clinic", "capacity": "many"}),

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::{LevelView, level_view, share};
-use crate::analytics::coverage::Coverage;
+use crate::analytics::coverage::{Coverage, Siting};
 use crate::model::Model;
 use crate::model::level::Layer;
 use crate::output::release::Release;
@@ -24,6 +24,20 @@ pub(super) fn summary(
     views: &HashMap<(Layer, usize), LevelView>,
 ) -> String {
     let mut s = String::new();
+    intro(&mut s, cov, policy);
+    rules(&mut s, cov);
+    district(&mut s, cov, model, release, views);
+    network(&mut s, cov);
+    blind_spots(&mut s, cov, model, policy, blind);
+    accessibility(&mut s, cov, equity);
+    if let Some(site) = cov.siting.as_ref().filter(|_| !release.is_noisy()) {
+        siting(&mut s, site, policy, gains_hidden);
+    }
+    s
+}
+
+/// The title, the rules' version, the distances and the output kind.
+fn intro(s: &mut String, cov: &Coverage, policy: &Policy) {
     let _ = writeln!(s, "# Service coverage and accessibility\n");
     let _ = writeln!(
         s,
@@ -53,6 +67,10 @@ pub(super) fn summary(
             OutputKind::Operational => String::new(),
         }
     );
+}
+
+/// The rules in force, and those not computed.
+fn rules(s: &mut String, cov: &Coverage) {
     let _ = writeln!(s, "## Rules\n");
     let _ = writeln!(
         s,
@@ -78,6 +96,16 @@ pub(super) fn summary(
     for (id, why) in &cov.unavailable {
         let _ = writeln!(s, "\nNot computed: `{id}`: {why}");
     }
+}
+
+/// Each measure's target and counts within its thresholds over the top published level.
+fn district(
+    s: &mut String,
+    cov: &Coverage,
+    model: &Model,
+    release: &Release,
+    views: &HashMap<(Layer, usize), LevelView>,
+) {
     let top = release.levels().first().copied();
     let _ = writeln!(s, "\n## Coverage of the district\n");
     let _ = writeln!(
@@ -123,6 +151,10 @@ pub(super) fn summary(
         "\nA resident is within a threshold when the nearest facility of the type is at that \
          distance or closer (residents whose home has no location are within none).\n"
     );
+}
+
+/// What the walking network held, when there is one.
+fn network(s: &mut String, cov: &Coverage) {
     if let Some(n) = &cov.network {
         let _ = writeln!(
             s,
@@ -139,6 +171,16 @@ pub(super) fn summary(
             n.facilities_off_network
         );
     }
+}
+
+/// The grids that are blind spots.
+fn blind_spots(
+    s: &mut String,
+    cov: &Coverage,
+    model: &Model,
+    policy: &Policy,
+    blind: &[(u32, usize, f64, u64, Option<u64>)],
+) {
     let _ = writeln!(s, "## Blind spots (grids)\n");
     let _ = writeln!(
         s,
@@ -166,6 +208,10 @@ pub(super) fn summary(
             );
         }
     }
+}
+
+/// The 2SFCA definitions and each measure's Gini across grids.
+fn accessibility(s: &mut String, cov: &Coverage, equity: &[(usize, &str, usize, Option<f64>)]) {
     let _ = writeln!(s, "\n## Accessibility (2SFCA family)\n");
     let a = &cov.accessibility;
     let _ = writeln!(
@@ -188,63 +234,64 @@ pub(super) fn summary(
             g.map_or("—".into(), |g| format!("{g:.3}"))
         );
     }
-    if let Some(site) = cov.siting.as_ref().filter(|_| !release.is_noisy()) {
-        let _ = writeln!(s, "\n## Siting: `{}`\n", site.rule);
+}
+
+/// The siting picks, greedy and exact, with gains below k hidden in research runs.
+fn siting(s: &mut String, site: &Siting, policy: &Policy, gains_hidden: usize) {
+    let _ = writeln!(s, "\n## Siting: `{}`\n", site.rule);
+    let _ = writeln!(
+        s,
+        "Maximal covering location problem: {} new facilities, covering distance {} m ({}), \
+         {} candidate sites. Target residents not yet covered: {}. Greedy picks the site \
+         with the largest marginal gain each time (at least 1 − 1/e ≈ 63% of the optimum) \
+         and stops when no site adds anyone.{}\n",
+        site.k,
+        site.distance_m,
+        site.mode.code(),
+        site.sites.len(),
+        if policy.kind == OutputKind::Research && site.uncovered_before < policy.k {
+            "(suppressed)".to_owned()
+        } else {
+            site.uncovered_before.to_string()
+        },
+        if gains_hidden > 0 {
+            format!(" {gains_hidden} gains below k are not shown.")
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(s, "| method | pick | site | gain |");
+    let _ = writeln!(s, "|---|---:|---|---:|");
+    let show = |g: u64| {
+        if policy.kind == OutputKind::Research && g < policy.k {
+            "(suppressed)".to_owned()
+        } else {
+            g.to_string()
+        }
+    };
+    for (i, (c, g)) in site.greedy.iter().enumerate() {
         let _ = writeln!(
             s,
-            "Maximal covering location problem: {} new facilities, covering distance {} m ({}), \
-             {} candidate sites. Target residents not yet covered: {}. Greedy picks the site \
-             with the largest marginal gain each time (at least 1 − 1/e ≈ 63% of the optimum) \
-             and stops when no site adds anyone.{}\n",
-            site.k,
-            site.distance_m,
-            site.mode.code(),
-            site.sites.len(),
-            if policy.kind == OutputKind::Research && site.uncovered_before < policy.k {
-                "(suppressed)".to_owned()
-            } else {
-                site.uncovered_before.to_string()
-            },
-            if gains_hidden > 0 {
-                format!(" {gains_hidden} gains below k are not shown.")
-            } else {
-                String::new()
-            }
+            "| greedy | {} | {} | {} |",
+            i + 1,
+            site.sites[*c as usize].id,
+            show(*g)
         );
-        let _ = writeln!(s, "| method | pick | site | gain |");
-        let _ = writeln!(s, "|---|---:|---|---:|");
-        let show = |g: u64| {
-            if policy.kind == OutputKind::Research && g < policy.k {
-                "(suppressed)".to_owned()
-            } else {
-                g.to_string()
+    }
+    match &site.exact {
+        Ok(ex) => {
+            for (i, (c, g)) in ex.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "| exact | {} | {} | {} |",
+                    i + 1,
+                    site.sites[*c as usize].id,
+                    show(*g)
+                );
             }
-        };
-        for (i, (c, g)) in site.greedy.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "| greedy | {} | {} | {} |",
-                i + 1,
-                site.sites[*c as usize].id,
-                show(*g)
-            );
         }
-        match &site.exact {
-            Ok(ex) => {
-                for (i, (c, g)) in ex.iter().enumerate() {
-                    let _ = writeln!(
-                        s,
-                        "| exact | {} | {} | {} |",
-                        i + 1,
-                        site.sites[*c as usize].id,
-                        show(*g)
-                    );
-                }
-            }
-            Err(why) => {
-                let _ = writeln!(s, "\nNo exact solution: {why}.");
-            }
+        Err(why) => {
+            let _ = writeln!(s, "\nNo exact solution: {why}.");
         }
     }
-    s
 }

@@ -98,106 +98,19 @@ impl Release {
     /// # Panics
     /// Never: every level of a model is one of the released levels.
     pub fn with_columns(model: &Model, policy: &Policy, cols: CountColumns) -> Result<Release> {
-        let research = policy.kind == OutputKind::Research;
         let dp = policy.kind == OutputKind::ResearchDp;
-        let mut levels: Vec<Layer> = [Layer::Street, Layer::Community, Layer::Grid]
-            .into_iter()
-            .filter(|l| model.has(*l))
-            .collect();
-        if (!policy.kind.is_aggregate() || policy.finest == Finest::Building)
-            && model.has(Layer::Building)
-        {
-            levels.push(Layer::Building);
-        }
-        let n = cols.names.len();
-        let mut rows = Vec::new();
-        let mut parents = Vec::new();
-        let mut values: Vec<Vec<u64>> = Vec::new();
-        let mut row_of = HashMap::new();
-        for &level in &levels {
-            let li = LEVELS.iter().position(|l| *l == level).expect("a level");
-            for i in 0..model.units(level) {
-                let l = model.lineage(level, i as u32);
-                // The nearest ancestor among the published levels.
-                let parent = levels
-                    .iter()
-                    .filter(|p| **p < level)
-                    .rev()
-                    .find_map(|p| l.at(*p).and_then(|j| row_of.get(&(*p, j)).copied()));
-                row_of.insert((level, i as u32), rows.len());
-                rows.push(RowKind::Unit(level, i as u32));
-                parents.push(parent);
-                values.push(cols.values[li][i].clone());
-            }
-        }
-        // Remainders: people in a unit but in none of its children.
-        let mut sums = vec![vec![0u64; n]; rows.len()];
-        let mut has_children = vec![false; rows.len()];
-        for (r, p) in parents.iter().enumerate() {
-            if let Some(p) = *p {
-                has_children[p] = true;
-                for c in 0..n {
-                    sums[p][c] += values[r][c];
-                }
-            }
-        }
-        for u in 0..has_children.len() {
-            if !has_children[u] {
-                continue;
-            }
-            let rest: Vec<u64> = (0..n)
-                .map(|c| values[u][c].checked_sub(sums[u][c]))
-                .collect::<Option<_>>()
-                .ok_or_else(|| {
-                    crate::error::Error::data(
-                        crate::error::Location::default(),
-                        "a unit counts fewer people than its children (inconsistent lineages)",
-                    )
-                })?;
-            // A noisy release has a remainder under every unit with children, whether anyone
-            // is in it or not: which rows exist must not depend on the roster.
-            if dp || rest.iter().any(|v| *v != 0) {
-                let RowKind::Unit(level, _) = rows[u] else {
-                    unreachable!("remainders have no children")
-                };
-                let below = levels[levels.iter().position(|l| *l == level).expect("a level") + 1];
-                rows.push(RowKind::Remainder(below));
-                parents.push(Some(u));
-                values.push(rest);
-            }
-        }
-        // Structural zeros and duplicate columns.
-        let column = |c: usize| values.iter().map(move |v| v[c]);
-        let grouped: Vec<bool> = (0..n)
-            .map(|c| cols.groups.iter().any(|(t, p)| *t == c || p.contains(&c)))
-            .collect();
-        let mut sources = Vec::with_capacity(n);
-        let mut engine_cols: Vec<usize> = Vec::new();
-        for (c, in_group) in grouped.iter().enumerate() {
-            // Which columns are zero or equal is data: a noisy release noises every one.
-            let source = if dp {
-                engine_cols.push(c);
-                Source::Engine(c)
-            } else if column(c).all(|v| v == 0) {
-                Source::Zero
-            } else if let Some(e) = engine_cols.iter().position(|&d| {
-                !in_group && cols.finest[d] == cols.finest[c] && column(d).eq(column(c))
-            }) {
-                Source::Engine(e)
-            } else {
-                engine_cols.push(c);
-                Source::Engine(engine_cols.len() - 1)
-            };
-            sources.push(source);
-        }
-        let mut table = Table::new(engine_cols.iter().map(|c| cols.names[*c].clone()));
-        for (p, v) in parents.iter().zip(&values) {
-            table.add_row(*p, engine_cols.iter().map(|c| v[*c]))?;
-        }
+        let levels = released_levels(model, policy);
+        let mut rows = unit_rows(model, &levels, &cols);
+        rows.add_remainders(&levels, cols.names.len(), dp)?;
+        let (sources, engine_cols) = sources(&rows.values, &cols, dp);
         let engine_of = |c: usize| match sources[c] {
             Source::Engine(e) if engine_cols[e] == c => Some(e),
             _ => None,
         };
+        let mut table = Table::new(engine_cols.iter().map(|c| cols.names[*c].clone()));
+        for (p, v) in rows.parents.iter().zip(&rows.values) {
+            table.add_row(*p, engine_cols.iter().map(|c| v[*c]))?;
+        }
         for (total, parts) in &cols.groups {
             let Some(t) = engine_of(*total) else {
                 continue;
@@ -210,39 +123,26 @@ impl Release {
                 })?;
             }
         }
-        let suppressed = if research {
-            for (r, kind) in rows.iter().enumerate() {
-                let (RowKind::Unit(level, _) | RowKind::Remainder(level)) = *kind;
-                for (c, finest) in cols.finest.iter().enumerate() {
-                    if level > *finest
-                        && let Some(e) = engine_of(c)
-                    {
-                        table.withhold(r, e);
-                    }
-                }
-            }
-            let mut class = vec![Sensitivity::Low; engine_cols.len()];
-            for (c, source) in sources.iter().enumerate() {
-                if let Source::Engine(e) = source {
-                    class[*e] = class[*e].max(cols.classes[c]);
-                }
-            }
-            let thresholds: Vec<Threshold> = class.iter().map(|c| policy.threshold(*c)).collect();
-            let unsafe_cell =
-                |c: usize, v: u64| engine_of(c).is_some_and(|e| thresholds[e].is_unsafe(v));
-            for (r, sub) in nested_marks(&values, &cols, &unsafe_cell, policy) {
-                // A column of zeros is published as such; a duplicate is hidden with the
-                // column it duplicates.
-                if let Source::Engine(e) = sources[sub] {
-                    table.mark(r, e);
-                }
-            }
-            Some(table.suppress_with(&thresholds, policy.complementary)?)
+        let suppressed = if policy.kind == OutputKind::Research {
+            let engine = Engine {
+                sources: &sources,
+                width: engine_cols.len(),
+                of: &engine_of,
+            };
+            Some(suppress_research(
+                &mut table, &rows, &cols, &engine, policy,
+            )?)
         } else {
             None
         };
         let noisy = if dp {
-            Some(noise(&parents, &rows, &values, &cols, policy)?)
+            Some(noise(
+                &rows.parents,
+                &rows.kinds,
+                &rows.values,
+                &cols,
+                policy,
+            )?)
         } else {
             None
         };
@@ -250,9 +150,9 @@ impl Release {
             noisy,
             mechanism: policy.dp.as_ref().map(|p| p.options.mechanism.code()),
             levels,
-            rows,
-            parents,
-            row_of,
+            rows: rows.kinds,
+            parents: rows.parents,
+            row_of: rows.row_of,
             names: cols.names,
             table,
             suppressed,
@@ -580,4 +480,172 @@ impl Release {
         files.push(name);
         Ok(files)
     }
+}
+
+/// The release's rows before suppression: units of every released level top down, then the
+/// remainders; each row's parent row and count values.
+struct Rows {
+    kinds: Vec<RowKind>,
+    parents: Vec<Option<usize>>,
+    values: Vec<Vec<u64>>,
+    row_of: HashMap<(Layer, u32), usize>,
+}
+
+/// The levels a policy publishes: street, community, grid where the model has them, and the
+/// building in operational runs or where the finest level is the building.
+fn released_levels(model: &Model, policy: &Policy) -> Vec<Layer> {
+    let mut levels: Vec<Layer> = [Layer::Street, Layer::Community, Layer::Grid]
+        .into_iter()
+        .filter(|l| model.has(*l))
+        .collect();
+    if (!policy.kind.is_aggregate() || policy.finest == Finest::Building)
+        && model.has(Layer::Building)
+    {
+        levels.push(Layer::Building);
+    }
+    levels
+}
+
+/// One row per unit of every released level, its parent the nearest ancestor among them.
+fn unit_rows(model: &Model, levels: &[Layer], cols: &CountColumns) -> Rows {
+    let mut r = Rows {
+        kinds: Vec::new(),
+        parents: Vec::new(),
+        values: Vec::new(),
+        row_of: HashMap::new(),
+    };
+    for &level in levels {
+        let li = LEVELS.iter().position(|l| *l == level).expect("a level");
+        for i in 0..model.units(level) {
+            let l = model.lineage(level, i as u32);
+            let parent = levels
+                .iter()
+                .filter(|p| **p < level)
+                .rev()
+                .find_map(|p| l.at(*p).and_then(|j| r.row_of.get(&(*p, j)).copied()));
+            r.row_of.insert((level, i as u32), r.kinds.len());
+            r.kinds.push(RowKind::Unit(level, i as u32));
+            r.parents.push(parent);
+            r.values.push(cols.values[li][i].clone());
+        }
+    }
+    r
+}
+
+impl Rows {
+    /// Remainders: people in a unit but in none of its children (under every unit with
+    /// children in a noisy release, whether anyone is in it or not: which rows exist must not
+    /// depend on the roster).
+    fn add_remainders(&mut self, levels: &[Layer], n: usize, dp: bool) -> Result<()> {
+        let mut sums = vec![vec![0u64; n]; self.kinds.len()];
+        let mut has_children = vec![false; self.kinds.len()];
+        for (r, p) in self.parents.iter().enumerate() {
+            if let Some(p) = *p {
+                has_children[p] = true;
+                for (s, v) in sums[p].iter_mut().zip(&self.values[r]) {
+                    *s += v;
+                }
+            }
+        }
+        for u in 0..has_children.len() {
+            if !has_children[u] {
+                continue;
+            }
+            let rest: Vec<u64> = (0..n)
+                .map(|c| self.values[u][c].checked_sub(sums[u][c]))
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    crate::error::Error::data(
+                        crate::error::Location::default(),
+                        "a unit counts fewer people than its children (inconsistent lineages)",
+                    )
+                })?;
+            if dp || rest.iter().any(|v| *v != 0) {
+                let RowKind::Unit(level, _) = self.kinds[u] else {
+                    unreachable!("remainders have no children")
+                };
+                let below = levels[levels.iter().position(|l| *l == level).expect("a level") + 1];
+                self.kinds.push(RowKind::Remainder(below));
+                self.parents.push(Some(u));
+                self.values.push(rest);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where each column's values come from (structural zeros and duplicates are not given to
+/// the engine; a noisy release noises every column), and the engine's columns.
+fn sources(values: &[Vec<u64>], cols: &CountColumns, dp: bool) -> (Vec<Source>, Vec<usize>) {
+    let n = cols.names.len();
+    let column = |c: usize| values.iter().map(move |v| v[c]);
+    let grouped: Vec<bool> = (0..n)
+        .map(|c| cols.groups.iter().any(|(t, p)| *t == c || p.contains(&c)))
+        .collect();
+    let mut sources = Vec::with_capacity(n);
+    let mut engine_cols: Vec<usize> = Vec::new();
+    for (c, in_group) in grouped.iter().enumerate() {
+        // Which columns are zero or equal is data: a noisy release noises every one.
+        let source = if dp {
+            engine_cols.push(c);
+            Source::Engine(c)
+        } else if column(c).all(|v| v == 0) {
+            Source::Zero
+        } else if let Some(e) = engine_cols
+            .iter()
+            .position(|&d| !in_group && cols.finest[d] == cols.finest[c] && column(d).eq(column(c)))
+        {
+            Source::Engine(e)
+        } else {
+            engine_cols.push(c);
+            Source::Engine(engine_cols.len() - 1)
+        };
+        sources.push(source);
+    }
+    (sources, engine_cols)
+}
+
+/// The engine's view of the columns: each column's source, the number of engine columns,
+/// and a column's own engine column (`None` for zeros and duplicates).
+struct Engine<'a> {
+    sources: &'a [Source],
+    width: usize,
+    of: &'a dyn Fn(usize) -> Option<usize>,
+}
+
+/// The research pass: cells below each column's finest level withheld, thresholds by the
+/// sensitivity class, nested cells marked, then primary and complementary suppression.
+fn suppress_research(
+    table: &mut Table,
+    rows: &Rows,
+    cols: &CountColumns,
+    engine: &Engine<'_>,
+    policy: &Policy,
+) -> Result<Suppressed> {
+    for (r, kind) in rows.kinds.iter().enumerate() {
+        let (RowKind::Unit(level, _) | RowKind::Remainder(level)) = *kind;
+        for (c, finest) in cols.finest.iter().enumerate() {
+            if level > *finest
+                && let Some(e) = (engine.of)(c)
+            {
+                table.withhold(r, e);
+            }
+        }
+    }
+    let mut class = vec![Sensitivity::Low; engine.width];
+    for (c, source) in engine.sources.iter().enumerate() {
+        if let Source::Engine(e) = source {
+            class[*e] = class[*e].max(cols.classes[c]);
+        }
+    }
+    let thresholds: Vec<Threshold> = class.iter().map(|c| policy.threshold(*c)).collect();
+    let unsafe_cell = |c: usize, v: u64| (engine.of)(c).is_some_and(|e| thresholds[e].is_unsafe(v));
+    for (r, sub) in nested_marks(&rows.values, cols, &unsafe_cell, policy) {
+        // A column of zeros is published as such; a duplicate is hidden with the column it
+        // duplicates.
+        if let Source::Engine(e) = engine.sources[sub] {
+            table.mark(r, e);
+        }
+    }
+    table.suppress_with(&thresholds, policy.complementary)
 }

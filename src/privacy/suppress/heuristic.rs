@@ -51,24 +51,37 @@ impl State<'_> {
     /// column `t`.
     pub(super) fn subtable(&mut self, u: usize, kids: &[usize], t: usize) {
         let groups: Vec<&Group> = self.t.groups.iter().filter(|g| g.total == t).collect();
-        let n = self.n;
-        let cell = |r: usize, c: usize| r * n + c;
         if let [v] = kids {
-            // An only child has its parent's counts: hide the same cells in both.
-            let cols: Vec<usize> = std::iter::once(t)
-                .chain(groups.iter().flat_map(|g| g.parts.iter().copied()))
-                .collect();
-            for c in cols {
-                if self.hidden(cell(*v, c)) {
-                    self.hide(cell(u, c), Reason::OnlyChild);
-                } else if self.hidden(cell(u, c)) {
-                    self.hide(cell(*v, c), Reason::OnlyChild);
-                }
-            }
+            self.only_child(u, *v, t, &groups);
             return;
         }
-        // Part cells of children: each must lie on a cycle (no bridges).
-        for g in &groups {
+        self.child_parts(u, kids, &groups);
+        self.child_totals(u, kids, t, &groups);
+        self.parent_parts(u, kids, &groups);
+        self.parent_total(u, kids, t, &groups);
+    }
+
+    /// An only child has its parent's counts: hide the same cells in both.
+    fn only_child(&mut self, u: usize, v: usize, t: usize, groups: &[&Group]) {
+        let n = self.n;
+        let cell = |r: usize, c: usize| r * n + c;
+        let cols: Vec<usize> = std::iter::once(t)
+            .chain(groups.iter().flat_map(|g| g.parts.iter().copied()))
+            .collect();
+        for c in cols {
+            if self.hidden(cell(v, c)) {
+                self.hide(cell(u, c), Reason::OnlyChild);
+            } else if self.hidden(cell(u, c)) {
+                self.hide(cell(v, c), Reason::OnlyChild);
+            }
+        }
+    }
+
+    /// Part cells of children: each must lie on a cycle (no bridges).
+    fn child_parts(&mut self, u: usize, kids: &[usize], groups: &[&Group]) {
+        let n = self.n;
+        let cell = |r: usize, c: usize| r * n + c;
+        for g in groups {
             while let Some((ki, pi)) = self.find_bridge(kids, g) {
                 let (v, p) = (kids[ki], g.parts[pi]);
                 let mut best: Option<(u64, usize, usize)> = None;
@@ -101,8 +114,13 @@ impl State<'_> {
                 }
             }
         }
-        // Total cells of children: each pairs with another child's hidden total, connected in
-        // every group.
+    }
+
+    /// Total cells of children: each pairs with another child's hidden total, connected in
+    /// every group.
+    fn child_totals(&mut self, u: usize, kids: &[usize], t: usize, groups: &[&Group]) {
+        let n = self.n;
+        let cell = |r: usize, c: usize| r * n + c;
         for &v in kids {
             if !self.hidden(cell(v, t)) {
                 continue;
@@ -155,9 +173,13 @@ impl State<'_> {
                 None => self.hide(cell(u, t), Reason::Parent),
             }
         }
-        // The parent's row: hidden parts connected in each group, and a hidden parent total
-        // connected to a child's hidden total.
-        for g in &groups {
+    }
+
+    /// The parent's row: hidden parts connected in each group.
+    fn parent_parts(&mut self, u: usize, kids: &[usize], groups: &[&Group]) {
+        let n = self.n;
+        let cell = |r: usize, c: usize| r * n + c;
+        for g in groups {
             let margin: Vec<usize> = (0..g.parts.len())
                 .filter(|&pi| self.hidden(cell(u, g.parts[pi])))
                 .collect();
@@ -179,6 +201,12 @@ impl State<'_> {
                 self.hide(cell(w, p), Reason::Parent);
             }
         }
+    }
+
+    /// A hidden parent total connected to a child's hidden total in every group.
+    fn parent_total(&mut self, u: usize, kids: &[usize], t: usize, groups: &[&Group]) {
+        let n = self.n;
+        let cell = |r: usize, c: usize| r * n + c;
         if self.hidden(cell(u, t)) {
             let comps: Vec<Vec<usize>> = groups.iter().map(|g| self.components(kids, g)).collect();
             let anchors: Vec<Option<usize>> = groups

@@ -28,6 +28,40 @@ pub(crate) struct Staged {
     pub(crate) extra: Vec<Vec<Option<String>>>,
 }
 
+impl Staged {
+    /// A layer's columns as read (id first, then the name at `name_at`, the parent at
+    /// `parent_at` and extra columns from `extra_at`), with codes cleaned; no geometry yet.
+    fn new(
+        layer: Layer,
+        n: usize,
+        mut columns: Vec<Vec<Option<String>>>,
+        name_at: Option<usize>,
+        parent_at: Option<usize>,
+        extra_at: usize,
+    ) -> Staged {
+        let mut take = |at: Option<usize>| {
+            at.map(|i| std::mem::take(&mut columns[i]))
+                .unwrap_or_else(|| vec![None; n])
+        };
+        let codes = |v: Vec<Option<String>>| -> Vec<Option<String>> {
+            v.into_iter()
+                .map(|v| v.as_deref().and_then(clean_code))
+                .collect()
+        };
+        let ids = codes(take(Some(0)));
+        let names = take(name_at);
+        let parents = codes(take(parent_at));
+        Staged {
+            layer,
+            geoms: Vec::with_capacity(n),
+            ids,
+            names,
+            parents,
+            extra: columns.split_off(extra_at),
+        }
+    }
+}
+
 impl Builder<'_> {
     pub(crate) fn read_spatial(&mut self, layer: Layer, cfg: &SpatialLayer) -> Result<Staged> {
         self.read_spatial_with(layer, cfg, &[])
@@ -59,7 +93,7 @@ impl Builder<'_> {
             geometry_column: cfg.geometry_column.as_deref(),
             encoding: cfg.encoding.as_deref(),
         };
-        let fl: FeatureLayer = read_features(layer.name(), &path, &cols, opts)?;
+        let mut fl: FeatureLayer = read_features(layer.name(), &path, &cols, opts)?;
         let (crs, crs_source) =
             crate::io::layer_crs(layer.name(), &path, cfg.crs.as_deref(), fl.crs.as_ref())?;
         self.inputs.push(InputInfo {
@@ -70,54 +104,49 @@ impl Builder<'_> {
             crs_source: Some(crs_source),
             conversions: Vec::new(),
         });
-        let n = fl.len();
-        let mut columns = fl.columns;
-        let take = |columns: &mut Vec<Vec<Option<String>>>, at: Option<usize>| {
-            at.map(|i| std::mem::take(&mut columns[i]))
-                .unwrap_or_else(|| vec![None; n])
-        };
-        let ids: Vec<Option<String>> = std::mem::take(&mut columns[0])
-            .into_iter()
-            .map(|v| v.as_deref().and_then(clean_code))
-            .collect();
-        let names = take(&mut columns, name_at);
-        let mut parents: Vec<Option<String>> = take(&mut columns, parent_at)
-            .into_iter()
-            .map(|v| v.as_deref().and_then(clean_code))
-            .collect();
+        let columns = std::mem::take(&mut fl.columns);
+        let mut s = Staged::new(layer, fl.len(), columns, name_at, parent_at, extra_at);
         if let Some(k) = cfg.parent_prefix {
-            for (p, id) in parents.iter_mut().zip(&ids) {
+            for (p, id) in s.parents.iter_mut().zip(&s.ids) {
                 *p = id.as_ref().and_then(|id| id.get(..k)).map(str::to_owned);
             }
         }
-        let extra_cols = columns.split_off(extra_at);
-        let mut s = Staged {
-            layer,
-            geoms: Vec::with_capacity(n),
-            ids,
-            names,
-            parents,
-            extra: extra_cols,
-        };
-        // Undecodable text: fatal to the feature in its id or parent code, a warning elsewhere.
-        let mut unreadable = vec![false; n];
+        self.take_geometries(&mut s, fl, parent_at);
+        self.check_ids(&mut s);
+        // To longitude/latitude, then check every coordinate.
+        let to_lonlat =
+            Transformer::new(&crs, &self.lonlat).map_err(|e| relocate(e, layer, &path))?;
+        let failures = to_lonlat.transform_geometries(&mut s.geoms)?;
+        for (i, why) in failures {
+            self.reject(
+                &mut s,
+                i,
+                IssueKind::OutOfRange,
+                format!("cannot transform from {crs}: {why}"),
+            );
+        }
+        self.check_coordinates(&mut s, &crs);
+        Ok(s)
+    }
+
+    /// Moves the layer's geometries into `s`. Undecodable text is fatal to the feature in its
+    /// id or parent code (column `parent_at`), a warning elsewhere; a feature without usable
+    /// geometry is rejected.
+    fn take_geometries(&mut self, s: &mut Staged, fl: FeatureLayer, parent_at: Option<usize>) {
+        let layer = s.layer;
+        let mut unreadable = vec![false; fl.geometries.len()];
         for (i, c, why) in fl.unreadable {
             let fatal = c == 0 || Some(c) == parent_at;
             unreadable[i] |= fatal;
-            let id = s.ids[i].clone();
             let severity = if fatal {
                 Severity::Rejected
             } else {
                 Severity::Warning
             };
-            self.report.push(
-                layer,
-                Some(i),
-                id.as_deref(),
-                IssueKind::UnreadableRow,
-                severity,
-                why,
-            );
+            let id = s.ids[i].clone();
+            let kind = IssueKind::UnreadableRow;
+            self.report
+                .push(layer, Some(i), id.as_deref(), kind, severity, why);
         }
         let mut reasons = Vec::new();
         for (i, g) in fl.geometries.into_iter().enumerate() {
@@ -134,29 +163,17 @@ impl Builder<'_> {
         }
         for (i, why) in reasons {
             let id = s.ids[i].clone();
-            self.report.push(
-                layer,
-                Some(i),
-                id.as_deref(),
-                IssueKind::MissingGeometry,
-                Severity::Rejected,
-                why,
-            );
+            let (kind, severity) = (IssueKind::MissingGeometry, Severity::Rejected);
+            self.report
+                .push(layer, Some(i), id.as_deref(), kind, severity, why);
         }
-        self.check_ids(&mut s);
-        // To longitude/latitude, then check every coordinate.
-        let to_lonlat =
-            Transformer::new(&crs, &self.lonlat).map_err(|e| relocate(e, layer, &path))?;
-        let failures = to_lonlat.transform_geometries(&mut s.geoms)?;
-        for (i, why) in failures {
-            self.reject(
-                &mut s,
-                i,
-                IssueKind::OutOfRange,
-                format!("cannot transform from {crs}: {why}"),
-            );
-        }
-        let region = self.region_for(&crs);
+    }
+
+    /// Checks every feature (in lon/lat, read in `crs`) against the expected region: a
+    /// feature whose interior point lies outside is rejected; one with only some vertices
+    /// outside is kept with a warning.
+    fn check_coordinates(&mut self, s: &mut Staged, crs: &Crs) {
+        let region = self.region_for(crs);
         let verdicts: Vec<(usize, FeatureCheck)> = s
             .geoms
             .par_iter()
@@ -172,7 +189,7 @@ impl Builder<'_> {
                 let v = c.first_outside.unwrap_or_default();
                 let id = s.ids[i].clone();
                 self.report.push(
-                    layer,
+                    s.layer,
                     Some(i),
                     id.as_deref(),
                     IssueKind::OutOfRange,
@@ -192,13 +209,12 @@ impl Builder<'_> {
                 );
                 continue;
             }
-            let (kind, mut detail) = coord_issue(c.verdict, c.at, &crs, 6);
+            let (kind, mut detail) = coord_issue(c.verdict, c.at, crs, 6);
             if c.verdict != CoordCheck::Invalid && c.vertices > 1 {
                 detail = format!("the feature's interior point: {detail}");
             }
-            self.reject(&mut s, i, kind, detail);
+            self.reject(s, i, kind, detail);
         }
-        Ok(s)
     }
 
     /// Where coordinates of a layer in `crs` are expected: China's extent, or with
