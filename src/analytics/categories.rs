@@ -119,36 +119,11 @@ pub struct Category {
     pub rule: Rule,
 }
 
-fn cat(id: &str, zh: &str, en: &str, tier: Tier, rule: Rule) -> Category {
-    Category {
-        id: id.into(),
-        zh: zh.into(),
-        en: en.into(),
-        tier,
-        sensitivity: Sensitivity::Sensitive,
-        rule,
-    }
-}
-
-/// A category whose counts are demographic (by age and household make-up), not sensitive.
-fn low(c: Category) -> Category {
-    Category {
-        sensitivity: Sensitivity::Low,
-        ..c
-    }
-}
-
-fn flag(field: &str) -> Rule {
-    Rule {
-        field: Some(field.into()),
-        ..Rule::default()
-    }
-}
-
 /// The default categories (`shared/domain.md` §2): the care tier, then the restricted tier.
 /// Roster-based ones read the fields of the same name. Every one is
 /// [`Sensitivity::Sensitive`] except the two defined by age and household make-up alone
-/// (`empty_nest`, `oldest_old`), which a census would publish.
+/// (`empty_nest`, `oldest_old`), which a census would publish. The table is data, shipped as
+/// `src/analytics/default_categories.toml` in the keys of `[[special_needs.categories]]`.
 ///
 /// # Examples
 /// ```
@@ -159,165 +134,23 @@ fn flag(field: &str) -> Rule {
 /// assert_eq!(class("elderly_alone"), Sensitivity::Sensitive);
 /// assert_eq!(class("oldest_old"), Sensitivity::Low);
 /// ```
+///
+/// # Panics
+/// Never: the table is compiled in, and a unit test parses it.
 pub fn default_categories() -> Vec<Category> {
-    use Tier::{Care, Restricted};
-    vec![
-        cat(
-            "disabled",
-            "残疾人",
-            "disabled",
-            Care,
-            Rule {
-                field: Some("disability_type".into()),
-                any_value: true,
-                ..Rule::default()
-            },
-        ),
-        cat(
-            "elderly_alone",
-            "独居老人",
-            "elderly living alone",
-            Care,
-            Rule {
-                min_age: Some(60),
-                household: Some(HouseholdRule::Alone),
-                ..Rule::default()
-            },
-        ),
-        low(cat(
-            "empty_nest",
-            "空巢老人",
-            "empty-nest elderly",
-            Care,
-            Rule {
-                min_age: Some(60),
-                household: Some(HouseholdRule::All60Plus),
-                max_household: Some(10),
-                ..Rule::default()
-            },
-        )),
-        cat(
-            "widowed_childless",
-            "孤寡老人",
-            "widowed or childless elderly",
-            Care,
-            Rule {
-                min_age: Some(60),
-                ..flag("widowed_childless")
-            },
-        ),
-        low(cat(
-            "oldest_old",
-            "高龄老人",
-            "oldest-old (80+)",
-            Care,
-            Rule {
-                min_age: Some(80),
-                ..Rule::default()
-            },
-        )),
-        cat(
-            "disabled_elderly",
-            "失能半失能老人",
-            "disabled or semi-disabled elderly",
-            Care,
-            flag("disabled_elderly"),
-        ),
-        cat(
-            "minimum_living_allowance",
-            "低保",
-            "minimum living allowance",
-            Care,
-            flag("minimum_living_allowance"),
-        ),
-        cat(
-            "extremely_poor",
-            "特困供养",
-            "extremely poor supported person",
-            Care,
-            flag("extremely_poor"),
-        ),
-        cat(
-            "low_income",
-            "低收入",
-            "low-income household",
-            Care,
-            flag("low_income"),
-        ),
-        cat(
-            "unemployed",
-            "失业/就业困难",
-            "unemployed or hard to employ",
-            Care,
-            flag("unemployed"),
-        ),
-        cat(
-            "children_at_risk",
-            "留守/困境儿童",
-            "left-behind or at-risk child",
-            Care,
-            Rule {
-                below_age: Some(18),
-                ..flag("children_at_risk")
-            },
-        ),
-        cat(
-            "entitled_care",
-            "优抚对象/退役军人",
-            "entitled-care recipient or veteran",
-            Care,
-            flag("entitled_care"),
-        ),
-        cat(
-            "serious_illness",
-            "重病",
-            "serious illness",
-            Care,
-            flag("serious_illness"),
-        ),
-        cat(
-            "single_parent_or_lost_only_child",
-            "单亲/失独",
-            "single-parent family or lost only child",
-            Care,
-            flag("single_parent_or_lost_only_child"),
-        ),
-        cat(
-            "released_prisoner",
-            "刑满释放人员",
-            "released prisoner",
-            Restricted,
-            flag("released_prisoner"),
-        ),
-        cat(
-            "community_correction",
-            "社区矫正对象",
-            "community correction",
-            Restricted,
-            flag("community_correction"),
-        ),
-        cat(
-            "drug_rehabilitation",
-            "社区戒毒康复人员",
-            "community drug rehabilitation",
-            Restricted,
-            flag("drug_rehabilitation"),
-        ),
-        cat(
-            "severe_mental_disorder",
-            "严重精神障碍患者",
-            "severe mental disorder with risk",
-            Restricted,
-            flag("severe_mental_disorder"),
-        ),
-        cat(
-            "key_petitioner",
-            "重点上访人员",
-            "key petitioner",
-            Restricted,
-            flag("key_petitioner"),
-        ),
-    ]
+    /// The table as shipped, parsed once.
+    static DEFAULTS: std::sync::OnceLock<Vec<Category>> = std::sync::OnceLock::new();
+    #[derive(Deserialize)]
+    struct Table {
+        categories: Vec<Category>,
+    }
+    DEFAULTS
+        .get_or_init(|| {
+            toml::from_str::<Table>(include_str!("default_categories.toml"))
+                .expect("the shipped table parses (a unit test reads it)")
+                .categories
+        })
+        .clone()
 }
 
 /// Values read as "yes" in flag columns.
@@ -373,4 +206,23 @@ pub fn merge(defaults: Vec<Category>, user: &[Category]) -> Result<Vec<Category>
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The shipped table parses, with unique ids, and every rule is one the engine can apply.
+    #[test]
+    fn default_table_parses() {
+        let all = super::default_categories();
+        assert!(all.len() >= 10, "{}", all.len());
+        let mut ids: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), all.len());
+        for c in &all {
+            let r = &c.rule;
+            assert!(r.field.is_some() || r.needs_age(), "{}: no condition", c.id);
+            assert!(r.bound().is_some(), "{}: unbounded", c.id);
+        }
+    }
 }
