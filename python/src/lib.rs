@@ -484,7 +484,7 @@ impl Model {
             let summary = shequ::run::write_outputs(
                 &job,
                 &mut s.build,
-                &analysis,
+                analysis,
                 &out_dir,
                 &shequ::NoProgress,
                 started,

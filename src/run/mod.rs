@@ -190,7 +190,7 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
     // The manifest's input hashes, computed while the analyses run.
     crate::output::prehash_files(build.inputs.iter().map(|i| i.path.clone()).collect());
     let analysis = analyse(job, &mut build, policy)?;
-    let summary = write_outputs(job, &mut build, &analysis, out, progress, started, t0)?;
+    let summary = write_outputs(job, &mut build, analysis, out, progress, started, t0)?;
     Ok((build, summary))
 }
 
@@ -318,7 +318,8 @@ pub fn write_tables(build: &Build, analysis: &Analysis, out: &Out) -> Result<Wri
 
 /// Writes every output of an analysed build under `out`, then `manifest.json` (and the map
 /// when the job asks for it): what [`run`] does after building. `started` and `t0` are when
-/// the run began, for the manifest.
+/// the run began, for the manifest. The analysis is consumed: its per-home and per-resident
+/// state is freed before the map reads the written files back.
 ///
 /// # Errors
 /// Write errors.
@@ -328,7 +329,7 @@ pub fn write_tables(build: &Build, analysis: &Analysis, out: &Out) -> Result<Wri
 pub fn write_outputs(
     job: &Job,
     build: &mut Build,
-    analysis: &Analysis,
+    analysis: Analysis,
     out: &Path,
     progress: &dyn Progress,
     started: std::time::SystemTime,
@@ -337,7 +338,7 @@ pub fn write_outputs(
     let started = chrono::DateTime::<chrono::Utc>::from(started);
     progress.start("writing outputs", 0);
     let t = Instant::now();
-    let mut written = write_tables(build, analysis, &Out::dir(out))?;
+    let mut written = write_tables(build, &analysis, &Out::dir(out))?;
     progress.finish();
     crate::trace::step("write outputs");
     build.steps.push(crate::model::build::StepTime {
@@ -345,10 +346,13 @@ pub fn write_outputs(
         seconds: t.elapsed().as_secs_f64(),
     });
     written.files.push("manifest.json".into());
-    let manifest = manifest::manifest(job, build, analysis, &written, started, t0)?;
+    let manifest = manifest::manifest(job, build, &analysis, &written, started, t0)?;
     let path = manifest_path(out);
     let text = serde_json::to_string_pretty(&manifest).expect("serialisable");
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    // The analyses are written: their per-home and per-resident state goes before the map,
+    // which reads the files back (at 50 million residents the two together do not fit).
+    drop(analysis);
     if job.output.map {
         // The map reads the outputs and the manifest just written; then the manifest lists it.
         crate::output::map::write_map(out, job.output.map_indicator.as_deref(), None)?;

@@ -15,13 +15,8 @@ use crate::model::quality::{IssueKind, Severity};
 use crate::model::{Building, Lineage, Model};
 
 impl Builder<'_> {
-    pub(crate) fn place_buildings(
-        &mut self,
-        model: &mut Model,
-        s: &mut Staged,
-        finest: Option<(Layer, &PolygonIndex)>,
-    ) {
-        // Geometry: footprint or point; footprints must be valid.
+    /// Each building's footprint (checked) or point; other geometry is rejected.
+    fn building_shapes(&mut self, s: &mut Staged) -> Vec<(usize, Shape)> {
         let shapes: Vec<(usize, Checked<Shape>)> = s
             .geoms
             .par_iter_mut()
@@ -50,6 +45,18 @@ impl Builder<'_> {
                 Err((kind, detail)) => self.reject(s, i, kind, detail),
             }
         }
+        accepted
+    }
+
+    /// Places every building with usable geometry in the finest polygon level by the parent
+    /// rule (a footprint across units goes to the one holding most of it, the rest reported).
+    pub(crate) fn place_buildings(
+        &mut self,
+        model: &mut Model,
+        s: &mut Staged,
+        finest: Option<(Layer, &PolygonIndex)>,
+    ) {
+        let accepted = self.building_shapes(s);
         let rule = self.job.options.parent_rule;
         let tol = self.job.options.area_tolerance_m2;
         let mut placed_buildings: Vec<(usize, Shape, Lineage)> = Vec::new();
