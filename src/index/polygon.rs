@@ -358,8 +358,11 @@ impl Raster {
         }
         // A degenerate extent (all polygons on a line) still gets a bounded raster.
         size = size.max(w.max(h) / 4096.0);
-        let nx = (w / size).floor() as usize + 1;
-        let ny = (h / size).floor() as usize + 1;
+        // One cell beyond the extent on each axis: a point on the extent's far edge can map
+        // one cell past `floor(w / size)` (`(x - x0) * inv` and `(x - x0) / size` round apart),
+        // and the boundary marks (widened by eps) reach that cell too.
+        let nx = (w / size).floor() as usize + 2;
+        let ny = (h / size).floor() as usize + 2;
         if nx
             .checked_mul(ny)
             .is_none_or(|c| c as f64 > 4.0 * MAX_CELLS)

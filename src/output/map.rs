@@ -96,40 +96,7 @@ pub fn write_map(out: &Path, indicator: Option<&str>, to: Option<&Path>) -> Resu
     })?;
     let manifest = read_json(&crate::output::manifest_path(out))?;
 
-    // Grid rows, with the special-needs and coverage columns merged in by grid_id.
-    let mut rows: Vec<(Value, Map<String, Value>)> = features(&grids)
-        .iter()
-        .map(|f| {
-            let p = f["properties"].as_object().cloned().unwrap_or_default();
-            (f["geometry"].clone(), p)
-        })
-        .collect();
-    let index: std::collections::HashMap<String, usize> = rows
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (_, p))| Some((p.get("grid_id")?.as_str()?.to_owned(), i)))
-        .collect();
-    for extra in ["special_needs/grid.geojson", "coverage/grid.geojson"] {
-        let Some(layer) = read_json(&out.join(extra))? else {
-            continue;
-        };
-        for f in features(&layer) {
-            let Some(props) = f["properties"].as_object() else {
-                continue;
-            };
-            let Some(&i) = props
-                .get("grid_id")
-                .and_then(Value::as_str)
-                .and_then(|id| index.get(id))
-            else {
-                continue;
-            };
-            for (k, v) in props {
-                rows[i].1.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-        }
-    }
-
+    let rows = grid_rows(out, &grids)?;
     let mut numeric: BTreeSet<String> = BTreeSet::new();
     let mut blind: BTreeSet<String> = BTreeSet::new();
     for (_, p) in &rows {
@@ -211,4 +178,42 @@ pub fn write_map(out: &Path, indicator: Option<&str>, to: Option<&Path>) -> Resu
     let path = to.map_or_else(|| out.join("map.html"), Path::to_owned);
     std::fs::write(&path, html).map_err(|e| Error::io(&path, e))?;
     Ok(path)
+}
+
+/// The grids' features (geometry, properties), with the special-needs and coverage columns of
+/// the same grid merged in by `grid_id`.
+fn grid_rows(out: &Path, grids: &Value) -> Result<Vec<(Value, Map<String, Value>)>> {
+    let mut rows: Vec<(Value, Map<String, Value>)> = features(grids)
+        .iter()
+        .map(|f| {
+            let p = f["properties"].as_object().cloned().unwrap_or_default();
+            (f["geometry"].clone(), p)
+        })
+        .collect();
+    let index: std::collections::HashMap<String, usize> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, p))| Some((p.get("grid_id")?.as_str()?.to_owned(), i)))
+        .collect();
+    for extra in ["special_needs/grid.geojson", "coverage/grid.geojson"] {
+        let Some(layer) = read_json(&out.join(extra))? else {
+            continue;
+        };
+        for f in features(&layer) {
+            let Some(props) = f["properties"].as_object() else {
+                continue;
+            };
+            let Some(&i) = props
+                .get("grid_id")
+                .and_then(Value::as_str)
+                .and_then(|id| index.get(id))
+            else {
+                continue;
+            };
+            for (k, v) in props {
+                rows[i].1.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    Ok(rows)
 }

@@ -121,25 +121,8 @@ pub fn write_lists_to(
         .iter()
         .map(|h| h.placed && h.lineage.at(layer) == Some(unit))
         .collect();
-    let hh: Vec<usize> = (0..in_scope.len()).filter(|i| in_scope[*i]).collect();
-    let mut fields = vec![Field::new("household_key", DataType::Utf8, false)];
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
-        hh.iter()
-            .map(|&i| key.pseudonym("household", model.households[i].id.as_str())),
-    ))];
-    if policy.plain_identifiers {
-        fields.push(Field::new("household_id", DataType::Utf8, false));
-        cols.push(Arc::new(StringArray::from_iter_values(
-            hh.iter().map(|&i| model.households[i].id.as_str()),
-        )));
-    }
-    unit_columns(model, &hh, &mut fields, &mut cols);
-    fields.push(Field::new("residents", DataType::UInt64, false));
-    cols.push(Arc::new(UInt64Array::from_iter_values(
-        hh.iter().map(|&i| model.households[i].residents as u64),
-    )));
     let partitioned = out.is_partitioned();
-    let mut files = write_rows(out, "", "households", partitioned, fields, cols)?;
+    let mut files = write_households(out, model, &in_scope, key, policy)?;
 
     let Some(r) = build.job.layers.residents.as_ref() else {
         return Ok(files);
@@ -229,6 +212,35 @@ pub fn write_lists_to(
     }
     files.extend(write_rows(out, "", "residents", partitioned, fields, cols)?);
     Ok(files)
+}
+
+/// `households.parquet`: the scope's households with keyed pseudonyms (and plain ids when the
+/// policy asks), their units and resident counts.
+fn write_households(
+    out: &crate::output::Out,
+    model: &Model,
+    in_scope: &[bool],
+    key: &Pseudonymizer,
+    policy: &Policy,
+) -> Result<Vec<String>> {
+    let hh: Vec<usize> = (0..in_scope.len()).filter(|i| in_scope[*i]).collect();
+    let mut fields = vec![Field::new("household_key", DataType::Utf8, false)];
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
+        hh.iter()
+            .map(|&i| key.pseudonym("household", model.households[i].id.as_str())),
+    ))];
+    if policy.plain_identifiers {
+        fields.push(Field::new("household_id", DataType::Utf8, false));
+        cols.push(Arc::new(StringArray::from_iter_values(
+            hh.iter().map(|&i| model.households[i].id.as_str()),
+        )));
+    }
+    unit_columns(model, &hh, &mut fields, &mut cols);
+    fields.push(Field::new("residents", DataType::UInt64, false));
+    cols.push(Arc::new(UInt64Array::from_iter_values(
+        hh.iter().map(|&i| model.households[i].residents as u64),
+    )));
+    write_rows(out, "", "households", out.is_partitioned(), fields, cols)
 }
 
 /// A resident of the operational scope, with keyed pseudonyms.

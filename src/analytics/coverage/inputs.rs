@@ -274,7 +274,54 @@ pub(super) fn site_facilities(
         })
         .collect();
     let weights: Vec<u64> = demand.iter().map(|h| u64::from(w[*h as usize])).collect();
-    let sets: Vec<Vec<u32>> = match s.distance {
+    let sets = coverage_sets(s.distance, d, &demand, homes, &sites, net);
+    let greedy = siting::greedy(&sets, &weights, s.k);
+    let useful: Vec<u32> = (0..sets.len() as u32)
+        .filter(|c| !sets[*c as usize].is_empty())
+        .collect();
+    let exact = if useful.len() > s.exact_max_candidates {
+        Err(format!(
+            "{} candidates cover someone; exact solving is limited to {} \
+             (siting.exact_max_candidates)",
+            useful.len(),
+            s.exact_max_candidates
+        ))
+    } else {
+        let sub: Vec<Vec<u32>> = useful.iter().map(|c| sets[*c as usize].clone()).collect();
+        siting::exact(&sub, &weights, s.k).map(|p| {
+            p.into_iter()
+                .map(|(c, g)| (useful[c as usize], g))
+                .collect()
+        })
+    };
+    let target_total = w.iter().map(|x| u64::from(*x)).sum();
+    Ok((
+        Siting {
+            rule: s.rule.clone(),
+            mode: s.distance,
+            distance_m: d,
+            k: s.k,
+            sites,
+            target_total,
+            uncovered_before: weights.iter().sum(),
+            greedy,
+            exact,
+        },
+        issues,
+    ))
+}
+
+/// For each candidate site, the demand points (indices into `demand`) within `d` of it, in
+/// straight lines or over the network, sorted.
+fn coverage_sets(
+    mode: DistanceMode,
+    d: f64,
+    demand: &[u32],
+    homes: &[Option<Coord<f64>>],
+    sites: &[Site],
+    net: Option<(&Network, &[Option<Snap>])>,
+) -> Vec<Vec<u32>> {
+    match mode {
         DistanceMode::Straight => {
             let tree: RTree<GeomWithData<[f64; 2], u32>> = RTree::bulk_load(
                 demand
@@ -314,39 +361,5 @@ pub(super) fn site_facilities(
                 })
                 .collect()
         }
-    };
-    let greedy = siting::greedy(&sets, &weights, s.k);
-    let useful: Vec<u32> = (0..sets.len() as u32)
-        .filter(|c| !sets[*c as usize].is_empty())
-        .collect();
-    let exact = if useful.len() > s.exact_max_candidates {
-        Err(format!(
-            "{} candidates cover someone; exact solving is limited to {} \
-             (siting.exact_max_candidates)",
-            useful.len(),
-            s.exact_max_candidates
-        ))
-    } else {
-        let sub: Vec<Vec<u32>> = useful.iter().map(|c| sets[*c as usize].clone()).collect();
-        siting::exact(&sub, &weights, s.k).map(|p| {
-            p.into_iter()
-                .map(|(c, g)| (useful[c as usize], g))
-                .collect()
-        })
-    };
-    let target_total = w.iter().map(|x| u64::from(*x)).sum();
-    Ok((
-        Siting {
-            rule: s.rule.clone(),
-            mode: s.distance,
-            distance_m: d,
-            k: s.k,
-            sites,
-            target_total,
-            uncovered_before: weights.iter().sum(),
-            greedy,
-            exact,
-        },
-        issues,
-    ))
+    }
 }
