@@ -38,7 +38,7 @@ fn scope_unit(model: &Model, policy: &Policy) -> Result<(Layer, u32)> {
         })
 }
 
-fn key(policy: &Policy) -> Result<&Pseudonymizer> {
+pub(crate) fn key(policy: &Policy) -> Result<&Pseudonymizer> {
     policy.pseudonyms.as_ref().ok_or_else(|| Error::Privacy {
         message: "operational lists need a pseudonym key (privacy.secret_env or secret_file)"
             .into(),

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::model::build::{Build, build_with_progress};
 use crate::model::level::Layer;
-use crate::model::quality::{IssueKind, LayerCount, Severity};
+use crate::model::quality::{IssueKind, LayerCount, QualityIssue, Severity};
 use crate::output::{Out, Written, manifest_path, write_model_to};
 use crate::privacy::Policy;
 use crate::progress::Progress;
@@ -227,6 +227,17 @@ pub struct Analysis {
     pub partitioned: bool,
 }
 
+/// Adds an analysis' issues to the quality report and its wall time (since `t`) to the steps.
+fn record(build: &mut Build, step: &str, t: Instant, issues: &[QualityIssue]) {
+    build.report.extend(issues.iter().cloned());
+    build.report.sort();
+    crate::trace::step(step);
+    build.steps.push(crate::model::build::StepTime {
+        step: step.into(),
+        seconds: t.elapsed().as_secs_f64(),
+    });
+}
+
 /// Computes the analyses `job` asks for on `build`; their quality issues and step times are
 /// added to the build.
 ///
@@ -254,13 +265,7 @@ pub fn analyse(job: &Job, build: &mut Build, policy: Policy) -> Result<Analysis>
             let t = Instant::now();
             let include = o.include_restricted && policy.allow_restricted;
             let sn = SpecialNeeds::compute(build, o, include)?;
-            build.report.extend(sn.issues.iter().cloned());
-            build.report.sort();
-            crate::trace::step("special-needs labels");
-            build.steps.push(crate::model::build::StepTime {
-                step: "special-needs labels".into(),
-                seconds: t.elapsed().as_secs_f64(),
-            });
+            record(build, "special-needs labels", t, &sn.issues);
             Some(sn)
         }
         None => None,
@@ -273,13 +278,7 @@ pub fn analyse(job: &Job, build: &mut Build, policy: Policy) -> Result<Analysis>
         Some(o) => {
             let t = Instant::now();
             let cov = Coverage::compute(build, o, special.as_ref())?;
-            build.report.extend(cov.issues.iter().cloned());
-            build.report.sort();
-            crate::trace::step("coverage");
-            build.steps.push(crate::model::build::StepTime {
-                step: "coverage".into(),
-                seconds: t.elapsed().as_secs_f64(),
-            });
+            record(build, "coverage", t, &cov.issues);
             Some(cov)
         }
         None => None,

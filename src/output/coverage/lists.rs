@@ -145,9 +145,7 @@ pub(super) fn write_uncovered_households(
     policy: &Policy,
 ) -> Result<Vec<String>> {
     let model = &build.model;
-    let key = policy.pseudonyms.as_ref().ok_or_else(|| Error::Privacy {
-        message: "operational lists need a pseudonym key".into(),
-    })?;
+    let key = crate::output::operational::key(policy)?;
     let (layer, code) = policy.scope.as_ref().ok_or_else(|| Error::Privacy {
         message: "named lists need a scope: privacy.grid, privacy.community or privacy.street"
             .into(),
