@@ -53,6 +53,9 @@ pub struct Options {
     /// A household located by coordinates, in a district with building points (not
     /// footprints), is assigned the nearest building within this distance (m).
     pub building_search_m: f64,
+    /// Roster rows read at a time by the people stage (`"all"` for the whole roster at once).
+    /// Every result is the same for any value; peak memory grows with it.
+    pub chunk_rows: crate::io::chunks::ChunkRows,
 }
 
 impl Default for Options {
@@ -65,6 +68,7 @@ impl Default for Options {
             region: RegionName::China,
             area_tolerance_m2: 1.0,
             building_search_m: 30.0,
+            chunk_rows: crate::io::chunks::ChunkRows::default(),
         }
     }
 }

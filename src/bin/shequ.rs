@@ -36,6 +36,10 @@ enum Command {
         /// Output directory.
         #[arg(long, short)]
         out: PathBuf,
+        /// Roster rows read at a time (a number or `all`), overriding the job's
+        /// `options.chunk_rows`; results do not depend on it, peak memory does.
+        #[arg(long)]
+        chunk_rows: Option<shequ::io::chunks::ChunkRows>,
     },
     /// Build the model and print the data-quality report; writes nothing unless --out is given.
     Validate {
@@ -186,8 +190,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         bar: Mutex::new(None),
     };
     match cli.command {
-        Command::Run { job, out } => {
-            let job = Job::from_toml(&job)?;
+        Command::Run {
+            job,
+            out,
+            chunk_rows,
+        } => {
+            let mut job = Job::from_toml(&job)?;
+            if let Some(c) = chunk_rows {
+                job.options.chunk_rows = c;
+            }
             let (_, summary) = shequ::run::run(&job, &out, &bars)?;
             bars.finish();
             emit(&format!("{summary}output: {}\n", out.display()))?;

@@ -1,11 +1,15 @@
 //! Reading and writing layers and tables.
 
+/// Tables read a chunk of rows at a time.
+pub mod chunks;
 /// Text files decoded as they are read.
 mod decode;
 /// GeoJSON (RFC 7946) features.
 pub mod geojson;
 /// GeoParquet 1.1 with WKB geometry.
 pub mod geoparquet;
+/// The in-memory form of a roster table.
+mod rows;
 /// ESRI Shapefiles, with the DBF code page from the job, the `.cpg` or the DBF header.
 pub mod shapefile;
 /// CSV and Parquet rosters, read with polars.

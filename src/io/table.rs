@@ -10,133 +10,14 @@
 //! line, and the rest is read. Parquet is read by polars.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polars::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Location, Result, excerpt};
+use crate::error::{Error, Location, Result};
+use crate::io::chunks::TableChunks;
 
-/// Text encoding of a CSV file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Encoding {
-    /// UTF-8 if valid, else GB18030.
-    #[default]
-    Auto,
-    /// UTF-8 (a byte-order mark is skipped).
-    #[serde(rename = "utf-8", alias = "utf8", alias = "UTF-8")]
-    Utf8,
-    /// GB18030, which also decodes GBK and GB2312.
-    #[serde(alias = "gbk", alias = "gb2312")]
-    Gb18030,
-}
-
-/// A roster table: the requested columns as text, plus what could not be read.
-#[derive(Debug, Clone)]
-pub struct Table {
-    /// The file read.
-    pub path: PathBuf,
-    /// The requested columns, one chunk each: of type `String`, except columns requested as
-    /// numbers ([`read_table_with`]) that are numeric in the file, which are `Float64`.
-    pub frame: DataFrame,
-    /// For each row of `frame`, its 0-based data-row index in the file, when some rows were
-    /// unreadable (`None` means row `i` is data row `i`).
-    pub source_rows: Option<Vec<u32>>,
-    /// Data rows in the file, readable or not.
-    pub rows_read: usize,
-    /// Unreadable data rows: (0-based data-row index, reason).
-    pub unreadable: Vec<(usize, String)>,
-}
-
-impl Table {
-    /// The 0-based data-row index in the file of frame row `i`.
-    pub fn source_row(&self, i: usize) -> usize {
-        self.source_rows.as_ref().map_or(i, |r| r[i] as usize)
-    }
-
-    /// A requested column as a string column.
-    ///
-    /// # Panics
-    /// If `name` was not requested when reading (a programming error).
-    pub fn text(&self, name: &str) -> &StringChunked {
-        self.frame
-            .column(name)
-            .and_then(|c| c.str())
-            .expect("requested column of type String")
-    }
-
-    /// A requested column with fast random access ([`TextColumn`]).
-    ///
-    /// # Panics
-    /// As [`text`](Self::text).
-    pub fn text_column(&self, name: &str) -> TextColumn<'_> {
-        TextColumn::new(self.text(name))
-    }
-
-    /// A column requested as numbers that is numeric in the file, as `Float64`; `None` when
-    /// it is text (read it with [`text`](Self::text) and parse it).
-    pub fn numbers(&self, name: &str) -> Option<&Float64Chunked> {
-        self.frame.column(name).ok().and_then(|c| c.f64().ok())
-    }
-}
-
-/// A text column with random access by row, straight into its Arrow arrays (polars' own
-/// `get` searches for the chunk on every call).
-///
-/// # Examples
-/// ```
-/// use polars::prelude::*;
-/// let mut c = StringChunked::from_iter([Some("H1"), None]);
-/// c.append(&StringChunked::from_iter([Some("H3")])).unwrap(); // a second chunk
-/// let t = shequ::io::table::TextColumn::new(&c);
-/// assert_eq!((t.get(0), t.get(1), t.get(2), t.get(3), t.len()), (Some("H1"), None, Some("H3"), None, 3));
-/// ```
-#[derive(Clone)]
-pub struct TextColumn<'a> {
-    chunks: Vec<&'a <StringType as PolarsDataType>::Array>,
-    /// The first row of each chunk, and the number of rows at the end.
-    starts: Vec<usize>,
-}
-
-impl<'a> TextColumn<'a> {
-    /// Random access to `c`.
-    pub fn new(c: &'a StringChunked) -> TextColumn<'a> {
-        let chunks: Vec<_> = c.downcast_iter().collect();
-        let mut starts = Vec::with_capacity(chunks.len() + 1);
-        let mut at = 0;
-        for a in &chunks {
-            starts.push(at);
-            at += a.len();
-        }
-        starts.push(at);
-        TextColumn { chunks, starts }
-    }
-
-    /// Row `i`'s text (`None` if null or out of range).
-    #[inline]
-    pub fn get(&self, i: usize) -> Option<&'a str> {
-        if let [one] = self.chunks.as_slice() {
-            return if i < one.len() { one.get(i) } else { None };
-        }
-        if i >= self.len() {
-            return None;
-        }
-        // The last chunk starting at or before `i`.
-        let k = self.starts.partition_point(|&s| s <= i) - 1;
-        self.chunks[k].get(i - self.starts[k])
-    }
-
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.starts.last().copied().unwrap_or(0)
-    }
-
-    /// True if the column has no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+pub use crate::io::rows::{Encoding, Table, TextColumn};
 
 /// Reads the named columns of a CSV or Parquet table (chosen by extension).
 ///
@@ -189,245 +70,34 @@ pub fn read_table_with(
     optional: &[&str],
     encoding: Encoding,
 ) -> Result<Table> {
-    let with_optional = |has: &dyn Fn(&str) -> bool| -> Vec<&str> {
-        let mut all: Vec<&str> = columns.to_vec();
-        for c in optional {
-            if has(c) && !all.contains(c) {
-                all.push(c);
-            }
+    let mut chunks = TableChunks::open(
+        layer,
+        path,
+        columns,
+        numbers,
+        optional,
+        encoding,
+        usize::MAX,
+    )?;
+    match chunks.next_chunk()? {
+        Some(t) => Ok(t),
+        None => {
+            let cols = chunks
+                .columns()
+                .iter()
+                .map(|c| Column::new_empty(c.as_str().into(), &DataType::String))
+                .collect();
+            Ok(Table {
+                path: path.to_owned(),
+                frame: DataFrame::new(0, cols).map_err(|e| Error::Polars {
+                    at: Location::layer(layer).file(path),
+                    source: Box::new(e),
+                })?,
+                source_rows: None,
+                rows_read: 0,
+                unreadable: Vec::new(),
+            })
         }
-        all
-    };
-    let mut columns: Vec<&str> = columns.to_vec();
-    let at = || Location::layer(layer).file(path);
-    let ext = crate::io::extension(path);
-    let (frame, source_rows, rows_read, unreadable) = match ext.as_str() {
-        "csv" | "txt" | "tsv" => {
-            let io = |e| Error::Io {
-                at: at(),
-                source: e,
-            };
-            let scan = crate::io::decode::scan(path).map_err(io)?;
-            let text = crate::io::decode::open(path, encoding, &scan).map_err(|e| match e {
-                Ok(e) => io(e),
-                Err(m) => Error::data(at(), m),
-            })?;
-            let sep = if ext == "tsv" { b'\t' } else { b',' };
-            let rows_estimate = scan.line_breaks + 1;
-            let csv = read_csv(text, rows_estimate, sep, &columns, optional, &at)?;
-            columns = csv.columns;
-            (csv.frame, csv.source_rows, csv.rows, csv.bad)
-        }
-        "parquet" => {
-            let file = std::fs::File::open(path).map_err(|e| Error::Io {
-                at: at(),
-                source: e,
-            })?;
-            let polars_err = |e| Error::Polars {
-                at: at(),
-                source: Box::new(e),
-            };
-            let mut reader = ParquetReader::new(file);
-            let schema = crate::io::unpanicked(&at, || reader.schema())?.map_err(polars_err)?;
-            if let Some(missing) = columns.iter().find(|c| schema.get(c).is_none()) {
-                return Err(Error::column_not_found(
-                    at().column(*missing),
-                    schema.iter_names().map(|n| n.as_str()),
-                ));
-            }
-            columns = with_optional(&|c| schema.get(c).is_some());
-            let mut wanted: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
-            wanted.dedup();
-            let df = crate::io::unpanicked(&at, || reader.with_columns(Some(wanted)).finish())?
-                .map_err(polars_err)?;
-            let n = df.height();
-            (df, None, n, Vec::new())
-        }
-        other => {
-            return Err(Error::data(
-                at(),
-                format!("unknown table format {other:?}; use .csv or .parquet"),
-            ));
-        }
-    };
-    let mut cols = Vec::with_capacity(columns.len());
-    for name in &columns {
-        let c = frame.column(name).map_err(|_| {
-            Error::column_not_found(
-                at().column(*name),
-                frame.get_column_names().iter().map(|n| n.as_str()),
-            )
-        })?;
-        let target = if numbers.contains(name) && c.dtype().is_primitive_numeric() {
-            DataType::Float64
-        } else {
-            DataType::String
-        };
-        let c = c.cast(&target).map_err(|e| Error::Polars {
-            at: at().column(*name),
-            source: Box::new(e),
-        })?;
-        // Text columns keep the reader's chunks (one per Parquet row group, for example):
-        // joining them copies every string view of a roster of millions, and [`TextColumn`]
-        // reads across chunks. Numbers are small enough to join.
-        cols.push(if target == DataType::String {
-            c
-        } else {
-            c.rechunk()
-        });
-    }
-    let frame = DataFrame::new_infer_height(cols).map_err(|e| Error::Polars {
-        at: at(),
-        source: Box::new(e),
-    })?;
-    Ok(Table {
-        path: path.to_owned(),
-        frame,
-        source_rows,
-        rows_read,
-        unreadable,
-    })
-}
-
-/// A CSV file's requested columns, read by the `csv` crate.
-struct Csv<'c> {
-    /// The requested columns the file has, required first.
-    columns: Vec<&'c str>,
-    frame: DataFrame,
-    rows: usize,
-    bad: Vec<(usize, String)>,
-    source_rows: Option<Vec<u32>>,
-}
-
-/// Reads the requested columns of a CSV text with one parser, the `csv` crate, so that the
-/// header, the rows counted and the rows kept always agree: line ends may be `\n`, `\r\n` or
-/// a lone `\r`; empty lines are not rows (as in pandas); a line of separators only is a row
-/// whose fields are all empty; header names are trimmed; a row whose field count differs
-/// from the header's is listed as unreadable, with its line, and the rest is read. Empty
-/// fields are null.
-fn read_csv<'c>(
-    text: impl std::io::Read,
-    rows_estimate: usize,
-    sep: u8,
-    columns: &[&'c str],
-    optional: &[&'c str],
-    at: &dyn Fn() -> Location,
-) -> Result<Csv<'c>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .delimiter(sep)
-        .from_reader(text);
-    let header: Vec<String> = rdr
-        .byte_headers()
-        .map_err(|e| match decode_error(&e, at) {
-            Some(e) => e,
-            None => Error::data(at(), format!("cannot read the header: {e}")),
-        })?
-        .iter()
-        .map(|h| {
-            let h = String::from_utf8_lossy(h);
-            h.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}' || c == '\u{FEFF}')
-                .to_owned()
-        })
-        .collect();
-    let width = header.len();
-    if header.iter().all(String::is_empty) {
-        return Err(Error::data(at(), "the file has no header row"));
-    }
-    let position = |name: &str| -> Result<Option<usize>> {
-        let mut found = header.iter().enumerate().filter(|(_, h)| *h == name);
-        match (found.next(), found.next()) {
-            (Some((a, _)), Some((b, _))) => Err(Error::data(
-                at().column(name),
-                format!(
-                    "the header names this column twice (columns {} and {})",
-                    a + 1,
-                    b + 1
-                ),
-            )),
-            (first, _) => Ok(first.map(|(i, _)| i)),
-        }
-    };
-    let mut wanted: Vec<(&'c str, usize)> = Vec::with_capacity(columns.len() + optional.len());
-    for c in columns {
-        match position(c)? {
-            Some(i) if !wanted.iter().any(|(n, _)| n == c) => wanted.push((c, i)),
-            Some(_) => {}
-            None => return Err(Error::column_not_found(at().column(*c), &header)),
-        }
-    }
-    for c in optional {
-        if let Some(i) = position(c)? {
-            if !wanted.iter().any(|(n, _)| n == c) {
-                wanted.push((c, i));
-            }
-        }
-    }
-    let mut builders: Vec<StringChunkedBuilder> = wanted
-        .iter()
-        .map(|(n, _)| StringChunkedBuilder::new(PlSmallStr::from(*n), rows_estimate))
-        .collect();
-    let mut rec = csv::ByteRecord::new();
-    let (mut rows, mut bad, mut kept) = (0usize, Vec::new(), Vec::new());
-    loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(false) => break,
-            Ok(true) if rec.len() == width => {
-                for ((_, i), b) in wanted.iter().zip(&mut builders) {
-                    // The text was decoded, and fields split at ASCII separators, so every
-                    // field is UTF-8.
-                    match std::str::from_utf8(&rec[*i]) {
-                        Ok("") | Err(_) => b.append_null(),
-                        Ok(v) => b.append_value(v),
-                    }
-                }
-                kept.push(rows as u32);
-            }
-            Ok(true) => {
-                let line = rec.position().map_or(0, |p| p.line());
-                bad.push((
-                    rows,
-                    format!("line {line}: {} fields, the header has {width}", rec.len()),
-                ));
-            }
-            Err(e) => match decode_error(&e, at) {
-                // The text itself cannot be read on: the whole file is refused.
-                Some(e) => return Err(e),
-                None => bad.push((rows, format!("unreadable: {}", excerpt(&e.to_string())))),
-            },
-        }
-        rows += 1;
-    }
-    let cols: Vec<Column> = builders
-        .into_iter()
-        .map(|b| b.finish().into_series().into_column())
-        .collect();
-    let frame = DataFrame::new(kept.len(), cols).map_err(|e| Error::Polars {
-        at: at(),
-        source: Box::new(e),
-    })?;
-    Ok(Csv {
-        columns: wanted.into_iter().map(|(n, _)| n).collect(),
-        frame,
-        rows,
-        source_rows: (!bad.is_empty()).then_some(kept),
-        bad,
-    })
-}
-
-/// The error of a file whose text cannot be decoded (or read) any further, from the CSV
-/// parser's error; `None` for an error of one record.
-fn decode_error(e: &csv::Error, at: &dyn Fn() -> Location) -> Option<Error> {
-    match e.kind() {
-        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
-            Some(Error::data(at(), io.to_string()))
-        }
-        csv::ErrorKind::Io(io) => Some(Error::Io {
-            at: at(),
-            source: std::io::Error::new(io.kind(), io.to_string()),
-        }),
-        _ => None,
     }
 }
 
