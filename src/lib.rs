@@ -62,7 +62,9 @@ pub use job::{
     FacilityLayer, HouseholdLayer, Job, Layers, Options, ParentRule, PrivacyOptions, RegionName,
     ResidentLayer, SpatialLayer,
 };
-pub use model::build::{Build, InputInfo, StepTime, build, build_with_progress};
+pub use model::build::{
+    Build, InputInfo, PeopleSink, Placed, StepTime, build, build_with_people, build_with_progress,
+};
 pub use model::ids::{BuildingId, CommunityId, FacilityId, GridId, HouseholdId, StreetId};
 pub use model::level::Layer;
 pub use model::quality::{IssueKind, LayerCount, QualityIssue, QualityReport, Severity};

@@ -14,7 +14,6 @@ use serde::Serialize;
 use crate::crs::{Crs, Transformer};
 use crate::error::{Error, Location, Result, excerpt};
 use crate::index::{PolygonIndex, ranks_by_id};
-use crate::io::table::Table;
 use crate::job::{Job, SpatialLayer};
 use crate::model::Model;
 use crate::model::checks;
@@ -23,7 +22,9 @@ use crate::model::quality::{IssueKind, LayerCount, QualityReport, Severity};
 use crate::model::unit::Unit;
 use crate::progress::{NoProgress, Progress};
 use frame::{Staged, derive_by_dissolve, model_units, store_units};
-use people::{HouseholdRows, read_roster};
+use people::{HouseholdRows, Placer, RosterPart, stream_roster};
+pub use people::{PeopleSink, Placed};
+use std::sync::mpsc::Receiver;
 
 /// What a build read and how long each step took, for the run manifest.
 #[derive(Debug, Clone, Serialize)]
@@ -64,10 +65,6 @@ pub struct Build {
     pub steps: Vec<StepTime>,
     /// The job it was built from (operational lists read the roster again through it).
     pub job: Job,
-    /// The resident roster's columns as read by the build: the id, household and identity
-    /// columns, and those of `[special_needs.fields]` the file has, so the special-needs pass
-    /// need not read the file again. Row `i` is resident row `t.source_row(i)` of the file.
-    pub roster: Option<std::sync::Arc<Table>>,
 }
 
 /// Builds and validates the model described by a job.
@@ -99,16 +96,59 @@ pub fn build(job: &Job) -> Result<Build> {
 /// # Errors
 /// As [`build`].
 pub fn build_with_progress(job: &Job, progress: &dyn Progress) -> Result<Build> {
+    build_with_people(job, progress, &mut [])
+}
+
+/// [`build_with_progress`], handing every chunk of the roster to `sinks` (the analyses of
+/// people) as its residents are placed, so that the roster is read once for all of them.
+///
+/// # Examples
+/// ```
+/// use shequ::{Placed, PeopleSink, build_with_people};
+/// use shequ::io::table::Table;
+/// /// Counts the residents placed, chunk by chunk.
+/// struct Count(usize);
+/// impl PeopleSink for Count {
+///     fn columns(&self) -> Vec<String> { Vec::new() }
+///     fn header(&mut self, _: &[String]) -> shequ::Result<()> { Ok(()) }
+///     fn chunk(&mut self, _: &shequ::Model, _: &Table, placed: &[Placed]) -> shequ::Result<()> {
+///         self.0 += placed.len();
+///         Ok(())
+///     }
+/// }
+/// let dir = tempfile::tempdir()?;
+/// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(1))?;
+/// let mut job = shequ::Job::from_toml(dir.path().join("job.toml"))?;
+/// job.options.chunk_rows = "97".parse()?;
+/// let mut count = Count(0);
+/// let built = build_with_people(&job, &shequ::NoProgress, &mut [&mut count])?;
+/// assert_eq!(count.0, built.model.residents.len());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`build`], and a sink's errors.
+pub fn build_with_people(
+    job: &Job,
+    progress: &dyn Progress,
+    sinks: &mut [&mut dyn PeopleSink],
+) -> Result<Build> {
+    let extra: Vec<String> = sinks.iter().flat_map(|s| s.columns()).collect();
     // Two pieces of work that need nothing from the spatial layers start at once on their own
     // threads, so that they overlap the reading and placing of the layers (the machines this
     // runs on often have two cores, and much of the layer work is serial):
-    //  - the resident roster is read (it is the largest input; the build waits for it only when
-    //    it places the residents, and its errors are reported at that point, as before);
+    //  - the resident roster is read a chunk at a time, a few chunks ahead of the placing (its
+    //    errors are reported when the build reaches the residents, as before);
     //  - PROJ searches its database for the operation to a working CRS named in the job (tens of
     //    milliseconds; the build's own transformer then starts from the pipeline found).
     std::thread::scope(|scope| {
         let roster = match (&job.layers.households, &job.layers.residents) {
-            (Some(_), Some(r)) => Some(scope.spawn(move || read_roster(job, r))),
+            (Some(_), Some(r)) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel(2);
+                let extra = &extra;
+                scope.spawn(move || stream_roster(job, r, extra, &tx));
+                Some(rx)
+            }
             _ => None,
         };
         let warm = job.options.working_crs.given().map(|to| {
@@ -118,10 +158,7 @@ pub fn build_with_progress(job: &Job, progress: &dyn Progress) -> Result<Build> 
             })
         });
         let mut builder = Builder::new(job, progress);
-        builder.roster = roster.map(|h| {
-            Box::new(move || h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                as Box<dyn FnOnce() -> Result<Table> + '_>
-        });
+        builder.roster = roster;
         builder.warm = warm.map(|h| {
             Box::new(move || {
                 if let Err(p) = h.join() {
@@ -129,7 +166,7 @@ pub fn build_with_progress(job: &Job, progress: &dyn Progress) -> Result<Build> 
                 }
             }) as Box<dyn FnOnce() + '_>
         });
-        builder.run()
+        builder.run(sinks)
     })
 }
 
@@ -143,8 +180,8 @@ struct Builder<'a> {
     lonlat: Crs,
     /// Rows read per layer, for the accounting.
     reads: HashMap<Layer, usize>,
-    /// Waits for the resident roster being read in the background.
-    roster: Option<Box<dyn FnOnce() -> Result<Table> + 'a>>,
+    /// The resident roster, read in chunks in the background.
+    roster: Option<Receiver<Result<RosterPart>>>,
     /// Waits for the background search of the operation to the job's working CRS.
     warm: Option<Box<dyn FnOnce() + 'a>>,
 }
@@ -191,7 +228,7 @@ impl<'a> Builder<'a> {
     /// The stages in order: the frame's layers read and brought to the working CRS, polygon
     /// levels, buildings; then people (households and residents); then facilities and the
     /// accounting of every row.
-    fn run(mut self) -> Result<Build> {
+    fn run(mut self, sinks: &mut [&mut dyn PeopleSink]) -> Result<Build> {
         let (mut staged, households) = self.read_layers()?;
         let working = self.working_crs(&staged, households.as_ref())?;
         if let Some(wait) = self.warm.take() {
@@ -206,10 +243,9 @@ impl<'a> Builder<'a> {
             model.levels.push(Layer::Building);
         }
         self.lap("place buildings");
-        let roster = match households {
-            Some(h) => self.people(&mut model, h, finest.map(|l| (l, &indexes[&l])))?,
-            None => None,
-        };
+        if let Some(h) = households {
+            self.people(&mut model, h, finest.map(|l| (l, &indexes[&l])), sinks)?;
+        }
         if let Some(mut s) = staged.remove(&Layer::Facility) {
             self.place_facilities(&mut model, &mut s, finest.map(|l| (l, &indexes[&l])));
             self.lap("place facilities");
@@ -221,7 +257,6 @@ impl<'a> Builder<'a> {
             inputs: self.inputs,
             steps: self.steps,
             job: self.job.clone(),
-            roster,
         })
     }
 
@@ -385,25 +420,68 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// Places the households in the frame, then reads the roster and joins each resident to
-    /// their household. Returns the roster's columns as read.
+    /// Places the households in the frame, then each chunk of the roster: its residents are
+    /// joined to their households and the chunk is handed to the sinks.
     fn people(
         &mut self,
         model: &mut Model,
         households: HouseholdRows,
         finest: Option<(Layer, &PolygonIndex)>,
-    ) -> Result<Option<std::sync::Arc<Table>>> {
+        sinks: &mut [&mut dyn PeopleSink],
+    ) -> Result<()> {
         self.place_households(model, households, finest);
         model.levels.push(Layer::Household);
         self.lap("place households");
         let Some(r) = &self.job.layers.residents else {
-            return Ok(None);
+            return Ok(());
         };
-        let t = self.read_residents(r)?;
-        self.lap("read residents");
-        self.place_residents(model, &t);
-        self.lap("place residents");
-        Ok(Some(std::sync::Arc::new(t)))
+        let rx = self.roster.take().ok_or_else(|| Error::Internal {
+            at: Location::layer(Layer::Resident.name()),
+            message: "the roster is not being read".into(),
+        })?;
+        let mut placer = None;
+        let mut rows_read = 0;
+        for part in rx.iter() {
+            match part? {
+                RosterPart::Header(names, estimate) => {
+                    for s in sinks.iter_mut() {
+                        s.header(&names)?;
+                    }
+                    self.progress.start("placing residents", estimate as u64);
+                    placer = Some(Placer::new(&model.households, estimate));
+                }
+                RosterPart::Chunk(t) => {
+                    let Some(placer) = placer.as_mut() else {
+                        continue;
+                    };
+                    let placed = self.place_chunk(placer, &model.households, &t);
+                    for s in sinks.iter_mut() {
+                        s.chunk(model, &t, &placed)?;
+                    }
+                    rows_read += t.rows_read;
+                    self.progress.inc(t.rows_read as u64);
+                }
+            }
+        }
+        self.progress.finish();
+        if let Some(p) = placer {
+            let (counts, residents) = (p.counts, p.residents);
+            for (h, c) in model.households.iter_mut().zip(counts) {
+                h.residents = c;
+            }
+            model.residents = residents;
+        }
+        self.inputs.push(InputInfo {
+            layer: Layer::Resident,
+            path: self.job.resolve(&r.path),
+            rows: rows_read,
+            crs: None,
+            crs_source: None,
+            conversions: Vec::new(),
+        });
+        self.reads.insert(Layer::Resident, rows_read);
+        self.lap("read and place residents");
+        Ok(())
     }
 
     /// Sets each layer's counts (read, placed, rejected) and checks that every row read is

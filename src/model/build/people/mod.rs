@@ -6,4 +6,5 @@ mod locate;
 mod residents;
 
 pub(crate) use households::HouseholdRows;
-pub(crate) use residents::read_roster;
+pub use residents::{PeopleSink, Placed};
+pub(crate) use residents::{Placer, RosterPart, stream_roster};

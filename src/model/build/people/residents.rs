@@ -1,69 +1,158 @@
 //! Residents: the roster read, each row joined to its household, sex taken from the roster or
 //! the ID number.
 
+use std::hash::BuildHasher;
+
 use foldhash::HashMap;
+use foldhash::fast::FixedState;
 use polars::prelude::StringChunked;
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::io::table::{Table, TextColumn, clean_code_ref, read_table_with};
+use crate::io::chunks::TableChunks;
+use crate::io::table::{Table, TextColumn, clean_code_ref};
 use crate::job::Job;
-use crate::model::build::{Builder, InputInfo};
-use crate::model::duplicates::duplicates;
+use crate::model::build::Builder;
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, Severity};
 use crate::model::{Household, Model, Resident, Sex};
 use crate::privacy::{id_number_is_male, mask_identifier};
 
-/// Reads a job's roster with the columns the build needs: the id, household and identity
-/// columns (required), and those the special-needs pass may use (read when the file has them,
-/// so that pass does not read the roster again).
-pub(crate) fn read_roster(job: &Job, r: &crate::job::ResidentLayer) -> Result<Table> {
-    let mut cols = vec![r.id.clone(), r.household.clone()];
-    cols.extend(r.id_number.clone());
-    cols.extend(r.sex.clone());
-    let mut later: Vec<String> = Vec::new();
-    if let Some(sn) = &job.special_needs {
-        later.extend(sn.fields.values().cloned());
-        for c in &sn.categories {
-            if let Some(f) = &c.rule.field {
-                later.push(sn.fields.get(f).unwrap_or(f).clone());
-            }
-        }
-    }
-    let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-    let later: Vec<&str> = later.iter().map(String::as_str).collect();
-    read_table_with(
+/// What the people stage hands each analysis of people: the roster one chunk at a time, with
+/// the residents placed from it. An analysis keeps per-unit partial state from the chunks and
+/// finishes it once, after the build (see `docs/architecture.md`).
+pub trait PeopleSink {
+    /// The roster columns it reads; they are read with the build's own where the file has
+    /// them (a column the file lacks is absent from the chunks: the sink reports it).
+    fn columns(&self) -> Vec<String>;
+
+    /// Called once before the first chunk with every column name of the roster file.
+    ///
+    /// # Errors
+    /// A column the sink needs is not in the file.
+    fn header(&mut self, names: &[String]) -> Result<()>;
+
+    /// One chunk of the roster and, in row order, each resident placed from it. Households'
+    /// units are final; their member counts are not until the last chunk.
+    ///
+    /// # Errors
+    /// The sink's own (a value it cannot read).
+    fn chunk(&mut self, model: &Model, table: &Table, placed: &[Placed]) -> Result<()>;
+}
+
+/// A resident placed from a roster chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    /// Its row in the chunk's frame.
+    pub row: u32,
+    /// Its index in [`Model::residents`].
+    pub resident: u32,
+    /// Its household's index in [`Model::households`].
+    pub household: u32,
+}
+
+/// A message of the roster stream: the file's header first, then its chunks.
+pub(crate) enum RosterPart {
+    /// Every column name and an estimate of the rows.
+    Header(Vec<String>, usize),
+    /// A chunk of rows.
+    Chunk(Table),
+}
+
+/// Reads a job's roster in chunks on the calling thread, sending each to `tx`: the id,
+/// household and identity columns (required), and `extra` (the sinks' columns, read when the
+/// file has them). Stops at the first error (sent) or when the receiver is gone.
+pub(crate) fn stream_roster(
+    job: &Job,
+    r: &crate::job::ResidentLayer,
+    extra: &[String],
+    tx: &std::sync::mpsc::SyncSender<Result<RosterPart>>,
+) {
+    let mut cols = vec![r.id.as_str(), r.household.as_str()];
+    cols.extend(r.id_number.as_deref());
+    cols.extend(r.sex.as_deref());
+    let later: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let opened = TableChunks::open(
         Layer::Resident.name(),
         &job.resolve(&r.path),
         &cols,
         &[],
         &later,
         r.encoding,
-    )
+        job.options.chunk_rows.rows(),
+    );
+    let mut chunks = match opened {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    };
+    let header = RosterPart::Header(chunks.header().to_vec(), chunks.rows_estimate());
+    if tx.send(Ok(header)).is_err() {
+        return;
+    }
+    for chunk in &mut chunks {
+        let failed = chunk.is_err();
+        if tx.send(chunk.map(RosterPart::Chunk)).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// The residents' state across chunks: households found by code, ids seen, members counted.
+pub(crate) struct Placer<'m> {
+    lookup: HouseholdLookup<'m>,
+    /// Every id seen, as a 128-bit hash, with the first row that has it.
+    seen: HashMap<(u64, u64), u32>,
+    hashers: (FixedState, FixedState),
+    /// Members per household.
+    pub(crate) counts: Vec<u32>,
+    /// The residents placed so far, in row order.
+    pub(crate) residents: Vec<Resident>,
+}
+
+impl<'m> Placer<'m> {
+    pub(crate) fn new(households: &'m [Household], rows_estimate: usize) -> Placer<'m> {
+        let mut seen = HashMap::default();
+        seen.reserve(rows_estimate);
+        Placer {
+            lookup: HouseholdLookup::new(households),
+            seen,
+            hashers: (
+                FixedState::with_seed(0x5e9),
+                FixedState::with_seed(0x9e37_79b9),
+            ),
+            counts: vec![0; households.len()],
+            residents: Vec::with_capacity(rows_estimate.min(1 << 24)),
+        }
+    }
+
+    /// The first row with `id`, when an earlier row has it; else `id` is remembered as at
+    /// `row`. Two ids are taken as equal when their 128-bit hashes are: with 50 million ids,
+    /// the chance of two different ids colliding is below 10^-23.
+    fn first_with(&mut self, id: &str, row: usize) -> Option<usize> {
+        let key = (self.hashers.0.hash_one(id), self.hashers.1.hash_one(id));
+        match self.seen.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(*e.get() as usize),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(row as u32);
+                None
+            }
+        }
+    }
 }
 
 impl Builder<'_> {
-    pub(crate) fn read_residents(&mut self, r: &crate::job::ResidentLayer) -> Result<Table> {
-        let t = match self.roster.take() {
-            Some(wait) => wait()?,
-            None => read_roster(self.job, r)?,
-        };
-        let path = self.job.resolve(&r.path);
-        self.inputs.push(InputInfo {
-            layer: Layer::Resident,
-            path,
-            rows: t.rows_read,
-            crs: None,
-            crs_source: None,
-            conversions: Vec::new(),
-        });
-        Ok(t)
-    }
-
-    /// Joins every roster row to its household; rows without an id, repeating an id, or
-    /// whose household is unknown or unplaced are reported. Sets each household's count.
-    pub(crate) fn place_residents(&mut self, model: &mut Model, t: &Table) {
+    /// Joins every row of a roster chunk to its household; rows without an id, repeating an
+    /// earlier row's id (in this chunk or an earlier one), or whose household is unknown or
+    /// unplaced are reported. Returns the residents placed, in row order.
+    pub(crate) fn place_chunk(
+        &mut self,
+        placer: &mut Placer<'_>,
+        households: &[Household],
+        t: &Table,
+    ) -> Vec<Placed> {
         let cfg = self
             .job
             .layers
@@ -87,20 +176,14 @@ impl Builder<'_> {
             sexes: cfg.sex.as_deref().map(|c| t.text(c)),
             sex_column: cfg.sex.as_deref().unwrap_or_default(),
         };
-        let n = ids.len();
-        let found = household_of_rows(&model.households, &hh);
-        let repeats = duplicates(n, |i| ids.get(i).and_then(clean_code_ref));
-        let mut repeats = repeats.into_iter().peekable();
-        let mut residents = Vec::with_capacity(n);
-        let mut counts = vec![0u32; model.households.len()];
+        let found = placer.lookup.rows(&hh);
+        let mut placed = Vec::with_capacity(found.len());
         for (i, &h) in found.iter().enumerate() {
             let src = t.source_row(i);
             let cleaned = ids.get(i).and_then(clean_code_ref);
             let id = cleaned.as_deref();
-            let first = repeats
-                .next_if(|&(r, _)| r as usize == i)
-                .map(|(_, j)| t.source_row(j as usize));
-            let found = (h != NONE).then(|| (h, model.households[h as usize].placed));
+            let first = id.and_then(|id| placer.first_with(id, src));
+            let found = (h != NONE).then(|| (h, households[h as usize].placed));
             let code = || hh.get(i).and_then(clean_code_ref);
             let failure = match (id, found) {
                 (None, _) => Some((IssueKind::MissingId, "empty id".to_owned())),
@@ -126,9 +209,14 @@ impl Builder<'_> {
                     ),
                 )),
                 (Some(id), Some((h, true))) => {
-                    counts[h as usize] += 1;
+                    placer.counts[h as usize] += 1;
                     let sex = self.resident_sex(&columns, i, src, id);
-                    residents.push(Resident {
+                    placed.push(Placed {
+                        row: i as u32,
+                        resident: placer.residents.len() as u32,
+                        household: h,
+                    });
+                    placer.residents.push(Resident {
                         household: h,
                         sex,
                         source_index: src,
@@ -148,11 +236,7 @@ impl Builder<'_> {
                 );
             }
         }
-        for (h, c) in model.households.iter_mut().zip(counts) {
-            h.residents = c;
-        }
-        model.residents = residents;
-        self.reads.insert(Layer::Resident, t.rows_read);
+        placed
     }
 
     /// Row `i`'s sex: the roster's sex column, else the ID number's sex digit. Unrecognised
@@ -210,24 +294,35 @@ struct SexColumns<'t> {
 /// No household.
 const NONE: u32 = u32::MAX;
 
-/// In parallel: each roster row's household index (`NONE` without a known code). Rosters are
-/// usually exported in the order of the household table, members of a household together, so
-/// each row is first compared with the previous row's household and the one after it (a merge
-/// join). Other rows (and the first of each task) look their code up: by binary search when
-/// the household ids are sorted, else in a hash map built the first time one is needed.
-fn household_of_rows(households: &[Household], hh: &TextColumn) -> Vec<u32> {
-    const CHUNK: usize = 16 * 1024;
-    let sorted = households
-        .par_windows(2)
-        .all(|w| w[0].id.as_str() < w[1].id.as_str());
-    let household_of: std::sync::OnceLock<HashMap<&str, u32>> = std::sync::OnceLock::new();
-    let lookup = |code: &str| -> u32 {
-        if sorted {
+/// Households found by code: by binary search when their ids are sorted, else in a hash map
+/// built the first time one is needed. Built once for every chunk.
+struct HouseholdLookup<'m> {
+    households: &'m [Household],
+    sorted: bool,
+    map: std::sync::OnceLock<HashMap<&'m str, u32>>,
+}
+
+impl<'m> HouseholdLookup<'m> {
+    fn new(households: &'m [Household]) -> HouseholdLookup<'m> {
+        let sorted = households
+            .par_windows(2)
+            .all(|w| w[0].id.as_str() < w[1].id.as_str());
+        HouseholdLookup {
+            households,
+            sorted,
+            map: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The household with id `code`, or `NONE`.
+    fn find(&self, code: &str) -> u32 {
+        let households = self.households;
+        if self.sorted {
             return households
                 .binary_search_by(|h| h.id.as_str().cmp(code))
                 .map_or(NONE, |h| h as u32);
         }
-        let map = household_of.get_or_init(|| {
+        let map = self.map.get_or_init(|| {
             let mut m = HashMap::with_capacity_and_hasher(households.len(), Default::default());
             m.extend(
                 households
@@ -238,26 +333,35 @@ fn household_of_rows(households: &[Household], hh: &TextColumn) -> Vec<u32> {
             m
         });
         map.get(code).copied().unwrap_or(NONE)
-    };
-    let mut found = vec![NONE; hh.len()];
-    found
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(c, out)| {
-            let mut cursor: Option<usize> = None;
-            for (k, o) in out.iter_mut().enumerate() {
-                let Some(code) = hh.get(c * CHUNK + k).and_then(clean_code_ref) else {
-                    continue;
-                };
-                let at = |h: usize| households.get(h).is_some_and(|x| x.id.as_str() == code);
-                let h = match cursor {
-                    Some(h) if at(h) => h as u32,
-                    Some(h) if at(h + 1) => h as u32 + 1,
-                    _ => lookup(&code),
-                };
-                cursor = (h != NONE).then_some(h as usize);
-                *o = h;
-            }
-        });
-    found
+    }
+
+    /// In parallel: each roster row's household index (`NONE` without a known code). Rosters
+    /// are usually exported in the order of the household table, members of a household
+    /// together, so each row is first compared with the previous row's household and the one
+    /// after it (a merge join); other rows (and the first of each task) look their code up.
+    fn rows(&self, hh: &TextColumn) -> Vec<u32> {
+        const CHUNK: usize = 16 * 1024;
+        let households = self.households;
+        let mut found = vec![NONE; hh.len()];
+        found
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, out)| {
+                let mut cursor: Option<usize> = None;
+                for (k, o) in out.iter_mut().enumerate() {
+                    let Some(code) = hh.get(c * CHUNK + k).and_then(clean_code_ref) else {
+                        continue;
+                    };
+                    let at = |h: usize| households.get(h).is_some_and(|x| x.id.as_str() == code);
+                    let h = match cursor {
+                        Some(h) if at(h) => h as u32,
+                        Some(h) if at(h + 1) => h as u32 + 1,
+                        _ => self.find(&code),
+                    };
+                    cursor = (h != NONE).then_some(h as usize);
+                    *o = h;
+                }
+            });
+        found
+    }
 }
