@@ -232,7 +232,7 @@ fn derived_categories_on_edge_cases() {
         "A7,H0000005,庚,,女,1946-01-01,,户籍,,,否,否", // 80 today
     ]);
     let sn = SpecialNeeds::compute(&built, job.special_needs.as_ref().unwrap(), false).unwrap();
-    let df = sn.residents();
+    let df = sn.residents(&built.model).unwrap();
     let by_row: HashMap<usize, usize> = built
         .model
         .residents

@@ -1,25 +1,24 @@
 //! The special-needs count columns per unit: every resident's flags counted at every level,
 //! with the relations between the columns (groups that add up, nested pairs).
 
-use std::borrow::Cow;
-
-use polars::prelude::*;
 use rayon::prelude::*;
 
+use super::labels::{NO_AGE, NO_DETAIL};
 use super::{AGE_BANDS, DISABILITY_TYPES, SpecialNeeds};
 use crate::analytics::counts::{CountColumns, LEVELS};
-use crate::error::{Error, Location, Result};
+use crate::error::Result;
 use crate::model::Model;
 use crate::model::level::Layer;
 
 /// Per level of [`LEVELS`]: one row of values per unit.
-type Values = [Vec<Vec<u64>>; 4];
+pub(super) type Values = [Vec<Vec<u64>>; 4];
 
-fn polars_err(e: PolarsError) -> Error {
-    Error::Polars {
-        at: Location::layer(Layer::Resident.name()),
-        source: Box::new(e),
-    }
+/// The merged counts: per level of [`LEVELS`] and unit, the residents and every column of
+/// [`SpecialNeeds::count_names`].
+#[derive(Debug, Clone, Default)]
+pub(super) struct UnitCounts {
+    pub(super) values: Values,
+    pub(super) residents: [Vec<u64>; 4],
 }
 
 impl SpecialNeeds {
@@ -28,28 +27,18 @@ impl SpecialNeeds {
     /// disabled = its types = its grades; nested pairs (living alone within empty-nest,
     /// co-occurrence within each of its categories).
     ///
+    /// The counts were made when the labels were finished; `_model` is the model they were
+    /// made on.
+    ///
     /// # Errors
-    /// [`Error::Polars`].
+    /// None at present (the signature keeps room for checks).
     ///
     /// # Panics
     /// If `base` lacks the `residents` column that [`CountColumns::from_tally`](crate::analytics::counts::CountColumns::from_tally) makes.
-    pub fn columns(&self, model: &Model, mut base: CountColumns) -> Result<CountColumns> {
+    pub fn columns(&self, _model: &Model, mut base: CountColumns) -> Result<CountColumns> {
         let names = self.count_names();
         let residents = base.index("residents").expect("base columns");
-        let index_columns = self.index_columns()?;
-        let units: Vec<Cow<'_, [u32]>> = index_columns.iter().map(unit_slice).collect();
-        let levels: Vec<usize> = (0..LEVELS.len())
-            .filter(|li| model.has(LEVELS[*li]))
-            .collect();
-        let nf = names.len();
-        let mut values: Values = Default::default();
-        for (li, level) in LEVELS.iter().enumerate() {
-            values[li] = vec![vec![0u64; nf]; model.units(*level)];
-        }
-        match &self.masks {
-            Some(masks) => count_masks(model, masks, &units, &levels, nf, &mut values),
-            None => self.count_flags(model, &names, &units, &levels, &mut values)?,
-        }
+        let values = self.counts.values.clone();
         let off = base.names.len();
         let finest = names
             .iter()
@@ -77,73 +66,105 @@ impl SpecialNeeds {
         Ok(base)
     }
 
-    /// Each resident's unit at every level, from the `<level>_index` columns.
-    fn index_columns(&self) -> Result<Vec<UInt32Chunked>> {
-        LEVELS
-            .iter()
-            .map(|level| {
-                self.residents
-                    .column(&format!("{}_index", level.singular()))
-                    .and_then(|c| c.u32().map(|c| c.rechunk().into_owned()))
-                    .map_err(polars_err)
-            })
-            .collect()
-    }
-
-    /// More than 64 columns: the flags from polars, counted per (level, flag) in parallel.
-    fn count_flags(
-        &self,
-        model: &Model,
-        names: &[String],
-        units: &[Cow<'_, [u32]>],
-        levels: &[usize],
-        values: &mut Values,
-    ) -> Result<()> {
-        let flags = self
-            .residents
-            .clone()
-            .lazy()
-            .select(self.flag_exprs())
-            .collect()
-            .map_err(polars_err)?;
-        let flags: Vec<BooleanChunked> = names
-            .iter()
-            .map(|n| {
-                flags
-                    .column(n)
-                    .and_then(|c| c.bool().map(|b| b.rechunk().into_owned()))
-                    .map_err(polars_err)
-            })
-            .collect::<Result<_>>()?;
-        let tasks: Vec<(usize, usize)> = levels
-            .iter()
-            .flat_map(|&li| (0..flags.len()).map(move |f| (li, f)))
+    /// Every resident's columns counted in its units at every level: one parallel pass, a
+    /// counter table per task, the tables then added up (integers: the same for any split).
+    pub(super) fn count(&self, model: &Model) -> UnitCounts {
+        let nf = self.count_names().len();
+        let levels: Vec<usize> = (0..LEVELS.len())
+            .filter(|li| model.has(LEVELS[*li]))
             .collect();
-        let counted: Vec<Vec<u64>> = tasks
-            .par_iter()
-            .map(|&(li, f)| {
-                let unit = &units[li];
-                let mut counts = vec![0u64; model.units(LEVELS[li])];
-                for arr in flags[f].downcast_iter() {
-                    let set = match arr.validity() {
-                        Some(v) => arr.values() & v,
-                        None => arr.values().clone(),
-                    };
-                    for i in set.true_idx_iter() {
-                        if let Some(c) = counts.get_mut(unit[i] as usize) {
-                            *c += 1;
+        let units = |li: usize| {
+            if model.has(LEVELS[li]) {
+                model.units(LEVELS[li])
+            } else {
+                0
+            }
+        };
+        let n = model.residents.len();
+        let tasks = 2 * rayon::current_num_threads();
+        let per = n.div_ceil(tasks).max(1);
+        let width = nf + 1;
+        let tables: Vec<Vec<Vec<u32>>> = (0..n.div_ceil(per))
+            .into_par_iter()
+            .map(|k| {
+                let mut t: Vec<Vec<u32>> = (0..LEVELS.len())
+                    .map(|li| vec![0u32; units(li) * width])
+                    .collect();
+                let mut flags = Vec::with_capacity(nf);
+                for i in k * per..((k + 1) * per).min(n) {
+                    flags.clear();
+                    self.flags_of(i, &mut flags);
+                    let h = model.residents[i].household as usize;
+                    let lineage = &model.households[h].lineage;
+                    for &li in &levels {
+                        let Some(u) = lineage.at(LEVELS[li]) else {
+                            continue;
+                        };
+                        let row = &mut t[li][u as usize * width..(u as usize + 1) * width];
+                        row[nf] += 1;
+                        for &f in &flags {
+                            row[f as usize] += 1;
                         }
                     }
                 }
-                counts
+                t
             })
             .collect();
-        for (&(li, f), counts) in tasks.iter().zip(&counted) {
-            for (u, x) in counts.iter().enumerate() {
-                values[li][u][f] = *x;
+        let mut out = UnitCounts::default();
+        for li in 0..LEVELS.len() {
+            let nu = units(li);
+            let mut values = vec![vec![0u64; nf]; nu];
+            let mut residents = vec![0u64; nu];
+            for t in &tables {
+                for (u, row) in values.iter_mut().enumerate() {
+                    let src = &t[li][u * width..(u + 1) * width];
+                    for (v, x) in row.iter_mut().zip(src) {
+                        *v += u64::from(*x);
+                    }
+                    residents[u] += u64::from(src[nf]);
+                }
+            }
+            out.values[li] = values;
+            out.residents[li] = residents;
+        }
+        out
+    }
+
+    /// The columns of [`count_names`](Self::count_names) resident `i` counts in, in order.
+    fn flags_of(&self, i: usize, out: &mut Vec<u16>) {
+        let p = &self.people;
+        let age = p.ages[i];
+        let bands = AGE_BANDS.len();
+        let band = AGE_BANDS
+            .iter()
+            .position(|(_, lo, hi)| age != NO_AGE && u32::from(age) >= *lo && u32::from(age) < *hi);
+        out.push(band.unwrap_or(bands) as u16);
+        let cats_at = bands + 1;
+        let mut bits = p.cats[i];
+        while bits != 0 {
+            out.push((cats_at + bits.trailing_zeros() as usize) as u16);
+            bits &= bits - 1;
+        }
+        let mut at = cats_at + self.categories.len();
+        if self.disability_detail.0 {
+            if let Some(&t) = p.types.get(i).filter(|t| **t != NO_DETAIL) {
+                out.push((at + t as usize) as u16);
+            }
+            at += DISABILITY_TYPES.len();
+        }
+        if self.disability_detail.1 {
+            match p.grades.get(i).copied() {
+                Some(g @ 1..=4) => out.push((at + g as usize - 1) as u16),
+                Some(0) => out.push((at + 4) as u16),
+                _ => {}
+            }
+            at += 5;
+        }
+        for (k, (a, b)) in self.pairs.iter().enumerate() {
+            if p.cats[i] >> a & 1 == 1 && p.cats[i] >> b & 1 == 1 {
+                out.push((at + k) as u16);
             }
         }
-        Ok(())
     }
 
     /// The relations between the columns: residents = the age bands; disabled = its types =
@@ -187,71 +208,6 @@ impl SpecialNeeds {
             if let (Some(ab), Some(ai), Some(bi)) = (at(&format!("{a}_and_{b}")), at(a), at(b)) {
                 base.nested.push((ab, ai));
                 base.nested.push((ab, bi));
-            }
-        }
-    }
-}
-
-/// A unit index column as a slice (`u32::MAX` outside the level), borrowed where it has no
-/// nulls.
-fn unit_slice(c: &UInt32Chunked) -> Cow<'_, [u32]> {
-    match c.cont_slice() {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => Cow::Owned(
-            c.downcast_iter()
-                .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(u32::MAX)))
-                .collect(),
-        ),
-    }
-}
-
-/// One parallel pass over the residents' bit masks, counting every set bit at every level
-/// into a counter table per task; the tables are then added up.
-fn count_masks(
-    model: &Model,
-    masks: &[u64],
-    units: &[Cow<'_, [u32]>],
-    levels: &[usize],
-    nf: usize,
-    values: &mut Values,
-) {
-    let tasks = 2 * rayon::current_num_threads();
-    let per = masks.len().div_ceil(tasks).max(1);
-    let tables: Vec<Vec<Vec<u32>>> = masks
-        .par_chunks(per)
-        .enumerate()
-        .map(|(k, chunk)| {
-            let mut t: Vec<Vec<u32>> = LEVELS
-                .iter()
-                .map(|l| {
-                    let units = if model.has(*l) { model.units(*l) } else { 0 };
-                    vec![0u32; units * nf]
-                })
-                .collect();
-            for (j, &m) in chunk.iter().enumerate() {
-                let i = k * per + j;
-                for &li in levels {
-                    let u = units[li][i];
-                    if u == u32::MAX {
-                        continue;
-                    }
-                    let row = &mut t[li][u as usize * nf..(u as usize + 1) * nf];
-                    let mut bits = m;
-                    while bits != 0 {
-                        row[bits.trailing_zeros() as usize] += 1;
-                        bits &= bits - 1;
-                    }
-                }
-            }
-            t
-        })
-        .collect();
-    for t in &tables {
-        for &li in levels {
-            for (u, row) in values[li].iter_mut().enumerate() {
-                for (f, v) in row.iter_mut().enumerate() {
-                    *v += u64::from(t[li][u * nf + f]);
-                }
             }
         }
     }

@@ -1,33 +1,23 @@
-//! The steps of labelling residents: which categories can be computed, the roster columns
-//! they read, ages, unit indices, one boolean per category, disability detail, and each
-//! resident's count columns as bits.
-
-use std::sync::Arc;
+//! Labelling a chunk of residents: which categories can be computed, the roster columns they
+//! read, and per resident its age, its categories (the resident's own conditions; household
+//! conditions are applied once every member is known) and its disability detail.
 
 use chrono::NaiveDate;
-use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::{AGE_BANDS, DISABILITY_TYPES, age_at, parse_birth_date};
-use crate::analytics::categories::{
-    Category, HouseholdRule, Tier, default_categories, merge, value_matches,
-};
-use crate::analytics::counts::LEVELS;
-use crate::error::Result;
-use crate::io::table::{Table, TextColumn, read_table};
+use super::{DISABILITY_TYPES, age_at, parse_birth_date};
+use crate::analytics::categories::{Category, Tier, default_categories, merge, value_matches};
+use crate::io::table::{Table, TextColumn};
 use crate::job::ResidentLayer;
-use crate::model::build::Build;
-use crate::model::level::Layer;
-use crate::model::quality::{IssueKind, QualityIssue, Severity};
-use crate::model::{Lineage, Model};
+use crate::model::build::Placed;
 use crate::privacy::id_number_birth;
 
 use super::SpecialNeedsOptions;
 
-/// Residents per parallel task.
-const CHUNK: usize = 16 * 1024;
-/// A resident outside every unit of a level.
-const NO_UNIT: u32 = u32::MAX;
+/// No age known.
+pub(super) const NO_AGE: u16 = u16::MAX;
+/// No disability type or grade (the resident is not disabled, or the column is not read).
+pub(super) const NO_DETAIL: u8 = u8::MAX;
 
 /// Categories not computed, with the reason.
 type Unavailable = Vec<(String, String)>;
@@ -114,7 +104,7 @@ impl Fields {
     }
 
     /// Every column the categories read, sorted and without repeats.
-    fn wanted(&self, categories: &[Category]) -> Vec<String> {
+    pub(super) fn wanted(&self, categories: &[Category]) -> Vec<String> {
         let mut wanted: Vec<String> = categories
             .iter()
             .filter_map(|c| c.rule.field.as_deref().map(|f| self.column_of(f)))
@@ -131,206 +121,23 @@ impl Fields {
     }
 }
 
-/// The roster's columns the labels read, and each placed resident's row in it.
-pub(super) struct Roster {
-    table: Arc<Table>,
-    /// Per resident of the model, its row in `table`'s frame.
-    pub(super) rows: Vec<usize>,
-}
-
-impl Roster {
-    /// The columns the categories read: those the build kept when it has them all as text,
-    /// else read again.
-    pub(super) fn read(
-        build: &Build,
-        r: &ResidentLayer,
-        fields: &Fields,
-        categories: &[Category],
-    ) -> Result<Roster> {
-        let wanted = fields.wanted(categories);
-        let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
-        let kept = build.roster.as_ref().filter(|t| {
-            refs.iter().all(|c| {
-                t.frame
-                    .column(c)
-                    .is_ok_and(|col| col.dtype() == &DataType::String)
-            })
-        });
-        let table = match kept {
-            Some(t) => Arc::clone(t),
-            None => {
-                let path = build.job.resolve(&r.path);
-                Arc::new(read_table(
-                    Layer::Resident.name(),
-                    &path,
-                    &refs,
-                    r.encoding,
-                )?)
-            }
-        };
-        let residents = &build.model.residents;
-        let rows = match &table.source_rows {
-            None => residents.par_iter().map(|p| p.source_index).collect(),
-            Some(_) => {
-                let mut frame_row = vec![u32::MAX; table.rows_read];
-                for i in 0..table.frame.height() {
-                    frame_row[table.source_row(i)] = i as u32;
-                }
-                residents
-                    .par_iter()
-                    .map(|p| frame_row[p.source_index] as usize)
-                    .collect()
-            }
-        };
-        Ok(Roster { table, rows })
-    }
-
-    /// A text column of the roster.
-    pub(super) fn text(&self, column: &str) -> TextColumn<'_> {
-        self.table.text_column(column)
-    }
-
-    /// The columns birth dates are read from.
-    fn births<'t>(&'t self, fields: &Fields) -> Births<'t> {
-        Births {
-            given: fields.birth.as_deref().map(|c| self.text(c)),
-            ids: fields.id_number.as_deref().map(|c| self.text(c)),
-        }
-    }
-
-    /// Every resident's age at `reference`, in parallel (4 bytes a resident).
-    pub(super) fn ages(&self, fields: &Fields, reference: NaiveDate) -> Vec<Option<u32>> {
-        let births = self.births(fields);
-        self.rows
-            .par_iter()
-            .map(|&row| births.of(row).1.and_then(|b| age_at(b, reference)))
-            .collect()
-    }
-
-    /// A warning for each resident without an age, with its reason worked out again (they
-    /// are few, found in a second pass).
-    pub(super) fn age_issues(
-        &self,
-        model: &Model,
-        fields: &Fields,
-        ages: &[Option<u32>],
-        reference: NaiveDate,
-    ) -> Vec<QualityIssue> {
-        let births = self.births(fields);
-        ages.par_iter()
-            .enumerate()
-            .filter(|(_, a)| a.is_none())
-            .map(|(i, _)| {
-                let why = match births.of(self.rows[i]) {
-                    (Some(_), None) => "birth date not readable",
-                    (_, Some(_)) => "birth date after the reference date",
-                    (None, None) => "no birth date (and no valid ID number)",
-                };
-                QualityIssue {
-                    layer: Layer::Resident,
-                    index: Some(model.residents[i].source_index),
-                    id: None,
-                    kind: IssueKind::BadValue,
-                    severity: Severity::Warning,
-                    detail: format!(
-                        "{why}: age-based categories not assigned (reference date {reference})"
-                    ),
-                }
-            })
-            .collect()
-    }
-
-    /// One boolean per resident for each category.
-    pub(super) fn labels(
-        &self,
-        model: &Model,
-        categories: &[Category],
-        fields: &Fields,
-        ages: &[Option<u32>],
-    ) -> Vec<Vec<bool>> {
-        let all60 = all_60_plus(model, ages);
-        let n = model.residents.len();
-        let mut labels = Vec::with_capacity(categories.len());
-        for c in categories {
-            let values = c
-                .rule
-                .field
-                .as_deref()
-                .map(|f| self.text(&fields.column_of(f)));
-            let v: Vec<bool> = (0..n)
-                .into_par_iter()
-                .with_min_len(4096)
-                .map_init(Memo::default, |memo, i| {
-                    let h = &model.households[model.residents[i].household as usize];
-                    let rule = &c.rule;
-                    let age = ages[i];
-                    values.as_ref().is_none_or(|col| {
-                        col.get(self.rows[i])
-                            .is_some_and(|s| memo.get(s, || value_matches(rule, s)))
-                    }) && rule.min_age.is_none_or(|m| age.is_some_and(|a| a >= m))
-                        && rule.below_age.is_none_or(|m| age.is_some_and(|a| a < m))
-                        && match rule.household {
-                            None => true,
-                            Some(HouseholdRule::Alone) => h.residents == 1,
-                            Some(HouseholdRule::All60Plus) => {
-                                all60[model.residents[i].household as usize]
-                            }
-                        }
-                        && rule.max_household.is_none_or(|m| h.residents <= m)
-                })
-                .collect();
-            labels.push(v);
-        }
-        labels
-    }
-
-    /// The disabled residents' type (index into [`DISABILITY_TYPES`]) and grade (1–4, 0 = not
-    /// given), where the type and grade columns are mapped; `None` for other residents.
-    pub(super) fn disability(&self, disabled: &[bool], fields: &Fields) -> Detail {
-        let types = fields.disability.0.as_deref().map(|tc| {
-            let col = self.text(tc);
-            (0..disabled.len())
-                .into_par_iter()
-                .with_min_len(4096)
-                .map_init(Memo::default, |memo, i| {
-                    disabled[i].then(|| {
-                        let s = col.get(self.rows[i]).unwrap_or_default();
-                        memo.get(s, || {
-                            let s = s.trim();
-                            let other = DISABILITY_TYPES.len() - 1;
-                            DISABILITY_TYPES
-                                .iter()
-                                .position(|(zh, _)| !zh.is_empty() && s.contains(zh))
-                                .unwrap_or(other) as u8
-                        })
-                    })
-                })
-                .collect()
-        });
-        let grades = fields.disability.1.as_deref().map(|gc| {
-            let col = self.text(gc);
-            (0..disabled.len())
-                .into_par_iter()
-                .map(|i| {
-                    disabled[i].then(|| {
-                        parse_grade(col.get(self.rows[i]).unwrap_or_default()).unwrap_or(0)
-                    })
-                })
-                .collect()
-        });
-        Detail { types, grades }
-    }
-}
-
 /// The roster columns birth dates come from: the birth date column, else the ID number.
-struct Births<'t> {
+pub(super) struct Births<'t> {
     given: Option<TextColumn<'t>>,
     ids: Option<TextColumn<'t>>,
 }
 
-impl Births<'_> {
+impl<'t> Births<'t> {
+    /// The birth date columns of a chunk.
+    pub(super) fn new(t: &'t Table, fields: &Fields) -> Births<'t> {
+        Births {
+            given: fields.birth.as_deref().map(|c| t.text_column(c)),
+            ids: fields.id_number.as_deref().map(|c| t.text_column(c)),
+        }
+    }
+
     /// A row's birth date as written (if not blank) and as parsed.
-    fn of(&self, row: usize) -> (Option<&str>, Option<NaiveDate>) {
+    pub(super) fn of(&self, row: usize) -> (Option<&str>, Option<NaiveDate>) {
         let given = self
             .given
             .as_ref()
@@ -345,148 +152,6 @@ impl Births<'_> {
         };
         (given, from_col.or_else(from_id))
     }
-}
-
-/// The disabled residents' disability type and grade, when read.
-#[derive(Default)]
-pub(super) struct Detail {
-    /// Per resident: index into [`DISABILITY_TYPES`].
-    pub(super) types: Option<Vec<Option<u8>>>,
-    /// Per resident: grade 1–4, 0 = not given.
-    pub(super) grades: Option<Vec<Option<u32>>>,
-}
-
-impl Detail {
-    /// Its columns of the residents' frame: `disability_type` (names) and `disability_grade`.
-    pub(super) fn columns(&self) -> Vec<Column> {
-        let mut out = Vec::new();
-        if let Some(v) = &self.types {
-            let names: StringChunked = v
-                .par_iter()
-                .map(|t| t.map(|k| DISABILITY_TYPES[k as usize].1))
-                .collect();
-            out.push(names.with_name("disability_type".into()).into_column());
-        }
-        if let Some(v) = &self.grades {
-            out.push(Column::new("disability_grade".into(), v.clone()));
-        }
-        out
-    }
-}
-
-/// Per household: whether every member is 60 or older (with a known age).
-fn all_60_plus(model: &Model, ages: &[Option<u32>]) -> Vec<bool> {
-    let mut all60 = vec![true; model.households.len()];
-    for (p, age) in model.residents.iter().zip(ages) {
-        if age.is_none_or(|a| a < 60) {
-            all60[p.household as usize] = false;
-        }
-    }
-    all60
-}
-
-/// The `<level>_index` columns (the unit's index in its level, null outside it) and, per level
-/// of [`LEVELS`], the unit codes by index. Unit indices, not codes: building four string
-/// columns of millions of rows cost more than the rest of the pass; codes are attached per
-/// unit in `per_unit`. All levels in one pass over the residents.
-pub(super) fn unit_columns(model: &Model) -> (Vec<Column>, Vec<Vec<String>>) {
-    let n = model.residents.len();
-    let mut index: [Vec<u32>; LEVELS.len()] = std::array::from_fn(|_| vec![NO_UNIT; n]);
-    {
-        let [a, b, c, d] = &mut index;
-        a.par_chunks_mut(CHUNK)
-            .zip(b.par_chunks_mut(CHUNK))
-            .zip(c.par_chunks_mut(CHUNK))
-            .zip(d.par_chunks_mut(CHUNK))
-            .enumerate()
-            .for_each(|(k, (((a, b), c), d))| {
-                for j in 0..a.len() {
-                    let p = &model.residents[k * CHUNK + j];
-                    let l: &Lineage = &model.households[p.household as usize].lineage;
-                    let at = |level: Layer| l.at(level).unwrap_or(NO_UNIT);
-                    (a[j], b[j], c[j], d[j]) =
-                        (at(LEVELS[0]), at(LEVELS[1]), at(LEVELS[2]), at(LEVELS[3]));
-                }
-            });
-    }
-    let mut columns = Vec::new();
-    let mut codes = Vec::new();
-    for (level, v) in LEVELS.into_iter().zip(index) {
-        let name = format!("{}_index", level.singular());
-        // The values move into the column without a copy; a validity mask only where a
-        // resident lacks a unit at this level.
-        let valid = v
-            .par_iter()
-            .any(|&u| u == NO_UNIT)
-            .then(|| v.iter().map(|&u| u != NO_UNIT).collect());
-        columns.push(UInt32Chunked::from_vec_validity(name.into(), v, valid).into_column());
-        codes.push(
-            (0..model.units(level) as u32)
-                .map(|j| model.code(level, j).to_owned())
-                .collect(),
-        );
-    }
-    (columns, codes)
-}
-
-/// The `age` column (null where unknown).
-pub(super) fn age_column(ages: &[Option<u32>]) -> Column {
-    let values: Vec<u32> = ages.par_iter().map(|a| a.unwrap_or(0)).collect();
-    let valid = ages
-        .par_iter()
-        .any(Option::is_none)
-        .then(|| ages.iter().map(Option::is_some).collect());
-    UInt32Chunked::from_vec_validity("age".into(), values, valid).into_column()
-}
-
-/// Each resident's count columns as bits, in `count_names` order (as `flag_exprs` defines
-/// them), when there are at most 64; `None` otherwise.
-pub(super) fn masks(
-    ages: &[Option<u32>],
-    labels: &[Vec<bool>],
-    detail: &Detail,
-    pairs: &[(usize, usize)],
-) -> Option<Vec<u64>> {
-    let nc = labels.len();
-    let types_at = AGE_BANDS.len() + 1 + nc;
-    let grades_at = types_at + detail.types.as_ref().map_or(0, |_| DISABILITY_TYPES.len());
-    let pairs_at = grades_at + detail.grades.as_ref().map_or(0, |_| 5);
-    if pairs_at + pairs.len() > 64 {
-        return None;
-    }
-    let mask = |i: usize| {
-        let mut m = 0u64;
-        match ages[i] {
-            Some(a) => {
-                for (k, (_, lo, hi)) in AGE_BANDS.iter().enumerate() {
-                    if a >= *lo && a < *hi {
-                        m |= 1 << k;
-                    }
-                }
-            }
-            None => m |= 1 << AGE_BANDS.len(),
-        }
-        for (c, l) in labels.iter().enumerate() {
-            if l[i] {
-                m |= 1 << (AGE_BANDS.len() + 1 + c);
-            }
-        }
-        if let Some(Some(t)) = detail.types.as_ref().map(|v| v[i]) {
-            m |= 1 << (types_at + t as usize);
-        }
-        match detail.grades.as_ref().map(|v| v[i]) {
-            Some(Some(g @ 1..=4)) => m |= 1 << (grades_at + g as usize - 1),
-            Some(Some(0)) => m |= 1 << (grades_at + 4),
-            _ => {}
-        }
-        for (k, (a, b)) in pairs.iter().enumerate() {
-            if labels[*a][i] && labels[*b][i] {
-                m |= 1 << (pairs_at + k);
-            }
-        }
-        m
-    };
-    Some((0..ages.len()).into_par_iter().map(mask).collect())
 }
 
 /// A disability grade: `1级`, `一级`, `1`, `I` ... → 1–4.
@@ -538,4 +203,121 @@ impl<'a, T: Copy> Memo<'a, T> {
         self.len = (self.len + 1).min(self.seen.len());
         v
     }
+}
+
+/// The labels of one chunk's placed residents, in their order.
+pub(super) struct ChunkLabels {
+    /// Age in years at the reference date (`NO_AGE` if unknown).
+    pub(super) ages: Vec<u16>,
+    /// One bit per category (in `categories` order): the resident meets the category's own
+    /// conditions (value, ages). Household conditions are applied later.
+    pub(super) cats: Vec<u64>,
+    /// Disability type (index into [`DISABILITY_TYPES`]) of the disabled, `NO_DETAIL` else.
+    pub(super) types: Vec<u8>,
+    /// Disability grade (1–4, 0 = not given) of the disabled, `NO_DETAIL` else.
+    pub(super) grades: Vec<u8>,
+}
+
+/// Labels the residents `placed` from chunk `t`, in parallel.
+pub(super) fn label_chunk(
+    t: &Table,
+    placed: &[Placed],
+    fields: &Fields,
+    categories: &[Category],
+    reference: NaiveDate,
+    disabled: Option<usize>,
+) -> ChunkLabels {
+    let births = Births::new(t, fields);
+    let ages: Vec<u16> = placed
+        .par_iter()
+        .map(|p| {
+            births
+                .of(p.row as usize)
+                .1
+                .and_then(|b| age_at(b, reference))
+                .map_or(NO_AGE, |a| a.min(u32::from(NO_AGE - 1)) as u16)
+        })
+        .collect();
+    let mut cats = vec![0u64; placed.len()];
+    for (c, cat) in categories.iter().enumerate() {
+        let values = cat
+            .rule
+            .field
+            .as_deref()
+            .map(|f| t.text_column(&fields.column_of(f)));
+        let rule = &cat.rule;
+        cats.par_iter_mut()
+            .with_min_len(4096)
+            .enumerate()
+            .for_each_init(Memo::default, |memo, (i, bits)| {
+                let age = (ages[i] != NO_AGE).then_some(u32::from(ages[i]));
+                let yes = values.as_ref().is_none_or(|col| {
+                    col.get(placed[i].row as usize)
+                        .is_some_and(|s| memo.get(s, || value_matches(rule, s)))
+                }) && rule.min_age.is_none_or(|m| age.is_some_and(|a| a >= m))
+                    && rule.below_age.is_none_or(|m| age.is_some_and(|a| a < m));
+                *bits |= u64::from(yes) << c;
+            });
+    }
+    let is_disabled = |i: usize| disabled.is_some_and(|d| cats[i] >> d & 1 == 1);
+    let types = match fields
+        .disability
+        .0
+        .as_deref()
+        .filter(|_| disabled.is_some())
+    {
+        Some(tc) => {
+            let col = t.text_column(tc);
+            (0..placed.len())
+                .into_par_iter()
+                .with_min_len(4096)
+                .map_init(Memo::default, |memo, i| {
+                    if !is_disabled(i) {
+                        return NO_DETAIL;
+                    }
+                    let s = col.get(placed[i].row as usize).unwrap_or_default();
+                    memo.get(s, || disability_type(s))
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let grades = match fields
+        .disability
+        .1
+        .as_deref()
+        .filter(|_| disabled.is_some())
+    {
+        Some(gc) => {
+            let col: TextColumn = t.text_column(gc);
+            (0..placed.len())
+                .into_par_iter()
+                .map(|i| {
+                    if !is_disabled(i) {
+                        return NO_DETAIL;
+                    }
+                    parse_grade(col.get(placed[i].row as usize).unwrap_or_default()).unwrap_or(0)
+                        as u8
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    ChunkLabels {
+        ages,
+        cats,
+        types,
+        grades,
+    }
+}
+
+/// A disability type as written → its index in [`DISABILITY_TYPES`] (the last, `other`, when
+/// no type is named).
+fn disability_type(s: &str) -> u8 {
+    let s = s.trim();
+    let other = DISABILITY_TYPES.len() - 1;
+    DISABILITY_TYPES
+        .iter()
+        .position(|(zh, _)| !zh.is_empty() && s.contains(zh))
+        .unwrap_or(other) as u8
 }

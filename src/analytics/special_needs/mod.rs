@@ -3,19 +3,25 @@
 use chrono::{Datelike, NaiveDate};
 use polars::prelude::*;
 
-use crate::analytics::categories::{Category, Tier};
+use crate::analytics::categories::Category;
 use crate::analytics::counts::LEVELS;
 use crate::error::{Error, Location, Result};
+use crate::io::chunks::TableChunks;
+use crate::model::Model;
 use crate::model::build::Build;
+use crate::model::build::{PeopleSink, Placed};
 use crate::model::level::Layer;
 use crate::model::quality::QualityIssue;
-use crate::privacy::{Sensitivity, mask_identifier};
+use crate::privacy::Sensitivity;
+use rayon::prelude::*;
 
 mod counts;
 mod labels;
 mod options;
+mod pass;
 
 pub use options::{DetailLevel, SpecialNeedsOptions};
+pub use pass::{MAX_CATEGORIES, SpecialNeedsPass};
 
 /// Disability types (GB/T 26341): the roster's Chinese value → column suffix.
 pub const DISABILITY_TYPES: [(&str, &str); 8] = [
@@ -147,12 +153,12 @@ pub struct SpecialNeeds {
     /// Problems found (missing or unreadable birth dates; residents are kept, not labelled by
     /// age).
     pub issues: Vec<QualityIssue>,
-    residents: DataFrame,
+    /// Per resident: age, categories, disability detail.
+    people: pass::People,
+    /// The merged counts per unit.
+    counts: counts::UnitCounts,
     /// Per level of `LEVELS`, the unit codes by index.
     unit_codes: Vec<Vec<String>>,
-    /// Per resident, its count columns as bits in [`count_names`](Self::count_names) order,
-    /// when there are at most 64 (else the counts come from [`flag_exprs`](Self::flag_exprs)).
-    masks: Option<Vec<u64>>,
 }
 
 impl SpecialNeeds {
@@ -180,78 +186,108 @@ impl SpecialNeeds {
         opts: &SpecialNeedsOptions,
         include_restricted: bool,
     ) -> Result<SpecialNeeds> {
-        let job_err = |message: String| build.job.error(message);
-        opts.check().map_err(job_err)?;
-        let reference = opts.date().map_err(job_err)?;
-        let model = &build.model;
-        let Some(r) = build.job.layers.residents.as_ref() else {
-            return Err(job_err("[special_needs] needs [layers.residents]".into()));
+        let job = &build.job;
+        let mut pass = SpecialNeedsPass::new(job, opts, include_restricted)?;
+        let Some(r) = job.layers.residents.as_ref() else {
+            return Err(job.error("[special_needs] needs [layers.residents]"));
         };
-        let (categories, unavailable) =
-            labels::available(opts, r, include_restricted).map_err(job_err)?;
-        let fields = labels::Fields::new(opts, r);
-        let roster = labels::Roster::read(build, r, &fields, &categories)?;
-        let ages = roster.ages(&fields, reference);
-        let needs_age = categories.iter().any(|c| c.rule.needs_age());
-        let mut issues = if fields.has_age() && needs_age {
-            roster.age_issues(model, &fields, &ages, reference)
-        } else {
-            Vec::new()
-        };
-        let (mut columns, unit_codes) = labels::unit_columns(model);
-        columns.push(labels::age_column(&ages));
-        let labels = roster.labels(model, &categories, &fields, &ages);
-        for (c, v) in categories.iter().zip(&labels) {
-            columns.push(Column::new(format!("cat_{}", c.id).into(), v.clone()));
+        let wanted = pass.columns();
+        let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let mut chunks = TableChunks::open(
+            Layer::Resident.name(),
+            &job.resolve(&r.path),
+            &refs,
+            &[],
+            &[],
+            r.encoding,
+            job.options.chunk_rows.rows(),
+        )?;
+        pass.header(chunks.header())?;
+        let residents = &build.model.residents;
+        let mut next = 0usize;
+        let mut placed = Vec::new();
+        while let Some(t) = chunks.next_chunk()? {
+            placed.clear();
+            for i in 0..t.frame.height() {
+                let src = t.source_row(i);
+                while next < residents.len() && residents[next].source_index < src {
+                    next += 1;
+                }
+                if next < residents.len() && residents[next].source_index == src {
+                    placed.push(Placed {
+                        row: i as u32,
+                        resident: next as u32,
+                        household: residents[next].household,
+                    });
+                    next += 1;
+                }
+            }
+            pass.chunk(&build.model, &t, &placed)?;
         }
-        let detail = match categories.iter().position(|c| c.id == "disabled") {
-            Some(d) => roster.disability(&labels[d], &fields),
-            None => labels::Detail::default(),
-        };
-        columns.extend(detail.columns());
-        let index = |id: &str| categories.iter().position(|c| c.id == id);
-        let pairs: Vec<(usize, usize)> = opts
-            .co_occurrence
-            .iter()
-            .filter_map(|[a, b]| Some((index(a)?, index(b)?)))
-            .collect();
-        let masks = labels::masks(&ages, &labels, &detail, &pairs);
-        let residents = DataFrame::new_infer_height(columns).map_err(|e| Error::Polars {
-            at: Location::layer("residents"),
-            source: Box::new(e),
-        })?;
-        let hot_spots = match &opts.hot_spots {
-            Some(h) => h.iter().filter_map(|id| index(id)).collect(),
-            None => (0..categories.len())
-                .filter(|i| categories[*i].tier == Tier::Care)
-                .collect(),
-        };
-        for i in &mut issues {
-            // Never an identifier; the index points into the roster.
-            i.id = i.id.as_deref().map(mask_identifier);
-        }
-        Ok(SpecialNeeds {
-            reference_date: reference,
-            categories,
-            unavailable,
-            pairs,
-            disability_detail: (detail.types.is_some(), detail.grades.is_some()),
-            disability_detail_finest: opts.disability_detail_finest.layer(),
-            hot_spots,
-            hot_spot_z: opts.hot_spot_z,
-            issues,
-            residents,
-            unit_codes,
-            masks,
-        })
+        pass.finish(&build.model)
     }
 
     /// One row per placed resident: `street_index`, `community_index`, `grid_index`,
     /// `building_index` (the unit's index in the model's level, null outside it), `age` (null if
     /// unknown), a boolean `cat_<id>` per category, and `disability_type` /
-    /// `disability_grade` (0 = not given) for the disabled. No identifiers.
-    pub fn residents(&self) -> &DataFrame {
-        &self.residents
+    /// `disability_grade` (null where not read or not disabled; grade 0 = not given). No
+    /// identifiers. Built on each call from the compact labels the analysis keeps.
+    ///
+    /// # Errors
+    /// [`Error::Polars`].
+    pub fn residents(&self, model: &Model) -> Result<DataFrame> {
+        let p = &self.people;
+        let n = p.cats.len();
+        let unit = |level: Layer| -> Column {
+            let v: UInt32Chunked = model
+                .residents
+                .par_iter()
+                .map(|r| model.households[r.household as usize].lineage.at(level))
+                .collect();
+            v.with_name(format!("{}_index", level.singular()).into())
+                .into_column()
+        };
+        let mut columns: Vec<Column> = LEVELS.iter().map(|l| unit(*l)).collect();
+        let ages: UInt32Chunked = p
+            .ages
+            .iter()
+            .map(|a| (*a != labels::NO_AGE).then_some(u32::from(*a)))
+            .collect();
+        columns.push(ages.with_name("age".into()).into_column());
+        for (c, cat) in self.categories.iter().enumerate() {
+            let v: BooleanChunked = p.cats.iter().map(|b| Some(b >> c & 1 == 1)).collect();
+            columns.push(v.with_name(format!("cat_{}", cat.id).into()).into_column());
+        }
+        let detail = |v: &[u8], i: usize| v.get(i).copied().filter(|d| *d != labels::NO_DETAIL);
+        if self.disability_detail.0 {
+            let v: StringChunked = (0..n)
+                .map(|i| detail(&p.types, i).map(|t| DISABILITY_TYPES[t as usize].1))
+                .collect();
+            columns.push(v.with_name("disability_type".into()).into_column());
+        }
+        if self.disability_detail.1 {
+            let v: UInt32Chunked = (0..n)
+                .map(|i| detail(&p.grades, i).map(u32::from))
+                .collect();
+            columns.push(v.with_name("disability_grade".into()).into_column());
+        }
+        DataFrame::new(n, columns).map_err(|e| Error::Polars {
+            at: Location::layer("residents"),
+            source: Box::new(e),
+        })
+    }
+
+    /// Per placed resident (in [`Model::residents`] order), whether it is in category `id`;
+    /// `None` for a category not computed.
+    pub fn members(&self, id: &str) -> Option<Vec<bool>> {
+        let c = self.categories.iter().position(|c| c.id == id)?;
+        Some(
+            self.people
+                .cats
+                .par_iter()
+                .map(|b| b >> c & 1 == 1)
+                .collect(),
+        )
     }
 
     /// The count columns, in order: age bands (fine partition), one per category, disability
@@ -315,17 +351,47 @@ impl SpecialNeeds {
         bounds
     }
 
-    fn count_exprs(&self) -> Vec<Expr> {
-        self.flag_exprs()
-            .into_iter()
-            .map(|e| e.cast(DataType::UInt64).sum())
-            .collect()
+    /// Counts per unit of a level as a lazy polars query: `<level>_id`, `residents` and every
+    /// column of [`SpecialNeeds::count_names`], in unit order. Units with no placed resident
+    /// are absent.
+    pub fn per_unit(&self, level: Layer) -> LazyFrame {
+        let Some(li) = LEVELS.iter().position(|l| *l == level) else {
+            return DataFrame::empty().lazy();
+        };
+        let residents = &self.counts.residents[li];
+        let units: Vec<usize> = (0..residents.len()).filter(|u| residents[*u] > 0).collect();
+        let id = format!("{}_id", level.singular());
+        let codes: StringChunked = units
+            .iter()
+            .map(|u| Some(self.unit_codes[li][*u].as_str()))
+            .collect();
+        let mut columns = vec![codes.with_name(id.into()).into_column()];
+        let counts: UInt64Chunked = units.iter().map(|u| Some(residents[*u])).collect();
+        columns.push(counts.with_name("residents".into()).into_column());
+        for (k, name) in self.count_names().iter().enumerate() {
+            let v: UInt64Chunked = units
+                .iter()
+                .map(|u| Some(self.counts.values[li][*u][k]))
+                .collect();
+            columns.push(v.with_name(name.as_str().into()).into_column());
+        }
+        match DataFrame::new(units.len(), columns) {
+            Ok(df) => df.lazy(),
+            Err(e) => DataFrame::empty()
+                .lazy()
+                .select([lit(e.to_string()).alias("error")]),
+        }
     }
+}
 
-    /// Per resident, whether it counts in each column of [`count_names`](Self::count_names)
-    /// (booleans, in that order and with those names).
-    fn flag_exprs(&self) -> Vec<Expr> {
-        let n = |e: Expr| e;
+#[cfg(test)]
+mod tests {
+    use super::{AGE_BANDS, DISABILITY_TYPES, LEVELS, SpecialNeeds};
+    use polars::prelude::*;
+
+    /// Per resident, whether it counts in each column of `count_names` (booleans, in that
+    /// order and with those names), as polars expressions over `residents()`.
+    fn flag_exprs(sn: &SpecialNeeds) -> Vec<Expr> {
         let age = || col("age");
         let mut out: Vec<Expr> = AGE_BANDS
             .iter()
@@ -336,140 +402,96 @@ impl SpecialNeeds {
                 } else {
                     cond.and(age().lt(lit(*hi)))
                 };
-                n(cond.fill_null(lit(false))).alias(*name)
+                cond.fill_null(lit(false)).alias(*name)
             })
             .collect();
-        out.push(n(age().is_null()).alias("age_unknown"));
-        for c in &self.categories {
-            out.push(n(col(format!("cat_{}", c.id))).alias(c.id.as_str()));
+        out.push(age().is_null().alias("age_unknown"));
+        for c in &sn.categories {
+            out.push(col(format!("cat_{}", c.id)).alias(c.id.as_str()));
         }
-        if self.disability_detail.0 {
+        if sn.disability_detail.0 {
             for (_, en) in DISABILITY_TYPES {
                 out.push(
-                    n(col("disability_type").eq(lit(en)).fill_null(lit(false)))
+                    col("disability_type")
+                        .eq(lit(en))
+                        .fill_null(lit(false))
                         .alias(format!("disabled_{en}")),
                 );
             }
         }
-        if self.disability_detail.1 {
-            for g in 1..=4u32 {
+        if sn.disability_detail.1 {
+            for g in 0..=4u32 {
+                let name = match g {
+                    0 => "disabled_grade_unknown".to_owned(),
+                    g => format!("disabled_grade_{g}"),
+                };
                 out.push(
-                    n(col("disability_grade").eq(lit(g)).fill_null(lit(false)))
-                        .alias(format!("disabled_grade_{g}")),
+                    col("disability_grade")
+                        .eq(lit(g))
+                        .fill_null(lit(false))
+                        .alias(name),
                 );
             }
-            out.push(
-                n(col("disability_grade").eq(lit(0u32)).fill_null(lit(false)))
-                    .alias("disabled_grade_unknown"),
-            );
         }
-        for (a, b) in &self.pairs {
-            let (a, b) = (&self.categories[*a].id, &self.categories[*b].id);
+        for (a, b) in &sn.pairs {
+            let (a, b) = (&sn.categories[*a].id, &sn.categories[*b].id);
             out.push(
-                n(col(format!("cat_{a}")).and(col(format!("cat_{b}"))))
+                col(format!("cat_{a}"))
+                    .and(col(format!("cat_{b}")))
                     .alias(format!("{a}_and_{b}")),
             );
         }
         out
     }
 
-    /// Counts per unit of a level as a lazy polars query: `<level>_id`, `residents` and every
-    /// column of [`SpecialNeeds::count_names`]. Units with no placed resident are absent.
-    pub fn per_unit(&self, level: Layer) -> LazyFrame {
-        let index = format!("{}_index", level.singular());
-        let id = format!("{}_id", level.singular());
-        let mut aggs = vec![len().cast(DataType::UInt64).alias("residents")];
-        aggs.extend(self.count_exprs());
-        let grouped = self
-            .residents
-            .clone()
-            .lazy()
-            .filter(col(index.as_str()).is_not_null())
-            .group_by([col(index.as_str())])
-            .agg(aggs);
-        // The units' codes in place of their indices.
-        let codes = LEVELS
-            .iter()
-            .position(|l| *l == level)
-            .map(|k| self.unit_codes[k].clone())
-            .unwrap_or_default();
-        let to_code = move |c: Column| -> PolarsResult<Column> {
-            let idx = c.u32()?;
-            let out: StringChunked = idx
-                .iter()
-                .map(|i| i.and_then(|i| codes.get(i as usize).map(String::as_str)))
-                .collect();
-            Ok(out.into_column())
-        };
-        grouped
-            .with_column(
-                col(index.as_str())
-                    .map(to_code, |_, f| {
-                        Ok(Field::new(f.name().clone(), DataType::String))
-                    })
-                    .alias(id.as_str()),
-            )
-            .drop(cols([index.as_str()]))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{LEVELS, SpecialNeeds};
-    use crate::analytics::counts::CountColumns;
-    use polars::prelude::*;
-
-    /// The counts per unit from the residents' bit masks equal those from the polars flags
-    /// (the path for more than 64 columns) and those of `per_unit`, at every level.
+    /// The counts per unit from the labels kept (one pass of flag indices) equal a polars
+    /// group-by of the residents' frame, at every level, for several chunk sizes.
     #[test]
-    fn mask_counts_agree_with_polars() {
+    fn counts_agree_with_a_polars_group_by() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut cfg = crate::sample::SampleConfig::small(11);
         cfg.households = 1500;
         crate::sample::write_sample(dir.path(), &cfg).expect("sample");
-        let job = crate::Job::from_toml(dir.path().join("job.toml")).expect("job");
+        let mut job = crate::Job::from_toml(dir.path().join("job.toml")).expect("job");
+        job.options.chunk_rows = "333".parse().expect("rows");
         let built = crate::build(&job).expect("build");
         let mut opts = job.special_needs.clone().expect("[special_needs]");
         opts.co_occurrence = vec![["disabled".into(), "unemployed".into()]];
         let sn = SpecialNeeds::compute(&built, &opts, false).expect("special needs");
-        assert!(sn.masks.is_some());
         let model = &built.model;
-        let base = CountColumns::base(model);
-        let off = base.names.len();
-        let fast = sn.columns(model, base.clone()).expect("mask counts");
-        let mut slow_sn = sn.clone();
-        slow_sn.masks = None;
-        let slow = slow_sn.columns(model, base).expect("polars counts");
-        assert_eq!(fast.values, slow.values);
+        let frame = sn.residents(model).expect("frame");
+        assert_eq!(frame.height(), model.residents.len());
         let names = sn.count_names();
         assert!(names.iter().any(|n| n == "disabled_and_unemployed"));
         let mut nonzero = 0;
-        for (li, level) in LEVELS.iter().enumerate() {
-            if !model.has(*level) {
+        for level in LEVELS {
+            if !model.has(level) {
                 continue;
             }
-            let per = sn.per_unit(*level).collect().expect("per unit");
-            let ids = per
-                .column(&format!("{}_id", level.singular()))
-                .and_then(|c| c.str().cloned())
-                .expect("ids");
-            for (k, name) in names.iter().enumerate() {
-                let col = per
-                    .column(name)
-                    .and_then(|c| c.cast(&DataType::UInt64))
-                    .expect("count column");
-                let col = col.u64().expect("u64");
-                for (id, v) in ids.iter().zip(col.iter()) {
-                    let u = (0..model.units(*level) as u32)
-                        .find(|&u| Some(model.code(*level, u)) == id)
-                        .expect("unit") as usize;
-                    assert_eq!(
-                        fast.values[li][u][off + k],
-                        v.unwrap_or(0),
-                        "{level:?} {name}"
-                    );
-                    nonzero += usize::from(v.unwrap_or(0) > 0);
-                }
+            let index = format!("{}_index", level.singular());
+            let aggs: Vec<Expr> = flag_exprs(&sn)
+                .into_iter()
+                .map(|e| e.cast(DataType::UInt64).sum())
+                .collect();
+            let expected = frame
+                .clone()
+                .lazy()
+                .filter(col(index.as_str()).is_not_null())
+                .group_by([col(index.as_str())])
+                .agg(aggs)
+                .sort([index.as_str()], Default::default())
+                .collect()
+                .expect("group by");
+            let got = sn.per_unit(level).collect().expect("per unit");
+            assert_eq!(got.height(), expected.height(), "{level:?}");
+            for name in &names {
+                let values = |df: &DataFrame| -> Vec<Option<u64>> {
+                    let c = df.column(name).and_then(|c| c.u64().cloned()).expect("u64");
+                    c.iter().collect()
+                };
+                let (e, g) = (values(&expected), values(&got));
+                assert_eq!(e, g, "{level:?} {name}");
+                nonzero += g.iter().filter(|v| v.unwrap_or(0) > 0).count();
             }
         }
         assert!(
