@@ -266,9 +266,13 @@ fn two_step_measures_match_hand_computed_examples() {
         500.0,
         &[Decay::None, Decay::Gaussian(200.0)],
     );
-    assert_eq!(both[0], two_step(&reach, &pop, &cap, 500.0, &Decay::None));
+    let values = |s: &shequ::analytics::coverage::fca::Scores| s.iter().collect::<Vec<_>>();
     assert_eq!(
-        both[1],
+        values(&both[0]),
+        two_step(&reach, &pop, &cap, 500.0, &Decay::None)
+    );
+    assert_eq!(
+        values(&both[1]),
         two_step(&reach, &pop, &cap, 500.0, &Decay::Gaussian(200.0))
     );
     // E2SFCA with bands ≤250: 1.0, ≤400: 0.5 (catchment 500).
@@ -698,9 +702,46 @@ fn accessibility_is_the_same_bit_for_bit_on_any_number_of_threads() {
     for threads in [2, 3, 7] {
         let many = run(threads);
         for (a, b) in one.iter().zip(&many) {
-            let bits =
-                |v: &Vec<Option<f64>>| v.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>();
+            let bits = |v: &shequ::analytics::coverage::fca::Scores| {
+                v.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>()
+            };
             assert_eq!(bits(a), bits(b), "{threads} threads");
         }
+    }
+}
+
+/// A research run keeps each home's reach as per-unit sums only (`HomeDetail::Units`): every
+/// output table is the same as from the full per-home detail, and the detail is really gone.
+#[test]
+fn per_unit_sums_give_the_same_outputs_as_per_home_detail() {
+    use shequ::analytics::coverage::{Coverage, HomeDetail};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples/sample-city");
+    let job = Job::from_toml(dir.join("job.toml")).unwrap();
+    let opts = job.coverage.clone().unwrap();
+    let tables = |detail: HomeDetail| {
+        let mut build = shequ::build(&job).unwrap();
+        let policy = shequ::run::policy(&job).unwrap();
+        let mut analysis = shequ::run::analyse(&job, &mut build, policy).unwrap();
+        let cov = Coverage::compute_with(&build, &opts, analysis.special_needs.as_ref(), detail);
+        let cov = cov.unwrap();
+        let kept = cov.reached.iter().any(|k| !k.reached.counts.is_empty());
+        analysis.coverage = Some(cov);
+        let out = shequ::output::Out::memory();
+        shequ::run::write_tables(&build, &analysis, &out).unwrap();
+        (out.tables(), kept)
+    };
+    let (homes, kept_homes) = tables(HomeDetail::Homes);
+    let (units, kept_units) = tables(HomeDetail::Units);
+    assert!(
+        kept_homes && !kept_units,
+        "the per-home counts go with Units"
+    );
+    assert!(homes.contains_key("coverage/grid") && homes.contains_key("coverage/siting"));
+    assert_eq!(
+        homes.keys().collect::<Vec<_>>(),
+        units.keys().collect::<Vec<_>>()
+    );
+    for (name, batch) in &homes {
+        assert_eq!(batch, &units[name], "{name}");
     }
 }

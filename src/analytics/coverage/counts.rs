@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use super::fca::Scores;
 use super::{Coverage, Measure};
 use crate::analytics::counts::{CountColumns, LEVELS};
 use crate::model::Model;
@@ -121,6 +122,7 @@ pub fn columns(cov: &Coverage, model: &Model, mut base: CountColumns) -> CountCo
 /// Per unit of a level: target residents, and sums over them of the nearest distance and of
 /// each accessibility score, from the unsuppressed model (published only where the target
 /// count is).
+#[derive(Debug, Clone, Default)]
 pub struct UnitSums {
     /// Target residents.
     pub target: Vec<u64>,
@@ -128,16 +130,39 @@ pub struct UnitSums {
     pub with_nearest: Vec<u64>,
     /// Sum of their nearest distances, each weighted by its household's target residents.
     pub nearest: Vec<f64>,
-    /// Sums of the accessibility scores, weighted likewise (empty when not computed).
+    /// Sums of the accessibility scores, weighted likewise (zeros when not computed).
     pub access: [Vec<f64>; 3],
 }
 
-/// [`UnitSums`] of `m` at each of `levels`, in one pass over the households.
-pub fn unit_sums(cov: &Coverage, model: &Model, levels: &[Layer], m: &Measure) -> Vec<UnitSums> {
-    let mut sums: Vec<UnitSums> = levels
+/// [`UnitSums`] of `m` at each of `levels`: the sums the measure made when it was computed.
+pub fn unit_sums(_cov: &Coverage, _model: &Model, levels: &[Layer], m: &Measure) -> Vec<UnitSums> {
+    levels
         .iter()
         .map(|l| {
-            let n = model.units(*l);
+            LEVELS
+                .iter()
+                .position(|x| x == l)
+                .and_then(|k| m.sums.get(k).cloned())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// What a measure is reduced from: per home, its target residents, its nearest facility's
+/// distance (`None` without one or without a location) and its scores.
+pub(super) struct HomeValues<'a> {
+    pub(super) weights: &'a [u32],
+    pub(super) nearest: &'a dyn Fn(usize) -> Option<f64>,
+    pub(super) access: &'a [Scores; 3],
+}
+
+/// [`UnitSums`] at every level of [`LEVELS`], in one pass over the households in their order
+/// (so the floating sums are added in a fixed order).
+pub(super) fn measure_sums(model: &Model, v: &HomeValues<'_>) -> Vec<UnitSums> {
+    let mut sums: Vec<UnitSums> = LEVELS
+        .iter()
+        .map(|l| {
+            let n = if model.has(*l) { model.units(*l) } else { 0 };
             UnitSums {
                 target: vec![0; n],
                 with_nearest: vec![0; n],
@@ -146,18 +171,13 @@ pub fn unit_sums(cov: &Coverage, model: &Model, levels: &[Layer], m: &Measure) -
             }
         })
         .collect();
-    let w = &cov.targets[m.target].weights;
-    let near = &cov.reached[m.reach].reached.nearest;
     for (h, hh) in model.households.iter().enumerate() {
-        let wh = w[h];
+        let wh = v.weights[h];
         if wh == 0 {
             continue;
         }
-        let nearest = match (cov.homes[h], near[h]) {
-            (Some(_), Some((_, d))) => Some(d),
-            _ => None,
-        };
-        for (l, s) in levels.iter().zip(sums.iter_mut()) {
+        let nearest = (v.nearest)(h);
+        for (l, s) in LEVELS.iter().zip(sums.iter_mut()) {
             let Some(u) = hh.lineage.at(*l) else {
                 continue;
             };
@@ -168,9 +188,9 @@ pub fn unit_sums(cov: &Coverage, model: &Model, levels: &[Layer], m: &Measure) -
                 s.nearest[u] += f64::from(wh) * d;
             }
             // Empty when accessibility is not computed.
-            for (k, a) in m.access.iter().enumerate() {
-                if let Some(Some(v)) = a.get(h) {
-                    s.access[k][u] += f64::from(wh) * v;
+            for (k, a) in v.access.iter().enumerate() {
+                if let Some(x) = a.get(h) {
+                    s.access[k][u] += f64::from(wh) * x;
                 }
             }
         }

@@ -95,6 +95,54 @@ pub fn two_step(
     )
     .pop()
     .expect("one decay")
+    .iter()
+    .collect()
+}
+
+/// Per demand point, its score or none, in 8 bytes a point: none is stored as NaN, which no
+/// score is (scores are sums of capacities over demands, finite and non-negative).
+///
+/// # Examples
+/// ```
+/// use shequ::analytics::coverage::fca::Scores;
+/// let s: Scores = [Some(0.5), None].into_iter().collect();
+/// assert_eq!((s.get(0), s.get(1), s.get(2), s.len()), (Some(0.5), None, None, 2));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Scores(Vec<f64>);
+
+impl Scores {
+    /// `n` points without a score.
+    pub fn none(n: usize) -> Scores {
+        Scores(vec![f64::NAN; n])
+    }
+
+    /// Point `i`'s score (`None` without one, or past the end).
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<f64> {
+        self.0.get(i).copied().filter(|v| !v.is_nan())
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True without points (accessibility not computed).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every point's score in order.
+    pub fn iter(&self) -> impl Iterator<Item = Option<f64>> + '_ {
+        self.0.iter().map(|v| (!v.is_nan()).then_some(*v))
+    }
+}
+
+impl FromIterator<Option<f64>> for Scores {
+    fn from_iter<I: IntoIterator<Item = Option<f64>>>(iter: I) -> Scores {
+        Scores(iter.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
 }
 
 /// [`two_step`] for several weight functions at once: one result per decay, from two range
@@ -110,7 +158,7 @@ pub fn two_step_many(
     supply: &[f64],
     catchment_m: f64,
     decays: &[Decay],
-) -> Vec<Vec<Option<f64>>> {
+) -> Vec<Scores> {
     let (m, nd) = (supply.len(), decays.len());
     let active: Vec<usize> = (0..demand.len()).filter(|i| demand[*i] > 0.0).collect();
     // Step 1: weighted demand within each facility's catchment, per decay. The points are cut
@@ -141,28 +189,27 @@ pub fn two_step_many(
     let ratio: Vec<Option<f64>> = (0..m * nd)
         .map(|kj| (total[kj] > 0.0).then(|| supply[kj % m] / total[kj]))
         .collect();
-    // Step 2: sum of weighted ratios within each demand point's catchment.
-    let per_point: Vec<Vec<Option<f64>>> = active
-        .par_iter()
-        .map(|&i| {
-            let mut a: Vec<Option<f64>> = vec![None; nd];
+    // Step 2: sum of weighted ratios within each demand point's catchment, every decay in one
+    // range query, into one flat table (`nd` values a point, NaN until a ratio is added).
+    let mut flat = vec![f64::NAN; demand.len() * nd];
+    flat.par_chunks_mut(nd.max(1))
+        .enumerate()
+        .filter(|(i, _)| demand[*i] > 0.0)
+        .for_each(|(i, a)| {
             reach.within(i, catchment_m, &mut |j, d| {
                 for (k, decay) in decays.iter().enumerate() {
                     if let Some(r) = ratio[k * m + j as usize] {
-                        *a[k].get_or_insert(0.0) += r * decay.weight(d);
+                        if a[k].is_nan() {
+                            a[k] = 0.0;
+                        }
+                        a[k] += r * decay.weight(d);
                     }
                 }
             });
-            a
-        })
-        .collect();
-    let mut out = vec![vec![None; demand.len()]; nd];
-    for (&i, a) in active.iter().zip(per_point) {
-        for (k, v) in a.into_iter().enumerate() {
-            out[k][i] = v;
-        }
-    }
-    out
+        });
+    (0..nd)
+        .map(|k| Scores(flat.iter().skip(k).step_by(nd).copied().collect()))
+        .collect()
 }
 
 /// The population-weighted Gini coefficient of `values` (≥ 0) with weights `weights`:

@@ -6,12 +6,13 @@ use std::collections::BTreeSet;
 use geo::Coord;
 use rayon::prelude::*;
 
-use super::fca::{Decay, two_step_many};
+use super::counts::{HomeValues, measure_sums};
+use super::fca::{Decay, Scores, two_step_many};
 use super::network::{Network, Snap};
 use super::reach::{NetworkReach, Reach, Reached, StraightReach};
 use super::{
-    AccessibilityOptions, DistanceMode, KindReach, Measure, NetworkOptions, NetworkSummary,
-    RuleSet, ServiceRule, Target, read_lines,
+    AccessibilityOptions, DistanceMode, HomeDetail, KindReach, Measure, NetworkOptions,
+    NetworkSummary, RuleSet, ServiceRule, Target, read_lines,
 };
 use crate::analytics::SpecialNeeds;
 use crate::error::Result;
@@ -132,6 +133,9 @@ pub(super) struct Measuring<'a> {
     pub(super) homes: &'a [Option<Coord<f64>>],
     pub(super) network: Option<(&'a Network, &'a [Option<Snap>])>,
     pub(super) accessibility: &'a AccessibilityOptions,
+    pub(super) detail: HomeDetail,
+    /// The facility type and distance siting reads each home's nearest facility of.
+    pub(super) siting: Option<(&'a str, DistanceMode)>,
 }
 
 impl Measuring<'_> {
@@ -187,7 +191,7 @@ impl Measuring<'_> {
         thresholds.sort_by(f64::total_cmp);
         thresholds.dedup();
         let reach = self.reach(mode, &sites, &thresholds);
-        let r = Reached::compute(reach.as_ref(), self.homes.len(), &thresholds);
+        let mut r = Reached::compute(reach.as_ref(), self.homes.len(), &thresholds);
         let ri = reached.len();
         for (i, rule) in self.rules.rules.iter().enumerate() {
             let Some(t) = self.rule_target[i] else {
@@ -201,6 +205,21 @@ impl Measuring<'_> {
                 .iter()
                 .map(|w| f64::from(*w))
                 .collect();
+            let mut access = self.access(reach.as_ref(), &demand, &supply);
+            let homes = self.homes;
+            let nearest = |h: usize| match (homes[h], r.nearest[h]) {
+                (Some(_), Some((_, d))) => Some(d),
+                _ => None,
+            };
+            let values = HomeValues {
+                weights: &self.targets[t].weights,
+                nearest: &nearest,
+                access: &access,
+            };
+            let sums = measure_sums(self.model, &values);
+            if self.detail == HomeDetail::Units {
+                access = Default::default();
+            }
             measures.push(Measure {
                 rule: i,
                 mode,
@@ -208,8 +227,15 @@ impl Measuring<'_> {
                 reach: ri,
                 target: t,
                 bands: self.bands(rule, &r),
-                access: self.access(reach.as_ref(), &demand, &supply),
+                access,
+                sums,
             });
+        }
+        if self.detail == HomeDetail::Units {
+            r.counts = Vec::new();
+            if self.siting != Some((kind, mode)) {
+                r.nearest = Vec::new();
+            }
         }
         reached.push(KindReach {
             kind: kind.to_owned(),
@@ -271,7 +297,7 @@ impl Measuring<'_> {
     }
 
     /// The 2SFCA family's accessibility per home (empty vectors for methods not computed).
-    fn access(&self, reach: &dyn Reach, demand: &[f64], supply: &[f64]) -> [Vec<Option<f64>>; 3] {
+    fn access(&self, reach: &dyn Reach, demand: &[f64], supply: &[f64]) -> [Scores; 3] {
         let acc = self.accessibility;
         let decays: Vec<Decay> = acc.methods().iter().map(|m| m.1.clone()).collect();
         let mut a = if decays.is_empty() {
@@ -279,7 +305,7 @@ impl Measuring<'_> {
         } else {
             two_step_many(reach, demand, supply, acc.catchment_m, &decays)
         };
-        a.resize_with(3, Vec::new);
+        a.resize_with(3, Scores::default);
         [
             std::mem::take(&mut a[0]),
             std::mem::take(&mut a[1]),
@@ -317,22 +343,12 @@ fn target_members(
     if let Some((_, why)) = sn.unavailable.iter().find(|(id, _)| id == target) {
         return Ok(Err(format!("category {target:?} not computed: {why}")));
     }
-    let df = sn.residents();
-    let col = df
-        .column(&format!("cat_{target}"))
-        .and_then(|c| c.bool().cloned())
-        .map_err(|e| e.to_string())?;
-    let col = col.rechunk();
-    let members: Vec<bool> = match col.downcast_iter().next() {
-        Some(arr) if col.chunks().len() == 1 => (0..model.residents.len())
-            .into_par_iter()
-            .map(|i| arr.get(i) == Some(true) && placed(i))
-            .collect(),
-        _ => col
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v == Some(true) && placed(i))
-            .collect(),
+    let Some(mut members) = sn.members(target) else {
+        return Ok(Err(format!("category {target:?} not computed")));
     };
+    members
+        .par_iter_mut()
+        .enumerate()
+        .for_each(|(i, m)| *m = *m && placed(i));
     Ok(Ok(members))
 }

@@ -117,7 +117,7 @@ pub(super) fn write_residents(
                 f64s(
                     people
                         .iter()
-                        .map(|p| of(p).and_then(|h| m.access[k][h]))
+                        .map(|p| of(p).and_then(|h| m.access[k].get(h)))
                         .collect(),
                 ),
                 true,
