@@ -24,9 +24,10 @@ use pyo3_arrow::ffi::{ArrayIterator, to_schema_pycapsule, to_stream_pycapsule};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use pyo3_arrow::input::AnyRecordBatch;
-use shequ::output::{Memory, Out};
-use shequ::privacy::Policy;
-use shequ::{Build, Layer, QualityReport};
+use shequ::Layer;
+
+mod state;
+use state::{State, build_labelled, policy_of};
 
 /// Maps a shequ error to its class in `shequ.errors`, with the location as attributes.
 fn py_err(py: Python<'_>, e: shequ::Error) -> PyErr {
@@ -376,48 +377,6 @@ fn sample(
     })
 }
 
-/// A model built from a job, with its analyses computed on demand.
-struct State {
-    build: Build,
-    /// The report and steps of the build alone: each analysis starts from them again.
-    base_report: QualityReport,
-    base_steps: Vec<shequ::StepTime>,
-    /// The outputs of the last job analysed (as JSON), kept for repeated table access.
-    cache: Option<(String, Arc<Memory>)>,
-}
-
-/// The privacy policy of a job; without `[privacy]`, research outputs (the safe choice).
-fn policy_of(job: &shequ::Job) -> shequ::Result<Policy> {
-    if job.privacy.is_some() {
-        shequ::run::policy(job)
-    } else {
-        Policy::resolve(&shequ::PrivacyOptions::research(), &job.base_dir)
-    }
-}
-
-impl State {
-    fn reset(&mut self) {
-        self.build.report = self.base_report.clone();
-        self.build.steps = self.base_steps.clone();
-    }
-
-    fn outputs(&mut self, job: &shequ::Job) -> shequ::Result<Arc<Memory>> {
-        let key = serde_json::to_string(job).expect("a job serialises");
-        if let Some((k, m)) = &self.cache {
-            if *k == key {
-                return Ok(m.clone());
-            }
-        }
-        self.reset();
-        let analysis = shequ::run::analyse(job, &mut self.build, policy_of(job)?)?;
-        let out = Out::memory();
-        shequ::run::write_tables(&self.build, &analysis, &out)?;
-        let memory = Arc::new(out.into_memory());
-        self.cache = Some((key, memory.clone()));
-        Ok(memory)
-    }
-}
-
 /// A built model: the five levels and facilities in the working CRS, every input row placed or
 /// reported.
 #[pyclass(frozen, module = "shequ._core")]
@@ -430,7 +389,7 @@ struct Model {
 /// Reads, checks, transforms and places every row of the job's layers.
 fn build(py: Python<'_>, job: &Job) -> PyResult<Model> {
     let j = job.inner.clone();
-    let built = detached(py, move || shequ::build(&j))?;
+    let (built, labels) = detached(py, move || build_labelled(&j))?;
     Ok(Model {
         job: job.inner.clone(),
         state: Arc::new(Mutex::new(State {
@@ -438,6 +397,7 @@ fn build(py: Python<'_>, job: &Job) -> PyResult<Model> {
             base_steps: built.steps.clone(),
             build: built,
             cache: None,
+            labels,
         })),
     })
 }
@@ -480,7 +440,7 @@ impl Model {
             let t0 = std::time::Instant::now();
             let mut s = lock(&state);
             s.reset();
-            let analysis = shequ::run::analyse(&job, &mut s.build, policy_of(&job)?)?;
+            let analysis = s.analyse(&job)?;
             let summary = shequ::run::write_outputs(
                 &job,
                 &mut s.build,

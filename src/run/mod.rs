@@ -7,11 +7,13 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use crate::analytics::coverage::HomeDetail;
+use crate::analytics::special_needs::SpecialNeedsPass;
 use crate::analytics::{Coverage, SpecialNeeds};
 use crate::crs::Crs;
 use crate::error::{Error, Result};
 use crate::job::Job;
-use crate::model::build::{Build, build_with_progress};
+use crate::model::build::{Build, PeopleSink, build_with_people, build_with_progress};
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, LayerCount, QualityIssue, Severity};
 use crate::output::{Out, Written, manifest_path, write_model_to};
@@ -186,10 +188,33 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
     crate::trace::step("run started");
     // The privacy choice is checked before any work: there is no default.
     let policy = policy(job)?;
-    let mut build = build_with_progress(job, progress)?;
+    // The analyses of people label each roster chunk as the build places it: the roster is
+    // read once, a chunk at a time.
+    let mut pass = match &job.special_needs {
+        Some(o) => Some(SpecialNeedsPass::new(
+            job,
+            o,
+            include_restricted(o, &policy),
+        )?),
+        None => None,
+    };
+    let mut sinks: Vec<&mut dyn PeopleSink> = Vec::new();
+    if let Some(p) = pass.as_mut() {
+        sinks.push(p);
+    }
+    let mut build = build_with_people(job, progress, &mut sinks)?;
     // The manifest's input hashes, computed while the analyses run.
     crate::output::prehash_files(build.inputs.iter().map(|i| i.path.clone()).collect());
-    let analysis = analyse(job, &mut build, policy)?;
+    let special = match pass {
+        Some(p) => {
+            let t = Instant::now();
+            let sn = p.finish(&build.model)?;
+            record(&mut build, "special-needs labels", t, &sn.issues);
+            Some(sn)
+        }
+        None => None,
+    };
+    let analysis = analyse_with(job, &mut build, policy, special)?;
     let summary = write_outputs(job, &mut build, analysis, out, progress, started, t0)?;
     Ok((build, summary))
 }
@@ -263,21 +288,82 @@ pub fn analyse(job: &Job, build: &mut Build, policy: Policy) -> Result<Analysis>
     let special = match &job.special_needs {
         Some(o) => {
             let t = Instant::now();
-            let include = o.include_restricted && policy.allow_restricted;
-            let sn = SpecialNeeds::compute(build, o, include)?;
+            let sn = SpecialNeeds::compute(build, o, include_restricted(o, &policy))?;
             record(build, "special-needs labels", t, &sn.issues);
             Some(sn)
         }
         None => None,
     };
-    // The roster's columns were kept for the special-needs pass only: nothing after it reads
-    // them (operational lists read the roster file again, for their scope), and at city scale
-    // they are the largest thing held (about 1.7 GB of 10 million residents' text).
-    build.roster = None;
+    analyse_with(job, build, policy, special)
+}
+
+/// [`analyse`], with the special-needs labels already made (by a [`SpecialNeedsPass`] that was
+/// a sink of the build, so the roster was read once); their issues are added to the build's
+/// report here.
+///
+/// # Examples
+/// ```
+/// use shequ::analytics::special_needs::SpecialNeedsPass;
+/// let dir = tempfile::tempdir()?;
+/// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(3))?;
+/// let job = shequ::Job::from_toml(dir.path().join("job.toml"))?;
+/// let policy = shequ::run::policy(&job)?;
+/// let opts = job.special_needs.as_ref().expect("the sample has [special_needs]");
+/// let mut pass = SpecialNeedsPass::new(&job, opts, shequ::run::include_restricted(opts, &policy))?;
+/// let mut build = shequ::build_with_people(&job, &shequ::NoProgress, &mut [&mut pass])?;
+/// let sn = pass.finish(&build.model)?;
+/// let analysis = shequ::run::analyse_labelled(&job, &mut build, policy, Some(sn))?;
+/// assert!(analysis.special_needs.is_some() && analysis.coverage.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`analyse`].
+pub fn analyse_labelled(
+    job: &Job,
+    build: &mut Build,
+    policy: Policy,
+    special: Option<SpecialNeeds>,
+) -> Result<Analysis> {
+    if let Some(sn) = &special {
+        build.report.extend(sn.issues.iter().cloned());
+        build.report.sort();
+    }
+    analyse_with(job, build, policy, special)
+}
+
+/// Whether the restricted tier is computed: the job asks and the policy allows it.
+///
+/// # Examples
+/// ```
+/// let job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+/// let policy = shequ::run::policy(&job)?;
+/// let opts = job.special_needs.as_ref().expect("[special_needs]");
+/// assert!(!shequ::run::include_restricted(opts, &policy)); // research: never
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn include_restricted(o: &crate::analytics::SpecialNeedsOptions, policy: &Policy) -> bool {
+    o.include_restricted && policy.allow_restricted
+}
+
+/// [`analyse`], with the special-needs labels already computed.
+fn analyse_with(
+    job: &Job,
+    build: &mut Build,
+    policy: Policy,
+    special: Option<SpecialNeeds>,
+) -> Result<Analysis> {
     let coverage = match &job.coverage {
         Some(o) => {
             let t = Instant::now();
-            let cov = Coverage::compute(build, o, special.as_ref())?;
+            // Aggregate outputs need each home's reach only as per-unit sums; operational
+            // lists read it per home.
+            let detail = if policy.kind.is_aggregate() {
+                HomeDetail::Units
+            } else {
+                HomeDetail::Homes
+            };
+            let cov = Coverage::compute_with(build, o, special.as_ref(), detail)?;
             record(build, "coverage", t, &cov.issues);
             Some(cov)
         }
