@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod boundary;
+mod chunks;
 mod coverage;
 mod crs;
 mod dp;
