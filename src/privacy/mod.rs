@@ -11,8 +11,14 @@
 //! * [`suppress`] — small-cell and complementary suppression across levels and categories.
 
 pub mod dp;
+mod id_number;
 pub mod optimal;
 pub mod suppress;
+
+pub use id_number::{
+    CitizenId, IdNumber, IdNumberProblem, LinkId, check_id_number, id_check_char, link_id_number,
+};
+pub(crate) use id_number::{id_number_birth, id_number_is_male};
 
 use std::fmt;
 use std::path::Path;
@@ -262,157 +268,6 @@ pub fn mask_identifier(id: &str) -> String {
     s.extend(std::iter::repeat_n('*', n - 4));
     s.extend(&chars[n - 2..]);
     s
-}
-
-/// What is wrong with a citizen ID number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdNumberProblem {
-    /// Not 18 characters (after removing spaces and converting full-width digits).
-    Length(usize),
-    /// A character other than a digit (or a final `X`).
-    Character,
-    /// Characters 7–14 are not a valid date.
-    BirthDate,
-    /// The check character is wrong.
-    CheckDigit {
-        /// The character found.
-        found: char,
-        /// The character the first 17 give.
-        expected: char,
-    },
-}
-
-impl fmt::Display for IdNumberProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IdNumberProblem::Length(n) => write!(f, "has {n} characters, not 18"),
-            IdNumberProblem::Character => {
-                f.write_str("has a character other than 0-9 or a final X")
-            }
-            IdNumberProblem::BirthDate => f.write_str("characters 7-14 are not a valid birth date"),
-            IdNumberProblem::CheckDigit { found, expected } => {
-                write!(
-                    f,
-                    "check character is {found}, the first 17 give {expected}"
-                )
-            }
-        }
-    }
-}
-
-/// A checked citizen ID number's normalised form and what it says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdNumber {
-    /// The 18 characters, ASCII, with an upper-case `X`.
-    pub normalized: String,
-    /// The birth date it encodes.
-    pub birth: chrono::NaiveDate,
-    /// Whether the sequence digit (the 17th character) is odd: male.
-    pub male: bool,
-}
-
-/// The GB 11643 check character of the first 17 digits (ISO 7064 MOD 11-2).
-///
-/// # Examples
-/// ```
-/// // The standard's example number 11010519491231002X.
-/// assert_eq!(shequ::privacy::id_check_char("11010519491231002"), Some('X'));
-/// assert_eq!(shequ::privacy::id_check_char("1101051949123100"), None);
-/// ```
-pub fn id_check_char(first17: &str) -> Option<char> {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const C: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
-    let b = first17.as_bytes();
-    if b.len() != 17 || !b.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let s: u32 = b.iter().zip(W).map(|(d, w)| (d - b'0') as u32 * w).sum();
-    Some(C[(s % 11) as usize])
-}
-
-/// Checks a citizen ID number (GB 11643): 18 characters, 17 digits and a check character
-/// (a digit or `X`), a valid birth date in characters 7–14, the right check character.
-/// Spaces, full-width digits and a lower-case `x` are accepted and normalised.
-///
-/// # Errors
-/// The [`IdNumberProblem`]. Report it with [`mask_identifier`], never with the number.
-///
-/// # Examples
-/// ```
-/// use shequ::privacy::{check_id_number, IdNumberProblem};
-/// let id = check_id_number("11010519491231002x").unwrap();
-/// assert_eq!(id.normalized, "11010519491231002X");
-/// assert_eq!(id.birth.to_string(), "1949-12-31");
-/// assert!(!id.male);
-/// assert_eq!(check_id_number("１１０１０５１９４９１２３１００２Ｘ").unwrap().normalized, "11010519491231002X");
-/// assert!(matches!(check_id_number("110105194912310021"), Err(IdNumberProblem::CheckDigit { .. })));
-/// assert!(matches!(check_id_number("110105194913310028"), Err(IdNumberProblem::BirthDate)));
-/// assert_eq!(check_id_number("12345"), Err(IdNumberProblem::Length(5)));
-/// ```
-///
-/// # Panics
-/// Never: a number that passes the character check is ASCII.
-pub fn check_id_number(raw: &str) -> std::result::Result<IdNumber, IdNumberProblem> {
-    let (digits, birth) = parse_id_number(raw)?;
-    Ok(IdNumber {
-        normalized: String::from_utf8(digits.to_vec()).expect("ASCII"),
-        birth,
-        male: (digits[16] - b'0') % 2 == 1,
-    })
-}
-
-/// Whether a valid ID number's holder is male, without allocating (for hot loops).
-pub(crate) fn id_number_is_male(raw: &str) -> std::result::Result<bool, IdNumberProblem> {
-    parse_id_number(raw).map(|(d, _)| (d[16] - b'0') % 2 == 1)
-}
-
-/// The birth date of a valid ID number, without allocating.
-pub(crate) fn id_number_birth(raw: &str) -> Option<chrono::NaiveDate> {
-    parse_id_number(raw).ok().map(|(_, b)| b)
-}
-
-/// Normalises into a stack buffer and checks; no allocation.
-fn parse_id_number(
-    raw: &str,
-) -> std::result::Result<([u8; 18], chrono::NaiveDate), IdNumberProblem> {
-    let mut d = [0u8; 18];
-    let mut n = 0usize;
-    let mut other = false;
-    for ch in raw.chars() {
-        let b = match ch {
-            ' ' | '\u{3000}' | '\t' => continue,
-            '0'..='9' => ch as u8,
-            '０'..='９' => b'0' + (ch as u32 - '０' as u32) as u8,
-            'x' | 'X' | 'Ｘ' | 'ｘ' => b'X',
-            _ => {
-                other = true;
-                b'?'
-            }
-        };
-        if n < 18 {
-            d[n] = b;
-        }
-        n += 1;
-    }
-    if n != 18 {
-        return Err(IdNumberProblem::Length(n));
-    }
-    if other || !d[..17].iter().all(u8::is_ascii_digit) {
-        return Err(IdNumberProblem::Character);
-    }
-    let num = |r: std::ops::Range<usize>| {
-        d[r].iter()
-            .fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0'))
-    };
-    let birth = chrono::NaiveDate::from_ymd_opt(num(6..10) as i32, num(10..12), num(12..14))
-        .ok_or(IdNumberProblem::BirthDate)?;
-    let first17 = std::str::from_utf8(&d[..17]).expect("ASCII digits");
-    let expected = id_check_char(first17).expect("17 digits");
-    let found = char::from(d[17]);
-    if found != expected {
-        return Err(IdNumberProblem::CheckDigit { found, expected });
-    }
-    Ok((d, birth))
 }
 
 /// Refuses person-level output under a research policy.
