@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 use std::path::Path;
+use chrono::NaiveDate;
 
 use polars::prelude::*;
 
@@ -167,4 +168,65 @@ pub fn clean_code_ref(s: &str) -> Option<Cow<'_, str>> {
             })
             .collect(),
     ))
+}
+
+/// Parses a roster birth date: `19560312`, `1956-03-12`, `1956/3/12`, `1956.3.12` or
+/// `1956年3月12日` (full-width digits too).
+///
+/// # Examples
+/// ```
+/// use shequ::io::table::parse_birth_date;
+/// let d = chrono::NaiveDate::from_ymd_opt(1956, 3, 12);
+/// for s in ["19560312", "1956-03-12", "1956/3/12", "1956年3月12日", " １９５６-３-１２ "] {
+///     assert_eq!(parse_birth_date(s), d, "{s}");
+/// }
+/// assert_eq!(parse_birth_date("1956-02-30"), None);
+/// assert_eq!(parse_birth_date(""), None);
+/// ```
+pub fn parse_birth_date(s: &str) -> Option<NaiveDate> {
+    let mut parts = [0u32; 3];
+    let mut n = 0usize;
+    let mut digits = 0usize;
+    let mut all = 0u64;
+    let mut total_digits = 0usize;
+    for ch in s.trim().chars() {
+        let d = match ch {
+            '0'..='9' => Some(ch as u32 - '0' as u32),
+            '０'..='９' => Some(ch as u32 - '０' as u32),
+            _ => None,
+        };
+        match d {
+            Some(d) => {
+                if n >= 3 {
+                    return None;
+                }
+                parts[n] = parts[n] * 10 + d;
+                digits += 1;
+                total_digits += 1;
+                all = all * 10 + u64::from(d);
+            }
+            None => {
+                if digits > 0 {
+                    n += 1;
+                    digits = 0;
+                }
+            }
+        }
+    }
+    if digits > 0 {
+        n += 1;
+    }
+    let (y, m, d) = match n {
+        1 if total_digits == 8 => (
+            (all / 10_000) as u32,
+            (all / 100 % 100) as u32,
+            (all % 100) as u32,
+        ),
+        3 => (parts[0], parts[1], parts[2]),
+        _ => return None,
+    };
+    if !(1880..=2200).contains(&y) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y as i32, m, d)
 }
