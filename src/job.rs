@@ -426,6 +426,9 @@ pub struct Job {
     pub special_needs: Option<crate::analytics::SpecialNeedsOptions>,
     /// Service coverage, accessibility and siting: when present, `run` writes `coverage/`.
     pub coverage: Option<crate::analytics::CoverageOptions>,
+    /// Departmental registers linked to the roster (`[[registers]]`, `docs/registers.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registers: Vec<crate::registry::RegisterOptions>,
     /// How outputs are laid out: partitioned person-level tables, the HTML map.
     #[serde(default)]
     pub output: OutputOptions,
@@ -580,6 +583,7 @@ impl Job {
         }
         self.check_columns().map_err(err)?;
         self.check_crs().map_err(err)?;
+        crate::registry::check_registers(self).map_err(err)?;
         Ok(())
     }
 

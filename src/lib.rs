@@ -16,6 +16,8 @@
 //!   distance), 2SFCA accessibility, equity and siting ([`analytics::coverage`]).
 //! * [`privacy`] — research vs operational outputs, keyed pseudonyms, ID-number checks,
 //!   small-cell and complementary suppression.
+//! * [`registry`] — departmental registers linked to the roster by ID number, with a
+//!   reconciliation report.
 //! * [`sample`] — a deterministic synthetic district.
 //!
 //! # Example
@@ -51,6 +53,7 @@ mod model;
 pub mod output;
 pub mod privacy;
 mod progress;
+pub mod registry;
 pub mod run;
 pub mod sample;
 mod trace;
@@ -64,6 +67,7 @@ pub use job::{
 };
 pub use model::build::{
     Build, InputInfo, PeopleSink, Placed, StepTime, build, build_with_people, build_with_progress,
+    restream,
 };
 pub use model::ids::{BuildingId, CommunityId, FacilityId, GridId, HouseholdId, StreetId};
 pub use model::level::Layer;

@@ -23,7 +23,7 @@ use crate::model::unit::Unit;
 use crate::progress::{NoProgress, Progress};
 use frame::{Staged, derive_by_dissolve, model_units, store_units};
 use people::{HouseholdRows, Placer, RosterPart, stream_roster};
-pub use people::{PeopleSink, Placed};
+pub use people::{PeopleSink, Placed, restream};
 use std::sync::mpsc::Receiver;
 
 /// What a build read and how long each step took, for the run manifest.

@@ -4,7 +4,9 @@
 mod households;
 mod locate;
 mod residents;
+mod restream;
 
 pub(crate) use households::HouseholdRows;
 pub use residents::{PeopleSink, Placed};
+pub use restream::restream;
 pub(crate) use residents::{Placer, RosterPart, stream_roster};

@@ -1,0 +1,419 @@
+//! Linking registers to the roster, as a sink of the people stage: each roster chunk is
+//! looked up in the registers' keys, and the registers' rows count the residents that fit.
+//! The state is per register row (a count and the first resident), so it is the same for any
+//! chunking; the outcomes are decided once, after the last chunk.
+
+use std::hash::BuildHasher;
+
+use chrono::Datelike;
+
+use super::load::Register;
+use super::names::name_key;
+use super::report::{Finding, FindingKind, RegisterSummary};
+use crate::error::{Error, Location, Result};
+use crate::io::table::{Table, TextColumn, parse_birth_date};
+use crate::model::Model;
+use crate::model::build::{PeopleSink, Placed};
+use crate::privacy::{IdNumberProblem, link_id_number};
+
+/// The roster columns linkage reads.
+#[derive(Debug, Clone, Default)]
+pub struct RosterKeys {
+    /// The roster's ID-number column.
+    pub id_number: Option<String>,
+    /// The roster's name column.
+    pub name: Option<String>,
+    /// The roster's birth-date column (else birth dates come from ID numbers).
+    pub birth_date: Option<String>,
+}
+
+/// A register row's link state: residents that fit, the first of them, and whether its name
+/// differs from the register's.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hits {
+    count: u32,
+    resident: u32,
+    name_differs: bool,
+}
+
+/// The registers, their lookup keys and the link state: a [`PeopleSink`].
+pub struct Linker {
+    registers: Vec<Register>,
+    /// The first global row of each register (rows are numbered across registers).
+    starts: Vec<usize>,
+    /// (ID key, global row), sorted: rows with a usable ID number.
+    strong: Vec<(u64, u32)>,
+    /// (name-and-birth key, global row), sorted: rows whose ID number is missing or unusable.
+    weak: Vec<(u64, u32)>,
+    /// The birth dates of the weak keys, sorted (a cheap test before a name is normalised).
+    weak_births: Vec<i32>,
+    /// Per global row: the register's community resolved to a model community.
+    community: Vec<Option<u32>>,
+    hits: Vec<Hits>,
+    keys: RosterKeys,
+    hasher: foldhash::fast::FixedState,
+}
+
+/// What linking found: per register its counts, the findings, and the memberships.
+#[derive(Debug, Clone)]
+pub struct Links {
+    /// The registers read.
+    pub registers: Vec<Register>,
+    /// Per register, counts by kind.
+    pub summaries: Vec<RegisterSummary>,
+    /// Every finding but the plain matches.
+    pub findings: Vec<Finding>,
+    /// (register index, row index in it, resident): the linked rows that give membership
+    /// (matched or weakly matched, not inactive).
+    pub memberships: Vec<(u16, u32, u32)>,
+    /// (register index, resident): the rows matched by ID number (inactive ones too), which
+    /// `findings` does not list.
+    pub matched: Vec<(u16, u32)>,
+}
+
+impl Linker {
+    /// A linker of `registers` to a roster read with `keys`.
+    pub fn new(registers: Vec<Register>, keys: RosterKeys) -> Linker {
+        let hasher = foldhash::fast::FixedState::with_seed(0x5e9_0a11);
+        let mut starts = Vec::with_capacity(registers.len());
+        let (mut strong, mut weak, mut births) = (Vec::new(), Vec::new(), Vec::new());
+        let mut g = 0usize;
+        for reg in &registers {
+            starts.push(g);
+            for r in &reg.rows {
+                match (&r.id, &r.name, r.birth) {
+                    (Ok(id), _, _) => strong.push((id.key(), g as u32)),
+                    (Err(_), Some(name), Some(birth)) => {
+                        let days = birth.num_days_from_ce();
+                        weak.push((hasher.hash_one((name.as_str(), days)), g as u32));
+                        births.push(days);
+                    }
+                    _ => {}
+                }
+                g += 1;
+            }
+        }
+        strong.sort_unstable();
+        weak.sort_unstable();
+        births.sort_unstable();
+        births.dedup();
+        Linker {
+            registers,
+            starts,
+            strong,
+            weak,
+            weak_births: births,
+            community: Vec::new(),
+            hits: vec![Hits::default(); g],
+            keys,
+            hasher,
+        }
+    }
+
+    fn row(&self, g: usize) -> (usize, usize) {
+        let r = self.starts.partition_point(|&s| s <= g) - 1;
+        (r, g - self.starts[r])
+    }
+
+    /// Resolves every row's community against the model's codes and names (once).
+    fn resolve_communities(&mut self, model: &Model) {
+        let lookup = community_lookup(model);
+        self.community = self
+            .registers
+            .iter()
+            .flat_map(|reg| &reg.rows)
+            .map(|r| {
+                r.community
+                    .as_deref()
+                    .and_then(|c| lookup.get(&community_key(c)).copied())
+            })
+            .collect();
+    }
+
+    fn hit(&mut self, g: u32, resident: u32, name_differs: bool) {
+        let h = &mut self.hits[g as usize];
+        h.count = h.count.saturating_add(1);
+        if h.count == 1 {
+            h.resident = resident;
+            h.name_differs = name_differs;
+        }
+    }
+}
+
+impl PeopleSink for Linker {
+    fn columns(&self) -> Vec<String> {
+        [&self.keys.id_number, &self.keys.name, &self.keys.birth_date]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    fn header(&mut self, names: &[String]) -> Result<()> {
+        for c in self.columns() {
+            if !names.contains(&c) {
+                return Err(Error::column_not_found(
+                    Location::layer("residents").column(c.as_str()),
+                    names,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn chunk(&mut self, model: &Model, table: &Table, placed: &[Placed]) -> Result<()> {
+        if self.community.is_empty() && !self.hits.is_empty() {
+            self.resolve_communities(model);
+        }
+        let col = |c: &Option<String>| c.as_deref().map(|c| table.text_column(c));
+        let (ids, names, births) = (
+            col(&self.keys.id_number),
+            col(&self.keys.name),
+            col(&self.keys.birth_date),
+        );
+        for p in placed {
+            let i = p.row as usize;
+            let id = ids.as_ref().and_then(|c| c.get(i)).map(link_id_number);
+            if let Some(Ok(id)) = id {
+                self.link_strong(id.id.key(), p.resident, names.as_ref(), i);
+            }
+            if !self.weak.is_empty() {
+                let birth = births
+                    .as_ref()
+                    .and_then(|c| c.get(i))
+                    .and_then(parse_birth_date)
+                    .or(id.and_then(|r| r.ok()).map(|l| l.id.birth()));
+                if let Some(birth) = birth {
+                    self.link_weak(model, p, birth.num_days_from_ce(), names.as_ref(), i);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Linker {
+    fn link_strong(&mut self, key: u64, resident: u32, names: Option<&TextColumn<'_>>, i: usize) {
+        let from = self.strong.partition_point(|&(k, _)| k < key);
+        let mut j = from;
+        while j < self.strong.len() && self.strong[j].0 == key {
+            let g = self.strong[j].1;
+            let (r, k) = self.row(g as usize);
+            let theirs = self.registers[r].rows[k].name.as_deref();
+            let ours = names.and_then(|c| c.get(i)).and_then(name_key);
+            let differs = matches!((theirs, ours.as_deref()), (Some(a), Some(b)) if a != b);
+            self.hit(g, resident, differs);
+            j += 1;
+        }
+    }
+
+    fn link_weak(
+        &mut self,
+        model: &Model,
+        p: &Placed,
+        days: i32,
+        names: Option<&TextColumn<'_>>,
+        i: usize,
+    ) {
+        if self.weak_births.binary_search(&days).is_err() {
+            return;
+        }
+        let Some(name) = names.and_then(|c| c.get(i)).and_then(name_key) else {
+            return;
+        };
+        let key = self.hasher.hash_one((name.as_str(), days));
+        let community = model.households[p.household as usize].lineage.community;
+        let from = self.weak.partition_point(|&(k, _)| k < key);
+        let mut j = from;
+        while j < self.weak.len() && self.weak[j].0 == key {
+            let g = self.weak[j].1;
+            let (r, k) = self.row(g as usize);
+            let row = &self.registers[r].rows[k];
+            // The hash is only a filter: the key itself must agree, and the community too
+            // when the register names one.
+            let same = row.name.as_deref() == Some(name.as_str())
+                && row.birth.map(|b| b.num_days_from_ce()) == Some(days);
+            let place_ok = row.community.is_none() || self.community[g as usize] == community;
+            if same && place_ok {
+                self.hit(g, p.resident, false);
+            }
+            j += 1;
+        }
+    }
+
+    /// Decides every row's outcome and conflicts.
+    pub fn finish(self, model: &Model) -> Links {
+        let mut links = Links {
+            summaries: Vec::with_capacity(self.registers.len()),
+            findings: Vec::new(),
+            memberships: Vec::new(),
+            matched: Vec::new(),
+            registers: Vec::new(),
+        };
+        for (r, reg) in self.registers.iter().enumerate() {
+            let at = self.starts[r];
+            let mut findings = reg.findings.clone();
+            // Reading's findings on a row that names a person: placed where the row is.
+            let by_row: foldhash::HashMap<usize, usize> =
+                reg.rows.iter().enumerate().map(|(k, x)| (x.row, k)).collect();
+            for f in &mut findings {
+                if let Some(&k) = by_row.get(&f.row) {
+                    let h = self.hits[at + k];
+                    f.community = self.community.get(at + k).copied().flatten();
+                    f.resident = (h.count == 1).then_some(h.resident);
+                }
+            }
+            for (k, row) in reg.rows.iter().enumerate() {
+                let h = self.hits[at + k];
+                let community = self.community.get(at + k).copied().flatten();
+                let f = decide(reg, row, h, community, model);
+                if f.member {
+                    links.memberships.push((r as u16, k as u32, h.resident));
+                }
+                findings.extend(f.findings);
+            }
+            links.summaries.push(summary(reg, &findings));
+            links.matched.extend(
+                findings
+                    .iter()
+                    .filter(|f| f.kind == FindingKind::Matched)
+                    .filter_map(|f| Some((r as u16, f.resident?))),
+            );
+            findings.retain(|f| f.kind != FindingKind::Matched);
+            links.findings.extend(findings);
+        }
+        links.registers = self.registers;
+        links
+    }
+}
+
+/// One row's outcome, its conflicts, and whether it gives membership.
+struct Decision {
+    findings: Vec<Finding>,
+    member: bool,
+}
+
+fn decide(
+    reg: &Register,
+    row: &super::load::RegisterRow,
+    h: Hits,
+    community: Option<u32>,
+    model: &Model,
+) -> Decision {
+    let finding = |kind, detail: String, resident| Finding {
+        register: reg.options.id.clone(),
+        row: row.row,
+        id: row.masked.clone(),
+        kind,
+        detail,
+        resident,
+        community,
+    };
+    let outcome = match (&row.id, h.count) {
+        (Ok(_), 0) => (FindingKind::IdNotFound, "no roster resident has the ID number".to_owned()),
+        (Ok(_), 1) => (FindingKind::Matched, String::new()),
+        (Err(_), 1) => (FindingKind::WeakMatch, weak_reason(&row.id)),
+        (Ok(_), n) => (FindingKind::Ambiguous, format!("{n} roster residents have the ID number")),
+        (Err(_), 0) => match row.id {
+            Err(IdNumberProblem::StoredAsNumber) => (FindingKind::UnrecoverableId, weak_reason(&row.id)),
+            _ => (FindingKind::InvalidId, format!("{}; no resident has the name and birth date", weak_reason(&row.id))),
+        },
+        (Err(_), n) => (FindingKind::Ambiguous, format!("{n} roster residents have the name and birth date")),
+    };
+    let linked = matches!(outcome.0, FindingKind::Matched | FindingKind::WeakMatch);
+    let resident = linked.then_some(h.resident);
+    let mut findings = vec![finding(outcome.0, outcome.1, resident)];
+    if !linked {
+        return Decision { findings, member: false };
+    }
+    if h.name_differs {
+        findings.push(finding(FindingKind::NameMismatch, "the roster's name for this ID number differs".into(), resident));
+    }
+    if let Some(status) = &row.inactive {
+        findings.push(finding(FindingKind::InactiveInRegister, format!("status {status:?} in the register, active in the roster"), resident));
+    }
+    if row.community.is_some() {
+        let placed = model.residents[h.resident as usize].household;
+        let theirs = model.households[placed as usize].lineage.community;
+        if community.is_none() || community != theirs {
+            let detail = match community {
+                None => "the register's community is not a community of the model".to_owned(),
+                Some(_) => "the roster places the resident in another community".to_owned(),
+            };
+            findings.push(finding(FindingKind::CommunityMismatch, detail, resident));
+        }
+    }
+    Decision { findings, member: row.inactive.is_none() }
+}
+
+fn weak_reason(id: &std::result::Result<crate::privacy::CitizenId, IdNumberProblem>) -> String {
+    match id {
+        Err(IdNumberProblem::Length(0)) => "no ID number".to_owned(),
+        Err(e) => format!("the ID number {e}"),
+        Ok(_) => String::new(),
+    }
+}
+
+fn summary(reg: &Register, findings: &[Finding]) -> RegisterSummary {
+    let mut counts = std::collections::BTreeMap::new();
+    for f in findings {
+        *counts.entry(f.kind).or_insert(0) += 1;
+    }
+    RegisterSummary {
+        id: reg.options.id.clone(),
+        department: reg.options.department.clone(),
+        path: reg.path.display().to_string(),
+        sheet: reg.sheet.as_ref().map(|(s, _)| s.clone()),
+        header_rows: reg.sheet.as_ref().map(|(_, h)| *h),
+        rows: reg.rows_read,
+        upgraded_ids: reg.rows.iter().filter(|r| r.upgraded).count(),
+        counts,
+    }
+}
+
+/// A community name or code compared without spaces and full-width forms, and without a
+/// trailing `社区` or `居委会`.
+fn community_key(s: &str) -> String {
+    let k = name_key(s).unwrap_or_default();
+    let k = k.strip_suffix("社区").or_else(|| k.strip_suffix("居委会")).unwrap_or(&k);
+    k.to_owned()
+}
+
+/// Every community's code and name keys → its index.
+fn community_lookup(model: &Model) -> foldhash::HashMap<String, u32> {
+    let mut m = foldhash::HashMap::default();
+    for (i, c) in model.communities.iter().enumerate() {
+        m.insert(community_key(c.id.as_str()), i as u32);
+        if let Some(n) = &c.name {
+            m.insert(community_key(n), i as u32);
+        }
+    }
+    m
+}
+
+impl RosterKeys {
+    /// The roster columns of `job`: its ID number and name, and the birth date of
+    /// `[special_needs.fields]` when mapped.
+    pub fn of(job: &crate::Job) -> RosterKeys {
+        let r = job.layers.residents.as_ref();
+        RosterKeys {
+            id_number: r.and_then(|r| r.id_number.clone()),
+            name: r.and_then(|r| r.name.clone()),
+            birth_date: job
+                .special_needs
+                .as_ref()
+                .and_then(|s| s.fields.get("birth_date").cloned()),
+        }
+    }
+}
+
+/// Reads every register of `job`.
+///
+/// # Errors
+/// As [`read_register`](super::read_register).
+pub fn read_registers(job: &crate::Job) -> Result<Vec<Register>> {
+    job.registers
+        .iter()
+        .map(|o| super::read_register(o, &job.base_dir))
+        .collect()
+}
