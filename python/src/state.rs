@@ -6,6 +6,7 @@ use std::sync::Arc;
 use shequ::analytics::special_needs::SpecialNeedsPass;
 use shequ::output::{Memory, Out};
 use shequ::privacy::Policy;
+use shequ::registry::{Linker, Links, RosterKeys, read_registers};
 use shequ::{Build, QualityReport, SpecialNeeds};
 
 /// A model built from a job, with its analyses computed on demand.
@@ -19,6 +20,8 @@ pub(crate) struct State {
     /// The special-needs labels made with the build (the roster read once), under the key of
     /// the options and tier they were made for.
     pub(crate) labels: Option<(String, SpecialNeeds)>,
+    /// The job's registers linked to the roster with the build.
+    pub(crate) links: Option<Links>,
 }
 
 /// The key of the special-needs labels a job asks for: its options and whether the
@@ -30,12 +33,14 @@ fn labels_key(job: &shequ::Job) -> Option<String> {
     Some(format!("{}|{include}", serde_json::to_string(o).ok()?))
 }
 
-/// Builds the model with the job's special-needs pass as a sink, so the roster is read once;
-/// the labels come back when the job has `[special_needs]` and a usable policy.
-pub(crate) fn build_labelled(
-    job: &shequ::Job,
-) -> shequ::Result<(Build, Option<(String, SpecialNeeds)>)> {
-    let pass = match (&job.special_needs, labels_key(job), policy_of(job)) {
+/// The model built with the job's special-needs pass and register linker as sinks, so the
+/// roster is read once: the labels come back when the job has `[special_needs]` and a usable
+/// policy, the links when it has `[[registers]]`.
+pub(crate) type Labelled = (Build, Option<(String, SpecialNeeds)>, Option<Links>);
+
+/// Builds the model with its people sinks ([`Labelled`]).
+pub(crate) fn build_labelled(job: &shequ::Job) -> shequ::Result<Labelled> {
+    let mut pass = match (&job.special_needs, labels_key(job), policy_of(job)) {
         (Some(o), Some(key), Ok(policy)) => {
             let include = shequ::run::include_restricted(o, &policy);
             SpecialNeedsPass::new(job, o, include)
@@ -44,14 +49,29 @@ pub(crate) fn build_labelled(
         }
         _ => None,
     };
-    match pass {
-        Some((key, mut p)) => {
-            let built = shequ::build_with_people(job, &shequ::NoProgress, &mut [&mut p])?;
-            let sn = p.finish(&built.model)?;
-            Ok((built, Some((key, sn))))
-        }
-        None => Ok((shequ::build(job)?, None)),
+    let mut linker = match job.registers.is_empty() {
+        true => None,
+        false => Some(Linker::new(read_registers(job)?, RosterKeys::of(job))),
+    };
+    let mut sinks: Vec<&mut dyn shequ::PeopleSink> = Vec::new();
+    if let Some((_, p)) = pass.as_mut() {
+        sinks.push(p);
     }
+    if let Some(l) = linker.as_mut() {
+        sinks.push(l);
+    }
+    let built = shequ::build_with_people(job, &shequ::NoProgress, &mut sinks)?;
+    let mut links = linker.map(|l| l.finish(&built.model));
+    let labels = match pass {
+        Some((key, mut p)) => {
+            if let Some(l) = links.as_mut() {
+                p.apply_registers(l);
+            }
+            Some((key, p.finish(&built.model)?))
+        }
+        None => None,
+    };
+    Ok((built, labels, links))
 }
 
 /// The privacy policy of a job; without `[privacy]`, research outputs (the safe choice).
@@ -91,9 +111,12 @@ impl State {
             }
         }
         self.reset();
-        let analysis = self.analyse(job)?;
+        let mut analysis = self.analyse(job)?;
+        analysis.registers = self.links.take();
         let out = Out::memory();
-        shequ::run::write_tables(&self.build, &analysis, &out)?;
+        let written = shequ::run::write_tables(&self.build, &analysis, &out);
+        self.links = analysis.registers.take();
+        written?;
         let memory = Arc::new(out.into_memory());
         self.cache = Some((key, memory.clone()));
         Ok(memory)

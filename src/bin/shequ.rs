@@ -41,6 +41,19 @@ enum Command {
         #[arg(long)]
         chunk_rows: Option<shequ::io::chunks::ChunkRows>,
     },
+    /// Write the merged resident registry of an operational job's scope: every resident with
+    /// its labels and their sources (roster, registers), under keyed pseudonyms; with
+    /// --previous, the change report against last month's registry.
+    Registry {
+        /// The job file (TOML), an operational run.
+        job: PathBuf,
+        /// Output directory (registry.parquet, changes.parquet).
+        #[arg(long, short)]
+        out: PathBuf,
+        /// The previous registry.parquet (written with the same pseudonym key).
+        #[arg(long)]
+        previous: Option<PathBuf>,
+    },
     /// Build the model and print the data-quality report; writes nothing unless --out is given.
     Validate {
         /// The job file (TOML).
@@ -202,6 +215,19 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let (_, summary) = shequ::run::run(&job, &out, &bars)?;
             bars.finish();
             emit(&format!("{summary}output: {}\n", out.display()))?;
+        }
+        Command::Registry { job, out, previous } => {
+            let job = Job::from_toml(&job)?;
+            let s = shequ::run::write_registry(&job, &out, previous.as_deref(), &bars)?;
+            bars.finish();
+            let mut text = format!("registry: {} residents\n", s.residents);
+            for (id, n) in &s.labelled {
+                text.push_str(&format!("  {id}: {n}\n"));
+            }
+            for (kind, n) in s.changes.iter().flatten() {
+                text.push_str(&format!("  change {kind}: {n}\n"));
+            }
+            emit(&format!("{text}output: {}\n", out.display()))?;
         }
         Command::Validate { job, out, limit } => {
             let job = Job::from_toml(&job)?;

@@ -22,6 +22,7 @@ pub mod map;
 pub mod operational;
 /// Hive-style partitioned tables by street and community.
 pub mod partition;
+pub mod registers;
 pub mod release;
 pub mod special;
 
@@ -86,6 +87,10 @@ pub struct Written {
 ///   suppression) tables, `summary.md`, and in operational runs the scoped
 ///   `coverage/residents.parquet` (see [`coverage`]). Coverage counts go through the same
 ///   suppression pass.
+/// * With `registers`: `registers/<level>.parquet` (street, community, grid): per register and
+///   kind the findings of linking it to the roster, through the same suppression pass (left out
+///   of research-dp runs); in operational runs the scoped `registers/fix_list.parquet` (see
+///   [`registers`]).
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Parquet`], [`Error::Polars`] or [`Error::Crs`] (output CRS; GCJ-02
@@ -97,8 +102,7 @@ pub fn write_model(
     output_crs: &Crs,
     geojson_crs: Option<&Crs>,
     policy: &Policy,
-    special_needs: Option<&SpecialNeeds>,
-    coverage: Option<&Coverage>,
+    results: Results<'_>,
 ) -> Result<Written> {
     write_model_to(
         build,
@@ -106,9 +110,19 @@ pub fn write_model(
         output_crs,
         geojson_crs,
         policy,
-        special_needs,
-        coverage,
+        results,
     )
+}
+
+/// The analyses' results a model's outputs are written with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Results<'a> {
+    /// Special-needs labels and counts.
+    pub special_needs: Option<&'a SpecialNeeds>,
+    /// Coverage, accessibility and siting.
+    pub coverage: Option<&'a Coverage>,
+    /// The registers linked to the roster.
+    pub registers: Option<&'a crate::registry::Links>,
 }
 
 /// [`write_model`] to files or to memory ([`Out::memory`]): the same tables either way.
@@ -122,7 +136,7 @@ pub fn write_model(
 /// let built = shequ::build(&shequ::Job::from_toml(dir.path().join("job.toml"))?)?;
 /// let out = Out::memory();
 /// let crs = shequ::Crs::parse("EPSG:4490")?;
-/// write_model_to(&built, &out, &crs, None, &Policy::research(5), None, None)?;
+/// write_model_to(&built, &out, &crs, None, &Policy::research(5), Default::default())?;
 /// let tables = out.tables();
 /// assert_eq!(tables["grids"].num_rows(), built.model.grids.len());
 /// assert!(tables["grids"].schema().metadata().contains_key("geo"));
@@ -138,9 +152,13 @@ pub fn write_model_to(
     output_crs: &Crs,
     geojson_crs: Option<&Crs>,
     policy: &Policy,
-    special_needs: Option<&SpecialNeeds>,
-    coverage: Option<&Coverage>,
+    results: Results<'_>,
 ) -> Result<Written> {
+    let Results {
+        special_needs,
+        coverage,
+        registers,
+    } = results;
     out.create()?;
     let model = &build.model;
     let tally = Tally::of(model);
@@ -162,6 +180,12 @@ pub fn write_model_to(
     }
     if let Some(cov) = coverage {
         columns = self::coverage::columns(cov, model, columns);
+    }
+    // Register counts are per-row findings, not bounded per person: a differentially private
+    // release leaves them out (the manifest has each register's totals).
+    let registers = registers.filter(|_| policy.kind != OutputKind::ResearchDp);
+    if let Some(links) = registers {
+        columns = links.columns(model, columns);
     }
     let release = Release::with_columns(model, policy, columns)?;
     if let Some(noisy) = release.noise() {
@@ -197,6 +221,9 @@ pub fn write_model_to(
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let files = release.write_tables(model, out, self::coverage::DIR, &refs)?;
         w.written.files.extend(files);
+    }
+    if let Some(links) = registers {
+        self::registers::write(&mut w, &release, build, links, policy)?;
     }
     let mut written = w.written;
     written

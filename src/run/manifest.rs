@@ -41,7 +41,7 @@ pub(super) fn manifest(
     for i in build.report.issues() {
         *by_kind.entry(i.kind.code()).or_insert(0) += 1;
     }
-    Ok(json!({
+    let mut m = json!({
         "shequ_version": env!("CARGO_PKG_VERSION"),
         "job": {
             "name": job.name,
@@ -67,7 +67,39 @@ pub(super) fn manifest(
         "issues_by_kind": (!noisy).then_some(by_kind),
         "steps": build.steps,
         "outputs": written.files,
-    }))
+    });
+    if let Some(links) = &analysis.registers {
+        m["registers"] = registers(links, noisy)?;
+    }
+    Ok(m)
+}
+
+/// Every register: its file and hash, where its header was, the rules it was linked by, and
+/// (not in a noisy release) its counts by kind.
+fn registers(links: &crate::registry::Links, noisy: bool) -> Result<Value> {
+    let mut out = Vec::new();
+    for (reg, s) in links.registers.iter().zip(&links.summaries) {
+        let o = &reg.options;
+        out.push(json!({
+            "id": s.id,
+            "department": s.department,
+            "path": s.path,
+            "sha256": sha256_file(&reg.path)?,
+            "sheet": s.sheet,
+            "header_rows": s.header_rows,
+            "rows": (!noisy).then_some(s.rows),
+            "upgraded_ids": (!noisy).then_some(s.upgraded_ids),
+            "counts": (!noisy).then(|| s.counts.iter().map(|(k, v)| (k.code().to_owned(), json!(v))).collect::<serde_json::Map<_, _>>()),
+            "rules": {
+                "category": o.category,
+                "fields": o.fields,
+                "inactive_status": o.inactive_status,
+                "strong_key": "citizen ID number (GB 11643), normalised; 15-digit numbers upgraded",
+                "weak_key": if o.columns.community.is_some() { "name + birth date + community" } else { "name + birth date" },
+            },
+        }));
+    }
+    Ok(Value::Array(out))
 }
 
 /// Every input read: path, hash, rows, CRS and conversions (no hash or rows of the rosters

@@ -21,6 +21,9 @@ use crate::privacy::Policy;
 use crate::progress::Progress;
 
 mod manifest;
+mod registry;
+
+pub use registry::{RegistrySummary, write_registry};
 
 /// What a run did, for printing and for tests.
 #[derive(Debug, Clone)]
@@ -188,35 +191,61 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
     crate::trace::step("run started");
     // The privacy choice is checked before any work: there is no default.
     let policy = policy(job)?;
-    // The analyses of people label each roster chunk as the build places it: the roster is
-    // read once, a chunk at a time.
+    let (mut build, special, links) = people_stage(job, &policy, progress)?;
+    let mut analysis = analyse_with(job, &mut build, policy, special)?;
+    analysis.registers = links;
+    let summary = write_outputs(job, &mut build, analysis, out, progress, started, t0)?;
+    Ok((build, summary))
+}
+
+/// The people stage of a run: the build, with the analyses of people as its sinks (the
+/// special-needs pass, the register linker: the roster is read once, a chunk at a time), and
+/// their finish on the merged state.
+///
+/// # Errors
+/// As [`build`](crate::build), [`SpecialNeedsPass::new`] and
+/// [`read_registers`](crate::registry::read_registers).
+pub fn people_stage(
+    job: &Job,
+    policy: &Policy,
+    progress: &dyn Progress,
+) -> Result<(Build, Option<SpecialNeeds>, Option<crate::registry::Links>)> {
     let mut pass = match &job.special_needs {
-        Some(o) => Some(SpecialNeedsPass::new(
-            job,
-            o,
-            include_restricted(o, &policy),
-        )?),
+        Some(o) => Some(SpecialNeedsPass::new(job, o, include_restricted(o, policy))?),
         None => None,
+    };
+    // Registers are read before the roster streams: its chunks are linked to them.
+    let mut linker = match job.registers.is_empty() {
+        true => None,
+        false => Some(crate::registry::Linker::new(
+            crate::registry::read_registers(job)?,
+            crate::registry::RosterKeys::of(job),
+        )),
     };
     let mut sinks: Vec<&mut dyn PeopleSink> = Vec::new();
     if let Some(p) = pass.as_mut() {
         sinks.push(p);
     }
+    if let Some(l) = linker.as_mut() {
+        sinks.push(l);
+    }
     let mut build = build_with_people(job, progress, &mut sinks)?;
     // The manifest's input hashes, computed while the analyses run.
     crate::output::prehash_files(build.inputs.iter().map(|i| i.path.clone()).collect());
+    let mut links = linker.map(|l| l.finish(&build.model));
     let special = match pass {
-        Some(p) => {
+        Some(mut p) => {
             let t = Instant::now();
+            if let Some(links) = links.as_mut() {
+                p.apply_registers(links);
+            }
             let sn = p.finish(&build.model)?;
             record(&mut build, "special-needs labels", t, &sn.issues);
             Some(sn)
         }
         None => None,
     };
-    let analysis = analyse_with(job, &mut build, policy, special)?;
-    let summary = write_outputs(job, &mut build, analysis, out, progress, started, t0)?;
-    Ok((build, summary))
+    Ok((build, special, links))
 }
 
 /// The job's privacy policy; a job without a `[privacy]` section is an error (there is no
@@ -250,6 +279,9 @@ pub struct Analysis {
     pub geojson_crs: Option<Crs>,
     /// Person-level tables as Hive partitions (`[output] partitioned` of the job analysed).
     pub partitioned: bool,
+    /// The registers linked to the roster and what linking found, when the job has
+    /// `[[registers]]` (made by [`run`]).
+    pub registers: Option<crate::registry::Links>,
 }
 
 /// Adds an analysis' issues to the quality report and its wall time (since `t`) to the steps.
@@ -382,6 +414,7 @@ fn analyse_with(
         output_crs,
         geojson_crs,
         partitioned: job.output.partitioned,
+        registers: None,
     })
 }
 
@@ -396,8 +429,11 @@ pub fn write_tables(build: &Build, analysis: &Analysis, out: &Out) -> Result<Wri
         &analysis.output_crs,
         analysis.geojson_crs.as_ref(),
         &analysis.policy,
-        analysis.special_needs.as_ref(),
-        analysis.coverage.as_ref(),
+        crate::output::Results {
+            special_needs: analysis.special_needs.as_ref(),
+            coverage: analysis.coverage.as_ref(),
+            registers: analysis.registers.as_ref(),
+        },
     )
 }
 

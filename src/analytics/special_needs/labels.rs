@@ -9,6 +9,7 @@ use super::{DISABILITY_TYPES, age_at, parse_birth_date};
 use crate::analytics::categories::{Category, Tier, default_categories, merge, value_matches};
 use crate::io::table::{Table, TextColumn};
 use crate::job::ResidentLayer;
+use crate::registry::RegisterOptions;
 use crate::model::build::Placed;
 use crate::privacy::id_number_birth;
 
@@ -22,8 +23,11 @@ pub(super) const NO_DETAIL: u8 = u8::MAX;
 /// Categories not computed, with the reason.
 type Unavailable = Vec<(String, String)>;
 
-/// The categories that can be computed, and those that cannot with the reason (a field not
-/// mapped, no ages, the restricted tier not enabled).
+/// The categories that can be computed, whether each can be computed from the roster, and
+/// those that cannot be computed at all with the reason (a field neither mapped nor supplied
+/// by a register, no ages, the restricted tier not enabled). A category that a register gives
+/// (`registers.category`, or a field of its rule in `registers.fields`) is computed from the
+/// register where the roster cannot give it.
 ///
 /// # Errors
 /// A message for the job: the job's categories do not merge with the defaults.
@@ -31,13 +35,20 @@ pub(super) fn available(
     opts: &SpecialNeedsOptions,
     r: &ResidentLayer,
     include_restricted: bool,
-) -> std::result::Result<(Vec<Category>, Unavailable), String> {
+    registers: &[RegisterOptions],
+) -> std::result::Result<(Vec<Category>, Vec<bool>, Unavailable), String> {
     let all = merge(default_categories(), &opts.categories)?;
     let has_age = opts.fields.contains_key("birth_date") || r.id_number.is_some();
     let user_ids: Vec<&str> = opts.categories.iter().map(|c| c.id.as_str()).collect();
-    let mut categories = Vec::new();
-    let mut unavailable = Vec::new();
+    let (mut categories, mut roster, mut unavailable) = (Vec::new(), Vec::new(), Vec::new());
     for c in all {
+        let from_register = registers.iter().any(|g| {
+            g.category.as_deref() == Some(c.id.as_str())
+                || c.rule.field.as_ref().is_some_and(|f| g.fields.contains_key(f))
+        });
+        let unmapped = c.rule.field.as_ref().filter(|f| {
+            !opts.fields.contains_key(f.as_str()) && !user_ids.contains(&c.id.as_str())
+        });
         let why = if c.tier == Tier::Restricted && !include_restricted {
             Some("restricted tier: not enabled".to_owned())
         } else if c.rule.needs_age() && !has_age {
@@ -45,9 +56,8 @@ pub(super) fn available(
                 "needs ages: map special_needs.fields.birth_date or layers.residents.id_number"
                     .to_owned(),
             )
-        } else if let Some(f) = &c.rule.field
-            && !opts.fields.contains_key(f)
-            && !user_ids.contains(&c.id.as_str())
+        } else if let Some(f) = unmapped
+            && !from_register
         {
             Some(format!(
                 "field {f:?} is not mapped in [special_needs.fields]"
@@ -57,10 +67,13 @@ pub(super) fn available(
         };
         match why {
             Some(w) => unavailable.push((c.id.clone(), w)),
-            None => categories.push(c),
+            None => {
+                roster.push(unmapped.is_none());
+                categories.push(c);
+            }
         }
     }
-    Ok((categories, unavailable))
+    Ok((categories, roster, unavailable))
 }
 
 /// The roster columns the labels read.
@@ -103,11 +116,14 @@ impl Fields {
             .unwrap_or_else(|| field.to_owned())
     }
 
-    /// Every column the categories read, sorted and without repeats.
-    pub(super) fn wanted(&self, categories: &[Category]) -> Vec<String> {
+    /// Every column the categories computed from the roster (`roster[c]`) read, sorted and
+    /// without repeats.
+    pub(super) fn wanted(&self, categories: &[Category], roster: &[bool]) -> Vec<String> {
         let mut wanted: Vec<String> = categories
             .iter()
-            .filter_map(|c| c.rule.field.as_deref().map(|f| self.column_of(f)))
+            .zip(roster)
+            .filter(|(_, r)| **r)
+            .filter_map(|(c, _)| c.rule.field.as_deref().map(|f| self.column_of(f)))
             .collect();
         wanted.extend(self.birth.clone());
         wanted.extend(self.id_number.clone());
@@ -155,7 +171,7 @@ impl<'t> Births<'t> {
 }
 
 /// A disability grade: `1级`, `一级`, `1`, `I` ... → 1–4.
-fn parse_grade(s: &str) -> Option<u32> {
+pub(super) fn parse_grade(s: &str) -> Option<u32> {
     let s = s.trim();
     for (g, names) in [
         (1, ["1", "一", "I"]),
@@ -224,6 +240,7 @@ pub(super) fn label_chunk(
     placed: &[Placed],
     fields: &Fields,
     categories: &[Category],
+    roster: &[bool],
     reference: NaiveDate,
     disabled: Option<usize>,
 ) -> ChunkLabels {
@@ -239,7 +256,8 @@ pub(super) fn label_chunk(
         })
         .collect();
     let mut cats = vec![0u64; placed.len()];
-    for (c, cat) in categories.iter().enumerate() {
+    // Categories only registers give have no roster bits.
+    for (c, cat) in categories.iter().enumerate().filter(|(c, _)| roster[*c]) {
         let values = cat
             .rule
             .field
@@ -313,7 +331,7 @@ pub(super) fn label_chunk(
 
 /// A disability type as written → its index in [`DISABILITY_TYPES`] (the last, `other`, when
 /// no type is named).
-fn disability_type(s: &str) -> u8 {
+pub(super) fn disability_type(s: &str) -> u8 {
     let s = s.trim();
     let other = DISABILITY_TYPES.len() - 1;
     DISABILITY_TYPES

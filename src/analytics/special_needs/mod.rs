@@ -6,11 +6,11 @@ use polars::prelude::*;
 use crate::analytics::categories::Category;
 use crate::analytics::counts::LEVELS;
 use crate::error::{Error, Location, Result};
-use crate::io::chunks::TableChunks;
 use crate::model::Model;
 use crate::model::build::Build;
-use crate::model::build::{PeopleSink, Placed};
+use crate::model::build::PeopleSink;
 use crate::model::level::Layer;
+pub use crate::io::table::parse_birth_date;
 use crate::model::quality::QualityIssue;
 use crate::privacy::Sensitivity;
 use rayon::prelude::*;
@@ -19,6 +19,7 @@ mod counts;
 mod labels;
 mod options;
 mod pass;
+mod registers;
 
 pub use options::{DetailLevel, SpecialNeedsOptions};
 pub use pass::{MAX_CATEGORIES, SpecialNeedsPass};
@@ -43,67 +44,6 @@ pub const AGE_BANDS: [(&str, u32, u32); 5] = [
     ("age_65_79", 65, 80),
     ("age_80_plus", 80, u32::MAX),
 ];
-
-/// Parses a roster birth date: `19560312`, `1956-03-12`, `1956/3/12`, `1956.3.12` or
-/// `1956年3月12日` (full-width digits too).
-///
-/// # Examples
-/// ```
-/// use shequ::analytics::special_needs::parse_birth_date;
-/// let d = chrono::NaiveDate::from_ymd_opt(1956, 3, 12);
-/// for s in ["19560312", "1956-03-12", "1956/3/12", "1956年3月12日", " １９５６-３-１２ "] {
-///     assert_eq!(parse_birth_date(s), d, "{s}");
-/// }
-/// assert_eq!(parse_birth_date("1956-02-30"), None);
-/// assert_eq!(parse_birth_date(""), None);
-/// ```
-pub fn parse_birth_date(s: &str) -> Option<NaiveDate> {
-    let mut parts = [0u32; 3];
-    let mut n = 0usize;
-    let mut digits = 0usize;
-    let mut all = 0u64;
-    let mut total_digits = 0usize;
-    for ch in s.trim().chars() {
-        let d = match ch {
-            '0'..='9' => Some(ch as u32 - '0' as u32),
-            '０'..='９' => Some(ch as u32 - '０' as u32),
-            _ => None,
-        };
-        match d {
-            Some(d) => {
-                if n >= 3 {
-                    return None;
-                }
-                parts[n] = parts[n] * 10 + d;
-                digits += 1;
-                total_digits += 1;
-                all = all * 10 + u64::from(d);
-            }
-            None => {
-                if digits > 0 {
-                    n += 1;
-                    digits = 0;
-                }
-            }
-        }
-    }
-    if digits > 0 {
-        n += 1;
-    }
-    let (y, m, d) = match n {
-        1 if total_digits == 8 => (
-            (all / 10_000) as u32,
-            (all / 100 % 100) as u32,
-            (all % 100) as u32,
-        ),
-        3 => (parts[0], parts[1], parts[2]),
-        _ => return None,
-    };
-    if !(1880..=2200).contains(&y) {
-        return None;
-    }
-    NaiveDate::from_ymd_opt(y as i32, m, d)
-}
 
 /// Age in whole years at `reference`: a birthday on the reference date counts.
 ///
@@ -159,10 +99,13 @@ pub struct SpecialNeeds {
     counts: counts::UnitCounts,
     /// Per level of `LEVELS`, the unit codes by index.
     unit_codes: Vec<Vec<String>>,
+    /// Where the labels registers gave came from.
+    sources: registers::Sources,
 }
 
 impl SpecialNeeds {
-    /// Labels every placed resident of a built model.
+    /// Labels every placed resident of a built model, reading the roster again (with the
+    /// job's registers linked to it, when it has `[[registers]]`).
     ///
     /// # Errors
     /// [`Error::Job`] for bad options; roster read errors ([`Error::ColumnNotFound`] for a
@@ -188,41 +131,19 @@ impl SpecialNeeds {
     ) -> Result<SpecialNeeds> {
         let job = &build.job;
         let mut pass = SpecialNeedsPass::new(job, opts, include_restricted)?;
-        let Some(r) = job.layers.residents.as_ref() else {
-            return Err(job.error("[special_needs] needs [layers.residents]"));
+        let mut linker = if job.registers.is_empty() {
+            None
+        } else {
+            let registers = crate::registry::read_registers(job)?;
+            Some(crate::registry::Linker::new(registers, crate::registry::RosterKeys::of(job)))
         };
-        let wanted = pass.columns();
-        let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
-        let mut chunks = TableChunks::open(
-            Layer::Resident.name(),
-            &job.resolve(&r.path),
-            &refs,
-            &[],
-            &[],
-            r.encoding,
-            job.options.chunk_rows.rows(),
-        )?;
-        pass.header(chunks.header())?;
-        let residents = &build.model.residents;
-        let mut next = 0usize;
-        let mut placed = Vec::new();
-        while let Some(t) = chunks.next_chunk()? {
-            placed.clear();
-            for i in 0..t.frame.height() {
-                let src = t.source_row(i);
-                while next < residents.len() && residents[next].source_index < src {
-                    next += 1;
-                }
-                if next < residents.len() && residents[next].source_index == src {
-                    placed.push(Placed {
-                        row: i as u32,
-                        resident: next as u32,
-                        household: residents[next].household,
-                    });
-                    next += 1;
-                }
-            }
-            pass.chunk(&build.model, &t, &placed)?;
+        let mut sinks: Vec<&mut dyn PeopleSink> = vec![&mut pass];
+        if let Some(l) = linker.as_mut() {
+            sinks.push(l);
+        }
+        crate::model::build::restream(build, &mut sinks)?;
+        if let Some(l) = linker {
+            pass.apply_registers(&mut l.finish(&build.model));
         }
         pass.finish(&build.model)
     }
@@ -275,6 +196,24 @@ impl SpecialNeeds {
             at: Location::layer("residents"),
             source: Box::new(e),
         })
+    }
+
+    /// Where resident `resident`'s label `category` (an index into `categories`) came from:
+    /// `roster` and the ids of the registers that gave it, `;`-separated; `None` without the
+    /// label.
+    pub fn sources(&self, resident: usize, category: usize) -> Option<String> {
+        let bits = *self.people.cats.get(resident)?;
+        self.sources.of(resident as u32, bits, category)
+    }
+
+    /// Per placed resident (in [`Model::residents`] order), its age at the reference date
+    /// (`None` if unknown).
+    pub fn ages(&self) -> Vec<Option<u32>> {
+        self.people
+            .ages
+            .iter()
+            .map(|a| (*a != labels::NO_AGE).then_some(u32::from(*a)))
+            .collect()
     }
 
     /// Per placed resident (in [`Model::residents`] order), whether it is in category `id`;

@@ -64,20 +64,26 @@ impl People {
 /// ```
 pub struct SpecialNeedsPass {
     reference: NaiveDate,
-    categories: Vec<Category>,
+    pub(super) categories: Vec<Category>,
+    /// Per category: computed from the roster (else only registers give it).
+    roster: Vec<bool>,
     unavailable: Vec<(String, String)>,
-    fields: Fields,
+    pub(super) fields: Fields,
     /// The roster columns read.
     wanted: Vec<String>,
     /// The roster file, for errors.
     path: PathBuf,
     /// Index of the `disabled` category.
-    disabled: Option<usize>,
+    pub(super) disabled: Option<usize>,
     /// Whether age issues are reported (ages can be computed and a category needs them).
     age_issues: bool,
-    people: People,
+    pub(super) people: People,
     issues: Vec<QualityIssue>,
     opts: SpecialNeedsOptions,
+    /// Disability type and grade given by registers (besides the roster's columns).
+    pub(super) register_detail: (bool, bool),
+    /// Where the labels registers gave came from.
+    pub(super) sources: super::registers::Sources,
 }
 
 impl SpecialNeedsPass {
@@ -97,8 +103,8 @@ impl SpecialNeedsPass {
         let Some(r) = job.layers.residents.as_ref() else {
             return Err(job_err("[special_needs] needs [layers.residents]".into()));
         };
-        let (categories, unavailable) =
-            labels::available(opts, r, include_restricted).map_err(job_err)?;
+        let (categories, roster, unavailable) =
+            labels::available(opts, r, include_restricted, &job.registers).map_err(job_err)?;
         if categories.len() > MAX_CATEGORIES {
             return Err(job_err(format!(
                 "[special_needs] computes {} categories; at most {MAX_CATEGORIES} in one run",
@@ -109,7 +115,8 @@ impl SpecialNeedsPass {
         let needs_age = categories.iter().any(|c| c.rule.needs_age());
         Ok(SpecialNeedsPass {
             reference,
-            wanted: fields.wanted(&categories),
+            wanted: fields.wanted(&categories, &roster),
+            roster,
             path: job.resolve(&r.path),
             disabled: categories.iter().position(|c| c.id == "disabled"),
             age_issues: fields.has_age() && needs_age,
@@ -119,6 +126,8 @@ impl SpecialNeedsPass {
             people: People::default(),
             issues: Vec::new(),
             opts: opts.clone(),
+            register_detail: (false, false),
+            sources: Default::default(),
         })
     }
 
@@ -169,8 +178,10 @@ impl SpecialNeedsPass {
         }
         self.household_conditions(model);
         let detail = (
-            self.fields.disability.0.is_some() && self.disabled.is_some(),
-            self.fields.disability.1.is_some() && self.disabled.is_some(),
+            (self.fields.disability.0.is_some() || self.register_detail.0)
+                && self.disabled.is_some(),
+            (self.fields.disability.1.is_some() || self.register_detail.1)
+                && self.disabled.is_some(),
         );
         let index = |id: &str| self.categories.iter().position(|c| c.id == id);
         let pairs: Vec<(usize, usize)> = self
@@ -196,6 +207,7 @@ impl SpecialNeedsPass {
             hot_spot_z: self.opts.hot_spot_z,
             issues: self.issues,
             people: self.people,
+            sources: self.sources,
             counts: Default::default(),
             unit_codes: crate::analytics::counts::LEVELS
                 .iter()
@@ -285,6 +297,7 @@ impl PeopleSink for SpecialNeedsPass {
             placed,
             &self.fields,
             &self.categories,
+            &self.roster,
             self.reference,
             self.disabled,
         );
