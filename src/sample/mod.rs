@@ -20,6 +20,7 @@ mod lattice;
 mod layers;
 mod people;
 mod plant;
+mod registers;
 
 pub use jobs::{SAMPLE_JOB, dp_job, grid_worker_job};
 use lattice::Lattice;
@@ -182,6 +183,8 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
         facilities: f_geoms.len(),
         paths: paths.0.len(),
     };
+    let hh_community =
+        planted.then(|| household_communities(&households, &b_props, &communities));
     for (name, (geoms, props)) in [
         ("communities", &communities),
         ("grids", &grids),
@@ -206,13 +209,50 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
                 String::new()
             }
         })?;
-    write("job.toml", SAMPLE_JOB.as_bytes())?;
+    // The sample city (planted problems) has departmental registers too, and its jobs use them.
+    let section = match &hh_community {
+        Some(hc) => {
+            let text = std::fs::read(dir.join("residents.csv")).map_err(|e| Error::io(dir, e))?;
+            let (text, _, _) = encoding_rs::GB18030.decode(&text);
+            registers::write(dir, &text, hc)?;
+            registers::JOB_SECTION
+        }
+        None => "",
+    };
+    write("job.toml", format!("{SAMPLE_JOB}{section}").as_bytes())?;
     if let Some((g, _, _)) = grid_cells.first() {
-        write("job-grid-worker.toml", grid_worker_job(g).as_bytes())?;
+        write("job-grid-worker.toml", format!("{}{section}", grid_worker_job(g)).as_bytes())?;
     }
-    write("job-dp.toml", dp_job().as_bytes())?;
+    write("job-dp.toml", format!("{}{section}", dp_job()).as_bytes())?;
     Ok(SampleCounts {
         residents,
         ..counts
     })
+}
+
+/// Each household's community name, through its building's grid (households located by
+/// coordinates only have none).
+fn household_communities(
+    households: &[people::HouseholdRow],
+    buildings: &[::geojson::JsonObject],
+    communities: &layers::Features,
+) -> std::collections::HashMap<String, String> {
+    let text = |o: &::geojson::JsonObject, k: &str| o.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let grid_of: std::collections::HashMap<String, String> = buildings
+        .iter()
+        .filter_map(|b| Some((text(b, "code")?, text(b, "grid_code")?)))
+        .collect();
+    let name_of: std::collections::HashMap<String, String> = communities
+        .1
+        .iter()
+        .filter_map(|c| Some((text(c, "code")?, text(c, "name")?)))
+        .collect();
+    households
+        .iter()
+        .filter_map(|(hid, building, _)| {
+            let grid = grid_of.get(building)?;
+            let community = name_of.get(&grid[..grid.len().saturating_sub(2)])?;
+            Some((hid.clone(), community.clone()))
+        })
+        .collect()
 }
