@@ -15,3 +15,4 @@ mod privacy;
 mod sample_city;
 mod sensitivity;
 mod special_needs;
+mod registers;

@@ -350,7 +350,45 @@ pub(crate) fn identifiers(dir: &Path) -> Identifiers {
             long.push(id.to_owned());
         }
     }
+    register_identifiers(dir, &mut exact, &mut long);
     Identifiers { exact, long }
+}
+
+/// The names and ID numbers of the sample's registers (a register can name someone the roster
+/// does not, or spell a name otherwise), read with calamine.
+fn register_identifiers(dir: &Path, exact: &mut HashSet<String>, long: &mut Vec<String>) {
+    use calamine::{Data, Reader};
+    let Ok(entries) = std::fs::read_dir(dir.join("registers")) else {
+        return;
+    };
+    for e in entries {
+        let path = e.unwrap().path();
+        let mut book = calamine::open_workbook_auto(&path).unwrap();
+        for name in book.sheet_names() {
+            let range = book.worksheet_range(&name).unwrap();
+            let rows: Vec<&[Data]> = range.rows().collect();
+            let is_key = |h: &str| h.contains("姓名") || h.contains("身份");
+            let Some(header) = rows.iter().position(|r| r.iter().any(|c| matches!(c, Data::String(s) if is_key(s)))) else {
+                continue;
+            };
+            let keys: Vec<usize> = (0..rows[header].len())
+                .filter(|&c| matches!(&rows[header][c], Data::String(s) if is_key(s)))
+                .collect();
+            for r in &rows[header + 1..] {
+                for &c in &keys {
+                    if let Some(Data::String(v)) = r.get(c) {
+                        let v: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+                        if v.chars().count() >= 2 {
+                            if v.len() >= 8 && v.is_ascii() {
+                                long.push(v.clone());
+                            }
+                            exact.insert(v);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Identifiers found in `texts`: a text equal to any identifier, containing a name, or
