@@ -40,7 +40,11 @@ fn write_register(path: &Path, people: &[(String, String)], rows: usize, seed: u
                 let _ = writeln!(s, "{}{},{name},{birth}", &id[..6], &id[8..17]);
             }
             3..6 => {
-                let first17 = format!("{:06}19600101{:03}", 100_000 + (i / 1000) % 900_000, i % 1000);
+                let first17 = format!(
+                    "{:06}19600101{:03}",
+                    100_000 + (i / 1000) % 900_000,
+                    i % 1000
+                );
                 let check = shequ::privacy::id_check_char(&first17).expect("17 digits");
                 let _ = writeln!(s, "{first17}{check},外来{i},1960-01-01");
             }

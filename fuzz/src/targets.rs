@@ -70,11 +70,22 @@ pub fn sample_dir() -> &'static Path {
 /// targets can run on many threads).
 fn district_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    for e in std::fs::read_dir(sample_dir()).expect("sample") {
-        let e = e.expect("entry");
-        std::fs::copy(e.path(), dir.path().join(e.file_name())).expect("copy");
-    }
+    copy_dir(&sample_dir(), dir.path());
     dir
+}
+
+/// Copies a directory's files and subdirectories (the sample's `registers/`).
+fn copy_dir(src: &Path, to: &Path) {
+    for e in std::fs::read_dir(src).expect("sample") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
 }
 
 /// Checks a build's outcome: accounting holds (the build checks it and returns

@@ -10,10 +10,10 @@ pub mod geojson;
 pub mod geoparquet;
 /// The in-memory form of a roster table.
 mod rows;
-/// Spreadsheets (`.xlsx`, `.xls`, `.ods`) through calamine, the header found below title rows.
-pub mod sheet;
 /// ESRI Shapefiles, with the DBF code page from the job, the `.cpg` or the DBF header.
 pub mod shapefile;
+/// Spreadsheets (`.xlsx`, `.xls`, `.ods`) through calamine, the header found below title rows.
+pub mod sheet;
 /// CSV and Parquet rosters, read with polars.
 pub mod table;
 

@@ -102,12 +102,14 @@ pub fn read_sheet(
     let at = Location::layer(layer).file(path);
     // The reader is pure Rust over a zip or compound file; a damaged file must give a located
     // error, not a panic, whatever it does inside.
-    std::panic::catch_unwind(|| read_book(path, sheet, columns, optional, &at)).unwrap_or_else(|_| {
-        Err(Error::data(
-            at.clone(),
-            "not a readable workbook (the spreadsheet reader failed)",
-        ))
-    })
+    std::panic::catch_unwind(|| read_book(path, sheet, columns, optional, &at)).unwrap_or_else(
+        |_| {
+            Err(Error::data(
+                at.clone(),
+                "not a readable workbook (the spreadsheet reader failed)",
+            ))
+        },
+    )
 }
 
 fn read_book(
@@ -149,7 +151,10 @@ fn read_book(
 
 /// The merged regions of a sheet, in absolute cell positions (`.xlsx` and `.xls`; other
 /// formats give none, and a header's empty parent cells are then filled from the left).
-fn merged_cells(book: &mut Sheets<std::io::BufReader<std::fs::File>>, name: &str) -> Vec<Dimensions> {
+fn merged_cells(
+    book: &mut Sheets<std::io::BufReader<std::fs::File>>,
+    name: &str,
+) -> Vec<Dimensions> {
     match book {
         Sheets::Xlsx(x) => x.worksheet_merge_cells(name).and_then(|r| r.ok()),
         Sheets::Xls(x) => x.worksheet_merge_cells(name),
@@ -369,7 +374,10 @@ fn to_table(
         .iter()
         .map(|(name, c)| {
             let values = kept.iter().map(|&i| grid.get(first + i as usize, *c));
-            Column::new(name.as_str().into(), StringChunked::from_iter(values).into_series())
+            Column::new(
+                name.as_str().into(),
+                StringChunked::from_iter(values).into_series(),
+            )
         })
         .collect();
     let rows_read = kept.len();
@@ -384,7 +392,10 @@ fn to_table(
             unreadable: Vec::new(),
         },
         sheet,
-        header_rows: (origin_row + header.rows.0 + 1, origin_row + header.rows.1 + 1),
+        header_rows: (
+            origin_row + header.rows.0 + 1,
+            origin_row + header.rows.1 + 1,
+        ),
         blank_rows,
     })
 }

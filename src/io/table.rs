@@ -9,9 +9,9 @@
 //! wrong number of fields (including a truncated last line) are listed as unreadable, with their
 //! line, and the rest is read. Parquet is read by polars.
 
+use chrono::NaiveDate;
 use std::borrow::Cow;
 use std::path::Path;
-use chrono::NaiveDate;
 
 use polars::prelude::*;
 

@@ -45,9 +45,8 @@ pub(crate) fn write(
                 (0..units as u32).map(|i| model.code(level, i)),
             )),
         )];
-        let lineages: Vec<crate::model::Lineage> = (0..units as u32)
-            .map(|i| model.lineage(level, i))
-            .collect();
+        let lineages: Vec<crate::model::Lineage> =
+            (0..units as u32).map(|i| model.lineage(level, i)).collect();
         cols.extend(parent_columns(model, level, &lineages));
         for n in &names {
             let v: Vec<Option<u64>> = (0..units as u32)
@@ -56,7 +55,10 @@ pub(crate) fn write(
             cols.push((n.clone(), Arc::new(UInt64Array::from(v))));
         }
         if policy.kind == OutputKind::Research {
-            cols.push(("suppressed".into(), suppressed(release, level, units, &names)));
+            cols.push((
+                "suppressed".into(),
+                suppressed(release, level, units, &names),
+            ));
         }
         let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = cols
             .into_iter()
@@ -89,8 +91,11 @@ fn write_fix_list(
 ) -> Result<Vec<String>> {
     let model = &build.model;
     let people = crate::output::operational::scoped_residents(build, policy)?;
-    let by_resident: foldhash::HashMap<usize, usize> =
-        people.iter().enumerate().map(|(i, p)| (p.resident, i)).collect();
+    let by_resident: foldhash::HashMap<usize, usize> = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.resident, i))
+        .collect();
     let scope_community = scope_community(model, policy);
     let rows: Vec<(&crate::registry::Finding, Option<usize>)> = links
         .findings
@@ -107,16 +112,62 @@ fn write_fix_list(
         fields.push(Field::new(name, a.data_type().clone(), true));
         cols.push(a);
     };
-    add("register", text(rows.iter().map(|(f, _)| Some(f.register.as_str())).collect()));
-    add("row", Arc::new(UInt64Array::from_iter_values(rows.iter().map(|(f, _)| f.row as u64))));
-    add("kind", text(rows.iter().map(|(f, _)| Some(f.kind.code())).collect()));
-    add("id_number_masked", text(rows.iter().map(|(f, _)| Some(f.id.as_str()).filter(|s| !s.is_empty())).collect()));
-    add("detail", text(rows.iter().map(|(f, _)| Some(f.detail.as_str())).collect()));
+    add(
+        "register",
+        text(
+            rows.iter()
+                .map(|(f, _)| Some(f.register.as_str()))
+                .collect(),
+        ),
+    );
+    add(
+        "row",
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|(f, _)| f.row as u64),
+        )),
+    );
+    add(
+        "kind",
+        text(rows.iter().map(|(f, _)| Some(f.kind.code())).collect()),
+    );
+    add(
+        "id_number_masked",
+        text(
+            rows.iter()
+                .map(|(f, _)| Some(f.id.as_str()).filter(|s| !s.is_empty()))
+                .collect(),
+        ),
+    );
+    add(
+        "detail",
+        text(rows.iter().map(|(f, _)| Some(f.detail.as_str())).collect()),
+    );
     let person = |i: &Option<usize>| i.map(|i| &people[i]);
-    add("resident_key", text(rows.iter().map(|(_, p)| person(p).map(|p| p.resident_key.as_str())).collect()));
-    add("household_key", text(rows.iter().map(|(_, p)| person(p).map(|p| p.household_key.as_str())).collect()));
+    add(
+        "resident_key",
+        text(
+            rows.iter()
+                .map(|(_, p)| person(p).map(|p| p.resident_key.as_str()))
+                .collect(),
+        ),
+    );
+    add(
+        "household_key",
+        text(
+            rows.iter()
+                .map(|(_, p)| person(p).map(|p| p.household_key.as_str()))
+                .collect(),
+        ),
+    );
     if policy.plain_identifiers {
-        add("resident_id", text(rows.iter().map(|(_, p)| person(p).map(|p| p.resident_id.as_str())).collect()));
+        add(
+            "resident_id",
+            text(
+                rows.iter()
+                    .map(|(_, p)| person(p).map(|p| p.resident_id.as_str()))
+                    .collect(),
+            ),
+        );
     }
     for l in [Layer::Grid, Layer::Community] {
         if !model.has(l) {
@@ -158,8 +209,19 @@ fn suppressed(release: &Release, level: Layer, units: usize, names: &[String]) -
 fn scope_community(model: &Model, policy: &Policy) -> Option<u32> {
     let (layer, code) = policy.scope.as_ref()?;
     match layer {
-        Layer::Community => model.communities.iter().position(|c| c.id.as_str() == code).map(|i| i as u32),
-        Layer::Grid => model.grids.iter().find(|g| g.id.as_str() == code)?.lineage.community,
+        Layer::Community => model
+            .communities
+            .iter()
+            .position(|c| c.id.as_str() == code)
+            .map(|i| i as u32),
+        Layer::Grid => {
+            model
+                .grids
+                .iter()
+                .find(|g| g.id.as_str() == code)?
+                .lineage
+                .community
+        }
         _ => None,
     }
 }

@@ -401,7 +401,11 @@ mod tests {
 
     #[test]
     fn packing_round_trips() {
-        for s in ["11010519491231002X", "440524188001010014", "500103200102182095"] {
+        for s in [
+            "11010519491231002X",
+            "440524188001010014",
+            "500103200102182095",
+        ] {
             let id = link_id_number(s).unwrap().id;
             assert_eq!(id.to_string(), s);
             assert_eq!(Some(id.birth()), id_number_birth(s));
@@ -411,11 +415,24 @@ mod tests {
     #[test]
     fn damaged_values_are_not_repaired() {
         for s in ["1.10105194912310E+17", "1.1e17", "110105194912310000.0"] {
-            assert_eq!(link_id_number(s), Err(IdNumberProblem::StoredAsNumber), "{s}");
+            assert_eq!(
+                link_id_number(s),
+                Err(IdNumberProblem::StoredAsNumber),
+                "{s}"
+            );
         }
         // A 15-digit value with a bad date is still a bad date, not a number.
-        assert_eq!(link_id_number("110105491331002"), Err(IdNumberProblem::BirthDate));
-        assert_eq!(link_id_number("1101054912310"), Err(IdNumberProblem::Length(13)));
-        assert_eq!(link_id_number("11010519491231002Y"), Err(IdNumberProblem::Character));
+        assert_eq!(
+            link_id_number("110105491331002"),
+            Err(IdNumberProblem::BirthDate)
+        );
+        assert_eq!(
+            link_id_number("1101054912310"),
+            Err(IdNumberProblem::Length(13))
+        );
+        assert_eq!(
+            link_id_number("11010519491231002Y"),
+            Err(IdNumberProblem::Character)
+        );
     }
 }

@@ -33,10 +33,10 @@ impl Links {
     }
 
     /// `base` with the register count columns appended. A finding about a roster resident is
-    /// counted in the resident's units; any other in the community its row names (and that
-    /// community's street), when it names one of the model's; else in no unit (the manifest
-    /// has every register's totals). Matched rows count too, so a published `matched` cell is
-    /// a register's coverage of the unit.
+    /// counted in the resident's units. A row about no resident (not in the roster, a
+    /// duplicate, a note) has only the register's word for a place: it is in the manifest's
+    /// totals and the operational fix-list, in no unit. Matched rows count too, so a published
+    /// `matched` cell is a register's coverage of the unit.
     pub fn columns(&self, model: &Model, mut base: CountColumns) -> CountColumns {
         let names = self.count_names();
         let width = names.len();
@@ -73,16 +73,8 @@ impl Links {
                         add(li, lineage.at(*level), col);
                     }
                 }
-                None => {
-                    let street = community.and_then(|c| model.communities[c as usize].lineage.street);
-                    for (li, level) in LEVELS.iter().enumerate() {
-                        match level {
-                            Layer::Community => add(li, community, col),
-                            Layer::Street => add(li, street, col),
-                            _ => {}
-                        }
-                    }
-                }
+                // A row about no roster resident has only the register's word for a place.
+                None => {}
             }
         }
         let bounds = self

@@ -254,8 +254,12 @@ impl Linker {
             let at = self.starts[r];
             let mut findings = reg.findings.clone();
             // Reading's findings on a row that names a person: placed where the row is.
-            let by_row: foldhash::HashMap<usize, usize> =
-                reg.rows.iter().enumerate().map(|(k, x)| (x.row, k)).collect();
+            let by_row: foldhash::HashMap<usize, usize> = reg
+                .rows
+                .iter()
+                .enumerate()
+                .map(|(k, x)| (x.row, k))
+                .collect();
             for f in &mut findings {
                 if let Some(&k) = by_row.get(&f.row) {
                     let h = self.hits[at + k];
@@ -310,27 +314,55 @@ fn decide(
         community,
     };
     let outcome = match (&row.id, h.count) {
-        (Ok(_), 0) => (FindingKind::IdNotFound, "no roster resident has the ID number".to_owned()),
+        (Ok(_), 0) => (
+            FindingKind::IdNotFound,
+            "no roster resident has the ID number".to_owned(),
+        ),
         (Ok(_), 1) => (FindingKind::Matched, String::new()),
         (Err(_), 1) => (FindingKind::WeakMatch, weak_reason(&row.id)),
-        (Ok(_), n) => (FindingKind::Ambiguous, format!("{n} roster residents have the ID number")),
+        (Ok(_), n) => (
+            FindingKind::Ambiguous,
+            format!("{n} roster residents have the ID number"),
+        ),
         (Err(_), 0) => match row.id {
-            Err(IdNumberProblem::StoredAsNumber) => (FindingKind::UnrecoverableId, weak_reason(&row.id)),
-            _ => (FindingKind::InvalidId, format!("{}; no resident has the name and birth date", weak_reason(&row.id))),
+            Err(IdNumberProblem::StoredAsNumber) => {
+                (FindingKind::UnrecoverableId, weak_reason(&row.id))
+            }
+            _ => (
+                FindingKind::InvalidId,
+                format!(
+                    "{}; no resident has the name and birth date",
+                    weak_reason(&row.id)
+                ),
+            ),
         },
-        (Err(_), n) => (FindingKind::Ambiguous, format!("{n} roster residents have the name and birth date")),
+        (Err(_), n) => (
+            FindingKind::Ambiguous,
+            format!("{n} roster residents have the name and birth date"),
+        ),
     };
     let linked = matches!(outcome.0, FindingKind::Matched | FindingKind::WeakMatch);
     let resident = linked.then_some(h.resident);
     let mut findings = vec![finding(outcome.0, outcome.1, resident)];
     if !linked {
-        return Decision { findings, member: false };
+        return Decision {
+            findings,
+            member: false,
+        };
     }
     if h.name_differs {
-        findings.push(finding(FindingKind::NameMismatch, "the roster's name for this ID number differs".into(), resident));
+        findings.push(finding(
+            FindingKind::NameMismatch,
+            "the roster's name for this ID number differs".into(),
+            resident,
+        ));
     }
     if let Some(status) = &row.inactive {
-        findings.push(finding(FindingKind::InactiveInRegister, format!("status {status:?} in the register, active in the roster"), resident));
+        findings.push(finding(
+            FindingKind::InactiveInRegister,
+            format!("status {status:?} in the register, active in the roster"),
+            resident,
+        ));
     }
     if row.community.is_some() {
         let placed = model.residents[h.resident as usize].household;
@@ -343,7 +375,10 @@ fn decide(
             findings.push(finding(FindingKind::CommunityMismatch, detail, resident));
         }
     }
-    Decision { findings, member: row.inactive.is_none() }
+    Decision {
+        findings,
+        member: row.inactive.is_none(),
+    }
 }
 
 fn weak_reason(id: &std::result::Result<crate::privacy::CitizenId, IdNumberProblem>) -> String {
@@ -375,7 +410,10 @@ fn summary(reg: &Register, findings: &[Finding]) -> RegisterSummary {
 /// trailing `社区` or `居委会`.
 fn community_key(s: &str) -> String {
     let k = name_key(s).unwrap_or_default();
-    let k = k.strip_suffix("社区").or_else(|| k.strip_suffix("居委会")).unwrap_or(&k);
+    let k = k
+        .strip_suffix("社区")
+        .or_else(|| k.strip_suffix("居委会"))
+        .unwrap_or(&k);
     k.to_owned()
 }
 

@@ -76,7 +76,9 @@ pub fn read_register(options: &RegisterOptions, base: &Path) -> Result<Register>
     let (table, sheet, rows): (Table, _, Vec<usize>) = if is_spreadsheet(&path) {
         columns.extend(opt.iter().copied());
         let s = read_sheet(&layer, &path, options.sheet.as_deref(), &columns, &[])?;
-        let rows = (0..s.table.frame.height()).map(|i| s.sheet_row(i)).collect();
+        let rows = (0..s.table.frame.height())
+            .map(|i| s.sheet_row(i))
+            .collect();
         (s.table, Some((s.sheet, s.header_rows)), rows)
     } else {
         columns.extend(opt.iter().copied());
@@ -152,8 +154,9 @@ fn normalise_rows(reg: &mut Register, t: &Table, rows: &[usize]) {
     let mut seen: foldhash::HashMap<CitizenId, usize> = foldhash::HashMap::default();
     for (i, &row) in rows.iter().enumerate() {
         let raw_id = cols.id.get(i).map(str::trim).unwrap_or("");
-        let name = cols.name.get(i).and_then(name_key);
-        if raw_id.is_empty() && name.is_none() {
+        let raw_name = cols.name.get(i).unwrap_or("");
+        let name = name_key(raw_name);
+        if raw_id.is_empty() && (name.is_none() || looks_like_note(raw_name)) {
             let detail = "no ID number and no name (a note or total row?)".to_owned();
             reg.push(row, FindingKind::NotAPerson, String::new(), detail);
             continue;
@@ -169,6 +172,18 @@ fn normalise_rows(reg: &mut Register, t: &Table, rows: &[usize]) {
         }
         reg.rows.push(r);
     }
+}
+
+/// Text a spreadsheet puts below its data in the name column: a note (`注：`, `说明`, `填表人：`)
+/// or a total (`合计`), never a name (names have no colon).
+fn looks_like_note(s: &str) -> bool {
+    let s = s.trim();
+    s.contains(['：', ':'])
+        || [
+            "注", "备注", "说明", "填表", "制表", "审核", "合计", "总计", "小计",
+        ]
+        .iter()
+        .any(|p| s.starts_with(p))
 }
 
 /// One row's normalised form, with its ID-number and sex findings.
@@ -195,12 +210,9 @@ fn normalise_row(
             reg.push(row, FindingKind::SexConflict, masked.clone(), detail);
         }
     }
-    let inactive = cols.role("status", i).filter(|s| {
-        reg.options
-            .inactive_status
-            .iter()
-            .any(|v| v.trim() == *s)
-    });
+    let inactive = cols
+        .role("status", i)
+        .filter(|s| reg.options.inactive_status.iter().any(|v| v.trim() == *s));
     let upgraded = linked.as_ref().is_ok_and(|l| l.upgraded);
     let id_birth = linked.as_ref().ok().map(|l| l.id.birth());
     RegisterRow {
@@ -219,7 +231,12 @@ fn normalise_row(
         fields: cols
             .fields
             .iter()
-            .map(|c| c.get(i).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned))
+            .map(|c| {
+                c.get(i)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+            })
             .collect(),
     }
 }

@@ -98,7 +98,10 @@ fn default_inactive() -> Vec<String> {
 impl RegisterColumns {
     /// The required columns and then the optional ones given, as (role, column).
     pub fn named(&self) -> (Vec<(&'static str, &str)>, Vec<(&'static str, &str)>) {
-        let required = vec![("id_number", self.id_number.as_str()), ("name", self.name.as_str())];
+        let required = vec![
+            ("id_number", self.id_number.as_str()),
+            ("name", self.name.as_str()),
+        ];
         let optional = [
             ("household", &self.household),
             ("address", &self.address),

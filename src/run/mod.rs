@@ -38,6 +38,8 @@ pub struct RunSummary {
     pub derived: Vec<(Layer, usize)>,
     /// Files written (empty for `validate`).
     pub written: Written,
+    /// What linking each register to the roster found (runs with `[[registers]]`).
+    pub registers: Vec<crate::registry::RegisterSummary>,
 }
 
 impl RunSummary {
@@ -72,6 +74,7 @@ impl RunSummary {
             issues,
             derived,
             written,
+            registers: Vec::new(),
         }
     }
 }
@@ -106,6 +109,23 @@ impl fmt::Display for RunSummary {
             for ((kind, sev), n) in &self.issues {
                 writeln!(f, "  {:<20} {:<9} {n:>8}", kind.code(), sev.code())?;
             }
+        }
+        for r in &self.registers {
+            let found: Vec<String> = r
+                .counts
+                .iter()
+                .filter(|(k, _)| **k != crate::registry::FindingKind::Matched)
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            writeln!(
+                f,
+                "register {}: {} rows, {} matched{}{}",
+                r.id,
+                r.rows,
+                r.count(crate::registry::FindingKind::Matched),
+                if found.is_empty() { "" } else { "; " },
+                found.join(", ")
+            )?;
         }
         if let Some((below, complementary)) = self.written.suppressed {
             writeln!(
@@ -211,7 +231,11 @@ pub fn people_stage(
     progress: &dyn Progress,
 ) -> Result<(Build, Option<SpecialNeeds>, Option<crate::registry::Links>)> {
     let mut pass = match &job.special_needs {
-        Some(o) => Some(SpecialNeedsPass::new(job, o, include_restricted(o, policy))?),
+        Some(o) => Some(SpecialNeedsPass::new(
+            job,
+            o,
+            include_restricted(o, policy),
+        )?),
         None => None,
     };
     // Registers are read before the roster streams: its chunks are linked to them.
@@ -471,6 +495,11 @@ pub fn write_outputs(
     let path = manifest_path(out);
     let text = serde_json::to_string_pretty(&manifest).expect("serialisable");
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    let registers = analysis
+        .registers
+        .as_ref()
+        .map(|l| l.summaries.clone())
+        .unwrap_or_default();
     // The analyses are written: their per-home and per-resident state goes before the map,
     // which reads the files back (at 50 million residents the two together do not fit).
     drop(analysis);
@@ -484,5 +513,8 @@ pub fn write_outputs(
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
     }
     crate::trace::step("manifest and map");
-    Ok(RunSummary::of(build, written))
+    Ok(RunSummary {
+        registers,
+        ..RunSummary::of(build, written)
+    })
 }

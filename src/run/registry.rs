@@ -111,17 +111,25 @@ fn label_columns(
     let ages = sn.ages();
     fields.push(Field::new("age", DataType::UInt32, true));
     cols.push(Arc::new(
-        people.iter().map(|p| ages[p.resident]).collect::<UInt32Array>(),
+        people
+            .iter()
+            .map(|p| ages[p.resident])
+            .collect::<UInt32Array>(),
     ));
     for (c, cat) in sn.categories.iter().enumerate() {
-        let sources: Vec<Option<String>> = people.iter().map(|p| sn.sources(p.resident, c)).collect();
+        let sources: Vec<Option<String>> =
+            people.iter().map(|p| sn.sources(p.resident, c)).collect();
         let has: BooleanArray = sources.iter().map(|s| Some(s.is_some())).collect();
         summary
             .labelled
             .insert(cat.id.clone(), sources.iter().flatten().count());
         fields.push(Field::new(cat.id.as_str(), DataType::Boolean, false));
         cols.push(Arc::new(has));
-        fields.push(Field::new(format!("{}_sources", cat.id), DataType::Utf8, true));
+        fields.push(Field::new(
+            format!("{}_sources", cat.id),
+            DataType::Utf8,
+            true,
+        ));
         cols.push(strings(sources.iter().map(Option::as_deref)));
     }
 }
@@ -146,7 +154,14 @@ fn changes(new: &Path, previous: &Path, labels: &[String]) -> Result<Vec<Change>
                 })?;
             let flags: Vec<(&String, &BooleanArray)> = labels
                 .iter()
-                .filter_map(|l| Some((l, b.column_by_name(l)?.as_any().downcast_ref::<BooleanArray>()?)))
+                .filter_map(|l| {
+                    Some((
+                        l,
+                        b.column_by_name(l)?
+                            .as_any()
+                            .downcast_ref::<BooleanArray>()?,
+                    ))
+                })
                 .collect();
             for i in 0..b.num_rows() {
                 let has: Vec<String> = flags
@@ -165,8 +180,16 @@ fn changes(new: &Path, previous: &Path, labels: &[String]) -> Result<Vec<Change>
         match before.get(k) {
             None => out.push((k.clone(), "moved_in", None)),
             Some(had) => {
-                out.extend(has.iter().filter(|l| !had.contains(l)).map(|l| (k.clone(), "gained", Some(l.clone()))));
-                out.extend(had.iter().filter(|l| !has.contains(l)).map(|l| (k.clone(), "lost", Some(l.clone()))));
+                out.extend(
+                    has.iter()
+                        .filter(|l| !had.contains(l))
+                        .map(|l| (k.clone(), "gained", Some(l.clone()))),
+                );
+                out.extend(
+                    had.iter()
+                        .filter(|l| !has.contains(l))
+                        .map(|l| (k.clone(), "lost", Some(l.clone()))),
+                );
             }
         }
     }

@@ -183,8 +183,7 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
         facilities: f_geoms.len(),
         paths: paths.0.len(),
     };
-    let hh_community =
-        planted.then(|| household_communities(&households, &b_props, &communities));
+    let hh_community = planted.then(|| household_communities(&households, &b_props, &communities));
     for (name, (geoms, props)) in [
         ("communities", &communities),
         ("grids", &grids),
@@ -221,7 +220,10 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
     };
     write("job.toml", format!("{SAMPLE_JOB}{section}").as_bytes())?;
     if let Some((g, _, _)) = grid_cells.first() {
-        write("job-grid-worker.toml", format!("{}{section}", grid_worker_job(g)).as_bytes())?;
+        write(
+            "job-grid-worker.toml",
+            format!("{}{section}", grid_worker_job(g)).as_bytes(),
+        )?;
     }
     write("job-dp.toml", format!("{}{section}", dp_job()).as_bytes())?;
     Ok(SampleCounts {
@@ -237,7 +239,8 @@ fn household_communities(
     buildings: &[::geojson::JsonObject],
     communities: &layers::Features,
 ) -> std::collections::HashMap<String, String> {
-    let text = |o: &::geojson::JsonObject, k: &str| o.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let text =
+        |o: &::geojson::JsonObject, k: &str| o.get(k).and_then(|v| v.as_str()).map(str::to_owned);
     let grid_of: std::collections::HashMap<String, String> = buildings
         .iter()
         .filter_map(|b| Some((text(b, "code")?, text(b, "grid_code")?)))

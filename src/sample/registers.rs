@@ -83,7 +83,11 @@ sex = "性别"
 
 /// Writes the four workbooks under `dir/registers` from the roster text (`residents`, decoded)
 /// and each household's community name.
-pub(super) fn write(dir: &Path, residents: &str, community: &HashMap<String, String>) -> Result<()> {
+pub(super) fn write(
+    dir: &Path,
+    residents: &str,
+    community: &HashMap<String, String>,
+) -> Result<()> {
     let reference = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");
     // Each resident once (the roster repeats one), and no ID number two residents share (the
     // generator draws a few such pairs; a department would not list them).
@@ -130,7 +134,10 @@ pub(super) fn write(dir: &Path, residents: &str, community: &HashMap<String, Str
         r.and_then(|mut b| b.save(&path))
             .map_err(|e| Error::io(&path, std::io::Error::other(e.to_string())))
     };
-    let mut disabled: Vec<&Person> = people.iter().filter(|p| !p.disability.0.is_empty()).collect();
+    let mut disabled: Vec<&Person> = people
+        .iter()
+        .filter(|p| !p.disability.0.is_empty())
+        .collect();
     // The one listed in the wrong community needs a community.
     if let Some(k) = disabled.iter().skip(3).position(|p| p.community.is_some()) {
         disabled.swap(3, 3 + k);
@@ -140,7 +147,9 @@ pub(super) fn write(dir: &Path, residents: &str, community: &HashMap<String, Str
     save("民政低保名册.xlsx", dibao_book(&dibao))?;
     let old: Vec<&Person> = people
         .iter()
-        .filter(|p| crate::analytics::special_needs::age_at(p.birth, reference).is_some_and(|a| a >= 80))
+        .filter(|p| {
+            crate::analytics::special_needs::age_at(p.birth, reference).is_some_and(|a| a >= 80)
+        })
         .collect();
     save("高龄津贴发放名册.xlsx", ageing_book(&old))?;
     let unemployed: Vec<&Person> = people.iter().filter(|p| p.unemployed).collect();
@@ -157,13 +166,41 @@ fn disabled_book(
     let mut book = new_book()?;
     let s = book.add_worksheet();
     s.set_name("持证名册")?;
-    s.merge_range(0, 0, 0, 7, "渝中区持证残疾人名册", &Format::new().set_bold())?;
+    s.merge_range(
+        0,
+        0,
+        0,
+        7,
+        "渝中区持证残疾人名册",
+        &Format::new().set_bold(),
+    )?;
     s.write(1, 0, "填报单位：区残联　　填报日期：2026年1月5日")?;
-    s.write_row(2, 0, ["序号", "姓名", "性别", "公民身份号码", "残疾类别", "残疾等级", "所属社区", "人员状态"])?;
-    let old = people.iter().skip(6).position(|p| p.id[6..8] == *"19").map(|i| i + 6);
+    s.write_row(
+        2,
+        0,
+        [
+            "序号",
+            "姓名",
+            "性别",
+            "公民身份号码",
+            "残疾类别",
+            "残疾等级",
+            "所属社区",
+            "人员状态",
+        ],
+    )?;
+    let old = people
+        .iter()
+        .skip(6)
+        .position(|p| p.id[6..8] == *"19")
+        .map(|i| i + 6);
     let mut r = 3u32;
     for (i, p) in people.iter().enumerate() {
-        let name = if i == 5 { format!("{}{}", p.name, "某") } else { p.name.to_owned() };
+        let name = if i == 5 {
+            format!("{}{}", p.name, "某")
+        } else {
+            p.name.to_owned()
+        };
         let community = match (i, p.community) {
             (3, Some(c)) => other(c),
             (_, c) => c.unwrap_or_default().to_owned(),
@@ -185,7 +222,14 @@ fn disabled_book(
         if i == 4 {
             // The same person listed twice.
             let n = (r - 2).to_string();
-            let row = [n.as_str(), p.name, p.sex, p.id, p.disability.0, p.disability.1];
+            let row = [
+                n.as_str(),
+                p.name,
+                p.sex,
+                p.id,
+                p.disability.0,
+                p.disability.1,
+            ];
             s.write_row(r, 0, row)?;
             s.write_row(r, 6, [p.community.unwrap_or_default(), "正常"])?;
             r += 1;
@@ -204,7 +248,11 @@ fn dibao_book(people: &[&Person]) -> std::result::Result<Workbook, XlsxError> {
     s.merge_range(0, 0, 0, 4, "城乡最低生活保障对象名册", &f)?;
     s.merge_range(1, 0, 1, 2, "基本信息", &f)?;
     s.merge_range(1, 3, 1, 4, "救助信息", &f)?;
-    s.write_row(2, 0, ["姓名", "身份证号码", "出生日期", "所属社区", "保障类别"])?;
+    s.write_row(
+        2,
+        0,
+        ["姓名", "身份证号码", "出生日期", "所属社区", "保障类别"],
+    )?;
     for (i, p) in people.iter().enumerate() {
         let r = 3 + i as u32;
         let id = match i {

@@ -13,11 +13,21 @@ use crate::fixtures::*;
 fn sample_copy() -> tempfile::TempDir {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples/sample-city");
     let dir = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(&src).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
-    }
+    copy_dir(&src, dir.path());
     dir
+}
+
+/// Copies a directory's files and subdirectories (the sample's `registers/`).
+fn copy_dir(src: &Path, to: &Path) {
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            std::fs::create_dir_all(to.join(e.file_name())).unwrap();
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
 }
 
 fn build_at(dir: &Path) -> shequ::Result<Build> {

@@ -12,7 +12,7 @@ mod fuzz;
 mod hierarchy;
 mod io;
 mod privacy;
+mod registers;
 mod sample_city;
 mod sensitivity;
 mod special_needs;
-mod registers;

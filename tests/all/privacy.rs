@@ -368,7 +368,10 @@ fn register_identifiers(dir: &Path, exact: &mut HashSet<String>, long: &mut Vec<
             let range = book.worksheet_range(&name).unwrap();
             let rows: Vec<&[Data]> = range.rows().collect();
             let is_key = |h: &str| h.contains("姓名") || h.contains("身份");
-            let Some(header) = rows.iter().position(|r| r.iter().any(|c| matches!(c, Data::String(s) if is_key(s)))) else {
+            let Some(header) = rows
+                .iter()
+                .position(|r| r.iter().any(|c| matches!(c, Data::String(s) if is_key(s))))
+            else {
                 continue;
             };
             let keys: Vec<usize> = (0..rows[header].len())

@@ -69,38 +69,139 @@ fn write_disabled(path: &Path, p: &[Person], model: &Model, wrong: &str) -> Vec<
     let mut book = Workbook::new();
     let s = book.add_worksheet();
     let f = Format::new();
-    s.merge_range(0, 0, 0, 6, "渝中区持证残疾人名册", &f).unwrap();
-    s.write(1, 0, "填报日期：2026年1月").unwrap();
-    s.write_row(2, 0, ["序号", "姓名", "身份证号", "性别", "残疾类别", "残疾等级", "所属社区", "状态"])
+    s.merge_range(0, 0, 0, 6, "渝中区持证残疾人名册", &f)
         .unwrap();
-    let name_of = |i: usize| model.communities[community_of(model, &p[i]) as usize].name.clone().unwrap();
+    s.write(1, 0, "填报日期：2026年1月").unwrap();
+    s.write_row(
+        2,
+        0,
+        [
+            "序号",
+            "姓名",
+            "身份证号",
+            "性别",
+            "残疾类别",
+            "残疾等级",
+            "所属社区",
+            "状态",
+        ],
+    )
+    .unwrap();
+    let name_of = |i: usize| {
+        model.communities[community_of(model, &p[i]) as usize]
+            .name
+            .clone()
+            .unwrap()
+    };
     let old = &p[2].id; // a first-generation form of a 19xx-born resident
     assert_eq!(&old[6..8], "19");
     let fifteen = format!("{}{}", &old[..6], &old[8..17]);
     let flipped = if p[7].sex == "男" { "女" } else { "男" };
     let stranger = stranger(p);
-    let stranger_sex = if link_id_number(&stranger).unwrap().id.male() { "男" } else { "女" };
+    let stranger_sex = if link_id_number(&stranger).unwrap().id.male() {
+        "男"
+    } else {
+        "女"
+    };
     // (person, name, ID number, sex, status, community, planted kind)
-    let same = |i: usize| (Some(i), p[i].name.clone(), p[i].id.clone(), p[i].sex.clone());
+    let same = |i: usize| {
+        (
+            Some(i),
+            p[i].name.clone(),
+            p[i].id.clone(),
+            p[i].sex.clone(),
+        )
+    };
     let spaced: String = p[6].name.chars().flat_map(|c| [c, ' ']).collect();
     let rows: Vec<(Option<usize>, String, String, String, &str, FindingKind)> = vec![
-        (same(0).0, same(0).1, same(0).2, same(0).3, "", FindingKind::Matched),
-        (Some(1), p[1].name.clone(), String::new(), p[1].sex.clone(), "", FindingKind::UnrecoverableId),
-        (Some(2), p[2].name.clone(), fifteen, p[2].sex.clone(), "", FindingKind::Matched),
-        (same(3).0, same(3).1, same(3).2, same(3).3, "死亡", FindingKind::InactiveInRegister),
-        (same(4).0, same(4).1, same(4).2, same(4).3, "", FindingKind::CommunityMismatch),
-        (same(0).0, same(0).1, same(0).2, same(0).3, "", FindingKind::Duplicate),
-        (Some(5), format!("{}某", p[5].name), p[5].id.clone(), p[5].sex.clone(), "", FindingKind::NameMismatch),
-        (Some(6), format!(" {spaced}"), p[6].id.to_lowercase(), p[6].sex.clone(), "", FindingKind::Matched),
-        (Some(7), p[7].name.clone(), p[7].id.clone(), flipped.into(), "", FindingKind::SexConflict),
-        (None, "外来人".into(), stranger.clone(), stranger_sex.into(), "", FindingKind::IdNotFound),
+        (
+            same(0).0,
+            same(0).1,
+            same(0).2,
+            same(0).3,
+            "",
+            FindingKind::Matched,
+        ),
+        (
+            Some(1),
+            p[1].name.clone(),
+            String::new(),
+            p[1].sex.clone(),
+            "",
+            FindingKind::UnrecoverableId,
+        ),
+        (
+            Some(2),
+            p[2].name.clone(),
+            fifteen,
+            p[2].sex.clone(),
+            "",
+            FindingKind::Matched,
+        ),
+        (
+            same(3).0,
+            same(3).1,
+            same(3).2,
+            same(3).3,
+            "死亡",
+            FindingKind::InactiveInRegister,
+        ),
+        (
+            same(4).0,
+            same(4).1,
+            same(4).2,
+            same(4).3,
+            "",
+            FindingKind::CommunityMismatch,
+        ),
+        (
+            same(0).0,
+            same(0).1,
+            same(0).2,
+            same(0).3,
+            "",
+            FindingKind::Duplicate,
+        ),
+        (
+            Some(5),
+            format!("{}某", p[5].name),
+            p[5].id.clone(),
+            p[5].sex.clone(),
+            "",
+            FindingKind::NameMismatch,
+        ),
+        (
+            Some(6),
+            format!(" {spaced}"),
+            p[6].id.to_lowercase(),
+            p[6].sex.clone(),
+            "",
+            FindingKind::Matched,
+        ),
+        (
+            Some(7),
+            p[7].name.clone(),
+            p[7].id.clone(),
+            flipped.into(),
+            "",
+            FindingKind::SexConflict,
+        ),
+        (
+            None,
+            "外来人".into(),
+            stranger.clone(),
+            stranger_sex.into(),
+            "",
+            FindingKind::IdNotFound,
+        ),
     ];
     for (i, (who, name, id, sex, status, kind)) in rows.iter().enumerate() {
         let r = 3 + i as u32;
         s.write(r, 0, i as u32 + 1).unwrap();
         s.write(r, 1, name.as_str()).unwrap();
         if *kind == FindingKind::UnrecoverableId {
-            s.write_number(r, 2, p[1].id[..17].parse::<f64>().unwrap() * 10.0).unwrap();
+            s.write_number(r, 2, p[1].id[..17].parse::<f64>().unwrap() * 10.0)
+                .unwrap();
         } else {
             s.write(r, 2, id.as_str()).unwrap();
         }
@@ -114,7 +215,12 @@ fn write_disabled(path: &Path, p: &[Person], model: &Model, wrong: &str) -> Vec<
         }
         s.write(r, 7, *status).unwrap();
     }
-    s.write(3 + rows.len() as u32 + 1, 0, "注：本表由区残联提供，仅供核对。").unwrap();
+    s.write(
+        3 + rows.len() as u32 + 1,
+        0,
+        "注：本表由区残联提供，仅供核对。",
+    )
+    .unwrap();
     book.save(path).unwrap();
     let mut kinds: Vec<FindingKind> = rows.iter().map(|r| r.5).collect();
     kinds.push(FindingKind::NotAPerson);
@@ -183,7 +289,11 @@ fn every_planted_defect_is_found_and_nothing_else() {
         .unwrap();
     let planted = write_disabled(&dir.path().join("disabled.xlsx"), &chosen, &model, &wrong);
     let reg = read_register(&disabled_options(), dir.path()).unwrap();
-    assert_eq!(reg.sheet.as_ref().unwrap().1, (3, 3), "the header is found below the title rows");
+    assert_eq!(
+        reg.sheet.as_ref().unwrap().1,
+        (3, 3),
+        "the header is found below the title rows"
+    );
     let (links, built) = link(dir.path(), vec![reg]);
     let s = &links.summaries[0];
     assert!(s.accounted(), "{s:?}");
@@ -195,7 +305,11 @@ fn every_planted_defect_is_found_and_nothing_else() {
         found.entry(f.row).or_default().push(f.kind);
     }
     for (i, kind) in planted.iter().enumerate() {
-        let row = if *kind == FindingKind::NotAPerson { 4 + planted.len() } else { 4 + i };
+        let row = if *kind == FindingKind::NotAPerson {
+            4 + planted.len()
+        } else {
+            4 + i
+        };
         let got = found.remove(&row).unwrap_or_default();
         // Plain matches are counted, not listed; a conflict is listed beside its match.
         let want: Vec<FindingKind> = match kind {
@@ -206,7 +320,10 @@ fn every_planted_defect_is_found_and_nothing_else() {
     }
     assert!(found.is_empty(), "nothing else is flagged: {found:?}");
     // Memberships: the linked rows, minus the deceased.
-    let linked = planted.iter().filter(|k| !k.is_outcome() || **k == FindingKind::Matched).count();
+    let linked = planted
+        .iter()
+        .filter(|k| !k.is_outcome() || **k == FindingKind::Matched)
+        .count();
     assert_eq!(links.memberships.len(), linked - 1);
     for &(_, _, resident) in &links.memberships {
         assert!((resident as usize) < built.model.residents.len());
@@ -214,7 +331,9 @@ fn every_planted_defect_is_found_and_nothing_else() {
     // No identifier appears in any finding.
     for f in &links.findings {
         for q in &chosen {
-            assert!(!f.id.contains(&q.id) && !f.detail.contains(&q.id) && !f.detail.contains(&q.name));
+            assert!(
+                !f.id.contains(&q.id) && !f.detail.contains(&q.id) && !f.detail.contains(&q.name)
+            );
         }
     }
 }
@@ -248,7 +367,11 @@ fn a_missing_id_number_falls_back_to_name_and_birth_date() {
     let (links, _) = link(dir.path(), vec![reg]);
     let s = &links.summaries[0];
     // p[1]'s check character is replaced by X: invalid unless it was X (then a plain match).
-    let third = if p[1].id.ends_with('X') { FindingKind::Matched } else { FindingKind::WeakMatch };
+    let third = if p[1].id.ends_with('X') {
+        FindingKind::Matched
+    } else {
+        FindingKind::WeakMatch
+    };
     let mut want = BTreeMap::from([(FindingKind::WeakMatch, 1), (FindingKind::InvalidId, 1)]);
     *want.entry(third).or_insert(0) += 1;
     assert_eq!(s.counts, want);
@@ -259,20 +382,28 @@ fn a_damaged_or_protected_workbook_gives_a_located_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("list.xlsx");
     let mut book = Workbook::new();
-    book.add_worksheet().write_row(0, 0, ["姓名", "身份证号"]).unwrap();
+    book.add_worksheet()
+        .write_row(0, 0, ["姓名", "身份证号"])
+        .unwrap();
     book.save(&path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let e = shequ::io::sheet::read_sheet("registers.x", &path, None, &["姓名"], &[]).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("list.xlsx") && msg.contains("registers.x"), "{msg}");
+    assert!(
+        msg.contains("list.xlsx") && msg.contains("registers.x"),
+        "{msg}"
+    );
     // An encrypted workbook is a compound file holding an EncryptedPackage stream.
     let protected = dir.path().join("protected.xlsx");
     encrypted_package(&protected);
     let msg = shequ::io::sheet::read_sheet("registers.x", &protected, None, &["姓名"], &[])
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("protected.xlsx") && msg.contains("password"), "{msg}");
+    assert!(
+        msg.contains("protected.xlsx") && msg.contains("password"),
+        "{msg}"
+    );
 }
 
 /// A compound file (CFB) holding an `EncryptedPackage` stream: how Excel stores a
@@ -280,8 +411,14 @@ fn a_damaged_or_protected_workbook_gives_a_located_error() {
 fn encrypted_package(path: &Path) {
     use std::io::Write;
     let mut c = cfb::create(path).unwrap();
-    c.create_stream("EncryptionInfo").unwrap().write_all(&[4, 0, 4, 0, 0x40, 0, 0, 0]).unwrap();
-    c.create_stream("EncryptedPackage").unwrap().write_all(&[0u8; 4096]).unwrap();
+    c.create_stream("EncryptionInfo")
+        .unwrap()
+        .write_all(&[4, 0, 4, 0, 0x40, 0, 0, 0])
+        .unwrap();
+    c.create_stream("EncryptedPackage")
+        .unwrap()
+        .write_all(&[0u8; 4096])
+        .unwrap();
     c.flush().unwrap();
 }
 
@@ -291,8 +428,14 @@ fn the_standards_examples_upgrade_and_check() {
     let l = link_id_number("110105491231002").unwrap();
     assert!(l.upgraded);
     assert_eq!(l.id.to_string(), "11010519491231002X");
-    assert_eq!(link_id_number("440524188001010014").unwrap().id.to_string(), "440524188001010014");
-    assert_eq!(link_id_number("1.10105E+17"), Err(IdNumberProblem::StoredAsNumber));
+    assert_eq!(
+        link_id_number("440524188001010014").unwrap().id.to_string(),
+        "440524188001010014"
+    );
+    assert_eq!(
+        link_id_number("1.10105E+17"),
+        Err(IdNumberProblem::StoredAsNumber)
+    );
 }
 
 proptest! {
@@ -320,9 +463,14 @@ proptest! {
 /// The sample city's registers linked as `shequ run` links them.
 fn sample_links(dir: &Path, job: &Job) -> (Links, shequ::SpecialNeeds, shequ::Build) {
     let opts = job.special_needs.clone().unwrap();
-    let mut pass = shequ::analytics::special_needs::SpecialNeedsPass::new(job, &opts, false).unwrap();
-    let mut linker = Linker::new(shequ::registry::read_registers(job).unwrap(), RosterKeys::of(job));
-    let built = shequ::build_with_people(job, &shequ::NoProgress, &mut [&mut pass, &mut linker]).unwrap();
+    let mut pass =
+        shequ::analytics::special_needs::SpecialNeedsPass::new(job, &opts, false).unwrap();
+    let mut linker = Linker::new(
+        shequ::registry::read_registers(job).unwrap(),
+        RosterKeys::of(job),
+    );
+    let built =
+        shequ::build_with_people(job, &shequ::NoProgress, &mut [&mut pass, &mut linker]).unwrap();
     let mut links = linker.finish(&built.model);
     pass.apply_registers(&mut links);
     let sn = pass.finish(&built.model).unwrap();
@@ -341,7 +489,11 @@ fn the_sample_registers_planted_defects_are_found_and_nothing_else() {
     let kinds = |id: &str| -> BTreeMap<FindingKind, usize> {
         let s = links.summaries.iter().find(|s| s.id == id).unwrap();
         assert!(s.accounted(), "{s:?}");
-        s.counts.iter().filter(|(k, _)| **k != FindingKind::Matched).map(|(k, v)| (*k, *v)).collect()
+        s.counts
+            .iter()
+            .filter(|(k, _)| **k != FindingKind::Matched)
+            .map(|(k, v)| (*k, *v))
+            .collect()
     };
     use FindingKind::*;
     assert_eq!(
@@ -365,13 +517,30 @@ fn the_sample_registers_planted_defects_are_found_and_nothing_else() {
         }
         m
     };
-    let fed = links.summaries.iter().find(|s| s.id == "disabled_federation").unwrap();
+    let fed = links
+        .summaries
+        .iter()
+        .find(|s| s.id == "disabled_federation")
+        .unwrap();
     assert_eq!(fed.upgraded_ids, 1);
     assert_eq!(fed.header_rows, Some((3, 3)));
-    assert_eq!(kinds("civil_affairs_dibao"), with_shared(BTreeMap::from([(WeakMatch, 1)]), "dibao"));
-    assert_eq!(links.summaries[1].header_rows, Some((3, 3)), "below a merged two-row header");
-    assert_eq!(kinds("ageing_allowance"), with_shared(BTreeMap::from([(IdNotFound, 1)]), "old"));
-    assert_eq!(kinds("unemployment"), with_shared(BTreeMap::from([(SexConflict, 1)]), "unemployed"));
+    assert_eq!(
+        kinds("civil_affairs_dibao"),
+        with_shared(BTreeMap::from([(WeakMatch, 1)]), "dibao")
+    );
+    assert_eq!(
+        links.summaries[1].header_rows,
+        Some((3, 3)),
+        "below a merged two-row header"
+    );
+    assert_eq!(
+        kinds("ageing_allowance"),
+        with_shared(BTreeMap::from([(IdNotFound, 1)]), "old")
+    );
+    assert_eq!(
+        kinds("unemployment"),
+        with_shared(BTreeMap::from([(SexConflict, 1)]), "unemployed")
+    );
 }
 
 /// Per category, the placed residents flagged by the roster whose ID number another resident
@@ -391,16 +560,29 @@ fn shared_id_flags(dir: &Path, model: &Model) -> std::collections::HashMap<&'sta
     for (_, f) in &rows {
         *uses.entry(f[3].as_str()).or_insert(0) += 1;
     }
-    let placed: std::collections::HashSet<usize> = model.residents.iter().map(|r| r.source_index).collect();
+    let placed: std::collections::HashSet<usize> =
+        model.residents.iter().map(|r| r.source_index).collect();
     let reference = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
-    let mut out = std::collections::HashMap::from([("disabled", 0), ("dibao", 0), ("old", 0), ("unemployed", 0)]);
+    let mut out = std::collections::HashMap::from([
+        ("disabled", 0),
+        ("dibao", 0),
+        ("old", 0),
+        ("unemployed", 0),
+    ]);
     for (i, f) in &rows {
-        let Ok(id) = check_id_number(&f[3]) else { continue };
+        let Ok(id) = check_id_number(&f[3]) else {
+            continue;
+        };
         if uses[f[3].as_str()] < 2 || !placed.contains(i) {
             continue;
         }
         let age = shequ::analytics::special_needs::age_at(id.birth, reference).unwrap_or(0);
-        for (c, yes) in [("disabled", !f[8].is_empty()), ("dibao", f[10] == "是"), ("old", age >= 80), ("unemployed", f[11] == "是")] {
+        for (c, yes) in [
+            ("disabled", !f[8].is_empty()),
+            ("dibao", f[10] == "是"),
+            ("old", age >= 80),
+            ("unemployed", f[11] == "是"),
+        ] {
             *out.get_mut(c).unwrap() += usize::from(yes);
         }
     }
@@ -418,7 +600,10 @@ fn sheet_ids(path: &Path, id_col: &str, status_col: Option<&str>) -> Vec<Option<
         Data::String(s) => s.clone(),
         _ => String::new(),
     };
-    let header = rows.iter().position(|r| r.iter().any(|c| text(c) == id_col)).unwrap();
+    let header = rows
+        .iter()
+        .position(|r| r.iter().any(|c| text(c) == id_col))
+        .unwrap();
     let col = |n: &str| rows[header].iter().position(|c| text(c) == n);
     let (ic, sc) = (col(id_col).unwrap(), status_col.and_then(col));
     rows[header + 1..]
@@ -454,7 +639,12 @@ fn counts_from_the_sample_registers_equal_counts_from_the_spreadsheets() {
     let mut job = Job::from_toml(dir.path().join("job.toml")).unwrap();
     // The categories from the registers alone: the roster's own columns unmapped.
     let sn_opts = job.special_needs.as_mut().unwrap();
-    for f in ["disability_type", "disability_grade", "minimum_living_allowance", "unemployed"] {
+    for f in [
+        "disability_type",
+        "disability_grade",
+        "minimum_living_allowance",
+        "unemployed",
+    ] {
         sn_opts.fields.remove(f);
     }
     let (_, sn, built) = sample_links(dir.path(), &job);
@@ -471,10 +661,18 @@ fn counts_from_the_sample_registers_equal_counts_from_the_spreadsheets() {
         .collect();
     let regs = dir.path().join("registers");
     for (file, id_col, status, category) in [
-        ("残联持证残疾人名册.xlsx", "公民身份号码", Some("人员状态"), "disabled"),
+        (
+            "残联持证残疾人名册.xlsx",
+            "公民身份号码",
+            Some("人员状态"),
+            "disabled",
+        ),
         ("失业登记名册.xlsx", "身份证号", None, "unemployed"),
     ] {
-        let mut ids: Vec<String> = sheet_ids(&regs.join(file), id_col, status).into_iter().flatten().collect();
+        let mut ids: Vec<String> = sheet_ids(&regs.join(file), id_col, status)
+            .into_iter()
+            .flatten()
+            .collect();
         ids.sort();
         ids.dedup();
         let mut want: BTreeMap<String, u64> = BTreeMap::new();
@@ -512,13 +710,19 @@ fn the_registry_keeps_every_label_with_its_sources_and_reports_the_month_s_chang
     });
     // A research job writes no registry.
     let research = Job::from_toml(dir.path().join("job.toml")).unwrap();
-    assert!(shequ::run::write_registry(&research, &dir.path().join("x"), None, &shequ::NoProgress).is_err());
+    assert!(
+        shequ::run::write_registry(&research, &dir.path().join("x"), None, &shequ::NoProgress)
+            .is_err()
+    );
     let first = dir.path().join("m1");
     let s = shequ::run::write_registry(&job, &first, None, &shequ::NoProgress).unwrap();
     let (links, sn, built) = sample_links(dir.path(), &job);
     assert!(!links.summaries.is_empty());
     let placed = built.model.residents.len();
-    assert_eq!(s.residents, placed, "the street's every placed resident, once");
+    assert_eq!(
+        s.residents, placed,
+        "the street's every placed resident, once"
+    );
     let batches = crate::fixtures::read_batches(&first.join("registry.parquet"));
     let b = &arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
     let col = |n: &str| b.column_by_name(n).unwrap().clone();
@@ -527,12 +731,22 @@ fn the_registry_keeps_every_label_with_its_sources_and_reports_the_month_s_chang
     let sources = col("disabled_sources");
     let sources = sources.as_any().downcast_ref::<StringArray>().unwrap();
     let members = sn.members("disabled").unwrap();
-    assert_eq!(disabled.iter().filter(|v| *v == Some(true)).count(), members.iter().filter(|m| **m).count());
-    let both = (0..b.num_rows()).filter(|&i| sources.is_valid(i) && sources.value(i) == "roster;disabled_federation").count();
-    let roster_only = (0..b.num_rows()).filter(|&i| sources.is_valid(i) && sources.value(i) == "roster").count();
+    assert_eq!(
+        disabled.iter().filter(|v| *v == Some(true)).count(),
+        members.iter().filter(|m| **m).count()
+    );
+    let both = (0..b.num_rows())
+        .filter(|&i| sources.is_valid(i) && sources.value(i) == "roster;disabled_federation")
+        .count();
+    let roster_only = (0..b.num_rows())
+        .filter(|&i| sources.is_valid(i) && sources.value(i) == "roster")
+        .count();
     // Two disabled residents lack a usable federation row (unrecoverable, deceased), and the
     // federation lists no one whose ID number another resident shares.
-    assert_eq!(roster_only, 2 + shared_id_flags(dir.path(), &built.model)["disabled"]);
+    assert_eq!(
+        roster_only,
+        2 + shared_id_flags(dir.path(), &built.model)["disabled"]
+    );
     assert_eq!(both + roster_only, s.labelled["disabled"]);
     // No plain identifier without plain_identifiers.
     assert!(b.column_by_name("resident_id").is_none());
@@ -540,11 +754,21 @@ fn the_registry_keeps_every_label_with_its_sources_and_reports_the_month_s_chang
     let roster = std::fs::read(dir.path().join("residents.csv")).unwrap();
     let (text, _, _) = encoding_rs::GB18030.decode(&roster);
     let lines: Vec<&str> = text.lines().collect();
-    let victim = lines.iter().position(|l| l.starts_with("R00000010,")).unwrap();
-    let newly = lines.iter().position(|l| {
-        let f: Vec<&str> = l.split(',').collect();
-        f.len() > 9 && f[0].starts_with('R') && f[8].is_empty() && f[0] != "R00000010" && f[0] > "R00000100"
-    }).unwrap();
+    let victim = lines
+        .iter()
+        .position(|l| l.starts_with("R00000010,"))
+        .unwrap();
+    let newly = lines
+        .iter()
+        .position(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            f.len() > 9
+                && f[0].starts_with('R')
+                && f[8].is_empty()
+                && f[0] != "R00000010"
+                && f[0] > "R00000100"
+        })
+        .unwrap();
     let mut next: Vec<String> = Vec::new();
     for (i, l) in lines.iter().enumerate() {
         if i == victim {
@@ -561,9 +785,18 @@ fn the_registry_keeps_every_label_with_its_sources_and_reports_the_month_s_chang
     let (bytes, _, _) = encoding_rs::GB18030.encode(&text);
     std::fs::write(dir.path().join("residents.csv"), bytes).unwrap();
     let second = dir.path().join("m2");
-    let s2 = shequ::run::write_registry(&job, &second, Some(&first.join("registry.parquet")), &shequ::NoProgress).unwrap();
+    let s2 = shequ::run::write_registry(
+        &job,
+        &second,
+        Some(&first.join("registry.parquet")),
+        &shequ::NoProgress,
+    )
+    .unwrap();
     let changes = s2.changes.unwrap();
     assert_eq!(changes.get("moved_out"), Some(&1), "{changes:?}");
     assert_eq!(changes.get("moved_in"), None);
-    assert!(changes.get("gained").is_some_and(|n| *n >= 1), "{changes:?}");
+    assert!(
+        changes.get("gained").is_some_and(|n| *n >= 1),
+        "{changes:?}"
+    );
 }

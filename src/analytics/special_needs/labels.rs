@@ -9,9 +9,9 @@ use super::{DISABILITY_TYPES, age_at, parse_birth_date};
 use crate::analytics::categories::{Category, Tier, default_categories, merge, value_matches};
 use crate::io::table::{Table, TextColumn};
 use crate::job::ResidentLayer;
-use crate::registry::RegisterOptions;
 use crate::model::build::Placed;
 use crate::privacy::id_number_birth;
+use crate::registry::RegisterOptions;
 
 use super::SpecialNeedsOptions;
 
@@ -44,7 +44,10 @@ pub(super) fn available(
     for c in all {
         let from_register = registers.iter().any(|g| {
             g.category.as_deref() == Some(c.id.as_str())
-                || c.rule.field.as_ref().is_some_and(|f| g.fields.contains_key(f))
+                || c.rule
+                    .field
+                    .as_ref()
+                    .is_some_and(|f| g.fields.contains_key(f))
         });
         let unmapped = c.rule.field.as_ref().filter(|f| {
             !opts.fields.contains_key(f.as_str()) && !user_ids.contains(&c.id.as_str())

@@ -6,11 +6,11 @@ use polars::prelude::*;
 use crate::analytics::categories::Category;
 use crate::analytics::counts::LEVELS;
 use crate::error::{Error, Location, Result};
+pub use crate::io::table::parse_birth_date;
 use crate::model::Model;
 use crate::model::build::Build;
 use crate::model::build::PeopleSink;
 use crate::model::level::Layer;
-pub use crate::io::table::parse_birth_date;
 use crate::model::quality::QualityIssue;
 use crate::privacy::Sensitivity;
 use rayon::prelude::*;
@@ -135,7 +135,10 @@ impl SpecialNeeds {
             None
         } else {
             let registers = crate::registry::read_registers(job)?;
-            Some(crate::registry::Linker::new(registers, crate::registry::RosterKeys::of(job)))
+            Some(crate::registry::Linker::new(
+                registers,
+                crate::registry::RosterKeys::of(job),
+            ))
         };
         let mut sinks: Vec<&mut dyn PeopleSink> = vec![&mut pass];
         if let Some(l) = linker.as_mut() {

@@ -63,7 +63,11 @@ impl SpecialNeedsPass {
         let defined = self.defined_by(links);
         let mut given: HashMap<u32, u64> = HashMap::default();
         let mut sources = Sources {
-            registers: links.registers.iter().map(|g| g.options.id.clone()).collect(),
+            registers: links
+                .registers
+                .iter()
+                .map(|g| g.options.id.clone())
+                .collect(),
             given: HashMap::default(),
         };
         for &(r, k, resident) in &links.memberships {
@@ -143,7 +147,11 @@ impl SpecialNeedsPass {
         let n = self.people.cats.len();
         for (value, detail, flag) in [
             (g.kind, &mut self.people.types, &mut self.register_detail.0),
-            (g.grade, &mut self.people.grades, &mut self.register_detail.1),
+            (
+                g.grade,
+                &mut self.people.grades,
+                &mut self.register_detail.1,
+            ),
         ] {
             if let Some(v) = value {
                 if detail.is_empty() {

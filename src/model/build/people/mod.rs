@@ -8,5 +8,5 @@ mod restream;
 
 pub(crate) use households::HouseholdRows;
 pub use residents::{PeopleSink, Placed};
-pub use restream::restream;
 pub(crate) use residents::{Placer, RosterPart, stream_roster};
+pub use restream::restream;
