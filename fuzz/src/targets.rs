@@ -70,7 +70,7 @@ pub fn sample_dir() -> &'static Path {
 /// targets can run on many threads).
 fn district_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&sample_dir(), dir.path());
+    copy_dir(sample_dir(), dir.path());
     dir
 }
 

@@ -95,6 +95,9 @@ pub struct IdNumber {
 /// assert_eq!(shequ::privacy::id_check_char("11010519491231002"), Some('X'));
 /// assert_eq!(shequ::privacy::id_check_char("1101051949123100"), None);
 /// ```
+///
+/// # Panics
+/// Never: 17 ASCII digits are checked before they are used.
 pub fn id_check_char(first17: &str) -> Option<char> {
     let b = first17.as_bytes();
     if b.len() != 17 || !b.iter().all(u8::is_ascii_digit) {
@@ -265,6 +268,9 @@ pub struct LinkId {
 /// assert_eq!(link_id_number("110105194912310000"), Err(IdNumberProblem::StoredAsNumber));
 /// assert_eq!(link_id_number("110105491231002.0").unwrap().id.to_string(), "11010519491231002X");
 /// ```
+///
+/// # Panics
+/// Never: the buffer slices are of fixed length.
 pub fn link_id_number(raw: &str) -> std::result::Result<LinkId, IdNumberProblem> {
     let raw = raw.trim();
     if looks_like_float(raw) {

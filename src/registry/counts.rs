@@ -55,26 +55,21 @@ impl Links {
             .enumerate()
             .map(|(i, s)| (s.id.as_str(), i))
             .collect();
-        let listed = self.findings.iter().map(|f| {
-            let r = registers[f.register.as_str()];
-            (r, f.kind, f.resident, f.community)
-        });
+        // A row about no roster resident has only the register's word for a place: skipped.
+        let listed = self
+            .findings
+            .iter()
+            .filter_map(|f| Some((registers[f.register.as_str()], f.kind, f.resident?)));
         let matched = self
             .matched
             .iter()
-            .map(|&(r, resident)| (r as usize, FindingKind::Matched, Some(resident), None));
-        for (r, kind, resident, community) in listed.chain(matched) {
+            .map(|&(r, resident)| (r as usize, FindingKind::Matched, resident));
+        for (r, kind, resident) in listed.chain(matched) {
             let col = r * FindingKind::ALL.len() + kind as usize;
-            match resident {
-                Some(res) => {
-                    let h = model.residents[res as usize].household as usize;
-                    let lineage = model.households[h].lineage;
-                    for (li, level) in LEVELS.iter().enumerate() {
-                        add(li, lineage.at(*level), col);
-                    }
-                }
-                // A row about no roster resident has only the register's word for a place.
-                None => {}
+            let h = model.residents[resident as usize].household as usize;
+            let lineage = model.households[h].lineage;
+            for (li, level) in LEVELS.iter().enumerate() {
+                add(li, lineage.at(*level), col);
             }
         }
         let bounds = self

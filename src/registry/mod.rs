@@ -52,5 +52,5 @@ pub use link::{Linker, Links, RosterKeys, read_registers};
 pub use load::{Register, RegisterRow, read_register};
 pub use names::name_key;
 pub(crate) use options::check_registers;
-pub use options::{RegisterColumns, RegisterOptions};
+pub use options::{RegisterColumns, RegisterOptions, Roles};
 pub use report::{Finding, FindingKind, RegisterSummary};

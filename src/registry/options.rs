@@ -95,9 +95,12 @@ fn default_inactive() -> Vec<String> {
     ["死亡", "迁出", "注销"].map(String::from).to_vec()
 }
 
+/// Columns by role: (role, the column's header name).
+pub type Roles<'a> = Vec<(&'static str, &'a str)>;
+
 impl RegisterColumns {
     /// The required columns and then the optional ones given, as (role, column).
-    pub fn named(&self) -> (Vec<(&'static str, &str)>, Vec<(&'static str, &str)>) {
+    pub fn named(&self) -> (Roles<'_>, Roles<'_>) {
         let required = vec![
             ("id_number", self.id_number.as_str()),
             ("name", self.name.as_str()),
@@ -142,7 +145,6 @@ impl RegisterOptions {
         let blank = req
             .into_iter()
             .chain(opt)
-            .map(|(r, c)| (r, c))
             .chain(fields)
             .find(|(_, c)| c.trim().is_empty());
         if let Some((role, _)) = blank {

@@ -61,6 +61,9 @@ fn community_of(model: &Model, p: &Person) -> u32 {
         .unwrap()
 }
 
+/// A planted row: (person, name, ID number, sex, status, planted kind).
+type Planted<'a> = (Option<usize>, String, String, String, &'a str, FindingKind);
+
 /// The disabled persons' federation's list, as an office keeps it: a merged title row, a date
 /// line, the header on row 3, one ID stored as a number, a 15-digit ID, a deceased person, one
 /// listed in the wrong community, a duplicate, a name that differs, a name with stray spaces,
@@ -113,7 +116,7 @@ fn write_disabled(path: &Path, p: &[Person], model: &Model, wrong: &str) -> Vec<
         )
     };
     let spaced: String = p[6].name.chars().flat_map(|c| [c, ' ']).collect();
-    let rows: Vec<(Option<usize>, String, String, String, &str, FindingKind)> = vec![
+    let rows: Vec<Planted> = vec![
         (
             same(0).0,
             same(0).1,
