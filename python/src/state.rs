@@ -90,17 +90,19 @@ impl State {
     }
 
     /// The analyses of `job`, starting from the labels made with the build when they are the
-    /// ones the job asks for.
+    /// ones the job asks for, with the registers linked with the build.
     pub(crate) fn analyse(&mut self, job: &shequ::Job) -> shequ::Result<shequ::run::Analysis> {
         let policy = policy_of(job)?;
         let labels = match (&self.labels, labels_key(job)) {
             (Some((k, sn)), Some(key)) if *k == key => Some(sn.clone()),
             _ => None,
         };
-        match labels {
-            Some(sn) => shequ::run::analyse_labelled(job, &mut self.build, policy, Some(sn)),
-            None => shequ::run::analyse(job, &mut self.build, policy),
-        }
+        let mut analysis = match labels {
+            Some(sn) => shequ::run::analyse_labelled(job, &mut self.build, policy, Some(sn))?,
+            None => shequ::run::analyse(job, &mut self.build, policy)?,
+        };
+        analysis.registers = self.links.clone();
+        Ok(analysis)
     }
 
     pub(crate) fn outputs(&mut self, job: &shequ::Job) -> shequ::Result<Arc<Memory>> {
@@ -111,12 +113,9 @@ impl State {
             }
         }
         self.reset();
-        let mut analysis = self.analyse(job)?;
-        analysis.registers = self.links.take();
+        let analysis = self.analyse(job)?;
         let out = Out::memory();
-        let written = shequ::run::write_tables(&self.build, &analysis, &out);
-        self.links = analysis.registers.take();
-        written?;
+        shequ::run::write_tables(&self.build, &analysis, &out)?;
         let memory = Arc::new(out.into_memory());
         self.cache = Some((key, memory.clone()));
         Ok(memory)

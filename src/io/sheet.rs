@@ -1,11 +1,11 @@
 //! Spreadsheets (`.xlsx`, `.xlsm`, `.xls`, `.xlsb`, `.ods`) read through
-//! [calamine](https://docs.rs/calamine) into a [`Table`], as a CSV roster is read.
+//! [calamine](https://docs.rs/calamine) into a [`Table`](crate::io::table::Table), as a CSV roster is read.
 //!
 //! Departmental lists are rarely a clean table: a title row (often one merged cell) and a
 //! date line above the header, a header over two rows with merged cells (`残疾信息` over
-//! `残疾类别` and `残疾等级`), notes (`注：`, `填表人：`) below the data. [`read_sheet`] finds the
+//! `残疾类别` and `残疾等级`), notes (`注：`, `填表人：`) below the data. [`read_sheet`](crate::io::sheet::read_sheet) finds the
 //! header as the run of one to three rows, ending as early as possible within the first
-//! [`HEADER_SEARCH_ROWS`], in which every column asked for is named, either by one cell or as `parent/child` across the
+//! [`HEADER_SEARCH_ROWS`](crate::io::sheet::HEADER_SEARCH_ROWS), in which every column asked for is named, either by one cell or as `parent/child` across the
 //! rows (merged cells count for every cell they cover). The rows below it are the data; blank
 //! rows are skipped.
 //!

@@ -110,7 +110,7 @@ def test_operational_named_list_for_one_grid(tmp_path):
     job = (SAMPLE / "job-grid-worker.toml").read_text(encoding="utf-8")
     assert 'output = "operational"' in job and 'grid = "50010300100101"' in job
     for name in ["communities.geojson", "grids.geojson", "buildings.geojson", "households.csv",
-                 "residents.csv", "facilities.geojson", "paths.geojson"]:
+                 "residents.csv", "facilities.geojson", "paths.geojson", "registers"]:
         (tmp_path / name).symlink_to(SAMPLE / name)
     (tmp_path / "job.toml").write_text(job, encoding="utf-8")
     env = dict(os.environ, SHEQU_SECRET="a secret for the test, long enough")
@@ -131,6 +131,12 @@ def test_operational_named_list_for_one_grid(tmp_path):
     near = cov["clinic_all_nearest_m"].dropna()
     assert len(near) > 0 and (near >= 0).all()
     assert (cov.loc[cov["clinic_all_nearest_m"] <= 300, "clinic_all_covered"]).all()
+    # The registers' fix-list of the grid: findings about its residents, under the same keys.
+    fix = pq.read_table(tmp_path / "o" / "registers" / "fix_list.parquet").to_pandas()
+    about = fix.dropna(subset=["resident_key"])
+    assert set(about["resident_key"]) <= set(res["resident_key"])
+    assert (about["grid_id"] == "50010300100101").all()
+    assert not {"name", "id_number", "resident_id"} & set(fix.columns)
     assert (cov["clinic_all_network_nearest_m"] + 1e-6 >= cov["clinic_all_nearest_m"]).all()
     # Without the secret the run is refused and nothing is written.
     env.pop("SHEQU_SECRET")
