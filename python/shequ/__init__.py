@@ -164,7 +164,8 @@ class Job:
     ``options``, ``privacy``, ``special_needs``, ``coverage``, ``output``. Build one from a
     file (:meth:`from_toml`), a dict (:meth:`from_dict`) or keyword arguments. Any layer may
     give ``data`` (a GeoDataFrame, polars or pandas DataFrame, or Arrow table) instead of
-    ``path``; it is written to a temporary Parquet file the job reads.
+    ``path``; it is written to a temporary Parquet file the job reads. So may each entry of
+    ``registers`` (a department's list, see ``docs/registers.md``).
 
     >>> job = shequ.Job(layers={"grids": {"path": "grids.geojson", "id": "code"}}, base_dir=".")
     >>> job.to_dict()["layers"]["grids"]["id"]
@@ -189,6 +190,20 @@ class Job:
                 layers[name] = layer
         if layers:
             sections["layers"] = layers
+        registers = []
+        for register in sections.get("registers") or []:
+            if isinstance(register, Mapping) and "data" in register:
+                register = dict(register)
+                data = register.pop("data")
+                if "path" in register:
+                    raise JobError(f"[[registers]] {register.get('id')!r} has both `path` and `data`")
+                if self._spool is None:
+                    self._spool = tempfile.TemporaryDirectory(prefix="shequ-job-")
+                path, _ = _spool(data, Path(self._spool.name), f"register-{register.get('id')}")
+                register["path"] = str(path)
+            registers.append(register)
+        if registers:
+            sections["registers"] = registers
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         self._core = _core.Job.from_json(json.dumps(sections, default=str), base)
 

@@ -151,3 +151,29 @@ name = "姓名"
         done = run(city, text, tmp_path / name)
         assert done.returncode != 0
         assert name in done.stderr and "registers.fed" in done.stderr and why in done.stderr, done.stderr
+
+
+def test_a_register_given_as_an_in_memory_table(city):
+    import polars as pl
+    import shequ
+
+    r = roster()
+    dib = r[r["是否低保"] == "是"].head(20)
+    table = pl.DataFrame({"证件号": list(dib["公民身份号码"]), "姓名": list(dib["姓名"])})
+    base = shequ.Job.from_toml(city / "job.toml").to_dict()
+    base.pop("registers", None)
+    job = shequ.Job(
+        base_dir=city,
+        **base,
+        registers=[{
+            "id": "dibao",
+            "data": table,
+            "category": "minimum_living_allowance",
+            "columns": {"id_number": "证件号", "name": "姓名"},
+        }],
+    )
+    # The street's count: one cell, far above k, so published.
+    street = shequ.build(job).table("registers/street")
+    matched = street["reg_dibao_matched"].sum()
+    uses = r["公民身份号码"].value_counts()
+    assert matched == sum(1 for i in dib["公民身份号码"] if uses.get(i, 0) == 1)
