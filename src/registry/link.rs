@@ -6,6 +6,7 @@
 use std::hash::BuildHasher;
 
 use chrono::Datelike;
+use rayon::prelude::*;
 
 use super::load::Register;
 use super::names::name_key;
@@ -36,15 +37,63 @@ struct Hits {
     name_differs: bool,
 }
 
+/// Global register rows by a 64-bit key: the rows sorted by key, and per key its run.
+#[derive(Debug, Default)]
+struct KeyIndex {
+    rows: Vec<u32>,
+    runs: foldhash::HashMap<u64, (u32, u32)>,
+}
+
+impl KeyIndex {
+    fn new(mut pairs: Vec<(u64, u32)>) -> KeyIndex {
+        pairs.sort_unstable();
+        let mut runs = foldhash::HashMap::default();
+        let mut i = 0;
+        while i < pairs.len() {
+            let j = i + pairs[i..].iter().take_while(|p| p.0 == pairs[i].0).count();
+            runs.insert(pairs[i].0, (i as u32, (j - i) as u32));
+            i = j;
+        }
+        KeyIndex {
+            rows: pairs.into_iter().map(|p| p.1).collect(),
+            runs,
+        }
+    }
+
+    /// The global rows with `key` (one hash probe).
+    fn get(&self, key: u64) -> &[u32] {
+        match self.runs.get(&key) {
+            Some(&(at, n)) => &self.rows[at as usize..(at + n) as usize],
+            None => &[],
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// What one roster resident of a chunk brings to the registers, computed in parallel: its ID
+/// key when a register has it, and its name key where a register row may need it.
+struct Probe {
+    resident: u32,
+    household: u32,
+    strong: Option<u64>,
+    /// The name's key, for a strong hit's name check or a weak candidate.
+    name: Option<String>,
+    /// The name-and-birth key and the birth date, when a weak row may fit.
+    weak: Option<(u64, i32)>,
+}
+
 /// The registers, their lookup keys and the link state: a [`PeopleSink`].
 pub struct Linker {
     registers: Vec<Register>,
     /// The first global row of each register (rows are numbered across registers).
     starts: Vec<usize>,
-    /// (ID key, global row), sorted: rows with a usable ID number.
-    strong: Vec<(u64, u32)>,
-    /// (name-and-birth key, global row), sorted: rows whose ID number is missing or unusable.
-    weak: Vec<(u64, u32)>,
+    /// Rows with a usable ID number: their global rows by ID key.
+    strong: KeyIndex,
+    /// Rows whose ID number is missing or unusable: their global rows by name-and-birth key.
+    weak: KeyIndex,
     /// The birth dates of the weak keys, sorted (a cheap test before a name is normalised).
     weak_births: Vec<i32>,
     /// Per global row: the register's community resolved to a model community.
@@ -93,15 +142,13 @@ impl Linker {
                 g += 1;
             }
         }
-        strong.sort_unstable();
-        weak.sort_unstable();
         births.sort_unstable();
         births.dedup();
         Linker {
             registers,
             starts,
-            strong,
-            weak,
+            strong: KeyIndex::new(strong),
+            weak: KeyIndex::new(weak),
             weak_births: births,
             community: Vec::new(),
             hits: vec![Hits::default(); g],
@@ -166,78 +213,97 @@ impl PeopleSink for Linker {
             self.resolve_communities(model);
         }
         let col = |c: &Option<String>| c.as_deref().map(|c| table.text_column(c));
-        let (ids, names, births) = (
+        let cols = (
             col(&self.keys.id_number),
             col(&self.keys.name),
             col(&self.keys.birth_date),
         );
-        for p in placed {
-            let i = p.row as usize;
-            let id = ids.as_ref().and_then(|c| c.get(i)).map(link_id_number);
-            if let Some(Ok(id)) = id {
-                self.link_strong(id.id.key(), p.resident, names.as_ref(), i);
-            }
-            if !self.weak.is_empty() {
-                let birth = births
-                    .as_ref()
-                    .and_then(|c| c.get(i))
-                    .and_then(parse_birth_date)
-                    .or(id.and_then(|r| r.ok()).map(|l| l.id.birth()));
-                if let Some(birth) = birth {
-                    self.link_weak(model, p, birth.num_days_from_ce(), names.as_ref(), i);
-                }
-            }
+        // Keys in parallel (normalising names is the costly part), hits in row order.
+        let this = &*self;
+        let probes: Vec<Probe> = placed
+            .par_iter()
+            .with_min_len(2048)
+            .filter_map(|p| this.probe(p, &cols))
+            .collect();
+        for p in &probes {
+            self.apply(model, p);
         }
         Ok(())
     }
 }
 
+/// A chunk's ID-number, name and birth-date columns.
+type KeyColumns<'t> = (
+    Option<TextColumn<'t>>,
+    Option<TextColumn<'t>>,
+    Option<TextColumn<'t>>,
+);
+
 impl Linker {
-    fn link_strong(&mut self, key: u64, resident: u32, names: Option<&TextColumn<'_>>, i: usize) {
-        let from = self.strong.partition_point(|&(k, _)| k < key);
-        let mut j = from;
-        while j < self.strong.len() && self.strong[j].0 == key {
-            let g = self.strong[j].1;
-            let (r, k) = self.row(g as usize);
-            let theirs = self.registers[r].rows[k].name.as_deref();
-            let ours = names.and_then(|c| c.get(i)).and_then(name_key);
-            let differs = matches!((theirs, ours.as_deref()), (Some(a), Some(b)) if a != b);
-            self.hit(g, resident, differs);
-            j += 1;
+    /// One resident's keys, or `None` when no register row can fit it.
+    fn probe(&self, p: &Placed, (ids, names, births): &KeyColumns<'_>) -> Option<Probe> {
+        let i = p.row as usize;
+        let id = ids.as_ref().and_then(|c| c.get(i)).map(link_id_number);
+        let strong = match &id {
+            Some(Ok(l)) if !self.strong.get(l.id.key()).is_empty() => Some(l.id.key()),
+            _ => None,
+        };
+        let birth = || {
+            births
+                .as_ref()
+                .and_then(|c| c.get(i))
+                .and_then(parse_birth_date)
+                .or(id
+                    .as_ref()
+                    .and_then(|r| r.as_ref().ok())
+                    .map(|l| l.id.birth()))
+                .map(|b| b.num_days_from_ce())
+                .filter(|d| self.weak_births.binary_search(d).is_ok())
+        };
+        let days = if self.weak.is_empty() { None } else { birth() };
+        if strong.is_none() && days.is_none() {
+            return None;
         }
+        let name = names.as_ref().and_then(|c| c.get(i)).and_then(name_key);
+        let weak = days.and_then(|d| {
+            let key = self.hasher.hash_one((name.as_deref()?, d));
+            (!self.weak.get(key).is_empty()).then_some((key, d))
+        });
+        (strong.is_some() || weak.is_some()).then_some(Probe {
+            resident: p.resident,
+            household: p.household,
+            strong,
+            name,
+            weak,
+        })
     }
 
-    fn link_weak(
-        &mut self,
-        model: &Model,
-        p: &Placed,
-        days: i32,
-        names: Option<&TextColumn<'_>>,
-        i: usize,
-    ) {
-        if self.weak_births.binary_search(&days).is_err() {
-            return;
-        }
-        let Some(name) = names.and_then(|c| c.get(i)).and_then(name_key) else {
-            return;
-        };
-        let key = self.hasher.hash_one((name.as_str(), days));
-        let community = model.households[p.household as usize].lineage.community;
-        let from = self.weak.partition_point(|&(k, _)| k < key);
-        let mut j = from;
-        while j < self.weak.len() && self.weak[j].0 == key {
-            let g = self.weak[j].1;
-            let (r, k) = self.row(g as usize);
-            let row = &self.registers[r].rows[k];
-            // The hash is only a filter: the key itself must agree, and the community too
-            // when the register names one.
-            let same = row.name.as_deref() == Some(name.as_str())
-                && row.birth.map(|b| b.num_days_from_ce()) == Some(days);
-            let place_ok = row.community.is_none() || self.community[g as usize] == community;
-            if same && place_ok {
-                self.hit(g, p.resident, false);
+    /// A probe's hits on the register rows it fits.
+    fn apply(&mut self, model: &Model, p: &Probe) {
+        if let Some(key) = p.strong {
+            for k in 0..self.strong.get(key).len() {
+                let g = self.strong.get(key)[k];
+                let (r, j) = self.row(g as usize);
+                let theirs = self.registers[r].rows[j].name.as_deref();
+                let differs = matches!((theirs, p.name.as_deref()), (Some(a), Some(b)) if a != b);
+                self.hit(g, p.resident, differs);
             }
-            j += 1;
+        }
+        if let Some((key, days)) = p.weak {
+            let community = model.households[p.household as usize].lineage.community;
+            for k in 0..self.weak.get(key).len() {
+                let g = self.weak.get(key)[k];
+                let (r, j) = self.row(g as usize);
+                let row = &self.registers[r].rows[j];
+                // The hash is only a filter: the key itself must agree, and the community too
+                // when the register names one.
+                let same = row.name.as_deref() == p.name.as_deref()
+                    && row.birth.map(|b| b.num_days_from_ce()) == Some(days);
+                let place_ok = row.community.is_none() || self.community[g as usize] == community;
+                if same && place_ok {
+                    self.hit(g, p.resident, false);
+                }
+            }
         }
     }
 
