@@ -52,6 +52,7 @@ mod job;
 mod model;
 pub mod output;
 pub mod privacy;
+pub mod process;
 mod progress;
 pub mod registry;
 pub mod run;

@@ -601,6 +601,7 @@ fn versions() -> (String, String) {
 /// The native module.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    shequ::process::avoid_transparent_huge_pages();
     m.add_class::<Job>()?;
     m.add_class::<Table>()?;
     m.add_class::<Model>()?;
