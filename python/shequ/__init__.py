@@ -177,35 +177,32 @@ class Job:
         sections = {k: v for k, v in sections.items() if v is not None}
         layers = copy.copy(sections.get("layers") or {})
         for name, layer in list(layers.items()):
-            if isinstance(layer, Mapping) and "data" in layer:
-                layer = dict(layer)
-                data = layer.pop("data")
-                if "path" in layer:
-                    raise JobError(f"[layers.{name}] has both `path` and `data`")
-                if self._spool is None:
-                    self._spool = tempfile.TemporaryDirectory(prefix="shequ-job-")
-                path, extra = _spool(data, Path(self._spool.name), name)
-                layer["path"] = str(path)
-                layer.update(extra)
-                layers[name] = layer
+            layers[name] = self._spooled(layer, name, f"[layers.{name}]")
         if layers:
             sections["layers"] = layers
-        registers = []
-        for register in sections.get("registers") or []:
-            if isinstance(register, Mapping) and "data" in register:
-                register = dict(register)
-                data = register.pop("data")
-                if "path" in register:
-                    raise JobError(f"[[registers]] {register.get('id')!r} has both `path` and `data`")
-                if self._spool is None:
-                    self._spool = tempfile.TemporaryDirectory(prefix="shequ-job-")
-                path, _ = _spool(data, Path(self._spool.name), f"register-{register.get('id')}")
-                register["path"] = str(path)
-            registers.append(register)
+        registers = [
+            self._spooled(r, f"register-{r.get('id')}", f"[[registers]] {r.get('id')!r}")
+            for r in sections.get("registers") or []
+        ]
         if registers:
             sections["registers"] = registers
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         self._core = _core.Job.from_json(json.dumps(sections, default=str), base)
+
+    def _spooled(self, entry: Any, name: str, what: str) -> Any:
+        """A layer or register whose ``data`` is written to a temporary file it then reads."""
+        if not (isinstance(entry, Mapping) and "data" in entry):
+            return entry
+        entry = dict(entry)
+        data = entry.pop("data")
+        if "path" in entry:
+            raise JobError(f"{what} has both `path` and `data`")
+        if self._spool is None:
+            self._spool = tempfile.TemporaryDirectory(prefix="shequ-job-")
+        path, extra = _spool(data, Path(self._spool.name), name)
+        entry["path"] = str(path)
+        entry.update(extra)
+        return entry
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> "Job":
