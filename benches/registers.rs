@@ -11,9 +11,14 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
-use shequ::registry::{Linker, RegisterOptions, RosterKeys, read_register};
+use shequ::registry::{Linker, RegisterOptions, RosterKeys, read_registers_from};
 
 mod common;
+
+// The allocator of the CLI and the Python module, which run this work in `shequ run`,
+// `shequ registry` and `shequ.Job`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// (ID number, name) of every roster row, decoded independently.
 fn roster(dir: &Path) -> Vec<(String, String)> {
@@ -87,10 +92,7 @@ fn bench_registers(c: &mut Criterion) {
         format!("5 x {rows} rows read and linked to {residents} residents"),
         |b| {
             b.iter(|| {
-                let regs = options
-                    .iter()
-                    .map(|o| read_register(o, dir.path()).expect("register"))
-                    .collect();
+                let regs = read_registers_from(&options, dir.path()).expect("registers");
                 let mut linker = Linker::new(regs, RosterKeys::of(&job));
                 shequ::restream(&built, &mut [&mut linker]).expect("link");
                 let links = linker.finish(&built.model);

@@ -60,12 +60,9 @@ impl KeyIndex {
         }
     }
 
-    /// The global rows with `key` (one hash probe).
-    fn get(&self, key: u64) -> &[u32] {
-        match self.runs.get(&key) {
-            Some(&(at, n)) => &self.rows[at as usize..(at + n) as usize],
-            None => &[],
-        }
+    /// The run of global rows with `key` (one hash probe), when there are any.
+    fn run(&self, key: u64) -> Option<(u32, u32)> {
+        self.runs.get(&key).copied()
     }
 
     fn is_empty(&self) -> bool {
@@ -78,11 +75,12 @@ impl KeyIndex {
 struct Probe {
     resident: u32,
     household: u32,
-    strong: Option<u64>,
+    /// The run of register rows with its ID number.
+    strong: Option<(u32, u32)>,
     /// The name's key, for a strong hit's name check or a weak candidate.
     name: Option<String>,
-    /// The name-and-birth key and the birth date, when a weak row may fit.
-    weak: Option<(u64, i32)>,
+    /// The run of register rows with its name-and-birth key, and the birth date.
+    weak: Option<((u32, u32), i32)>,
 }
 
 /// The registers, their lookup keys and the link state: a [`PeopleSink`].
@@ -245,7 +243,7 @@ impl Linker {
         let i = p.row as usize;
         let id = ids.as_ref().and_then(|c| c.get(i)).map(link_id_number);
         let strong = match &id {
-            Some(Ok(l)) if !self.strong.get(l.id.key()).is_empty() => Some(l.id.key()),
+            Some(Ok(l)) => self.strong.run(l.id.key()),
             _ => None,
         };
         let birth = || {
@@ -266,8 +264,8 @@ impl Linker {
         }
         let name = names.as_ref().and_then(|c| c.get(i)).and_then(name_key);
         let weak = days.and_then(|d| {
-            let key = self.hasher.hash_one((name.as_deref()?, d));
-            (!self.weak.get(key).is_empty()).then_some((key, d))
+            let run = self.weak.run(self.hasher.hash_one((name.as_deref()?, d)))?;
+            Some((run, d))
         });
         (strong.is_some() || weak.is_some()).then_some(Probe {
             resident: p.resident,
@@ -280,19 +278,19 @@ impl Linker {
 
     /// A probe's hits on the register rows it fits.
     fn apply(&mut self, model: &Model, p: &Probe) {
-        if let Some(key) = p.strong {
-            for k in 0..self.strong.get(key).len() {
-                let g = self.strong.get(key)[k];
+        if let Some(run) = p.strong {
+            for k in run.0..run.0 + run.1 {
+                let g = self.strong.rows[k as usize];
                 let (r, j) = self.row(g as usize);
                 let theirs = self.registers[r].rows[j].name.as_deref();
                 let differs = matches!((theirs, p.name.as_deref()), (Some(a), Some(b)) if a != b);
                 self.hit(g, p.resident, differs);
             }
         }
-        if let Some((key, days)) = p.weak {
+        if let Some((run, days)) = p.weak {
             let community = model.households[p.household as usize].lineage.community;
-            for k in 0..self.weak.get(key).len() {
-                let g = self.weak.get(key)[k];
+            for k in run.0..run.0 + run.1 {
+                let g = self.weak.rows[k as usize];
                 let (r, j) = self.row(g as usize);
                 let row = &self.registers[r].rows[j];
                 // The hash is only a filter: the key itself must agree, and the community too
@@ -319,20 +317,16 @@ impl Linker {
         for (r, reg) in self.registers.iter().enumerate() {
             let at = self.starts[r];
             let mut findings = reg.findings.clone();
-            // Reading's findings on a row that names a person: placed where the row is.
-            let by_row: foldhash::HashMap<usize, usize> = reg
-                .rows
-                .iter()
-                .enumerate()
-                .map(|(k, x)| (x.row, k))
-                .collect();
+            // Reading's findings on a row that names a person: placed where the row is (the
+            // rows are in file order).
             for f in &mut findings {
-                if let Some(&k) = by_row.get(&f.row) {
+                if let Ok(k) = reg.rows.binary_search_by_key(&f.row, |x| x.row) {
                     let h = self.hits[at + k];
                     f.community = self.community.get(at + k).copied().flatten();
                     f.resident = (h.count == 1).then_some(h.resident);
                 }
             }
+            let mut matched = 0;
             for (k, row) in reg.rows.iter().enumerate() {
                 let h = self.hits[at + k];
                 let community = self.community.get(at + k).copied().flatten();
@@ -340,16 +334,17 @@ impl Linker {
                 if f.member {
                     links.memberships.push((r as u16, k as u32, h.resident));
                 }
+                if f.matched {
+                    links.matched.push((r as u16, h.resident));
+                    matched += 1;
+                }
                 findings.extend(f.findings);
             }
-            links.summaries.push(summary(reg, &findings));
-            links.matched.extend(
-                findings
-                    .iter()
-                    .filter(|f| f.kind == FindingKind::Matched)
-                    .filter_map(|f| Some((r as u16, f.resident?))),
-            );
-            findings.retain(|f| f.kind != FindingKind::Matched);
+            let mut s = summary(reg, &findings);
+            if matched > 0 {
+                s.counts.insert(FindingKind::Matched, matched);
+            }
+            links.summaries.push(s);
             links.findings.extend(findings);
         }
         links.registers = self.registers;
@@ -357,9 +352,12 @@ impl Linker {
     }
 }
 
-/// One row's outcome, its conflicts, and whether it gives membership.
+/// One row's outcome and conflicts (a plain match is not listed), and whether it gives
+/// membership.
 struct Decision {
     findings: Vec<Finding>,
+    /// Matched by ID number (the outcome `findings` leaves out).
+    matched: bool,
     member: bool,
 }
 
@@ -409,10 +407,15 @@ fn decide(
     };
     let linked = matches!(outcome.0, FindingKind::Matched | FindingKind::WeakMatch);
     let resident = linked.then_some(h.resident);
-    let mut findings = vec![finding(outcome.0, outcome.1, resident)];
+    let matched = outcome.0 == FindingKind::Matched;
+    let mut findings = Vec::new();
+    if !matched {
+        findings.push(finding(outcome.0, outcome.1, resident));
+    }
     if !linked {
         return Decision {
             findings,
+            matched,
             member: false,
         };
     }
@@ -443,6 +446,7 @@ fn decide(
     }
     Decision {
         findings,
+        matched,
         member: row.inactive.is_none(),
     }
 }
@@ -509,15 +513,4 @@ impl RosterKeys {
                 .and_then(|s| s.fields.get("birth_date").cloned()),
         }
     }
-}
-
-/// Reads every register of `job`.
-///
-/// # Errors
-/// As [`read_register`](super::read_register).
-pub fn read_registers(job: &crate::Job) -> Result<Vec<Register>> {
-    job.registers
-        .iter()
-        .map(|o| super::read_register(o, &job.base_dir))
-        .collect()
 }

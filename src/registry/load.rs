@@ -101,6 +101,45 @@ pub fn read_register(options: &RegisterOptions, base: &Path) -> Result<Register>
     Ok(reg)
 }
 
+/// Reads every register of `job` ([`read_registers_from`] with the job's directory).
+///
+/// # Errors
+/// As [`read_register`].
+pub fn read_registers(job: &crate::Job) -> Result<Vec<Register>> {
+    read_registers_from(&job.registers, &job.base_dir)
+}
+
+/// Reads the registers of `options` (relative paths against `base`), several at a time; the
+/// registers come in the order of `options`, and an error is the first register's in that
+/// order.
+///
+/// # Errors
+/// As [`read_register`].
+///
+/// # Examples
+/// ```
+/// use shequ::registry::{RegisterOptions, read_registers_from};
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("a.csv"), "身份证号,姓名\n11010519491231002X,张三\n")?;
+/// std::fs::write(dir.path().join("b.csv"), "身份证号,姓名\n,李四\n,王五\n")?;
+/// let options: Vec<RegisterOptions> = ["a", "b"]
+///     .iter()
+///     .map(|k| {
+///         toml::from_str(&format!(
+///             "id = '{k}'\npath = '{k}.csv'\n[columns]\nid_number = '身份证号'\nname = '姓名'"
+///         ))
+///     })
+///     .collect::<Result<_, _>>()?;
+/// let registers = read_registers_from(&options, dir.path())?;
+/// assert_eq!(registers.iter().map(|r| r.rows.len()).collect::<Vec<_>>(), [1, 2]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_registers_from(options: &[RegisterOptions], base: &Path) -> Result<Vec<Register>> {
+    use rayon::prelude::*;
+    let read: Vec<Result<Register>> = options.par_iter().map(|o| read_register(o, base)).collect();
+    read.into_iter().collect()
+}
+
 impl Register {
     fn push(&mut self, row: usize, kind: FindingKind, masked: String, detail: String) {
         self.findings.push(Finding {
@@ -147,21 +186,46 @@ impl<'t> Columns<'t> {
     }
 }
 
-/// Normalises every row; rows naming nobody (no ID number, no name: notes, totals) and
-/// duplicated ID numbers become findings.
+/// A row normalised on its own: not a person, or its form and a sex conflict.
+enum Normalised {
+    NotAPerson,
+    Row(RegisterRow, Option<String>),
+}
+
+/// Normalises every row (in parallel); rows naming nobody (no ID number, no name: notes,
+/// totals) and duplicated ID numbers become findings, in row order.
 fn normalise_rows(reg: &mut Register, t: &Table, rows: &[usize]) {
+    use rayon::prelude::*;
     let cols = Columns::new(&reg.options, t);
+    let options = &reg.options;
+    let normalised: Vec<Normalised> = rows
+        .par_iter()
+        .enumerate()
+        .with_min_len(4096)
+        .map(|(i, &row)| {
+            let raw_id = cols.id.get(i).map(str::trim).unwrap_or("");
+            let raw_name = cols.name.get(i).unwrap_or("");
+            let name = name_key(raw_name);
+            if raw_id.is_empty() && (name.is_none() || looks_like_note(raw_name)) {
+                return Normalised::NotAPerson;
+            }
+            let (r, sex) = normalise_row(options, &cols, i, row, raw_id, name);
+            Normalised::Row(r, sex)
+        })
+        .collect();
     let mut seen: foldhash::HashMap<CitizenId, usize> = foldhash::HashMap::default();
-    for (i, &row) in rows.iter().enumerate() {
-        let raw_id = cols.id.get(i).map(str::trim).unwrap_or("");
-        let raw_name = cols.name.get(i).unwrap_or("");
-        let name = name_key(raw_name);
-        if raw_id.is_empty() && (name.is_none() || looks_like_note(raw_name)) {
-            let detail = "no ID number and no name (a note or total row?)".to_owned();
-            reg.push(row, FindingKind::NotAPerson, String::new(), detail);
-            continue;
+    for (n, &row) in normalised.into_iter().zip(rows) {
+        let (r, sex) = match n {
+            Normalised::NotAPerson => {
+                let detail = "no ID number and no name (a note or total row?)".to_owned();
+                reg.push(row, FindingKind::NotAPerson, String::new(), detail);
+                continue;
+            }
+            Normalised::Row(r, sex) => (r, sex),
+        };
+        if let Some(detail) = sex {
+            reg.push(row, FindingKind::SexConflict, r.masked.clone(), detail);
         }
-        let r = normalise_row(reg, &cols, i, row, raw_id, name);
         if let Ok(id) = r.id {
             if let Some(first) = seen.insert(id, row) {
                 seen.insert(id, first);
@@ -186,15 +250,15 @@ fn looks_like_note(s: &str) -> bool {
         .any(|p| s.starts_with(p))
 }
 
-/// One row's normalised form, with its ID-number and sex findings.
+/// One row's normalised form, and a sex contradicting its ID number (the finding's detail).
 fn normalise_row(
-    reg: &mut Register,
+    options: &RegisterOptions,
     cols: &Columns<'_>,
     i: usize,
     row: usize,
     raw_id: &str,
     name: Option<String>,
-) -> RegisterRow {
+) -> (RegisterRow, Option<String>) {
     let masked = crate::privacy::mask_identifier(raw_id);
     // Outcomes (unusable numbers included) are the linker's: a fallback may still link.
     let linked = if raw_id.is_empty() {
@@ -203,19 +267,21 @@ fn normalise_row(
         link_id_number(raw_id)
     };
     let sex = cols.role("sex", i).and_then(Sex::parse);
+    let mut conflict = None;
     if let (Ok(l), Some(s)) = (&linked, sex) {
         let from_id = if l.id.male() { Sex::Male } else { Sex::Female };
         if s != Sex::Unknown && s != from_id {
-            let detail = format!("sex {s:?} but the ID number's sequence digit gives {from_id:?}");
-            reg.push(row, FindingKind::SexConflict, masked.clone(), detail);
+            conflict = Some(format!(
+                "sex {s:?} but the ID number's sequence digit gives {from_id:?}"
+            ));
         }
     }
     let inactive = cols
         .role("status", i)
-        .filter(|s| reg.options.inactive_status.iter().any(|v| v.trim() == *s));
+        .filter(|s| options.inactive_status.iter().any(|v| v.trim() == *s));
     let upgraded = linked.as_ref().is_ok_and(|l| l.upgraded);
     let id_birth = linked.as_ref().ok().map(|l| l.id.birth());
-    RegisterRow {
+    let r = RegisterRow {
         row,
         id: linked.map(|l| l.id),
         upgraded,
@@ -238,5 +304,6 @@ fn normalise_row(
                     .map(str::to_owned)
             })
             .collect(),
-    }
+    };
+    (r, conflict)
 }

@@ -5,7 +5,7 @@
 //!
 //! * [`RegisterOptions`] — one register in the job: file, sheet, key columns, the category and
 //!   fields membership gives.
-//! * [`read_register`] — a register read and normalised ([`RegisterRow`]): ID numbers packed
+//! * [`read_register`] (and [`read_registers_from`], several at once) — a register read and normalised ([`RegisterRow`]): ID numbers packed
 //!   ([`CitizenId`](crate::privacy::CitizenId), 15-digit numbers upgraded, numbers a
 //!   spreadsheet stored as floats refused), names as comparison keys ([`name_key`]).
 //! * [`Linker`] — the people-stage sink that links the roster's chunks to the registers;
@@ -48,8 +48,8 @@ mod options;
 mod report;
 
 pub use counts::FINEST;
-pub use link::{Linker, Links, RosterKeys, read_registers};
-pub use load::{Register, RegisterRow, read_register};
+pub use link::{Linker, Links, RosterKeys};
+pub use load::{Register, RegisterRow, read_register, read_registers, read_registers_from};
 pub use names::name_key;
 pub(crate) use options::check_registers;
 pub use options::{RegisterColumns, RegisterOptions, Roles};

@@ -33,28 +33,55 @@ pub fn restream(build: &Build, sinks: &mut [&mut dyn PeopleSink]) -> Result<()> 
     for s in sinks.iter_mut() {
         s.header(chunks.header())?;
     }
-    let residents = &build.model.residents;
-    let mut next = 0usize;
-    let mut placed = Vec::new();
-    while let Some(t) = chunks.next_chunk()? {
-        placed.clear();
+    // The next chunks are read on their own thread while the sinks work on this one, as the
+    // build reads the roster.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        scope.spawn(move || {
+            for chunk in &mut chunks {
+                let failed = chunk.is_err();
+                if tx.send(chunk).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let mut at = Cursor::default();
+        for t in rx {
+            let t = t?;
+            at.place(&build.model.residents, &t);
+            for s in sinks.iter_mut() {
+                s.chunk(&build.model, &t, &at.placed)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The residents placed from the chunks so far: the next resident to match, and the current
+/// chunk's matches.
+#[derive(Default)]
+struct Cursor {
+    next: usize,
+    placed: Vec<Placed>,
+}
+
+impl Cursor {
+    /// Matches `t`'s rows to the residents the build placed from them (both in file order).
+    fn place(&mut self, residents: &[crate::model::Resident], t: &crate::io::table::Table) {
+        self.placed.clear();
         for i in 0..t.frame.height() {
             let src = t.source_row(i);
-            while next < residents.len() && residents[next].source_index < src {
-                next += 1;
+            while self.next < residents.len() && residents[self.next].source_index < src {
+                self.next += 1;
             }
-            if next < residents.len() && residents[next].source_index == src {
-                placed.push(Placed {
+            if self.next < residents.len() && residents[self.next].source_index == src {
+                self.placed.push(Placed {
                     row: i as u32,
-                    resident: next as u32,
-                    household: residents[next].household,
+                    resident: self.next as u32,
+                    household: residents[self.next].household,
                 });
-                next += 1;
+                self.next += 1;
             }
-        }
-        for s in sinks.iter_mut() {
-            s.chunk(&build.model, &t, &placed)?;
         }
     }
-    Ok(())
 }
