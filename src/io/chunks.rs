@@ -63,6 +63,11 @@ struct CsvSource {
 struct ParquetSource {
     metadata: polars::io::parquet::metadata::FileMetadataRef,
     rows: usize,
+    /// The first row of each row group, and the number of rows at the end.
+    groups: Vec<usize>,
+    /// Whole row groups read and not yet handed out in full: their first row and rows.
+    /// Polars decodes a row group whole, so chunks are cut from row groups read once.
+    buffer: Option<(usize, DataFrame)>,
 }
 
 impl TableChunks {
@@ -176,7 +181,7 @@ impl TableChunks {
                     return Ok(None);
                 }
                 let len = self.chunk_rows.min(p.rows - first);
-                let df = self.parquet_rows(first, len)?;
+                let df = self.parquet_chunk(first, len)?;
                 (df, None, Vec::new())
             }
         };
@@ -195,6 +200,55 @@ impl TableChunks {
             rows_read: n,
             unreadable: bad,
         }))
+    }
+
+    /// Rows `first..first + len` of the Parquet file's requested columns, cut from whole row
+    /// groups: each row group is read once, however the chunks fall across it.
+    fn parquet_chunk(&mut self, first: usize, len: usize) -> Result<DataFrame> {
+        let stop = first + len;
+        let mut at = first;
+        let mut parts: Vec<DataFrame> = Vec::new();
+        while at < stop {
+            let Source::Parquet(p) = &self.source else {
+                unreachable!("a Parquet source");
+            };
+            if let Some((b0, df)) = &p.buffer {
+                let b1 = b0 + df.height();
+                if (*b0..b1).contains(&at) {
+                    let take = stop.min(b1) - at;
+                    parts.push(df.slice((at - b0) as i64, take));
+                    at += take;
+                    continue;
+                }
+            }
+            // The row groups from the one holding `at` to the one holding `stop - 1`.
+            let g0 = p.groups[p.groups.partition_point(|&g| g <= at) - 1];
+            let g1 = p.groups[p
+                .groups
+                .partition_point(|&g| g < stop)
+                .min(p.groups.len() - 1)];
+            let df = self.parquet_rows(g0, g1.max(stop) - g0)?;
+            if let Source::Parquet(p) = &mut self.source {
+                p.buffer = Some((g0, df));
+            }
+        }
+        let mut parts = parts.into_iter();
+        let mut df = parts.next().unwrap_or_default();
+        for more in parts {
+            df.vstack_mut(&more).map_err(|e| Error::Polars {
+                at: self.at(),
+                source: Box::new(e),
+            })?;
+        }
+        if let Source::Parquet(p) = &mut self.source {
+            if p.buffer
+                .as_ref()
+                .is_some_and(|(b0, d)| b0 + d.height() <= stop)
+            {
+                p.buffer = None;
+            }
+        }
+        Ok(df)
     }
 
     /// Rows `first..first + len` of the Parquet file's requested columns.
@@ -307,11 +361,20 @@ fn open_parquet(path: &Path, at: &dyn Fn() -> Location) -> Result<(Vec<String>, 
         crate::io::unpanicked(at, || reader.get_metadata().cloned())?.map_err(polars_err)?;
     let header = schema.iter_names().map(|n| n.to_string()).collect();
     let rows = metadata.num_rows;
-    Ok((
-        header,
-        Source::Parquet(ParquetSource { metadata, rows }),
+    let mut groups = Vec::with_capacity(metadata.row_groups.len() + 1);
+    let mut at = 0;
+    for g in &metadata.row_groups {
+        groups.push(at);
+        at += g.num_rows();
+    }
+    groups.push(at.max(rows));
+    let source = ParquetSource {
+        metadata,
         rows,
-    ))
+        groups,
+        buffer: None,
+    };
+    Ok((header, Source::Parquet(source), rows))
 }
 
 /// A chunk's frame, the absolute data-row number of each of its rows when some were

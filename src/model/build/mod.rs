@@ -137,14 +137,15 @@ pub fn build_with_people(
     // Two pieces of work that need nothing from the spatial layers start at once on their own
     // threads, so that they overlap the reading and placing of the layers (the machines this
     // runs on often have two cores, and much of the layer work is serial):
-    //  - the resident roster is read a chunk at a time, a few chunks ahead of the placing (its
-    //    errors are reported when the build reaches the residents, as before);
+    //  - the resident roster is read a chunk at a time, up to six chunks ahead of the placing,
+    //    so that its first few million rows are read while the layers are placed and memory stays
+    //    bounded (its errors are reported when the build reaches the residents, as before);
     //  - PROJ searches its database for the operation to a working CRS named in the job (tens of
     //    milliseconds; the build's own transformer then starts from the pipeline found).
     std::thread::scope(|scope| {
         let roster = match (&job.layers.households, &job.layers.residents) {
             (Some(_), Some(r)) => {
-                let (tx, rx) = std::sync::mpsc::sync_channel(2);
+                let (tx, rx) = std::sync::mpsc::sync_channel(6);
                 let extra = &extra;
                 scope.spawn(move || stream_roster(job, r, extra, &tx));
                 Some(rx)

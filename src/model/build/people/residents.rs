@@ -5,7 +5,6 @@ use std::hash::BuildHasher;
 
 use foldhash::HashMap;
 use foldhash::fast::FixedState;
-use polars::prelude::StringChunked;
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -103,8 +102,10 @@ pub(crate) fn stream_roster(
 /// The residents' state across chunks: households found by code, ids seen, members counted.
 pub(crate) struct Placer<'m> {
     lookup: HouseholdLookup<'m>,
-    /// Every id seen, as a 128-bit hash, with the first row that has it.
-    seen: HashMap<(u64, u64), u32>,
+    /// Every id seen, as a 128-bit hash, with the first row that has it; in shards by the
+    /// hash's top bits, so that a chunk's ids are looked up shard by shard in parallel, each
+    /// shard small enough to stay in cache.
+    seen: Vec<HashMap<(u64, u64), u32>>,
     hashers: (FixedState, FixedState),
     /// Members per household.
     pub(crate) counts: Vec<u32>,
@@ -114,8 +115,13 @@ pub(crate) struct Placer<'m> {
 
 impl<'m> Placer<'m> {
     pub(crate) fn new(households: &'m [Household], rows_estimate: usize) -> Placer<'m> {
-        let mut seen = HashMap::default();
-        seen.reserve(rows_estimate);
+        let seen = (0..SHARDS)
+            .map(|_| {
+                let mut m = HashMap::default();
+                m.reserve(rows_estimate / SHARDS);
+                m
+            })
+            .collect();
         Placer {
             lookup: HouseholdLookup::new(households),
             seen,
@@ -128,19 +134,62 @@ impl<'m> Placer<'m> {
         }
     }
 
-    /// The first row with `id`, when an earlier row has it; else `id` is remembered as at
-    /// `row`. Two ids are taken as equal when their 128-bit hashes are: with 50 million ids,
-    /// the chance of two different ids colliding is below 10^-23.
-    fn first_with(&mut self, id: &str, row: usize) -> Option<usize> {
-        let key = (self.hashers.0.hash_one(id), self.hashers.1.hash_one(id));
-        match self.seen.entry(key) {
-            std::collections::hash_map::Entry::Occupied(e) => Some(*e.get() as usize),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(row as u32);
-                None
+    /// For each row of a chunk with an id (its cleaned id): the first row with the same id,
+    /// when an earlier row (of this chunk or an earlier one) has it; else the id is remembered
+    /// as at the row's source row. Two ids are taken as equal when their 128-bit hashes are:
+    /// with 50 million ids, the chance of two different ids colliding is below 10^-23.
+    fn first_rows(&mut self, ids: &TextColumn<'_>, t: &Table) -> Vec<Option<u32>> {
+        let hashers = &self.hashers;
+        let keys: Vec<Option<(u64, u64)>> = (0..ids.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|i| {
+                let id = ids.get(i).and_then(clean_code_ref)?;
+                Some((hashers.0.hash_one(&*id), hashers.1.hash_one(&*id)))
+            })
+            .collect();
+        let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(k) = k {
+                by_shard[shard(k.0)].push(i as u32);
             }
         }
+        // Each shard sees its rows in row order, so "first" is the same for any split.
+        let dups: Vec<Vec<(u32, u32)>> = self
+            .seen
+            .par_iter_mut()
+            .zip(by_shard)
+            .map(|(map, rows)| {
+                let mut dups = Vec::new();
+                for i in rows {
+                    let Some(key) = keys[i as usize] else {
+                        continue;
+                    };
+                    match map.entry(key) {
+                        std::collections::hash_map::Entry::Occupied(e) => {
+                            dups.push((i, *e.get()));
+                        }
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(t.source_row(i as usize) as u32);
+                        }
+                    }
+                }
+                dups
+            })
+            .collect();
+        let mut first = vec![None; keys.len()];
+        for (i, f) in dups.into_iter().flatten() {
+            first[i as usize] = Some(f);
+        }
+        first
     }
+}
+
+/// Shards of the set of ids seen.
+const SHARDS: usize = 64;
+
+fn shard(hash: u64) -> usize {
+    (hash >> 58) as usize
 }
 
 impl Builder<'_> {
@@ -172,17 +221,23 @@ impl Builder<'_> {
         let ids = TextColumn::new(t.text(&cfg.id));
         let hh = TextColumn::new(t.text(&cfg.household));
         let columns = SexColumns {
-            id_numbers: cfg.id_number.as_deref().map(|c| t.text(c)),
-            sexes: cfg.sex.as_deref().map(|c| t.text(c)),
+            id_numbers: cfg.id_number.as_deref().map(|c| TextColumn::new(t.text(c))),
+            sexes: cfg.sex.as_deref().map(|c| TextColumn::new(t.text(c))),
             sex_column: cfg.sex.as_deref().unwrap_or_default(),
         };
         let found = placer.lookup.rows(&hh);
+        let firsts = placer.first_rows(&ids, t);
+        let sexes: Vec<SexFound> = (0..found.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|i| sex_of(&columns, i))
+            .collect();
         let mut placed = Vec::with_capacity(found.len());
         for (i, &h) in found.iter().enumerate() {
             let src = t.source_row(i);
             let cleaned = ids.get(i).and_then(clean_code_ref);
             let id = cleaned.as_deref();
-            let first = id.and_then(|id| placer.first_with(id, src));
+            let first = firsts[i];
             let found = (h != NONE).then(|| (h, households[h as usize].placed));
             let code = || hh.get(i).and_then(clean_code_ref);
             let failure = match (id, found) {
@@ -210,7 +265,8 @@ impl Builder<'_> {
                 )),
                 (Some(id), Some((h, true))) => {
                     placer.counts[h as usize] += 1;
-                    let sex = self.resident_sex(&columns, i, src, id);
+                    let sex = sexes[i].sex;
+                    self.report_sex(&columns, &sexes[i], src, id);
                     placed.push(Placed {
                         row: i as u32,
                         resident: placer.residents.len() as u32,
@@ -239,55 +295,77 @@ impl Builder<'_> {
         placed
     }
 
-    /// Row `i`'s sex: the roster's sex column, else the ID number's sex digit. Unrecognised
-    /// values and invalid ID numbers are reported as warnings.
-    fn resident_sex(&mut self, c: &SexColumns, i: usize, src: usize, id: &str) -> Sex {
+    /// Reports what [`sex_of`] found wrong with row `src`'s sex columns, as warnings.
+    fn report_sex(&mut self, c: &SexColumns, found: &SexFound, src: usize, id: &str) {
         let masked = || Some(mask_identifier(id));
-        let from_id = match c.id_numbers.and_then(|c| c.get(i)) {
-            Some(raw) if !raw.trim().is_empty() => match id_number_is_male(raw) {
-                Ok(male) => Some(if male { Sex::Male } else { Sex::Female }),
-                Err(why) => {
-                    self.report.push(
-                        Layer::Resident,
-                        Some(src),
-                        masked().as_deref(),
-                        IssueKind::BadIdNumber,
-                        Severity::Warning,
-                        format!("ID number {} {why}", mask_identifier(raw.trim())),
-                    );
-                    None
-                }
-            },
-            _ => None,
-        };
-        let given = match c.sexes.and_then(|c| c.get(i)) {
-            Some(v) => Sex::parse(v).unwrap_or_else(|| {
-                self.report.push(
-                    Layer::Resident,
-                    Some(src),
-                    masked().as_deref(),
-                    IssueKind::BadValue,
-                    Severity::Warning,
-                    format!(
-                        "column {:?}: sex not recognised (男/女, M/F, 1/2)",
-                        c.sex_column
-                    ),
-                );
-                Sex::Unknown
-            }),
-            None => Sex::Unknown,
-        };
-        match (given, from_id) {
-            (Sex::Unknown, Some(s)) => s,
-            (g, _) => g,
+        if let Some(why) = &found.bad_id_number {
+            self.report.push(
+                Layer::Resident,
+                Some(src),
+                masked().as_deref(),
+                IssueKind::BadIdNumber,
+                Severity::Warning,
+                why.clone(),
+            );
         }
+        if found.bad_sex {
+            self.report.push(
+                Layer::Resident,
+                Some(src),
+                masked().as_deref(),
+                IssueKind::BadValue,
+                Severity::Warning,
+                format!(
+                    "column {:?}: sex not recognised (男/女, M/F, 1/2)",
+                    c.sex_column
+                ),
+            );
+        }
+    }
+}
+
+/// A row's sex and what was wrong with its sex columns.
+struct SexFound {
+    sex: Sex,
+    /// The ID number's problem (the warning's detail).
+    bad_id_number: Option<String>,
+    /// The sex column's value is not recognised.
+    bad_sex: bool,
+}
+
+/// Row `i`'s sex: the roster's sex column, else the ID number's sex digit; unrecognised values
+/// and invalid ID numbers are noted for warnings. Pure, so a chunk's rows run in parallel.
+fn sex_of(c: &SexColumns, i: usize) -> SexFound {
+    let mut bad_id_number = None;
+    let from_id = match c.id_numbers.as_ref().and_then(|c| c.get(i)) {
+        Some(raw) if !raw.trim().is_empty() => match id_number_is_male(raw) {
+            Ok(male) => Some(if male { Sex::Male } else { Sex::Female }),
+            Err(why) => {
+                bad_id_number = Some(format!("ID number {} {why}", mask_identifier(raw.trim())));
+                None
+            }
+        },
+        _ => None,
+    };
+    let (given, bad_sex) = match c.sexes.as_ref().and_then(|c| c.get(i)) {
+        Some(v) => Sex::parse(v).map_or((Sex::Unknown, true), |s| (s, false)),
+        None => (Sex::Unknown, false),
+    };
+    let sex = match (given, from_id) {
+        (Sex::Unknown, Some(s)) => s,
+        (g, _) => g,
+    };
+    SexFound {
+        sex,
+        bad_id_number,
+        bad_sex,
     }
 }
 
 /// The roster columns a resident's sex is read from.
 struct SexColumns<'t> {
-    id_numbers: Option<&'t StringChunked>,
-    sexes: Option<&'t StringChunked>,
+    id_numbers: Option<TextColumn<'t>>,
+    sexes: Option<TextColumn<'t>>,
     sex_column: &'t str,
 }
 
