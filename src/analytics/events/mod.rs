@@ -1,0 +1,25 @@
+//! The grid work loop (发现 → 上报 → 交办 → 处置 → 反馈 → 回访): cases move through steps,
+//! each with a deadline; a step near its deadline gets a yellow card and one past it a red
+//! card (digital city management, GB/T 30428). See `docs/events.md`.
+//!
+//! * [`WorkCalendar`] — China's working days as data: weekends, the public holidays and the
+//!   weekend days worked instead (调休), year by year, each row with its source.
+//! * [`Classification`] — categories and sub-categories of cases, as data (the major classes
+//!   of GB/T 30428.2 and community-governance extensions); [`CaseSource`] and
+//!   [`Satisfaction`] as offices write them.
+//! * [`Limit`] — a step's limit in clock hours or in working days, and its deadline;
+//!   [`DeadlineTable`] — limits per category, sub-category and step, as data.
+//! * [`Step`] — the loop's steps; [`parse_timestamp`] reads their times as offices write them
+//!   and [`check_steps`] checks a case's times (order, nothing after `as_of`).
+//! * [`CardRule`] — the yellow share of a limit and the [`Card`] of a step at an `as_of` time.
+
+mod calendar;
+mod classes;
+mod deadlines;
+mod steps;
+mod tables;
+
+pub use calendar::{CalendarDay, DayKind, WorkCalendar};
+pub use classes::{CaseSource, Class, Classification, Satisfaction};
+pub use deadlines::{Card, CardRule, DeadlineRow, DeadlineTable, Limit};
+pub use steps::{Step, StepProblem, check_steps, parse_timestamp};
