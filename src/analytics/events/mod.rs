@@ -11,15 +11,23 @@
 //!   [`DeadlineTable`] — limits per category, sub-category and step, as data.
 //! * [`Step`] — the loop's steps; [`parse_timestamp`] reads their times as offices write them
 //!   and [`check_steps`] checks a case's times (order, nothing after `as_of`).
+//! * [`Durations`] — times per step per unit, a partial that merges exactly; its finish gives
+//!   medians and 90th percentiles as pandas computes them ([`quantile`]).
+//! * [`VisitRules`] — how often special-needs residents must be visited, as data;
+//!   [`visit_standing`] — a resident's visits made, days since the last, days overdue.
 //! * [`CardRule`] — the yellow share of a limit and the [`Card`] of a step at an `as_of` time.
 
 mod calendar;
 mod classes;
 mod deadlines;
+mod durations;
 mod steps;
 mod tables;
+mod visits;
 
 pub use calendar::{CalendarDay, DayKind, WorkCalendar};
 pub use classes::{CaseSource, Class, Classification, Satisfaction};
 pub use deadlines::{Card, CardRule, DeadlineRow, DeadlineTable, Limit};
+pub use durations::{Durations, Quantiles, quantile};
 pub use steps::{Step, StepProblem, check_steps, parse_timestamp};
+pub use visits::{VisitRule, VisitRules, VisitStanding, visit_standing};
