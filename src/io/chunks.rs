@@ -228,6 +228,16 @@ impl TableChunks {
                 .partition_point(|&g| g < stop)
                 .min(p.groups.len() - 1)];
             let df = self.parquet_rows(g0, g1.max(stop) - g0)?;
+            if g0 + df.height() <= at {
+                // A file shorter than its metadata says: an error, not a loop.
+                return Err(Error::data(
+                    self.at(),
+                    format!(
+                        "the file's metadata gives {} rows, but rows from {at} could not be read",
+                        p.rows
+                    ),
+                ));
+            }
             if let Source::Parquet(p) = &mut self.source {
                 p.buffer = Some((g0, df));
             }
