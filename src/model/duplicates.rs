@@ -121,6 +121,88 @@ where
     })
 }
 
+/// Shards of a [`SeenIds`].
+const SHARDS: usize = 64;
+
+/// Every id seen so far across chunks, as a 128-bit hash with the first row that has it; in
+/// shards by the hash's top bits, so that a chunk's ids are looked up shard by shard in
+/// parallel, each shard small enough to stay in cache. Two ids are taken as equal when their
+/// 128-bit hashes are: with 50 million ids, the chance of two different ids colliding is below
+/// 10^-23.
+pub(crate) struct SeenIds {
+    seen: Vec<foldhash::HashMap<(u64, u64), u32>>,
+    hashers: (foldhash::fast::FixedState, foldhash::fast::FixedState),
+}
+
+impl SeenIds {
+    /// An empty set sized for about `rows_estimate` ids.
+    pub(crate) fn new(rows_estimate: usize) -> SeenIds {
+        let seen = (0..SHARDS)
+            .map(|_| {
+                let mut m = foldhash::HashMap::default();
+                m.reserve(rows_estimate / SHARDS);
+                m
+            })
+            .collect();
+        SeenIds {
+            seen,
+            hashers: (
+                foldhash::fast::FixedState::with_seed(0x5e9),
+                foldhash::fast::FixedState::with_seed(0x9e37_79b9),
+            ),
+        }
+    }
+
+    /// The 128-bit key of an id (already cleaned).
+    pub(crate) fn key(&self, id: &str) -> (u64, u64) {
+        (self.hashers.0.hash_one(id), self.hashers.1.hash_one(id))
+    }
+
+    /// For each row of a chunk with a key: the first row with the same key, when an earlier
+    /// row (of this chunk or an earlier one) has it; else the key is remembered at
+    /// `source_row(i)`. Each shard sees its rows in row order, so "first" is the same for any
+    /// split into chunks.
+    pub(crate) fn first_rows(
+        &mut self,
+        keys: &[Option<(u64, u64)>],
+        source_row: impl Fn(usize) -> u32 + Sync,
+    ) -> Vec<Option<u32>> {
+        let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(k) = k {
+                by_shard[(k.0 >> 58) as usize].push(i as u32);
+            }
+        }
+        let dups: Vec<Vec<(u32, u32)>> = self
+            .seen
+            .par_iter_mut()
+            .zip(by_shard)
+            .map(|(map, rows)| {
+                let mut dups = Vec::new();
+                for i in rows {
+                    let Some(key) = keys[i as usize] else {
+                        continue;
+                    };
+                    match map.entry(key) {
+                        std::collections::hash_map::Entry::Occupied(e) => {
+                            dups.push((i, *e.get()));
+                        }
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(source_row(i as usize));
+                        }
+                    }
+                }
+                dups
+            })
+            .collect();
+        let mut first = vec![None; keys.len()];
+        for (i, f) in dups.into_iter().flatten() {
+            first[i as usize] = Some(f);
+        }
+        first
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::duplicates;

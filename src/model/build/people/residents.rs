@@ -1,10 +1,6 @@
 //! Residents: the roster read, each row joined to its household, sex taken from the roster or
 //! the ID number.
 
-use std::hash::BuildHasher;
-
-use foldhash::HashMap;
-use foldhash::fast::FixedState;
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -12,6 +8,7 @@ use crate::io::chunks::TableChunks;
 use crate::io::table::{Table, TextColumn, clean_code_ref};
 use crate::job::Job;
 use crate::model::build::Builder;
+use crate::model::duplicates::SeenIds;
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, Severity};
 use crate::model::{Household, Model, Resident, Sex};
@@ -102,11 +99,8 @@ pub(crate) fn stream_roster(
 /// The residents' state across chunks: households found by code, ids seen, members counted.
 pub(crate) struct Placer<'m> {
     lookup: HouseholdLookup<'m>,
-    /// Every id seen, as a 128-bit hash, with the first row that has it; in shards by the
-    /// hash's top bits, so that a chunk's ids are looked up shard by shard in parallel, each
-    /// shard small enough to stay in cache.
-    seen: Vec<HashMap<(u64, u64), u32>>,
-    hashers: (FixedState, FixedState),
+    /// Every id seen, with the first row that has it.
+    seen: SeenIds,
     /// Members per household.
     pub(crate) counts: Vec<u32>,
     /// The residents placed so far, in row order.
@@ -115,20 +109,9 @@ pub(crate) struct Placer<'m> {
 
 impl<'m> Placer<'m> {
     pub(crate) fn new(households: &'m [Household], rows_estimate: usize) -> Placer<'m> {
-        let seen = (0..SHARDS)
-            .map(|_| {
-                let mut m = HashMap::default();
-                m.reserve(rows_estimate / SHARDS);
-                m
-            })
-            .collect();
         Placer {
             lookup: HouseholdLookup::new(households),
-            seen,
-            hashers: (
-                FixedState::with_seed(0x5e9),
-                FixedState::with_seed(0x9e37_79b9),
-            ),
+            seen: SeenIds::new(rows_estimate),
             counts: vec![0; households.len()],
             residents: Vec::with_capacity(rows_estimate.min(1 << 24)),
         }
@@ -139,57 +122,14 @@ impl<'m> Placer<'m> {
     /// as at the row's source row. Two ids are taken as equal when their 128-bit hashes are:
     /// with 50 million ids, the chance of two different ids colliding is below 10^-23.
     fn first_rows(&mut self, ids: &TextColumn<'_>, t: &Table) -> Vec<Option<u32>> {
-        let hashers = &self.hashers;
+        let seen = &self.seen;
         let keys: Vec<Option<(u64, u64)>> = (0..ids.len())
             .into_par_iter()
             .with_min_len(4096)
-            .map(|i| {
-                let id = ids.get(i).and_then(clean_code_ref)?;
-                Some((hashers.0.hash_one(&*id), hashers.1.hash_one(&*id)))
-            })
+            .map(|i| Some(seen.key(&ids.get(i).and_then(clean_code_ref)?)))
             .collect();
-        let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
-        for (i, k) in keys.iter().enumerate() {
-            if let Some(k) = k {
-                by_shard[shard(k.0)].push(i as u32);
-            }
-        }
-        // Each shard sees its rows in row order, so "first" is the same for any split.
-        let dups: Vec<Vec<(u32, u32)>> = self
-            .seen
-            .par_iter_mut()
-            .zip(by_shard)
-            .map(|(map, rows)| {
-                let mut dups = Vec::new();
-                for i in rows {
-                    let Some(key) = keys[i as usize] else {
-                        continue;
-                    };
-                    match map.entry(key) {
-                        std::collections::hash_map::Entry::Occupied(e) => {
-                            dups.push((i, *e.get()));
-                        }
-                        std::collections::hash_map::Entry::Vacant(v) => {
-                            v.insert(t.source_row(i as usize) as u32);
-                        }
-                    }
-                }
-                dups
-            })
-            .collect();
-        let mut first = vec![None; keys.len()];
-        for (i, f) in dups.into_iter().flatten() {
-            first[i as usize] = Some(f);
-        }
-        first
+        self.seen.first_rows(&keys, |i| t.source_row(i) as u32)
     }
-}
-
-/// Shards of the set of ids seen.
-const SHARDS: usize = 64;
-
-fn shard(hash: u64) -> usize {
-    (hash >> 58) as usize
 }
 
 impl Builder<'_> {
@@ -377,7 +317,7 @@ const NONE: u32 = u32::MAX;
 struct HouseholdLookup<'m> {
     households: &'m [Household],
     sorted: bool,
-    map: std::sync::OnceLock<HashMap<&'m str, u32>>,
+    map: std::sync::OnceLock<foldhash::HashMap<&'m str, u32>>,
 }
 
 impl<'m> HouseholdLookup<'m> {
@@ -401,7 +341,8 @@ impl<'m> HouseholdLookup<'m> {
                 .map_or(NONE, |h| h as u32);
         }
         let map = self.map.get_or_init(|| {
-            let mut m = HashMap::with_capacity_and_hasher(households.len(), Default::default());
+            let mut m =
+                foldhash::HashMap::with_capacity_and_hasher(households.len(), Default::default());
             m.extend(
                 households
                     .iter()
