@@ -35,6 +35,10 @@ pub enum Layer {
     Path,
     /// Candidate sites for new facilities (候选点).
     Site,
+    /// Cases of the grid work loop (事件, 案件).
+    Event,
+    /// Visits to special-needs residents (走访).
+    Visit,
 }
 
 impl Layer {
@@ -64,6 +68,8 @@ impl Layer {
             Layer::Facility => "facilities",
             Layer::Path => "paths",
             Layer::Site => "sites",
+            Layer::Event => "events",
+            Layer::Visit => "visits",
         }
     }
 
@@ -79,6 +85,8 @@ impl Layer {
             Layer::Facility => "facility",
             Layer::Path => "path",
             Layer::Site => "site",
+            Layer::Event => "event",
+            Layer::Visit => "visit",
         }
     }
 

@@ -6,7 +6,7 @@ pub mod build;
 /// Topology checks between polygon levels (overlaps, gaps, crossings).
 pub mod checks;
 /// Repeated ids among many rows.
-mod duplicates;
+pub(crate) mod duplicates;
 /// Typed identifiers.
 pub mod ids;
 /// Layers and levels.
@@ -254,7 +254,7 @@ impl Model {
             Layer::Building => self.buildings[i].id.as_str(),
             Layer::Household => self.households[i].id.as_str(),
             Layer::Facility => self.facilities[i].id.as_str(),
-            Layer::Resident | Layer::Path | Layer::Site => "",
+            Layer::Resident | Layer::Path | Layer::Site | Layer::Event | Layer::Visit => "",
         }
     }
 

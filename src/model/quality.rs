@@ -51,6 +51,12 @@ pub enum IssueKind {
     /// A citizen ID number fails the GB 11643 check (length, characters, birth date or check
     /// character); the number is reported masked.
     BadIdNumber,
+    /// A case's steps are dated out of the loop's order.
+    StepsOutOfOrder,
+    /// A time is after the run's `as_of` time.
+    FutureTime,
+    /// A case's category (or sub-category) is not in the classification.
+    UnknownCategory,
 }
 
 impl IssueKind {
@@ -74,6 +80,9 @@ impl IssueKind {
             IssueKind::BadValue => "bad_value",
             IssueKind::UnknownReference => "unknown_reference",
             IssueKind::BadIdNumber => "bad_id_number",
+            IssueKind::StepsOutOfOrder => "steps_out_of_order",
+            IssueKind::FutureTime => "future_time",
+            IssueKind::UnknownCategory => "unknown_category",
         }
     }
 }

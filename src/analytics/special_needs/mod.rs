@@ -209,6 +209,20 @@ impl SpecialNeeds {
         self.sources.of(resident as u32, bits, category)
     }
 
+    /// Resident `r`'s disability grade (1 most severe to 4); `None` where grades were not
+    /// read, the resident is not disabled or no grade is given.
+    pub fn disability_grade(&self, r: usize) -> Option<u8> {
+        let g = *self.people.grades.get(r)?;
+        (g != labels::NO_DETAIL && g != 0).then_some(g)
+    }
+
+    /// Resident `r`'s disability type in Chinese and English (`("肢体", "physical")`, ...),
+    /// where read.
+    pub fn disability_type(&self, r: usize) -> Option<(&'static str, &'static str)> {
+        let t = *self.people.types.get(r)?;
+        (t != labels::NO_DETAIL).then(|| DISABILITY_TYPES[t as usize])
+    }
+
     /// Per placed resident (in [`Model::residents`] order), its age at the reference date
     /// (`None` if unknown).
     pub fn ages(&self) -> Vec<Option<u32>> {

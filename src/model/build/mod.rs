@@ -21,6 +21,7 @@ use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, LayerCount, QualityReport, Severity};
 use crate::model::unit::Unit;
 use crate::progress::{NoProgress, Progress};
+pub(crate) use frame::coord_issue;
 use frame::{Staged, derive_by_dissolve, model_units, store_units};
 use people::{HouseholdRows, Placer, RosterPart, stream_roster};
 pub use people::{PeopleSink, Placed, restream};
@@ -547,7 +548,7 @@ fn placed_in_model(model: &Model, layer: Layer) -> usize {
         Layer::Resident => model.residents.len(),
         Layer::Facility => model.facilities.len(),
         // Read by coverage, not by the model build.
-        Layer::Path | Layer::Site => 0,
+        Layer::Path | Layer::Site | Layer::Event | Layer::Visit => 0,
     }
 }
 

@@ -379,8 +379,22 @@ impl Release {
             format!("{dir}/")
         };
         let mut files = Vec::new();
+        // A table's remainders: the rows at a level its columns are counted at (cases are
+        // counted down to grids, not buildings: their cells in building-level remainders are
+        // withheld in research releases, and mean nothing in operational ones).
+        let rank = |l: Layer| {
+            self.levels
+                .iter()
+                .position(|x| *x == l)
+                .unwrap_or(usize::MAX)
+        };
         let rem: Vec<usize> = (0..self.rows.len())
-            .filter(|r| matches!(self.rows[*r], RowKind::Remainder(_)))
+            .filter(|&r| match self.rows[r] {
+                RowKind::Remainder(below) => {
+                    idx.iter().any(|&c| rank(below) <= rank(self.finest[c]))
+                }
+                RowKind::Unit(..) => false,
+            })
             .collect();
         let parent_of = |r: usize| {
             self.parents[r]
@@ -430,7 +444,12 @@ impl Release {
         let mut column = Vec::new();
         let mut reason = Vec::new();
         let mut detail = Vec::new();
-        for r in 0..self.rows.len() {
+        let mut in_rem = vec![false; self.rows.len()];
+        for &r in &rem {
+            in_rem[r] = true;
+        }
+        let shown = |r: usize| matches!(self.rows[r], RowKind::Unit(..)) || in_rem[r];
+        for r in (0..self.rows.len()).filter(|r| shown(*r)) {
             for (&c, name) in idx.iter().zip(names) {
                 let (None, Some(why)) = self.cell(r, c) else {
                     continue;
@@ -560,11 +579,11 @@ impl Rows {
                         "a unit counts fewer people than its children (inconsistent lineages)",
                     )
                 })?;
+            let RowKind::Unit(level, _) = self.kinds[u] else {
+                unreachable!("remainders have no children")
+            };
+            let below = levels[levels.iter().position(|l| *l == level).expect("a level") + 1];
             if dp || rest.iter().any(|v| *v != 0) {
-                let RowKind::Unit(level, _) = self.kinds[u] else {
-                    unreachable!("remainders have no children")
-                };
-                let below = levels[levels.iter().position(|l| *l == level).expect("a level") + 1];
                 self.kinds.push(RowKind::Remainder(below));
                 self.parents.push(Some(u));
                 self.values.push(rest);
