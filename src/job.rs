@@ -389,6 +389,10 @@ pub struct Layers {
     pub residents: Option<ResidentLayer>,
     /// Facilities (设施).
     pub facilities: Option<FacilityLayer>,
+    /// Cases of the grid work loop (事件, `docs/events.md`).
+    pub events: Option<crate::analytics::events::EventLayer>,
+    /// Visits to special-needs residents (走访).
+    pub visits: Option<crate::analytics::events::VisitLayer>,
 }
 
 /// A job: what to read and how.
@@ -429,6 +433,8 @@ pub struct Job {
     /// Departmental registers linked to the roster (`[[registers]]`, `docs/registers.md`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registers: Vec<crate::registry::RegisterOptions>,
+    /// The grid work loop's options (`[events]`, `docs/events.md`).
+    pub events: Option<crate::analytics::events::EventsOptions>,
     /// How outputs are laid out: partitioned person-level tables, the HTML map.
     #[serde(default)]
     pub output: OutputOptions,
@@ -584,6 +590,7 @@ impl Job {
         self.check_columns().map_err(err)?;
         self.check_crs().map_err(err)?;
         crate::registry::check_registers(self).map_err(err)?;
+        crate::analytics::events::check_events(self).map_err(err)?;
         Ok(())
     }
 

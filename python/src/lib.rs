@@ -389,7 +389,7 @@ struct Model {
 /// Reads, checks, transforms and places every row of the job's layers.
 fn build(py: Python<'_>, job: &Job) -> PyResult<Model> {
     let j = job.inner.clone();
-    let (built, labels, links) = detached(py, move || build_labelled(&j))?;
+    let (built, labels, links, roster_ids) = detached(py, move || build_labelled(&j))?;
     Ok(Model {
         job: job.inner.clone(),
         state: Arc::new(Mutex::new(State {
@@ -399,6 +399,7 @@ fn build(py: Python<'_>, job: &Job) -> PyResult<Model> {
             cache: None,
             labels,
             links,
+            roster_ids,
         })),
     })
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use shequ::analytics::events::RosterIds;
 use shequ::analytics::special_needs::SpecialNeedsPass;
 use shequ::output::{Memory, Out};
 use shequ::privacy::Policy;
@@ -22,6 +23,9 @@ pub(crate) struct State {
     pub(crate) labels: Option<(String, SpecialNeeds)>,
     /// The job's registers linked to the roster with the build.
     pub(crate) links: Option<Links>,
+    /// The roster's ids, collected with the build when the job's cases or visits name
+    /// residents.
+    pub(crate) roster_ids: Option<RosterIds>,
 }
 
 /// The key of the special-needs labels a job asks for: its options and whether the
@@ -36,7 +40,12 @@ fn labels_key(job: &shequ::Job) -> Option<String> {
 /// The model built with the job's special-needs pass and register linker as sinks, so the
 /// roster is read once: the labels come back when the job has `[special_needs]` and a usable
 /// policy, the links when it has `[[registers]]`.
-pub(crate) type Labelled = (Build, Option<(String, SpecialNeeds)>, Option<Links>);
+pub(crate) type Labelled = (
+    Build,
+    Option<(String, SpecialNeeds)>,
+    Option<Links>,
+    Option<RosterIds>,
+);
 
 /// Builds the model with its people sinks ([`Labelled`]).
 pub(crate) fn build_labelled(job: &shequ::Job) -> shequ::Result<Labelled> {
@@ -60,6 +69,10 @@ pub(crate) fn build_labelled(job: &shequ::Job) -> shequ::Result<Labelled> {
     if let Some(l) = linker.as_mut() {
         sinks.push(l);
     }
+    let mut ids = shequ::run::needs_roster_ids(job).then(|| RosterIds::new(job));
+    if let Some(i) = ids.as_mut() {
+        sinks.push(i);
+    }
     let built = shequ::build_with_people(job, &shequ::NoProgress, &mut sinks)?;
     let mut links = linker.map(|l| l.finish(&built.model));
     let labels = match pass {
@@ -71,7 +84,7 @@ pub(crate) fn build_labelled(job: &shequ::Job) -> shequ::Result<Labelled> {
         }
         None => None,
     };
-    Ok((built, labels, links))
+    Ok((built, labels, links, ids))
 }
 
 /// The privacy policy of a job; without `[privacy]`, research outputs (the safe choice).
@@ -102,6 +115,14 @@ impl State {
             None => shequ::run::analyse(job, &mut self.build, policy)?,
         };
         analysis.registers = self.links.clone();
+        analysis.events = shequ::run::events_stage(
+            job,
+            &mut self.build,
+            analysis.special_needs.as_ref(),
+            self.roster_ids.clone(),
+            &analysis.policy,
+            &shequ::NoProgress,
+        )?;
         Ok(analysis)
     }
 

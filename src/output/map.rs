@@ -59,12 +59,13 @@ fn coverage_shares(manifest: Option<&Value>) -> Vec<String> {
 /// Writes `map.html` into the output directory `out` (or to `to`) and returns its path.
 ///
 /// Reads `grids.geojson` (required: the run must write GeoJSON, `geojson_crs` not `none`),
-/// merges the grid rows of `special_needs/grid.geojson` and `coverage/grid.geojson` by
-/// `grid_id`, and adds `facilities.geojson` and `coverage/siting.geojson` when present.
+/// merges the grid rows of `special_needs/grid.geojson`, `coverage/grid.geojson` and
+/// `events/grid.geojson` by `grid_id`, and adds `facilities.geojson` and `coverage/siting.geojson` when present.
 /// `indicator` is any numeric grid column; the default is the coverage measure's share at its
 /// rule's standard distance that is published for the most grids (first on ties), else
 /// `residents_per_km2`. The page lets the reader switch
-/// indicator; grids flagged in any `*_blind_spot` column are outlined.
+/// indicator; grids flagged in any `*_blind_spot` column are outlined, and so are the case hot
+/// spots (`cases_hot` of `events/grid.geojson`), whose red cards show on hover.
 ///
 /// # Examples
 /// ```
@@ -195,7 +196,11 @@ fn grid_rows(out: &Path, grids: &Value) -> Result<Vec<(Value, Map<String, Value>
         .enumerate()
         .filter_map(|(i, (_, p))| Some((p.get("grid_id")?.as_str()?.to_owned(), i)))
         .collect();
-    for extra in ["special_needs/grid.geojson", "coverage/grid.geojson"] {
+    for extra in [
+        "special_needs/grid.geojson",
+        "coverage/grid.geojson",
+        "events/grid.geojson",
+    ] {
         let Some(layer) = read_json(&out.join(extra))? else {
             continue;
         };

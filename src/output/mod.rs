@@ -16,6 +16,9 @@ use crate::model::level::Layer;
 use crate::privacy::{OutputKind, Policy};
 
 pub mod coverage;
+pub mod events;
+mod events_lists;
+mod events_summary;
 mod loss;
 /// The self-contained HTML map of an output directory.
 pub mod map;
@@ -91,6 +94,11 @@ pub struct Written {
 ///   kind the findings of linking it to the roster, through the same suppression pass (left out
 ///   of research-dp runs); in operational runs the scoped `registers/fix_list.parquet` (see
 ///   [`registers`]).
+/// * With `events`: `events/<level>.parquet` (street, community, grid): cases by category,
+///   source, status, card and step, visits, through the same suppression pass (left out of
+///   research-dp runs), with rates, times per step and hot spots from the published counts;
+///   `events/periods_<level>.parquet`, `events/departments.parquet`, `events/summary.md`; in
+///   operational runs the scoped card list and visit lists (see [`events`]).
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Parquet`], [`Error::Polars`] or [`Error::Crs`] (output CRS; GCJ-02
@@ -123,6 +131,8 @@ pub struct Results<'a> {
     pub coverage: Option<&'a Coverage>,
     /// The registers linked to the roster.
     pub registers: Option<&'a crate::registry::Links>,
+    /// Cases and visits of the grid work loop.
+    pub events: Option<&'a crate::analytics::events::Events>,
 }
 
 /// [`write_model`] to files or to memory ([`Out::memory`]): the same tables either way.
@@ -158,6 +168,7 @@ pub fn write_model_to(
         special_needs,
         coverage,
         registers,
+        events,
     } = results;
     out.create()?;
     let model = &build.model;
@@ -186,6 +197,11 @@ pub fn write_model_to(
     let registers = registers.filter(|_| policy.kind != OutputKind::ResearchDp);
     if let Some(links) = registers {
         columns = links.columns(model, columns);
+    }
+    // Cases are not bounded per person either (one resident may report many).
+    let events = events.filter(|_| policy.kind != OutputKind::ResearchDp);
+    if let Some(ev) = events {
+        columns = ev.columns(model, columns);
     }
     let release = Release::with_columns(model, policy, columns)?;
     if let Some(noisy) = release.noise() {
@@ -224,6 +240,9 @@ pub fn write_model_to(
     }
     if let Some(links) = registers {
         self::registers::write(&mut w, &release, build, links, policy)?;
+    }
+    if let Some(ev) = events {
+        self::events::write(&mut w, &release, build, ev, policy)?;
     }
     let mut written = w.written;
     written

@@ -15,7 +15,7 @@ use crate::output::partition::write_rows;
 use crate::privacy::{Policy, Pseudonymizer, require_operational};
 
 /// The index of the policy's scope unit in the model.
-fn scope_unit(model: &Model, policy: &Policy) -> Result<(Layer, u32)> {
+pub(crate) fn scope_unit(model: &Model, policy: &Policy) -> Result<(Layer, u32)> {
     let Some((layer, code)) = &policy.scope else {
         return Err(Error::Privacy {
             message: "named lists need a scope: privacy.grid, privacy.community or privacy.street"

@@ -71,7 +71,36 @@ pub(super) fn manifest(
     if let Some(links) = &analysis.registers {
         m["registers"] = registers(links, noisy)?;
     }
+    if let Some(e) = &analysis.events {
+        m["events"] = events(e, noisy);
+    }
     Ok(m)
+}
+
+/// The rules cases were judged by; the periods and departments found; visit rules.
+fn events(e: &crate::analytics::events::Events, noisy: bool) -> Value {
+    let rows: Vec<Value> = e
+        .rules
+        .deadlines
+        .rows()
+        .map(|r| {
+            json!({"category": r.category, "subcategory": r.subcategory, "step": r.step.name(),
+                   "limit_seconds": r.limit.seconds(), "working": matches!(r.limit, crate::analytics::events::Limit::Working(_)),
+                   "source": r.source})
+        })
+        .collect();
+    json!({
+        "as_of": e.rules.as_of.to_string(),
+        "yellow_share": e.options.yellow_share,
+        "calendar_years": e.rules.calendar.years(),
+        "deadlines": rows,
+        "period": e.period(),
+        "periods": e.periods.iter().map(|p| p.1.clone()).collect::<Vec<_>>(),
+        "departments": (!noisy).then(|| e.departments.clone()),
+        "visit_rules": e.visits.as_ref().map(|v| v.rules.iter().map(|r| json!({
+            "category": r.category, "every_days": r.every_days, "source": r.source,
+        })).collect::<Vec<_>>()),
+    })
 }
 
 /// Every register: its file and hash, where its header was, the rules it was linked by, and

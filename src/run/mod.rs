@@ -20,9 +20,11 @@ use crate::output::{Out, Written, manifest_path, write_model_to};
 use crate::privacy::Policy;
 use crate::progress::Progress;
 
+mod events;
 mod manifest;
 mod registry;
 
+pub use events::{events_stage, needs_roster_ids};
 pub use registry::{RegistrySummary, write_registry};
 
 /// What a run did, for printing and for tests.
@@ -211,25 +213,42 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
     crate::trace::step("run started");
     // The privacy choice is checked before any work: there is no default.
     let policy = policy(job)?;
-    let (mut build, special, links) = people_stage(job, &policy, progress)?;
+    let People {
+        mut build,
+        special,
+        links,
+        events,
+    } = people_stage(job, &policy, progress)?;
     let mut analysis = analyse_with(job, &mut build, policy, special)?;
     analysis.registers = links;
+    analysis.events = events;
     let summary = write_outputs(job, &mut build, analysis, out, progress, started, t0)?;
     Ok((build, summary))
 }
 
+/// What the people stage made: the build and the analyses of people, finished.
+#[derive(Debug)]
+pub struct People {
+    /// The build.
+    pub build: Build,
+    /// Special-needs labels and counts, when the job has `[special_needs]`.
+    pub special: Option<SpecialNeeds>,
+    /// The registers linked, when the job has `[[registers]]`.
+    pub links: Option<crate::registry::Links>,
+    /// Cases and visits, when the job has `[layers.events]` or `[layers.visits]`.
+    pub events: Option<crate::analytics::events::Events>,
+}
+
 /// The people stage of a run: the build, with the analyses of people as its sinks (the
-/// special-needs pass, the register linker: the roster is read once, a chunk at a time), and
-/// their finish on the merged state.
+/// special-needs pass, the register linker, the roster's ids for cases and visits: the roster
+/// is read once, a chunk at a time), their finish on the merged state, then the cases and
+/// visits read against the frame.
 ///
 /// # Errors
-/// As [`build`](crate::build), [`SpecialNeedsPass::new`] and
-/// [`read_registers`](crate::registry::read_registers).
-pub fn people_stage(
-    job: &Job,
-    policy: &Policy,
-    progress: &dyn Progress,
-) -> Result<(Build, Option<SpecialNeeds>, Option<crate::registry::Links>)> {
+/// As [`build`](crate::build), [`SpecialNeedsPass::new`],
+/// [`read_registers`](crate::registry::read_registers) and
+/// [`read_events`](crate::analytics::events::read_events).
+pub fn people_stage(job: &Job, policy: &Policy, progress: &dyn Progress) -> Result<People> {
     let mut pass = match &job.special_needs {
         Some(o) => Some(SpecialNeedsPass::new(
             job,
@@ -253,6 +272,11 @@ pub fn people_stage(
     if let Some(l) = linker.as_mut() {
         sinks.push(l);
     }
+    let mut roster_ids =
+        events::needs_roster_ids(job).then(|| crate::analytics::events::RosterIds::new(job));
+    if let Some(r) = roster_ids.as_mut() {
+        sinks.push(r);
+    }
     let mut build = build_with_people(job, progress, &mut sinks)?;
     // The manifest's input hashes, computed while the analyses run.
     crate::output::prehash_files(build.inputs.iter().map(|i| i.path.clone()).collect());
@@ -269,7 +293,20 @@ pub fn people_stage(
         }
         None => None,
     };
-    Ok((build, special, links))
+    let events = events::events_stage(
+        job,
+        &mut build,
+        special.as_ref(),
+        roster_ids,
+        policy,
+        progress,
+    )?;
+    Ok(People {
+        build,
+        special,
+        links,
+        events,
+    })
 }
 
 /// The job's privacy policy; a job without a `[privacy]` section is an error (there is no
@@ -306,6 +343,9 @@ pub struct Analysis {
     /// The registers linked to the roster and what linking found, when the job has
     /// `[[registers]]` (made by [`run`]).
     pub registers: Option<crate::registry::Links>,
+    /// Cases and visits, when the job has `[layers.events]` or `[layers.visits]` (made by
+    /// [`run`]).
+    pub events: Option<crate::analytics::events::Events>,
 }
 
 /// Adds an analysis' issues to the quality report and its wall time (since `t`) to the steps.
@@ -439,6 +479,7 @@ fn analyse_with(
         geojson_crs,
         partitioned: job.output.partitioned,
         registers: None,
+        events: None,
     })
 }
 
@@ -457,6 +498,7 @@ pub fn write_tables(build: &Build, analysis: &Analysis, out: &Out) -> Result<Wri
             special_needs: analysis.special_needs.as_ref(),
             coverage: analysis.coverage.as_ref(),
             registers: analysis.registers.as_ref(),
+            events: analysis.events.as_ref(),
         },
     )
 }

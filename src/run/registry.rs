@@ -46,7 +46,7 @@ pub fn write_registry(
 ) -> Result<RegistrySummary> {
     let policy = super::policy(job)?;
     require_operational(policy.kind, "the resident registry")?;
-    let (build, special, _links) = super::people_stage(job, &policy, progress)?;
+    let super::People { build, special, .. } = super::people_stage(job, &policy, progress)?;
     let people = scoped_residents(&build, &policy)?;
     let model = &build.model;
     let mut fields = vec![

@@ -100,6 +100,20 @@ impl Classification {
     pub fn categories(&self) -> impl Iterator<Item = &str> {
         self.categories.iter().map(String::as_str)
     }
+
+    /// The sub-categories of `category`, sorted.
+    ///
+    /// # Examples
+    /// ```
+    /// let c = shequ::analytics::events::Classification::bundled();
+    /// assert!(c.subcategories("市容环境").any(|s| s == "暴露垃圾"));
+    /// ```
+    pub fn subcategories<'a>(&'a self, category: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.classes
+            .keys()
+            .filter(move |(c, _)| c == category)
+            .map(|(_, s)| s.as_str())
+    }
 }
 
 /// Where a case came from.

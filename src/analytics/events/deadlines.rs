@@ -187,6 +187,21 @@ pub struct DeadlineTable {
 const DEFAULTS: &str = include_str!("deadlines_default.csv");
 
 impl DeadlineTable {
+    /// Every row, sorted by category, sub-category and step.
+    ///
+    /// # Examples
+    /// ```
+    /// let t = shequ::analytics::events::DeadlineTable::defaults();
+    /// assert_eq!(t.rows().next().unwrap().category, "*");
+    /// ```
+    pub fn rows(&self) -> impl Iterator<Item = &DeadlineRow> {
+        let mut v: Vec<&DeadlineRow> = self.rows.values().collect();
+        v.sort_by(|a, b| {
+            (&a.category, &a.subcategory, a.step).cmp(&(&b.category, &b.subcategory, b.step))
+        });
+        v.into_iter()
+    }
+
     /// The bundled, illustrative limits.
     ///
     /// # Panics

@@ -67,6 +67,29 @@ impl Durations {
         }
     }
 
+    /// The groups of a coarser level: group `u * steps + s` of this partial goes to group
+    /// `parent[u] * steps + s` (units without a parent are left out).
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::analytics::events::Durations;
+    /// let mut grids = Durations::new(3 * 2); // three grids, two steps
+    /// grids.push(0, 10);
+    /// grids.push(2 * 2 + 1, 30);
+    /// let communities = grids.roll_up(2, &[Some(0), None, Some(0)], 1);
+    /// let q = communities.finish();
+    /// assert_eq!((q[0].unwrap().count, q[1].unwrap().count), (1, 1));
+    /// ```
+    pub fn roll_up(&self, steps: usize, parent: &[Option<u32>], parents: usize) -> Durations {
+        let mut out = Durations::new(parents * steps);
+        for (g, values) in self.groups.iter().enumerate() {
+            if let Some(Some(p)) = parent.get(g / steps) {
+                out.groups[*p as usize * steps + g % steps].extend_from_slice(values);
+            }
+        }
+        out
+    }
+
     /// Each group's quantiles (`None` for an empty group), the groups sorted in parallel.
     pub fn finish(mut self) -> Vec<Option<Quantiles>> {
         self.groups

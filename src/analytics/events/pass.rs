@@ -1,0 +1,278 @@
+//! The cases read chunk by chunk against the frame: each chunk placed and judged in parallel,
+//! folded into the partial, every row placed or reported.
+
+use std::path::Path;
+
+use chrono::NaiveDateTime;
+use rayon::prelude::*;
+
+use super::cases::{Context, Locator, Status, read_chunk};
+use super::deadlines::Card;
+use super::options::EventLayer;
+use super::roster_ids::RosterIds;
+use super::rules::Rules;
+use super::steps::Step;
+use super::tally::Tally;
+use super::{Events, OpenCase};
+use crate::crs::{Crs, Region};
+use crate::error::Result;
+use crate::io::chunks::TableChunks;
+use crate::io::sheet::{is_spreadsheet, read_sheet};
+use crate::io::table::{Table, clean_code_ref};
+use crate::job::{Job, RegionName};
+use crate::model::Model;
+use crate::model::duplicates::SeenIds;
+use crate::model::level::Layer;
+use crate::model::quality::{IssueKind, LayerCount, QualityIssue, Severity};
+use crate::progress::Progress;
+
+/// Reads the job's cases (`[layers.events]`) against a built model: each placed in the
+/// finest polygon level, judged at `as_of`, counted per unit; every row placed or in the
+/// returned issues. `roster` links resident ids; `keep_text` keeps the free text (operational
+/// card lists with plain identifiers only).
+///
+/// # Examples
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(3))?;
+/// let mut job = shequ::Job::from_toml(dir.path().join("job.toml"))?;
+/// let build = shequ::build(&job)?;
+/// let b = build.model.buildings[0].id.as_str();
+/// std::fs::write(
+///     dir.path().join("cases.csv"),
+///     format!("id,category,building,reported,handled\n\
+///              C1,市容环境,{b},2025-06-02 09:00,2025-06-02 12:00\n\
+///              C2,天气,{b},2025-06-02 09:00,\n"),
+/// )?;
+/// job.layers.events = Some(toml::from_str(
+///     "path = 'cases.csv'\nid = 'id'\ncategory = 'category'\nbuilding = 'building'\n\
+///      steps = { reported = 'reported', handled = 'handled' }",
+/// )?);
+/// job.events = Some(toml::from_str("as_of = '2025-07-01'")?);
+/// let events = shequ::analytics::events::read_events(
+///     &job, &build.model, None, false, &shequ::NoProgress)?;
+/// assert_eq!((events.count.placed, events.count.rejected), (1, 1)); // 天气 is no category
+/// assert_eq!(events.tally.count(0, 0) + events.tally.count(1, 0) + events.tally.count(2, 0)
+///     + events.tally.count(3, 0), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// Whole-file problems (unreadable file, a mapped column missing), bad rule tables, a CRS
+/// PROJ cannot use, a job without polygon levels.
+pub fn read_events(
+    job: &Job,
+    model: &Model,
+    roster: Option<&RosterIds>,
+    keep_text: bool,
+    progress: &dyn Progress,
+) -> Result<Events> {
+    let layer = job
+        .layers
+        .events
+        .as_ref()
+        .ok_or_else(|| job.error("no [layers.events]"))?;
+    let options = job.events.clone().unwrap_or_default();
+    let rules = Rules::of(job, &options)?;
+    let path = job.resolve(&layer.path);
+    let crs = match &layer.crs {
+        Some(c) => {
+            Crs::parse(c).map_err(|e| crate::model::build::relocate(e, Layer::Event, &path))?
+        }
+        None => Crs::lonlat(),
+    };
+    let region = match job.options.region {
+        RegionName::China => Region::china(),
+        RegionName::World => crs.area_of_use().unwrap_or(Region::world()),
+    };
+    let locator = Locator::new(model, crs, region, options.repeat_metres)?;
+    let cx = Context {
+        layer,
+        rules: &rules,
+        locator: &locator,
+        roster,
+        keep_text,
+    };
+    let mut pass = Pass {
+        tally: Tally::new(model.units(locator.finest), rules.categories.len()),
+        open: Vec::new(),
+        issues: Vec::new(),
+        count: LayerCount::default(),
+        seen: SeenIds::new(0),
+        period: options.period,
+    };
+    progress.start("reading cases", 0);
+    let (columns, numbers) = wanted(layer, keep_text);
+    let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
+    if is_spreadsheet(&path) {
+        let s = read_sheet(
+            Layer::Event.name(),
+            &path,
+            layer.sheet.as_deref(),
+            &cols,
+            &[],
+        )?;
+        pass.chunk(&cx, &s.table, s.table.rows_read)?;
+    } else {
+        let nums: Vec<&str> = numbers.iter().map(String::as_str).collect();
+        let mut chunks = open(job, layer, &path, &cols, &nums)?;
+        while let Some(t) = chunks.next_chunk()? {
+            pass.chunk(&cx, &t, t.rows_read)?;
+            progress.inc(t.rows_read as u64);
+        }
+    }
+    progress.finish();
+    pass.tally.count_repeats(options.repeat_days);
+    pass.issues.sort_by_key(|i| (i.index, i.kind));
+    Ok(Events::new(
+        rules,
+        options,
+        locator.finest,
+        pass.tally,
+        pass.open,
+        pass.issues,
+        pass.count,
+    ))
+}
+
+fn open(
+    job: &Job,
+    layer: &EventLayer,
+    path: &Path,
+    cols: &[&str],
+    nums: &[&str],
+) -> Result<TableChunks> {
+    TableChunks::open(
+        Layer::Event.name(),
+        path,
+        cols,
+        nums,
+        &[],
+        layer.encoding,
+        job.options.chunk_rows.rows(),
+    )
+}
+
+/// Every column the layer maps (all required; the free text only when it is kept), and those
+/// read as numbers.
+fn wanted(l: &EventLayer, keep_text: bool) -> (Vec<String>, Vec<String>) {
+    let mut c = vec![l.id.clone(), l.category.clone()];
+    for o in [
+        &l.subcategory,
+        &l.source,
+        &l.lon,
+        &l.lat,
+        &l.building,
+        &l.unit,
+        &l.department,
+        &l.status,
+        &l.satisfaction,
+        &l.resident,
+    ] {
+        c.extend(o.clone());
+    }
+    if keep_text {
+        c.extend(l.text.iter().cloned());
+    }
+    c.extend(l.steps.values().cloned());
+    let mut seen = std::collections::HashSet::new();
+    c.retain(|x| seen.insert(x.clone()));
+    let numbers = l.lon.iter().chain(&l.lat).cloned().collect();
+    (c, numbers)
+}
+
+struct Pass {
+    tally: Tally,
+    open: Vec<OpenCase>,
+    issues: Vec<QualityIssue>,
+    count: LayerCount,
+    seen: SeenIds,
+    period: super::options::Period,
+}
+
+impl Pass {
+    fn issue(
+        &mut self,
+        row: u32,
+        id: Option<&str>,
+        kind: IssueKind,
+        sev: Severity,
+        detail: String,
+    ) {
+        self.issues.push(QualityIssue {
+            layer: Layer::Event,
+            index: Some(row as usize),
+            id: id.map(str::to_owned),
+            kind,
+            severity: sev,
+            detail,
+        });
+    }
+
+    /// One chunk: ids checked across chunks, rows placed and judged, folded in.
+    fn chunk(&mut self, cx: &Context<'_, '_>, t: &Table, rows_read: usize) -> Result<()> {
+        self.count.read += rows_read;
+        for (row, why) in &t.unreadable {
+            self.issue(
+                *row as u32,
+                None,
+                IssueKind::UnreadableRow,
+                Severity::Rejected,
+                why.clone(),
+            );
+            self.count.rejected += 1;
+        }
+        let ids = t.text_column(&cx.layer.id);
+        let seen = &self.seen;
+        let keys: Vec<Option<(u64, u64)>> = (0..ids.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|i| Some(seen.key(&ids.get(i).and_then(clean_code_ref)?)))
+            .collect();
+        let first = self.seen.first_rows(&keys, |i| t.source_row(i) as u32);
+        let read = read_chunk(cx, t, &first)?;
+        for (row, id, w) in read.warnings {
+            self.issue(row, id, w.0, Severity::Warning, w.1);
+        }
+        for (row, id, case) in read.rows {
+            match case {
+                Err((kind, detail)) => {
+                    self.issue(row, id, kind, Severity::Rejected, detail);
+                    self.count.rejected += 1;
+                }
+                Ok(c) => {
+                    let class = &cx.rules.classes[c.class as usize];
+                    let first = chrono::DateTime::from_timestamp(c.first, 0)
+                        .map(|d| d.naive_utc().date())
+                        .unwrap_or_default();
+                    self.tally.add(&c, class.category, self.period, first);
+                    if c.status != Status::Closed {
+                        self.open.push(open_case(cx, t, &c));
+                    }
+                    self.count.placed += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn open_case(cx: &Context<'_, '_>, t: &Table, c: &super::cases::Case<'_>) -> OpenCase {
+    let _ = t;
+    let (step, since, deadline, card) =
+        c.current
+            .unwrap_or((Step::Visited, NaiveDateTime::default(), None, Card::Green));
+    OpenCase {
+        id: c.id.to_owned(),
+        row: c.row,
+        unit: c.unit,
+        category: cx.rules.categories[cx.rules.classes[c.class as usize].category as usize].clone(),
+        department: c.department.map(str::to_owned),
+        step: c.current.map(|_| step),
+        since: c.current.map(|_| since),
+        deadline,
+        card,
+        reopened: c.status == Status::Reopened,
+        text: c.text.clone(),
+    }
+}

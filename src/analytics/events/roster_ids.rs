@@ -1,0 +1,106 @@
+//! The roster's ids as 128-bit hashes with each resident's index: a sink of the people stage,
+//! so that cases and visits naming a resident are linked to the roster without a second read.
+
+use std::hash::BuildHasher;
+
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::io::table::{Table, clean_code_ref};
+use crate::model::Model;
+use crate::model::build::{PeopleSink, Placed};
+
+/// The roster's residents by id (hashed), filled chunk by chunk.
+///
+/// # Examples
+/// ```
+/// use shequ::analytics::events::RosterIds;
+/// let dir = tempfile::tempdir()?;
+/// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(3))?;
+/// let job = shequ::Job::from_toml(dir.path().join("job.toml"))?;
+/// let mut ids = RosterIds::new(&job);
+/// let build = shequ::build_with_people(&job, &shequ::NoProgress, &mut [&mut ids])?;
+/// let ids = ids.finish();
+/// assert_eq!(ids.len(), build.model.residents.len());
+/// assert!(ids.find("no such resident").is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RosterIds {
+    column: String,
+    hashers: (foldhash::fast::FixedState, foldhash::fast::FixedState),
+    /// (hash, resident) sorted by hash once finished.
+    ids: Vec<(u128, u32)>,
+}
+
+impl RosterIds {
+    /// An empty set for the roster of `job` (its `[layers.residents] id` column).
+    pub fn new(job: &crate::Job) -> RosterIds {
+        RosterIds {
+            column: job
+                .layers
+                .residents
+                .as_ref()
+                .map(|r| r.id.clone())
+                .unwrap_or_default(),
+            hashers: (
+                foldhash::fast::FixedState::with_seed(0x7e57),
+                foldhash::fast::FixedState::with_seed(0x1d5),
+            ),
+            ids: Vec::new(),
+        }
+    }
+
+    fn key(&self, id: &str) -> u128 {
+        u128::from(self.hashers.0.hash_one(id)) << 64 | u128::from(self.hashers.1.hash_one(id))
+    }
+
+    /// Sorts the ids for lookups.
+    pub fn finish(mut self) -> RosterIds {
+        self.ids.par_sort_unstable();
+        self
+    }
+
+    /// The resident (index into [`Model::residents`]) with roster id `id` (cleaned as codes
+    /// are), after [`finish`](Self::finish).
+    pub fn find(&self, id: &str) -> Option<u32> {
+        let id = clean_code_ref(id)?;
+        let k = self.key(&id);
+        let i = self.ids.partition_point(|(h, _)| *h < k);
+        self.ids.get(i).filter(|(h, _)| *h == k).map(|(_, r)| *r)
+    }
+
+    /// Residents held.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no resident is held.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+impl PeopleSink for RosterIds {
+    fn columns(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn header(&mut self, _names: &[String]) -> Result<()> {
+        Ok(())
+    }
+
+    fn chunk(&mut self, _model: &Model, table: &Table, placed: &[Placed]) -> Result<()> {
+        let ids = table.text_column(&self.column);
+        let this = &*self;
+        let found: Vec<(u128, u32)> = placed
+            .par_iter()
+            .filter_map(|p| {
+                let id = clean_code_ref(ids.get(p.row as usize)?)?;
+                Some((this.key(&id), p.resident))
+            })
+            .collect();
+        self.ids.extend(found);
+        Ok(())
+    }
+}

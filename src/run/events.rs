@@ -1,0 +1,110 @@
+//! The grid work loop in a run: the cases and the visit log read after the people stage,
+//! against the frame and the roster's ids; their rows accounted in the quality report.
+
+use std::time::Instant;
+
+use crate::analytics::SpecialNeeds;
+use crate::analytics::events::{Events, RosterIds, Rules, read_events, read_visits};
+use crate::error::{Error, Result};
+use crate::job::Job;
+use crate::model::build::Build;
+use crate::model::level::Layer;
+use crate::privacy::{OutputKind, Policy};
+use crate::progress::Progress;
+
+/// Whether the people stage must collect the roster's ids ([`RosterIds`] as a sink): cases
+/// name residents, or there is a visit log.
+///
+/// # Examples
+/// ```
+/// let job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+/// assert!(shequ::run::needs_roster_ids(&job)); // the sample has a visit log
+/// # Ok::<(), shequ::Error>(())
+/// ```
+pub fn needs_roster_ids(job: &Job) -> bool {
+    let l = &job.layers;
+    l.residents.is_some()
+        && (l.visits.is_some() || l.events.as_ref().is_some_and(|e| e.resident.is_some()))
+}
+
+/// The cases and visits of `job` on a built model (`None` when it has neither); their
+/// issues and accounting are added to the build's report. `roster` is the roster's ids,
+/// collected while the build read the roster (see [`needs_roster_ids`]); [`people_stage`]
+/// (super::people_stage) calls this after the build.
+///
+/// # Examples
+/// ```
+/// use shequ::analytics::events::RosterIds;
+/// let job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+/// let policy = shequ::run::policy(&job)?;
+/// let mut ids = RosterIds::new(&job);
+/// let mut build = shequ::build_with_people(&job, &shequ::NoProgress, &mut [&mut ids])?;
+/// let events = shequ::run::events_stage(&job, &mut build, None, Some(ids), &policy,
+///     &shequ::NoProgress);
+/// // The visit log needs the special-needs labels (who must be visited).
+/// assert!(events.unwrap_err().to_string().contains("special_needs"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`read_events`] and [`read_visits`]; [`Error::Job`] for a visit log without
+/// special-needs labels or a roster; [`Error::Internal`] if a row is not accounted for.
+pub fn events_stage(
+    job: &Job,
+    build: &mut Build,
+    special: Option<&SpecialNeeds>,
+    roster: Option<RosterIds>,
+    policy: &Policy,
+    progress: &dyn Progress,
+) -> Result<Option<Events>> {
+    let l = &job.layers;
+    if l.events.is_none() && l.visits.is_none() {
+        return Ok(None);
+    }
+    let t = Instant::now();
+    let roster = roster.map(RosterIds::finish);
+    let keep_text = policy.kind == OutputKind::Operational && policy.plain_identifiers;
+    let model = &build.model;
+    let mut events = match &l.events {
+        Some(_) => read_events(job, model, roster.as_ref(), keep_text, progress)?,
+        None => {
+            let options = job.events.clone().unwrap_or_default();
+            let rules = Rules::of(job, &options)?;
+            let finest = model.finest_polygon_level().ok_or_else(|| {
+                job.error("[layers.visits] needs a polygon level (grids, communities or streets)")
+            })?;
+            Events::without_cases(rules, options, finest, model.units(finest))
+        }
+    };
+    if l.events.is_some() {
+        build.report.set_count(Layer::Event, events.count);
+        build.report.extend(events.issues.iter().cloned());
+    }
+    if l.visits.is_some() {
+        let special = special.ok_or_else(|| job.error("[layers.visits] needs [special_needs]"))?;
+        let roster = roster
+            .as_ref()
+            .ok_or_else(|| job.error("[layers.visits] needs [layers.residents]"))?;
+        let visits = read_visits(
+            job,
+            model,
+            special,
+            roster,
+            events.finest,
+            events.rules.as_of,
+        )?;
+        build.report.set_count(Layer::Visit, visits.count);
+        build.report.extend(visits.issues.iter().cloned());
+        events.visits = Some(visits);
+    }
+    build.report.sort();
+    build
+        .report
+        .check_accounting()
+        .map_err(|(layer, message)| Error::Internal {
+            at: crate::error::Location::layer(layer.name()),
+            message,
+        })?;
+    super::record(build, "events and visits", t, &[]);
+    Ok(Some(events))
+}
