@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{Error, Result};
 use crate::io::geojson;
 
+mod events;
 mod jobs;
 mod lattice;
 mod layers;
@@ -161,6 +162,8 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
     let (mut f_geoms, mut f_props) = layers::facilities(cfg, &lat, &grid_cells, &mut rng);
     let mut hh_csv = people::households_csv(&households);
     let planted = cfg.plant_problems && !grid_cells.is_empty();
+    // Cases happen at the buildings as generated, not at the planted problem ones.
+    let clean_buildings = b_geoms.len();
     if planted {
         plant(
             &lat,
@@ -184,10 +187,11 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
         paths: paths.0.len(),
     };
     let hh_community = planted.then(|| household_communities(&households, &b_props, &communities));
+    let buildings = (b_geoms, b_props);
     for (name, (geoms, props)) in [
         ("communities", &communities),
         ("grids", &grids),
-        ("buildings", &(b_geoms, b_props)),
+        ("buildings", &buildings),
         ("facilities", &(f_geoms, f_props)),
         ("paths", &paths),
     ] {
@@ -209,20 +213,27 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
             }
         })?;
     // The sample city (planted problems) has departmental registers too, and its jobs use them.
-    let section = match &hh_community {
+    let (section, loop_section) = match &hh_community {
         Some(hc) => {
             let text = std::fs::read(dir.join("residents.csv")).map_err(|e| Error::io(dir, e))?;
             let (text, _, _) = encoding_rs::GB18030.decode(&text);
             registers::write(dir, &text, hc)?;
-            registers::JOB_SECTION
+            let n = clean_buildings;
+            let buildings = building_points(&buildings.0[..n], &buildings.1[..n]);
+            let grid_of = household_grids(&households, &buildings);
+            events::write(dir, cfg.seed, &buildings, &text, &grid_of, 1.5)?;
+            (registers::JOB_SECTION, events::JOB_SECTION)
         }
-        None => "",
+        None => ("", ""),
     };
-    write("job.toml", format!("{SAMPLE_JOB}{section}").as_bytes())?;
+    write(
+        "job.toml",
+        format!("{SAMPLE_JOB}{section}{loop_section}").as_bytes(),
+    )?;
     if let Some((g, _, _)) = grid_cells.first() {
         write(
             "job-grid-worker.toml",
-            format!("{}{section}", grid_worker_job(g)).as_bytes(),
+            format!("{}{section}{loop_section}", grid_worker_job(g)).as_bytes(),
         )?;
     }
     write("job-dp.toml", format!("{}{section}", dp_job()).as_bytes())?;
@@ -230,6 +241,40 @@ pub fn write_sample(dir: &Path, cfg: &SampleConfig) -> Result<SampleCounts> {
         residents,
         ..counts
     })
+}
+
+/// Each building's code, grid code and geometry (lon/lat).
+fn building_points(
+    geoms: &[Option<::geo::Geometry<f64>>],
+    props: &[::geojson::JsonObject],
+) -> Vec<(String, String, Option<::geo::Geometry<f64>>)> {
+    let text = |o: &::geojson::JsonObject, k: &str| {
+        o.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    geoms
+        .iter()
+        .zip(props)
+        .map(|(g, p)| (text(p, "code"), text(p, "grid_code"), g.clone()))
+        .collect()
+}
+
+/// Each household's grid code, through its building (households located by coordinates only
+/// have none).
+fn household_grids(
+    households: &[people::HouseholdRow],
+    buildings: &[(String, String, Option<::geo::Geometry<f64>>)],
+) -> std::collections::HashMap<String, String> {
+    let grid_of: std::collections::HashMap<&str, &str> = buildings
+        .iter()
+        .map(|(c, g, _)| (c.as_str(), g.as_str()))
+        .collect();
+    households
+        .iter()
+        .filter_map(|(h, b, _)| Some((h.clone(), (*grid_of.get(b.as_str())?).to_owned())))
+        .collect()
 }
 
 /// Each household's community name, through its building's grid (households located by

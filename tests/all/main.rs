@@ -7,6 +7,7 @@ mod coverage;
 mod crs;
 mod dp;
 mod errors;
+mod events;
 mod fixtures;
 mod fuzz;
 mod hierarchy;

@@ -351,7 +351,34 @@ pub(crate) fn identifiers(dir: &Path) -> Identifiers {
         }
     }
     register_identifiers(dir, &mut exact, &mut long);
+    event_identifiers(dir, &mut exact, &mut long);
     Identifiers { exact, long }
+}
+
+/// The cases' free text and the residents they name (the scan covers events): a research
+/// output holding a case's description or its resident id leaks it.
+fn event_identifiers(dir: &Path, exact: &mut HashSet<String>, long: &mut Vec<String>) {
+    let Ok(text) = std::fs::read_to_string(dir.join("events.csv")) else {
+        return;
+    };
+    let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
+    let col = |n: &str| {
+        header
+            .iter()
+            .position(|h| *h == n)
+            .expect("events.csv column")
+    };
+    let (resident, description) = (col("居民编号"), col("问题描述"));
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if let Some(r) = f.get(resident).filter(|r| r.len() >= 8) {
+            exact.insert((*r).to_owned());
+            long.push((*r).to_owned());
+        }
+        if let Some(d) = f.get(description).filter(|d| d.contains("电话")) {
+            exact.insert((*d).to_owned());
+        }
+    }
 }
 
 /// The names and ID numbers of the sample's registers (a register can name someone the roster

@@ -31,6 +31,9 @@ fn bundled_sample_is_what_the_generator_writes() {
         "households.csv",
         "residents.csv",
         "job.toml",
+        "events.csv",
+        "visits.csv",
+        "visit_rules.csv",
     ] {
         let a = std::fs::read(dir.path().join(name)).unwrap();
         let b = std::fs::read(sample_dir().join(name)).unwrap();
