@@ -234,6 +234,7 @@ def test_gbk_shapefile_written_by_gdal_reads_with_chinese_names(tmp_path, refere
 def test_hive_partitions_read_one_area_in_duckdb_and_pyarrow(tmp_path):
     job = (SAMPLE / "job.toml").read_text(encoding="utf-8")
     job = job.replace('output = "research"\nk = 5\n', 'output = "operational"\nstreet = "500103001"\n')
+    job = job.replace('visit_rules = "', f'visit_rules = "{SAMPLE}/')
     assert 'street = "500103001"' in job
     flat_job = tmp_path / "flat.toml"
     flat_job.write_text(job.replace('path = "', f'path = "{SAMPLE}/'), encoding="utf-8")

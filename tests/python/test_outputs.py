@@ -110,7 +110,8 @@ def test_operational_named_list_for_one_grid(tmp_path):
     job = (SAMPLE / "job-grid-worker.toml").read_text(encoding="utf-8")
     assert 'output = "operational"' in job and 'grid = "50010300100101"' in job
     for name in ["communities.geojson", "grids.geojson", "buildings.geojson", "households.csv",
-                 "residents.csv", "facilities.geojson", "paths.geojson", "registers"]:
+                 "residents.csv", "facilities.geojson", "paths.geojson", "registers", "events.csv",
+                 "visits.csv", "visit_rules.csv"]:
         (tmp_path / name).symlink_to(SAMPLE / name)
     (tmp_path / "job.toml").write_text(job, encoding="utf-8")
     env = dict(os.environ, SHEQU_SECRET="a secret for the test, long enough")

@@ -34,6 +34,9 @@ def documented():
                 pattern = re.escape(n)
                 pattern = pattern.replace(re.escape("<roster column>"), ".+")
                 pattern = pattern.replace(re.escape("<count column>"), "[a-z0-9_]+")
+                # Names as the data writes them: Chinese categories and departments, 2025-03.
+                for free in ["<case category>", "<department>", "<period>"]:
+                    pattern = pattern.replace(re.escape(free), ".+")
                 pattern = re.sub(r"<[^>]+>", "[a-z0-9_]+", pattern)
                 for f in current:
                     out[f].append((re.compile(f"^{pattern}$"), typ))
@@ -57,6 +60,7 @@ def runs(tmp_path_factory):
         'output = "operational"\nstreet = "500103001"\nplain_identifiers = true\n',
     ).replace("[output]\nmap = true\n", "[output]\nmap = true\npartitioned = true\n")
     job = job.replace('path = "', f'path = "{SAMPLE}/')
+    job = job.replace('visit_rules = "', f'visit_rules = "{SAMPLE}/')
     assert "plain_identifiers = true" in job and "partitioned = true" in job
     (d / "street.toml").write_text(job, encoding="utf-8")
     street = d / "street"
