@@ -203,7 +203,9 @@ pub fn write_model_to(
     if let Some(ev) = events {
         columns = ev.columns(model, columns);
     }
+    crate::trace::step("count columns");
     let release = Release::with_columns(model, policy, columns)?;
+    crate::trace::step("release (suppression)");
     if let Some(noisy) = release.noise() {
         w.accuracy = loss::accuracy_by_level(&release, noisy);
     }
@@ -243,6 +245,7 @@ pub fn write_model_to(
     }
     if let Some(ev) = events {
         self::events::write(&mut w, &release, build, ev, policy)?;
+        crate::trace::step("events tables");
     }
     let mut written = w.written;
     written

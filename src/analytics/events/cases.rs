@@ -104,7 +104,14 @@ pub(crate) enum Status {
 /// ```
 fn status(s: Option<&str>, fed_back: bool) -> Status {
     let s = s.map(str::trim).unwrap_or_default();
-    let l = s.to_ascii_lowercase();
+    // Lower case only when needed: a status is read for every case.
+    let lower;
+    let l: &str = if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower = s.to_ascii_lowercase();
+        &lower
+    } else {
+        s
+    };
     let any = |keys: &[&str]| keys.iter().any(|k| l.contains(k));
     if s.is_empty() {
         return if fed_back {
@@ -154,12 +161,6 @@ pub(crate) struct Case<'t> {
 
 /// A row's problem: rejected with a kind and a detail; warnings keep the row.
 pub(crate) type Problem = (IssueKind, String);
-
-/// What a chunk gave: per frame row, its case or why it was rejected, and warnings.
-pub(crate) struct ChunkCases<'t> {
-    pub(crate) rows: Vec<(u32, Option<&'t str>, std::result::Result<Case<'t>, Problem>)>,
-    pub(crate) warnings: Vec<(u32, Option<&'t str>, Problem)>,
-}
 
 /// The columns of a chunk, looked up once.
 struct Columns<'t> {
@@ -269,45 +270,49 @@ pub(crate) struct Context<'a, 'm> {
     pub(crate) keep_text: bool,
 }
 
-/// Reads one chunk: `first[i]` is the first row with row `i`'s id when it repeats one.
-///
-/// # Errors
-/// A transformation PROJ cannot set up.
-pub(crate) fn read_chunk<'t>(
-    cx: &Context<'_, '_>,
-    t: &'t Table,
-    first: &[Option<u32>],
-) -> Result<ChunkCases<'t>> {
-    let cols = Columns::of(t, cx.layer, cx.keep_text);
-    let (coords, coord_problems) = coordinates(t, cx.layer, cx.locator)?;
-    let n = t.frame.height();
-    let read: Vec<_> = (0..n)
-        .into_par_iter()
-        .with_min_len(1024)
-        .map(|i| {
-            let row = t.source_row(i) as u32;
-            let id = cols.id.get(i).map(str::trim).filter(|s| !s.is_empty());
-            let mut warnings = Vec::new();
-            let case = read_row(cx, &cols, i, row, first[i], coords[i], &coord_problems[i]).map(
-                |mut c| {
-                    c.id = id.unwrap_or_default();
-                    link(cx, &cols, i, &mut c, &mut warnings);
-                    c
-                },
-            );
-            ((row, id, case), warnings)
+/// A chunk ready to be read row by row, from any thread: its columns looked up and its
+/// coordinates brought to the working CRS once.
+pub(crate) struct ChunkReader<'t> {
+    table: &'t Table,
+    cols: Columns<'t>,
+    coords: Vec<Option<Coord<f64>>>,
+    problems: Vec<Option<Problem>>,
+}
+
+impl<'t> ChunkReader<'t> {
+    /// # Errors
+    /// A transformation PROJ cannot set up.
+    pub(crate) fn new(cx: &Context<'_, '_>, t: &'t Table) -> Result<ChunkReader<'t>> {
+        let (coords, problems) = coordinates(t, cx.layer, cx.locator)?;
+        Ok(ChunkReader {
+            table: t,
+            cols: Columns::of(t, cx.layer, cx.keep_text),
+            coords,
+            problems,
         })
-        .collect();
-    let mut out = ChunkCases {
-        rows: Vec::with_capacity(n),
-        warnings: Vec::new(),
-    };
-    for ((row, id, case), warnings) in read {
-        out.warnings
-            .extend(warnings.into_iter().map(|w: Problem| (row, id, w)));
-        out.rows.push((row, id, case));
     }
-    Ok(out)
+
+    /// Frame row `i`: its 0-based data row, its id, its case or why it is rejected; warnings
+    /// are pushed to `warnings`. `first` is the first row with row `i`'s id when it repeats
+    /// one.
+    pub(crate) fn row(
+        &self,
+        cx: &Context<'_, '_>,
+        i: usize,
+        first: Option<u32>,
+        warnings: &mut Vec<Problem>,
+    ) -> (u32, Option<&'t str>, std::result::Result<Case<'t>, Problem>) {
+        let cols = &self.cols;
+        let row = self.table.source_row(i) as u32;
+        let id = cols.id.get(i).map(str::trim).filter(|s| !s.is_empty());
+        let case =
+            read_row(cx, cols, i, row, first, self.coords[i], &self.problems[i]).map(|mut c| {
+                c.id = id.unwrap_or_default();
+                link(cx, cols, i, &mut c, warnings);
+                c
+            });
+        (row, id, case)
+    }
 }
 
 /// The resident and satisfaction of a placed case; what cannot be used is a warning.

@@ -147,7 +147,14 @@ impl CaseSource {
         if s.is_empty() {
             return None;
         }
-        let l = s.to_ascii_lowercase();
+        // Lower case only when needed: a source is read for every case.
+        let lower;
+        let l: &str = if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = s.to_ascii_lowercase();
+            &lower
+        } else {
+            s
+        };
         let any = |keys: &[&str]| keys.iter().any(|k| l.contains(k));
         Some(if any(&["12345", "热线", "hotline"]) {
             CaseSource::Hotline

@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::NaiveDateTime;
 use rayon::prelude::*;
 
-use super::cases::{Context, Locator, Status, read_chunk};
+use super::cases::{ChunkReader, Context, Locator, Status};
 use super::deadlines::Card;
 use super::options::EventLayer;
 use super::roster_ids::RosterIds;
@@ -100,6 +100,7 @@ pub fn read_events(
         count: LayerCount::default(),
         seen: SeenIds::new(0),
         period: options.period,
+        times: Default::default(),
     };
     progress.start("reading cases", 0);
     let (columns, numbers) = wanted(layer, keep_text);
@@ -116,13 +117,26 @@ pub fn read_events(
     } else {
         let nums: Vec<&str> = numbers.iter().map(String::as_str).collect();
         let mut chunks = open(job, layer, &path, &cols, &nums)?;
-        while let Some(t) = chunks.next_chunk()? {
+        let mut reading = std::time::Duration::ZERO;
+        loop {
+            let t0 = std::time::Instant::now();
+            let Some(t) = chunks.next_chunk()? else { break };
+            reading += t0.elapsed();
             pass.chunk(&cx, &t, t.rows_read)?;
             progress.inc(t.rows_read as u64);
         }
+        pass.times[0] = reading;
     }
     progress.finish();
+    crate::trace::step(&format!(
+        "cases (decode {:.2} s, ids {:.2} s, place and judge {:.2} s, fold {:.2} s)",
+        pass.times[0].as_secs_f64(),
+        pass.times[1].as_secs_f64(),
+        pass.times[2].as_secs_f64(),
+        pass.times[3].as_secs_f64()
+    ));
     pass.tally.count_repeats(options.repeat_days);
+    crate::trace::step("repeated cases");
     pass.issues.sort_by_key(|i| (i.index, i.kind));
     Ok(Events::new(
         rules,
@@ -188,6 +202,8 @@ struct Pass {
     count: LayerCount,
     seen: SeenIds,
     period: super::options::Period,
+    /// Wall time of reading, ids, placing and judging, folding (for the trace).
+    times: [std::time::Duration; 4],
 }
 
 impl Pass {
@@ -222,6 +238,7 @@ impl Pass {
             );
             self.count.rejected += 1;
         }
+        let t0 = std::time::Instant::now();
         let ids = t.text_column(&cx.layer.id);
         let seen = &self.seen;
         let keys: Vec<Option<(u64, u64)>> = (0..ids.len())
@@ -230,35 +247,114 @@ impl Pass {
             .map(|i| Some(seen.key(&ids.get(i).and_then(clean_code_ref)?)))
             .collect();
         let first = self.seen.first_rows(&keys, |i| t.source_row(i) as u32);
-        let read = read_chunk(cx, t, &first)?;
-        for (row, id, w) in read.warnings {
-            self.issue(row, id, w.0, Severity::Warning, w.1);
-        }
-        for (row, id, case) in read.rows {
-            match case {
-                Err((kind, detail)) => {
-                    self.issue(row, id, kind, Severity::Rejected, detail);
-                    self.count.rejected += 1;
+        let t1 = std::time::Instant::now();
+        let reader = ChunkReader::new(cx, t)?;
+        // Parts read and folded in parallel, each into its own partial, merged in row order.
+        let n = t.frame.height();
+        let size = n.div_ceil(2 * rayon::current_num_threads()).max(1024);
+        let starts: Vec<usize> = (0..n).step_by(size).collect();
+        let units = self.tally.units();
+        let period = self.period;
+        let parts: Vec<Part> = starts
+            .into_par_iter()
+            .map(|lo| {
+                let mut part = Part::new(Tally::new(units, cx.rules.categories.len()));
+                let mut warnings = Vec::new();
+                let hi = (lo + size).min(n);
+                for (i, f) in first.iter().enumerate().take(hi).skip(lo) {
+                    let (row, id, case) = reader.row(cx, i, *f, &mut warnings);
+                    part.fold(cx, row, id, case, &mut warnings, period);
                 }
-                Ok(c) => {
-                    let class = &cx.rules.classes[c.class as usize];
-                    let first = chrono::DateTime::from_timestamp(c.first, 0)
-                        .map(|d| d.naive_utc().date())
-                        .unwrap_or_default();
-                    self.tally.add(&c, class.category, self.period, first);
-                    if c.status != Status::Closed {
-                        self.open.push(open_case(cx, t, &c));
-                    }
-                    self.count.placed += 1;
-                }
-            }
+                part
+            })
+            .collect();
+        let t2 = std::time::Instant::now();
+        for p in parts {
+            self.tally.merge(p.tally);
+            self.issues.extend(p.issues);
+            self.open.extend(p.open);
+            self.count.placed += p.placed;
+            self.count.rejected += p.rejected;
         }
+        self.times[1] += t1 - t0;
+        self.times[2] += t2 - t1;
+        self.times[3] += t2.elapsed();
         Ok(())
     }
 }
 
-fn open_case(cx: &Context<'_, '_>, t: &Table, c: &super::cases::Case<'_>) -> OpenCase {
-    let _ = t;
+/// One part of a chunk, read and folded on one thread.
+struct Part {
+    tally: Tally,
+    issues: Vec<QualityIssue>,
+    open: Vec<OpenCase>,
+    placed: usize,
+    rejected: usize,
+}
+
+impl Part {
+    fn new(tally: Tally) -> Part {
+        Part {
+            tally,
+            issues: Vec::new(),
+            open: Vec::new(),
+            placed: 0,
+            rejected: 0,
+        }
+    }
+
+    fn issue(
+        &mut self,
+        row: u32,
+        id: Option<&str>,
+        kind: IssueKind,
+        sev: Severity,
+        detail: String,
+    ) {
+        self.issues.push(QualityIssue {
+            layer: Layer::Event,
+            index: Some(row as usize),
+            id: id.map(str::to_owned),
+            kind,
+            severity: sev,
+            detail,
+        });
+    }
+
+    /// Folds one row in: its warnings, then its case or its rejection.
+    fn fold(
+        &mut self,
+        cx: &Context<'_, '_>,
+        row: u32,
+        id: Option<&str>,
+        case: std::result::Result<super::cases::Case<'_>, super::cases::Problem>,
+        warnings: &mut Vec<super::cases::Problem>,
+        period: super::options::Period,
+    ) {
+        for (kind, detail) in warnings.drain(..) {
+            self.issue(row, id, kind, Severity::Warning, detail);
+        }
+        match case {
+            Err((kind, detail)) => {
+                self.issue(row, id, kind, Severity::Rejected, detail);
+                self.rejected += 1;
+            }
+            Ok(c) => {
+                let class = &cx.rules.classes[c.class as usize];
+                let first = chrono::DateTime::from_timestamp(c.first, 0)
+                    .map(|d| d.naive_utc().date())
+                    .unwrap_or_default();
+                self.tally.add(&c, class.category, period, first);
+                if c.status != Status::Closed {
+                    self.open.push(open_case(cx, &c));
+                }
+                self.placed += 1;
+            }
+        }
+    }
+}
+
+fn open_case(cx: &Context<'_, '_>, c: &super::cases::Case<'_>) -> OpenCase {
     let (step, since, deadline, card) =
         c.current
             .unwrap_or((Step::Visited, NaiveDateTime::default(), None, Card::Green));

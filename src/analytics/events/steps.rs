@@ -90,6 +90,9 @@ pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
     if s.is_empty() {
         return None;
     }
+    if let Some(t) = canonical(s.as_bytes()) {
+        return t;
+    }
     let s = s.replace(['年', '月', '/'], "-").replace(['日', 'T'], " ");
     let s = s.trim();
     let (date, time) = match s.split_once(' ') {
@@ -112,6 +115,37 @@ pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
         }
     };
     Some(date.and_time(time))
+}
+
+/// `YYYY-MM-DD HH:MM` or `YYYY-MM-DD HH:MM:SS`, read without allocating (the form systems
+/// export, millions of times per table): `Some(None)` for an impossible date or time, `None`
+/// for any other form.
+fn canonical(b: &[u8]) -> Option<Option<NaiveDateTime>> {
+    if !(b.len() == 16 || b.len() == 19)
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b' ' || b[10] == b'T')
+        || b[13] != b':'
+        || (b.len() == 19 && b[16] != b':')
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let (y, m, d, h, mi) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+    );
+    let sec = if b.len() == 19 { num(17..19)? } else { 0 };
+    let date = NaiveDate::from_ymd_opt(y as i32, m, d);
+    let time = NaiveTime::from_hms_opt(h, mi, sec);
+    Some(date.zip(time).map(|(d, t)| d.and_time(t)))
 }
 
 /// What is wrong with a case's step times.
@@ -187,4 +221,41 @@ pub fn check_steps(
         last = Some((step, t));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The allocation-free path gives what the general reading gives, impossible dates and
+    /// times included; other forms fall through to the general reading.
+    #[test]
+    fn the_fast_path_reads_as_the_general_one() {
+        let general = |t: &str| {
+            let s = t.replace('T', " ");
+            let (d, tm) = s.split_once(' ')?;
+            let d = NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()?;
+            let tm = NaiveTime::parse_from_str(tm, "%H:%M:%S")
+                .or_else(|_| NaiveTime::parse_from_str(tm, "%H:%M"))
+                .ok()?;
+            Some(d.and_time(tm))
+        };
+        for t in [
+            "2025-03-01 08:30",
+            "2025-03-01 08:30:59",
+            "2025-03-01T23:59:00",
+            "2024-02-29 00:00",
+            "2025-02-29 10:00",
+            "2025-03-01 24:00",
+            "2025-13-01 10:00",
+            "2025-03-01 08:60",
+        ] {
+            assert_eq!(canonical(t.as_bytes()), Some(general(t)), "{t}");
+            assert_eq!(parse_timestamp(t), general(t), "{t}");
+        }
+        for t in ["2025-3-01 08:30", "2025-03-01 8:30", "2025/03/01 08:30"] {
+            assert_eq!(canonical(t.as_bytes()), None, "{t}");
+            assert!(parse_timestamp(t).is_some(), "{t}");
+        }
+    }
 }
