@@ -29,8 +29,8 @@ pub fn needs_roster_ids(job: &Job) -> bool {
 
 /// The cases and visits of `job` on a built model (`None` when it has neither); their
 /// issues and accounting are added to the build's report. `roster` is the roster's ids,
-/// collected while the build read the roster (see [`needs_roster_ids`]); [`people_stage`]
-/// (super::people_stage) calls this after the build.
+/// collected while the build read the roster (see [`needs_roster_ids`]);
+/// [`people_stage`](super::people_stage) calls this after the build.
 ///
 /// # Examples
 /// ```
