@@ -5,6 +5,7 @@
 //! the one suppression pass of a research release.
 //!
 //! `cargo bench --bench events` (release). The frame is built once, outside the measurement.
+//! `SHEQU_BENCH_CHUNK_ROWS` sets the rows per chunk (default: the job's, 500,000).
 //! Four cases in five are located by longitude and latitude (brought to the working CRS by
 //! PROJ), one in five by building code.
 
@@ -145,6 +146,12 @@ fn bench_events(c: &mut Criterion) {
     );
     job.layers.events = Some(toml::from_str(&layer).expect("events layer"));
     job.events = Some(toml::from_str("as_of = '2026-01-01'").expect("options"));
+    if let Some(rows) = std::env::var("SHEQU_BENCH_CHUNK_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        job.options.chunk_rows = shequ::io::chunks::ChunkRows::Rows(rows);
+    }
     let policy = shequ::run::policy(&job).expect("policy");
     let mut built = built;
     let mut analysis = shequ::run::analyse(&job, &mut built, policy).expect("analysis");

@@ -240,6 +240,30 @@ impl Model {
         self.levels.contains(&layer)
     }
 
+    /// The polygon of unit `index` of an area level (`Layer::Street`, `Community` or
+    /// `Grid`; any other layer gives the grid's).
+    ///
+    /// # Examples
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// shequ::sample::write_sample(dir.path(), &shequ::sample::SampleConfig::small(3))?;
+    /// let m = shequ::build(&shequ::Job::from_toml(dir.path().join("job.toml"))?)?.model;
+    /// let g = m.area_geometry(shequ::Layer::Grid, 0);
+    /// assert_eq!(g, &m.grids[0].geometry);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `index` is not below the level's number of units.
+    pub fn area_geometry(&self, layer: Layer, index: u32) -> &geo::MultiPolygon<f64> {
+        let u = index as usize;
+        match layer {
+            Layer::Street => &self.streets[u].geometry,
+            Layer::Community => &self.communities[u].geometry,
+            _ => &self.grids[u].geometry,
+        }
+    }
+
     /// The id of the unit at `index` of a polygon level or building, as a string.
     ///
     /// # Panics

@@ -145,3 +145,35 @@ pub(crate) fn per_km2(counts: &[Option<u64>], areas_m2: &[Option<f64>]) -> Float
         })
         .collect()
 }
+
+/// Per unit: the count columns among `names` the release hides there (not those withheld at
+/// the whole level), comma-separated; null where none is hidden.
+pub(crate) fn suppressed_column<S: AsRef<str>>(
+    release: &Release,
+    level: Layer,
+    units: usize,
+    names: &[S],
+) -> ArrayRef {
+    let s: StringArray = (0..units as u32)
+        .map(|u| {
+            let hidden: Vec<&str> = names
+                .iter()
+                .map(AsRef::as_ref)
+                .filter(|n| release.count(level, u, n).is_none() && !release.withheld(level, n))
+                .collect();
+            (!hidden.is_empty()).then(|| hidden.join(","))
+        })
+        .collect();
+    Arc::new(s)
+}
+
+/// `a / b * scale` per unit, where both are published and `b` is positive.
+pub(crate) fn ratio(a: &[Option<u64>], b: &[Option<u64>], scale: f64) -> Vec<Option<f64>> {
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) if *b > 0 => Some(*a as f64 / *b as f64 * scale),
+            _ => None,
+        })
+        .collect()
+}

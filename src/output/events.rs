@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::model::Model;
 use crate::model::build::Build;
 use crate::model::level::Layer;
+use crate::output::columns::{ratio, suppressed_column};
 use crate::output::release::Release;
 use crate::output::{Columns, GeoWriter, parent_columns};
 use crate::privacy::{OutputKind, Policy};
@@ -27,16 +28,6 @@ type Counts = Vec<Option<u64>>;
 fn released(release: &Release, level: Layer, units: usize, name: &str) -> Counts {
     (0..units as u32)
         .map(|u| release.count(level, u, name))
-        .collect()
-}
-
-fn ratio(a: &Counts, b: &Counts, scale: f64) -> Vec<Option<f64>> {
-    a.iter()
-        .zip(b)
-        .map(|(a, b)| match (a, b) {
-            (Some(a), Some(b)) if *b > 0 => Some(*a as f64 / *b as f64 * scale),
-            _ => None,
-        })
         .collect()
 }
 
@@ -69,7 +60,7 @@ pub(crate) fn write(
         let geoms = (0..model.units(level) as u32)
             .map(|u| {
                 Some(geo::Geometry::MultiPolygon(
-                    unit_geometry(model, level, u).clone(),
+                    model.area_geometry(level, u).clone(),
                 ))
             })
             .collect();
@@ -108,15 +99,6 @@ pub(crate) fn write_columns(out: &crate::output::Out, rel: &str, cols: Columns) 
         .map(|(n, a)| (Field::new(n, a.data_type().clone(), true), a))
         .unzip();
     crate::output::write_table(out, rel, fields, arrays)
-}
-
-fn unit_geometry(model: &Model, level: Layer, u: u32) -> &MultiPolygon<f64> {
-    let u = u as usize;
-    match level {
-        Layer::Street => &model.streets[u].geometry,
-        Layer::Community => &model.communities[u].geometry,
-        _ => &model.grids[u].geometry,
-    }
 }
 
 fn id_columns(model: &Model, level: Layer) -> Columns {
@@ -199,7 +181,10 @@ fn level_columns(
     if policy.kind == OutputKind::Research {
         let mut all: Vec<String> = names.to_vec();
         all.push("residents".into());
-        cols.push(("suppressed".into(), suppressed(release, level, units, &all)));
+        cols.push((
+            "suppressed".into(),
+            suppressed_column(release, level, units, &all),
+        ));
     }
     cols
 }
@@ -252,21 +237,6 @@ fn hot_spots(model: &Model, cases: &Counts, residents: &Counts, events: &Events)
         ("cases_gi".into(), float(gi)),
         ("cases_hot".into(), Arc::new(hot)),
     ]
-}
-
-/// Per unit, the columns suppressed (not withheld), comma-separated.
-fn suppressed(release: &Release, level: Layer, units: usize, names: &[String]) -> ArrayRef {
-    let s: StringArray = (0..units as u32)
-        .map(|u| {
-            let hidden: Vec<&str> = names
-                .iter()
-                .filter(|n| release.count(level, u, n).is_none() && !release.withheld(level, n))
-                .map(String::as_str)
-                .collect();
-            (!hidden.is_empty()).then(|| hidden.join(","))
-        })
-        .collect();
-    Arc::new(s)
 }
 
 /// Long table: unit, period, cases, closed, overdue, and the change in cases against the

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::model::Model;
 use crate::model::build::Build;
 use crate::model::level::Layer;
+use crate::output::columns::suppressed_column;
 use crate::output::partition::write_rows;
 use crate::output::release::Release;
 use crate::output::{Columns, GeoWriter, parent_columns};
@@ -57,7 +58,7 @@ pub(crate) fn write(
         if policy.kind == OutputKind::Research {
             cols.push((
                 "suppressed".into(),
-                suppressed(release, level, units, &names),
+                suppressed_column(release, level, units, &names),
             ));
         }
         let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = cols
@@ -187,21 +188,6 @@ fn write_fix_list(
         add(&format!("{}_id", l.singular()), text(codes));
     }
     write_rows(dir, "", "fix_list", false, fields, cols)
-}
-
-/// Per unit, the register columns suppressed (not withheld), comma-separated.
-fn suppressed(release: &Release, level: Layer, units: usize, names: &[String]) -> ArrayRef {
-    let s: StringArray = (0..units as u32)
-        .map(|u| {
-            let hidden: Vec<&str> = names
-                .iter()
-                .filter(|n| release.count(level, u, n).is_none() && !release.withheld(level, n))
-                .map(String::as_str)
-                .collect();
-            (!hidden.is_empty()).then(|| hidden.join(","))
-        })
-        .collect();
-    Arc::new(s)
 }
 
 /// The community of the policy's scope (its own, or a grid's), for findings without a

@@ -13,6 +13,7 @@ use crate::analytics::hotspots::{gi_star, queen_neighbours, sibling_z};
 use crate::error::Result;
 use crate::model::level::Layer;
 use crate::model::{Lineage, Model};
+use crate::output::columns::{ratio, suppressed_column};
 use crate::output::release::Release;
 use crate::output::{Columns, GeoWriter, parent_columns, per_km2};
 use crate::privacy::{OutputKind, Policy};
@@ -29,16 +30,6 @@ fn released(release: &Release, level: Layer, units: usize, name: &str) -> Vec<Op
 
 fn sum_all(parts: &[&Vec<Option<u64>>], i: usize) -> Option<u64> {
     parts.iter().map(|p| p[i]).sum()
-}
-
-fn ratio(a: &[Option<u64>], b: &[Option<u64>], scale: f64) -> Float64Array {
-    a.iter()
-        .zip(b)
-        .map(|(a, b)| match (a, b) {
-            (Some(a), Some(b)) if *b > 0 => Some(*a as f64 / *b as f64 * scale),
-            _ => None,
-        })
-        .collect()
 }
 
 fn u64s(v: Vec<Option<u64>>) -> ArrayRef {
@@ -156,7 +147,7 @@ pub(crate) fn write(
             let v = get(&c.id);
             cols.push((
                 format!("{}_share", c.id),
-                Arc::new(ratio(&v, &residents, 1.0)),
+                Arc::new(Float64Array::from(ratio(&v, &residents, 1.0))),
             ));
             cols.push((c.id.clone(), u64s(v)));
         }
@@ -175,7 +166,7 @@ pub(crate) fn write(
         if policy.kind == OutputKind::Research {
             cols.push((
                 "suppressed".into(),
-                suppressed(release, level, units, &names),
+                suppressed_with_base(release, level, units, &names),
             ));
         }
         w.write_as(&format!("{DIR}/{}", level.singular()), level, cols, geoms)?;
@@ -250,10 +241,16 @@ fn age_columns(
     let total: Float64Array = child
         .iter()
         .zip(old.iter())
-        .map(|(a, b)| Some(a? + b?))
+        .map(|(a, b)| Some((*a)? + (*b)?))
         .collect();
-    cols.push(("child_dependency_ratio".into(), Arc::new(child)));
-    cols.push(("old_age_dependency_ratio".into(), Arc::new(old)));
+    cols.push((
+        "child_dependency_ratio".into(),
+        Arc::new(Float64Array::from(child)),
+    ));
+    cols.push((
+        "old_age_dependency_ratio".into(),
+        Arc::new(Float64Array::from(old)),
+    ));
     cols.push(("total_dependency_ratio".into(), Arc::new(total)));
     if level != Layer::Building {
         cols.push((
@@ -278,24 +275,6 @@ fn hot_grids(model: &Model, hs: &Columns) -> Vec<(String, String)> {
         }
     }
     flagged
-}
-
-/// Per unit: the count columns the release hides there (not those withheld at the level),
-/// comma-separated.
-fn suppressed(release: &Release, level: Layer, units: usize, names: &[String]) -> ArrayRef {
-    let mut all: Vec<&str> = vec!["households", "residents"];
-    all.extend(names.iter().map(String::as_str));
-    let s: StringArray = (0..units as u32)
-        .map(|u| {
-            let hidden: Vec<&str> = all
-                .iter()
-                .filter(|n| release.count(level, u, n).is_none() && !release.withheld(level, n))
-                .copied()
-                .collect();
-            (!hidden.is_empty()).then(|| hidden.join(","))
-        })
-        .collect();
-    Arc::new(s)
 }
 
 /// The person-readable summary.
@@ -415,4 +394,16 @@ fn summary(
          placed in it but in none of its children, listed in `special_needs/remainders.parquet`."
     );
     s
+}
+
+/// Per unit: the base counts and `names` the release hides there.
+fn suppressed_with_base(
+    release: &Release,
+    level: Layer,
+    units: usize,
+    names: &[String],
+) -> ArrayRef {
+    let mut all: Vec<&str> = vec!["households", "residents"];
+    all.extend(names.iter().map(String::as_str));
+    suppressed_column(release, level, units, &all)
 }

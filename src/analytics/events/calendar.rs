@@ -68,6 +68,8 @@ pub struct WorkCalendar {
     covered: Vec<bool>,
     /// Working days before each day of `first`-01-01 ..= `last`-12-31, and one past the end.
     before: Vec<u32>,
+    /// `first`-01-01 in days from the common era.
+    start_ce: i32,
 }
 
 /// The bundled table: 2024–2026.
@@ -95,6 +97,7 @@ impl WorkCalendar {
             last: -1,
             covered: Vec::new(),
             before: Vec::new(),
+            start_ce: 0,
         };
         cal.extend_csv(text, file)?;
         Ok(cal)
@@ -154,6 +157,7 @@ impl WorkCalendar {
             self.covered[(d.year() - self.first) as usize] = true;
         }
         let start = year_start(self.first);
+        self.start_ce = start.num_days_from_ce();
         let end = year_start(self.last + 1);
         let n = (end - start).num_days() as usize;
         self.before = Vec::with_capacity(n + 1);
@@ -200,7 +204,17 @@ impl WorkCalendar {
                 ),
             ));
         }
-        Ok((d - year_start(self.first)).num_days() as usize)
+        Ok((d.num_days_from_ce() - self.start_ce) as usize)
+    }
+
+    /// Whether every year from `from` to `to` is covered (no date is built: this runs for
+    /// every timed step of every case).
+    fn covers(&self, from: i32, to: i32) -> bool {
+        from >= self.first
+            && to <= self.last
+            && self.covered[(from - self.first) as usize..=(to - self.first) as usize]
+                .iter()
+                .all(|c| *c)
     }
 
     /// Whether `d` is a working day.
@@ -237,6 +251,9 @@ impl WorkCalendar {
     }
 
     fn check_years(&self, from: NaiveDate, to: NaiveDate) -> Result<()> {
+        if self.covers(from.year(), to.year()) {
+            return Ok(());
+        }
         for y in from.year()..=to.year() {
             self.offset(year_start(y))?;
         }

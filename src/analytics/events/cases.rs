@@ -16,7 +16,7 @@ use super::steps::{Step, StepProblem, check_steps, parse_timestamp};
 use crate::crs::{CoordCheck, Crs, Region, Transformer};
 use crate::error::Result;
 use crate::index::{PolygonIndex, ranks_by_id};
-use crate::io::table::{Table, TextColumn, clean_code_ref, parse_number};
+use crate::io::table::{Table, TextColumn, clean_code_ref, parse_number, trim};
 use crate::model::Model;
 use crate::model::level::Layer;
 use crate::model::quality::IssueKind;
@@ -55,7 +55,7 @@ impl<'m> Locator<'m> {
         let n = model.units(finest) as u32;
         let ids: Vec<&str> = (0..n).map(|u| model.code(finest, u)).collect();
         let polys: Vec<Option<&MultiPolygon<f64>>> = (0..n)
-            .map(|u| Some(unit_geometry(model, finest, u)))
+            .map(|u| Some(model.area_geometry(finest, u)))
             .collect();
         let index = PolygonIndex::new(&polys, &ranks_by_id(&ids));
         let lonlat = Crs::lonlat();
@@ -80,15 +80,6 @@ impl<'m> Locator<'m> {
     }
 }
 
-fn unit_geometry(model: &Model, level: Layer, u: u32) -> &MultiPolygon<f64> {
-    let u = u as usize;
-    match level {
-        Layer::Street => &model.streets[u].geometry,
-        Layer::Community => &model.communities[u].geometry,
-        _ => &model.grids[u].geometry,
-    }
-}
-
 /// A case's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Status {
@@ -103,15 +94,21 @@ pub(crate) enum Status {
 /// 已结案, 办结, closed → closed;  重办, 返工, reopened → reopened;  处理中, anything else → open
 /// ```
 fn status(s: Option<&str>, fed_back: bool) -> Status {
-    let s = s.map(str::trim).unwrap_or_default();
-    // Lower case only when needed: a status is read for every case.
-    let lower;
-    let l: &str = if s.bytes().any(|b| b.is_ascii_uppercase()) {
-        lower = s.to_ascii_lowercase();
-        &lower
-    } else {
-        s
-    };
+    let s = s.map(trim).unwrap_or_default();
+    // The words offices write most, matched whole before any search.
+    match s {
+        "已结案" | "结案" | "办结" | "已办结" | "已完成" | "已解决" => {
+            Status::Closed
+        }
+        "处理中" | "办理中" | "待处理" | "已派遣" | "已受理" => Status::Open,
+        "重办" | "返工" => Status::Reopened,
+        _ => searched_status(s, fed_back),
+    }
+}
+
+/// [`status`] by searching the words in `s` (trimmed).
+fn searched_status(s: &str, fed_back: bool) -> Status {
+    let l = super::classes::ascii_lowercase(s);
     let any = |keys: &[&str]| keys.iter().any(|k| l.contains(k));
     if s.is_empty() {
         return if fed_back {
@@ -231,8 +228,8 @@ fn coordinates(t: &Table, l: &EventLayer, loc: &Locator<'_>) -> Result<Located> 
         }
     };
     let (xs, ys) = (value(lon), value(lat));
-    let mut coords: Vec<Option<Coord<f64>>> = (0..n)
-        .map(|i| match (xs[i], ys[i]) {
+    let mut coords: Vec<Option<Coord<f64>>> = (xs.par_iter().zip(&ys))
+        .map(|(x, y)| match (*x, *y) {
             (Some(x), Some(y)) if x.is_finite() && y.is_finite() => Some(Coord { x, y }),
             _ => None,
         })
@@ -248,15 +245,18 @@ fn coordinates(t: &Table, l: &EventLayer, loc: &Locator<'_>) -> Result<Located> 
             ),
         ));
     }
-    for (i, c) in coords.iter_mut().enumerate() {
-        if let Some(p) = *c {
-            let v = loc.region.check(p.x, p.y);
-            if v != CoordCheck::Ok {
-                problems[i] = Some(crate::model::build::coord_issue(v, p, &loc.crs, 5));
-                *c = None;
+    // Outside the region: the problem is kept and the point dropped.
+    (coords.par_iter_mut().zip(&mut problems))
+        .with_min_len(4096)
+        .for_each(|(c, problem)| {
+            if let Some(p) = *c {
+                let v = loc.region.check(p.x, p.y);
+                if v != CoordCheck::Ok {
+                    *problem = Some(crate::model::build::coord_issue(v, p, &loc.crs, 5));
+                    *c = None;
+                }
             }
-        }
-    }
+        });
     loc.to_working.transform_points(&mut coords)?;
     Ok((coords, problems))
 }
@@ -304,13 +304,18 @@ impl<'t> ChunkReader<'t> {
     ) -> (u32, Option<&'t str>, std::result::Result<Case<'t>, Problem>) {
         let cols = &self.cols;
         let row = self.table.source_row(i) as u32;
-        let id = cols.id.get(i).map(str::trim).filter(|s| !s.is_empty());
-        let case =
-            read_row(cx, cols, i, row, first, self.coords[i], &self.problems[i]).map(|mut c| {
-                c.id = id.unwrap_or_default();
-                link(cx, cols, i, &mut c, warnings);
-                c
-            });
+        let id = cols.id.get(i).map(trim).filter(|s| !s.is_empty());
+        let case = match (id, first) {
+            (None, _) => Err((IssueKind::MissingId, "empty case id".into())),
+            (Some(_), Some(f)) => Err((IssueKind::DuplicateId, format!("the id repeats row {f}"))),
+            (Some(id), None) => {
+                read_row(cx, cols, i, row, self.coords[i], &self.problems[i]).map(|mut c| {
+                    c.id = id;
+                    link(cx, cols, i, &mut c, warnings);
+                    c
+                })
+            }
+        };
         (row, id, case)
     }
 }
@@ -336,7 +341,7 @@ fn link(
         }
     }
     if let Some(s) = cols.satisfaction.as_ref().and_then(|s| s.get(i)) {
-        if !s.trim().is_empty() {
+        if !trim(s).is_empty() {
             c.satisfaction = Satisfaction::parse(s);
             if c.satisfaction.is_none() {
                 w.push((
@@ -356,16 +361,9 @@ fn read_row<'t>(
     cols: &Columns<'t>,
     i: usize,
     row: u32,
-    first: Option<u32>,
     coord: Option<Coord<f64>>,
     coord_problem: &Option<Problem>,
 ) -> std::result::Result<Case<'t>, Problem> {
-    if cols.id.get(i).is_none_or(|s| s.trim().is_empty()) {
-        return Err((IssueKind::MissingId, "empty case id".into()));
-    }
-    if let Some(f) = first {
-        return Err((IssueKind::DuplicateId, format!("the id repeats row {f}")));
-    }
     let category = cols.category.get(i).unwrap_or_default();
     let sub = cols.sub.as_ref().and_then(|c| c.get(i));
     let class = cx.rules.class(category, sub).ok_or_else(|| {
@@ -406,7 +404,7 @@ fn read_row<'t>(
             .department
             .as_ref()
             .and_then(|c| c.get(i))
-            .map(str::trim)
+            .map(trim)
             .filter(|s| !s.is_empty()),
         resident: None,
         place,
@@ -433,7 +431,7 @@ fn read_row<'t>(
 fn times(cols: &Columns<'_>, i: usize) -> std::result::Result<[Option<NaiveDateTime>; 6], Problem> {
     let mut times = [None; 6];
     for (s, c) in &cols.steps {
-        let Some(v) = c.get(i).map(str::trim).filter(|v| !v.is_empty()) else {
+        let Some(v) = c.get(i).map(trim).filter(|v| !v.is_empty()) else {
             continue;
         };
         times[*s] = Some(parse_timestamp(v).ok_or_else(|| {
@@ -575,5 +573,26 @@ mod tests {
         assert_eq!(status(Some("处理中"), true), Status::Open);
         assert_eq!(status(None, true), Status::Closed);
         assert_eq!(status(Some(""), false), Status::Open);
+    }
+
+    #[test]
+    fn whole_words_read_as_the_search_reads_them() {
+        for w in [
+            "已结案",
+            "结案",
+            "办结",
+            "已办结",
+            "已完成",
+            "已解决",
+            "处理中",
+            "办理中",
+            "待处理",
+            "已派遣",
+            "已受理",
+            "重办",
+            "返工",
+        ] {
+            assert_eq!(status(Some(w), false), searched_status(w, false), "{w}");
+        }
     }
 }

@@ -143,20 +143,24 @@ impl CaseSource {
     /// assert_eq!(CaseSource::parse(" "), None);
     /// ```
     pub fn parse(s: &str) -> Option<CaseSource> {
-        let s = s.trim();
+        let s = crate::io::table::trim(s);
         if s.is_empty() {
             return None;
         }
-        // Lower case only when needed: a source is read for every case.
-        let lower;
-        let l: &str = if s.bytes().any(|b| b.is_ascii_uppercase()) {
-            lower = s.to_ascii_lowercase();
-            &lower
-        } else {
-            s
-        };
+        // The names systems export most, matched whole before any search.
+        Some(match s {
+            "12345" | "热线" => CaseSource::Hotline,
+            "巡查" | "网格员" | "网格员巡查" => CaseSource::Patrol,
+            "APP" | "app" | "小程序" | "随手拍" => CaseSource::App,
+            _ => CaseSource::searched(s),
+        })
+    }
+
+    /// [`parse`](Self::parse) by searching the words in `s` (trimmed, not empty).
+    fn searched(s: &str) -> CaseSource {
+        let l = ascii_lowercase(s);
         let any = |keys: &[&str]| keys.iter().any(|k| l.contains(k));
-        Some(if any(&["12345", "热线", "hotline"]) {
+        if any(&["12345", "热线", "hotline"]) {
             CaseSource::Hotline
         } else if any(&["巡查", "网格员", "patrol"]) {
             CaseSource::Patrol
@@ -164,7 +168,7 @@ impl CaseSource {
             CaseSource::App
         } else {
             CaseSource::Other
-        })
+        }
     }
 
     /// The name in tables and outputs.
@@ -206,7 +210,7 @@ impl Satisfaction {
     /// assert_eq!(Satisfaction::parse("6"), None);
     /// ```
     pub fn parse(s: &str) -> Option<Satisfaction> {
-        match s.trim() {
+        match crate::io::table::trim(s) {
             "满意" | "非常满意" | "5" | "4" => Some(Satisfaction::Satisfied),
             "基本满意" | "一般" | "3" => Some(Satisfaction::Basic),
             "不满意" | "非常不满意" | "2" | "1" => Some(Satisfaction::Unsatisfied),
@@ -220,9 +224,36 @@ impl Satisfaction {
     }
 }
 
+/// `s` in ASCII lower case, copied only when it has an upper-case letter (statuses and
+/// sources are read for every case).
+pub(crate) fn ascii_lowercase(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_source_names_read_as_the_search_reads_them() {
+        for w in [
+            "12345",
+            "热线",
+            "巡查",
+            "网格员",
+            "网格员巡查",
+            "APP",
+            "app",
+            "小程序",
+            "随手拍",
+        ] {
+            assert_eq!(CaseSource::parse(w), Some(CaseSource::searched(w)), "{w}");
+        }
+    }
 
     #[test]
     fn the_bundled_classification_is_valid() {

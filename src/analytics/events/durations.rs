@@ -1,14 +1,15 @@
 //! Times per step, per unit: a partial that merges exactly and gives the same medians and
 //! 90th percentiles for any chunking (the durations themselves are kept, as whole seconds;
-//! the finish sorts them once).
+//! the finish groups them once and selects the order statistics it needs).
 
 use rayon::prelude::*;
 
 /// Durations in whole seconds per group (a dense index: a unit, or a unit × period × step).
 ///
-/// `push` folds a chunk's cases in; `merge` folds another partial in; [`finish`](Self::finish)
-/// sorts each group once and gives its [`Quantiles`]. Integers and a sort: the result does not
-/// depend on the order of chunks or merges.
+/// `push` folds a chunk's cases in; `merge` folds another partial in (its lists are moved,
+/// not copied); [`finish`](Self::finish) groups the values once and gives each group's
+/// [`Quantiles`]. Integers and order statistics: the result does not depend on the order of
+/// chunks or merges.
 ///
 /// # Examples
 /// ```
@@ -26,7 +27,17 @@ use rayon::prelude::*;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Durations {
-    groups: Vec<Vec<i64>>,
+    groups: usize,
+    /// Lists of (group, seconds) in push order: one per partial merged in.
+    parts: Vec<Part>,
+    /// The values grouped once ([`compact`](Self::compact)), besides those in `parts`.
+    runs: Option<Grouped>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Part {
+    group: Vec<u32>,
+    seconds: Vec<i64>,
 }
 
 /// A group's count, median and 90th percentile (seconds), interpolated linearly between
@@ -45,7 +56,9 @@ impl Durations {
     /// An empty partial of `groups` groups.
     pub fn new(groups: usize) -> Durations {
         Durations {
-            groups: vec![Vec::new(); groups],
+            groups,
+            parts: Vec::new(),
+            runs: None,
         }
     }
 
@@ -54,17 +67,53 @@ impl Durations {
     /// # Panics
     /// `group` is not below the number of groups.
     pub fn push(&mut self, group: usize, seconds: i64) {
-        self.groups[group].push(seconds);
+        assert!(group < self.groups, "group {group} of {}", self.groups);
+        if self.parts.is_empty() {
+            self.parts.push(Part::default());
+        }
+        let p = self.parts.last_mut().expect("a part");
+        p.group.push(group as u32);
+        p.seconds.push(seconds);
+    }
+
+    /// Starts a new list with room for `n` durations (a chunk's), so that no list is copied
+    /// as it grows.
+    pub fn reserve(&mut self, n: usize) {
+        self.parts.retain(|p| !p.group.is_empty());
+        self.parts.push(Part {
+            group: Vec::with_capacity(n),
+            seconds: Vec::with_capacity(n),
+        });
     }
 
     /// Folds `other` in (its groups are added to the same groups; extra groups are kept).
-    pub fn merge(&mut self, other: Durations) {
-        if other.groups.len() > self.groups.len() {
-            self.groups.resize(other.groups.len(), Vec::new());
+    pub fn merge(&mut self, mut other: Durations) {
+        self.groups = self.groups.max(other.groups);
+        if let Some(r) = other.runs.take() {
+            other.parts.push(r.into_part());
         }
-        for (mine, theirs) in self.groups.iter_mut().zip(other.groups) {
-            mine.extend(theirs);
-        }
+        self.parts
+            .extend(other.parts.into_iter().filter(|p| !p.group.is_empty()));
+    }
+
+    /// The number of durations held.
+    pub fn len(&self) -> usize {
+        let grouped = self.runs.as_ref().map_or(0, |r| r.values.len());
+        grouped + self.parts.iter().map(|p| p.group.len()).sum::<usize>()
+    }
+
+    /// Groups the values once, in place (a counting sort), so that the quantiles of this
+    /// level and of every coarser one are read from runs per group. The finish of a merged
+    /// partial calls it; pushing or merging afterwards still works.
+    pub fn compact(&mut self) {
+        let g = self.grouped(self.groups, Some);
+        self.parts.clear();
+        self.runs = Some(g);
+    }
+
+    /// True if no duration is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The groups of a coarser level: group `u * steps + s` of this partial goes to group
@@ -82,30 +131,208 @@ impl Durations {
     /// ```
     pub fn roll_up(&self, steps: usize, parent: &[Option<u32>], parents: usize) -> Durations {
         let mut out = Durations::new(parents * steps);
-        for (g, values) in self.groups.iter().enumerate() {
-            if let Some(Some(p)) = parent.get(g / steps) {
-                out.groups[*p as usize * steps + g % steps].extend_from_slice(values);
+        let runs = self.runs.as_ref().map(Grouped::to_part);
+        for p in runs.iter().chain(&self.parts) {
+            for (g, s) in p.group.iter().zip(&p.seconds) {
+                if let Some(to) = rolled(*g, steps, parent) {
+                    out.push(to as usize, *s);
+                }
             }
         }
         out
     }
 
-    /// Each group's quantiles (`None` for an empty group), the groups sorted in parallel.
-    pub fn finish(mut self) -> Vec<Option<Quantiles>> {
-        self.groups
-            .par_iter_mut()
+    /// Each group's quantiles (`None` for an empty group).
+    pub fn finish(&self) -> Vec<Option<Quantiles>> {
+        match &self.runs {
+            Some(r) if self.parts.is_empty() && r.groups() == self.groups => {
+                quantiles_of(r.groups(), |g, out| out.extend_from_slice(r.run(g)))
+            }
+            _ => self.grouped(self.groups, Some).quantiles(),
+        }
+    }
+
+    /// The quantiles of a coarser level, as [`roll_up`](Self::roll_up) then
+    /// [`finish`](Self::finish) give them, without copying the durations twice.
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::analytics::events::Durations;
+    /// let mut grids = Durations::new(3 * 2);
+    /// grids.push(0, 10);
+    /// grids.push(2 * 2, 30);
+    /// let parent = [Some(0), None, Some(0)];
+    /// assert_eq!(grids.finish_rolled_up(2, &parent, 1),
+    ///            grids.roll_up(2, &parent, 1).finish());
+    /// assert_eq!(grids.finish_rolled_up(2, &parent, 1)[0].unwrap().median, 20.0);
+    /// ```
+    pub fn finish_rolled_up(
+        &self,
+        steps: usize,
+        parent: &[Option<u32>],
+        parents: usize,
+    ) -> Vec<Option<Quantiles>> {
+        let Some(r) = self.runs.as_ref().filter(|_| self.parts.is_empty()) else {
+            return self
+                .grouped(parents * steps, |g| rolled(g, steps, parent))
+                .quantiles();
+        };
+        // The children of each parent, then each parent's runs gathered from its children's.
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); parents];
+        for (u, p) in parent.iter().enumerate().take(r.groups() / steps) {
+            if let Some(p) = p {
+                children[*p as usize].push(u);
+            }
+        }
+        quantiles_of(parents * steps, |g, into| {
+            let (p, step) = (g / steps, g % steps);
+            for u in &children[p] {
+                into.extend_from_slice(r.run(u * steps + step));
+            }
+        })
+    }
+
+    /// Every value placed in its group's run (a counting sort): offsets and values.
+    fn grouped(&self, groups: usize, to: impl Fn(u32) -> Option<u32>) -> Grouped {
+        let runs = self.runs.as_ref().map(Grouped::to_part);
+        let parts: Vec<&Part> = runs.iter().chain(&self.parts).collect();
+        let mut start = vec![0usize; groups + 1];
+        for p in &parts {
+            for g in &p.group {
+                if let Some(t) = to(*g) {
+                    start[t as usize + 1] += 1;
+                }
+            }
+        }
+        for i in 0..groups {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut values = vec![0i64; start[groups]];
+        for p in &parts {
+            for (g, s) in p.group.iter().zip(&p.seconds) {
+                if let Some(t) = to(*g) {
+                    let at = &mut next[t as usize];
+                    values[*at] = *s;
+                    *at += 1;
+                }
+            }
+        }
+        Grouped { start, values }
+    }
+}
+
+/// The group a value of group `g` rolls up to.
+fn rolled(g: u32, steps: usize, parent: &[Option<u32>]) -> Option<u32> {
+    let (u, s) = (g as usize / steps, g as usize % steps);
+    parent
+        .get(u)
+        .copied()
+        .flatten()
+        .map(|p| (p as usize * steps + s) as u32)
+}
+
+/// Values in runs per group.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Grouped {
+    start: Vec<usize>,
+    values: Vec<i64>,
+}
+
+impl Grouped {
+    fn groups(&self) -> usize {
+        self.start.len().saturating_sub(1)
+    }
+
+    fn run(&self, g: usize) -> &[i64] {
+        &self.values[self.start[g]..self.start[g + 1]]
+    }
+
+    /// The runs as a list of (group, seconds).
+    fn to_part(&self) -> Part {
+        let mut group = Vec::with_capacity(self.values.len());
+        for g in 0..self.groups() {
+            group.extend(std::iter::repeat_n(g as u32, self.run(g).len()));
+        }
+        Part {
+            group,
+            seconds: self.values.clone(),
+        }
+    }
+
+    fn into_part(self) -> Part {
+        let mut p = self.to_part();
+        p.seconds = self.values;
+        p
+    }
+
+    /// Each run's quantiles, the runs selected in parallel.
+    fn quantiles(mut self) -> Vec<Option<Quantiles>> {
+        let mut runs: Vec<&mut [i64]> = Vec::with_capacity(self.start.len());
+        let mut rest: &mut [i64] = &mut self.values;
+        for w in self.start.windows(2) {
+            let (run, tail) = rest.split_at_mut(w[1] - w[0]);
+            runs.push(run);
+            rest = tail;
+        }
+        runs.into_par_iter()
+            .with_min_len(64)
             .map(|g| {
                 if g.is_empty() {
                     return None;
                 }
-                g.sort_unstable();
                 Some(Quantiles {
                     count: g.len(),
-                    median: quantile(g, 0.5),
-                    p90: quantile(g, 0.9),
+                    median: select_quantile(g, 0.5),
+                    p90: select_quantile(g, 0.9),
                 })
             })
             .collect()
+    }
+}
+
+/// The quantiles of each of `groups` groups, from the values `fill` gathers for a group (in
+/// parallel, into a buffer per thread).
+fn quantiles_of(
+    groups: usize,
+    fill: impl Fn(usize, &mut Vec<i64>) + Sync,
+) -> Vec<Option<Quantiles>> {
+    (0..groups)
+        .into_par_iter()
+        .with_min_len(64)
+        .map_init(Vec::new, |buf, g| {
+            buf.clear();
+            fill(g, buf);
+            (!buf.is_empty()).then(|| Quantiles {
+                count: buf.len(),
+                median: select_quantile(buf, 0.5),
+                p90: select_quantile(buf, 0.9),
+            })
+        })
+        .collect()
+}
+
+/// [`quantile`] of unsorted, non-empty `v`, by selection (reorders `v`).
+fn select_quantile(v: &mut [i64], q: f64) -> f64 {
+    let pos = (v.len() - 1) as f64 * q;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let (_, a, right) = v.select_nth_unstable(lo);
+    let a = *a;
+    let b = if hi == lo {
+        a
+    } else {
+        *right.iter().min().expect("hi is within v")
+    };
+    interpolate(a, b, pos - lo as f64)
+}
+
+/// The value a fraction `t` of the way from `a` to `b`, computed as numpy does.
+fn interpolate(a: i64, b: i64, t: f64) -> f64 {
+    let (a, b) = (a as f64, b as f64);
+    if t >= 0.5 {
+        b - (b - a) * (1.0 - t)
+    } else {
+        a + (b - a) * t
     }
 }
 
@@ -125,15 +352,8 @@ impl Durations {
 /// `v` is empty.
 pub fn quantile(v: &[i64], q: f64) -> f64 {
     let pos = (v.len() - 1) as f64 * q;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    let (a, b) = (v[lo] as f64, v[hi] as f64);
-    let t = pos - lo as f64;
-    if t >= 0.5 {
-        b - (b - a) * (1.0 - t)
-    } else {
-        a + (b - a) * t
-    }
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    interpolate(v[lo], v[hi], pos - lo as f64)
 }
 
 #[cfg(test)]
@@ -161,6 +381,45 @@ mod tests {
             }
             b.merge(a);
             proptest::prop_assert_eq!(b.finish(), whole.finish());
+        }
+
+        /// Compacted, the same quantiles at this level and rolled up, and merging more in
+        /// afterwards still counts everything.
+        #[test]
+        fn compacted_gives_the_same(
+            values in proptest::collection::vec((0usize..6, 0i64..1_000), 1..200),
+            parent in proptest::collection::vec(proptest::option::of(0u32..2), 3),
+        ) {
+            let mut d = Durations::new(6);
+            for &(g, v) in &values {
+                d.push(g, v);
+            }
+            let mut c = d.clone();
+            c.compact();
+            proptest::prop_assert_eq!(c.finish(), d.finish());
+            proptest::prop_assert_eq!(
+                c.finish_rolled_up(2, &parent, 2),
+                d.roll_up(2, &parent, 2).finish()
+            );
+            let mut more = Durations::new(6);
+            more.push(5, 7);
+            let (mut c2, mut d2) = (c.clone(), d.clone());
+            c2.merge(more.clone());
+            d2.merge(more.clone());
+            more.merge(c);
+            proptest::prop_assert_eq!(c2.finish(), d2.finish());
+            proptest::prop_assert_eq!(more.finish(), d2.finish());
+            proptest::prop_assert_eq!(more.len(), values.len() + 1);
+        }
+
+        /// Selection gives the quantiles of the sorted values.
+        #[test]
+        fn selection_equals_sorting(mut v in proptest::collection::vec(-50i64..50, 1..300)) {
+            let mut sorted = v.clone();
+            sorted.sort_unstable();
+            for q in [0.0, 0.1, 0.5, 0.9, 1.0] {
+                proptest::prop_assert_eq!(select_quantile(&mut v, q), quantile(&sorted, q));
+            }
         }
     }
 

@@ -99,11 +99,13 @@ pub fn read_events(
         issues: Vec::new(),
         count: LayerCount::default(),
         seen: SeenIds::new(0),
+        parts: Vec::new(),
         period: options.period,
         times: Default::default(),
     };
     progress.start("reading cases", 0);
     let (columns, numbers) = wanted(layer, keep_text);
+
     let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
     if is_spreadsheet(&path) {
         let s = read_sheet(
@@ -117,6 +119,8 @@ pub fn read_events(
     } else {
         let nums: Vec<&str> = numbers.iter().map(String::as_str).collect();
         let mut chunks = open(job, layer, &path, &cols, &nums)?;
+        // Sized once for the whole file: the set of ids is not rehashed as it grows.
+        pass.seen = SeenIds::new(chunks.rows_estimate());
         let mut reading = std::time::Duration::ZERO;
         loop {
             let t0 = std::time::Instant::now();
@@ -128,10 +132,15 @@ pub fn read_events(
         pass.times[0] = reading;
     }
     progress.finish();
+    for p in std::mem::take(&mut pass.parts) {
+        pass.tally.merge(p);
+    }
     crate::trace::step(&format!(
-        "cases (decode {:.2} s, ids {:.2} s, place and judge {:.2} s, fold {:.2} s)",
+        "cases (decode {:.2} s, ids {:.2} s, coordinates {:.2} s, place and judge {:.2} s, \
+         fold {:.2} s)",
         pass.times[0].as_secs_f64(),
         pass.times[1].as_secs_f64(),
+        pass.times[4].as_secs_f64(),
         pass.times[2].as_secs_f64(),
         pass.times[3].as_secs_f64()
     ));
@@ -201,9 +210,12 @@ struct Pass {
     issues: Vec<QualityIssue>,
     count: LayerCount,
     seen: SeenIds,
+    /// The partials of the parts of a chunk, kept across chunks.
+    parts: Vec<Tally>,
     period: super::options::Period,
-    /// Wall time of reading, ids, placing and judging, folding (for the trace).
-    times: [std::time::Duration; 4],
+    /// Wall time of reading, ids, placing and judging (coordinates included), folding, and
+    /// the coordinates alone (for the trace).
+    times: [std::time::Duration; 5],
 }
 
 impl Pass {
@@ -215,14 +227,7 @@ impl Pass {
         sev: Severity,
         detail: String,
     ) {
-        self.issues.push(QualityIssue {
-            layer: Layer::Event,
-            index: Some(row as usize),
-            id: id.map(str::to_owned),
-            kind,
-            severity: sev,
-            detail,
-        });
+        self.issues.push(case_issue(row, id, kind, sev, detail));
     }
 
     /// One chunk: ids checked across chunks, rows placed and judged, folded in.
@@ -249,28 +254,35 @@ impl Pass {
         let first = self.seen.first_rows(&keys, |i| t.source_row(i) as u32);
         let t1 = std::time::Instant::now();
         let reader = ChunkReader::new(cx, t)?;
+        self.times[4] += t1.elapsed();
         // Parts read and folded in parallel, each into its own partial, merged in row order.
         let n = t.frame.height();
         let size = n.div_ceil(2 * rayon::current_num_threads()).max(1024);
         let starts: Vec<usize> = (0..n).step_by(size).collect();
         let units = self.tally.units();
         let period = self.period;
-        let parts: Vec<Part> = starts
-            .into_par_iter()
-            .map(|lo| {
-                let mut part = Part::new(Tally::new(units, cx.rules.categories.len()));
-                let mut warnings = Vec::new();
+        // One partial per part, kept across chunks: merged once, after the last chunk.
+        if self.parts.len() < starts.len() {
+            let categories = cx.rules.categories.len();
+            self.parts
+                .resize_with(starts.len(), || Tally::new(units, categories));
+        }
+        let parts: Vec<PartRows> = (self.parts.par_iter_mut())
+            .zip(starts)
+            .map(|(tally, lo)| {
                 let hi = (lo + size).min(n);
+                tally.reserve(hi - lo);
+                let mut part = Part::new(tally);
+                let mut warnings = Vec::new();
                 for (i, f) in first.iter().enumerate().take(hi).skip(lo) {
                     let (row, id, case) = reader.row(cx, i, *f, &mut warnings);
                     part.fold(cx, row, id, case, &mut warnings, period);
                 }
-                part
+                part.done()
             })
             .collect();
         let t2 = std::time::Instant::now();
         for p in parts {
-            self.tally.merge(p.tally);
             self.issues.extend(p.issues);
             self.open.extend(p.open);
             self.count.placed += p.placed;
@@ -283,23 +295,40 @@ impl Pass {
     }
 }
 
-/// One part of a chunk, read and folded on one thread.
-struct Part {
-    tally: Tally,
+/// One part of a chunk, read and folded on one thread into its partial.
+struct Part<'p> {
+    tally: &'p mut Tally,
     issues: Vec<QualityIssue>,
     open: Vec<OpenCase>,
     placed: usize,
     rejected: usize,
 }
 
-impl Part {
-    fn new(tally: Tally) -> Part {
+/// What a part gives besides its partial, in row order.
+struct PartRows {
+    issues: Vec<QualityIssue>,
+    open: Vec<OpenCase>,
+    placed: usize,
+    rejected: usize,
+}
+
+impl<'p> Part<'p> {
+    fn new(tally: &'p mut Tally) -> Part<'p> {
         Part {
             tally,
             issues: Vec::new(),
             open: Vec::new(),
             placed: 0,
             rejected: 0,
+        }
+    }
+
+    fn done(self) -> PartRows {
+        PartRows {
+            issues: self.issues,
+            open: self.open,
+            placed: self.placed,
+            rejected: self.rejected,
         }
     }
 
@@ -311,14 +340,7 @@ impl Part {
         sev: Severity,
         detail: String,
     ) {
-        self.issues.push(QualityIssue {
-            layer: Layer::Event,
-            index: Some(row as usize),
-            id: id.map(str::to_owned),
-            kind,
-            severity: sev,
-            detail,
-        });
+        self.issues.push(case_issue(row, id, kind, sev, detail));
     }
 
     /// Folds one row in: its warnings, then its case or its rejection.
@@ -351,6 +373,24 @@ impl Part {
                 self.placed += 1;
             }
         }
+    }
+}
+
+/// A quality issue of the cases layer at data row `row`.
+fn case_issue(
+    row: u32,
+    id: Option<&str>,
+    kind: IssueKind,
+    severity: Severity,
+    detail: String,
+) -> QualityIssue {
+    QualityIssue {
+        layer: Layer::Event,
+        index: Some(row as usize),
+        id: id.map(str::to_owned),
+        kind,
+        severity,
+        detail,
     }
 }
 

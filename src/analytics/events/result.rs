@@ -78,18 +78,20 @@ impl Events {
         rules: Rules,
         options: EventsOptions,
         finest: Layer,
-        tally: Tally,
+        mut tally: Tally,
         open: Vec<OpenCase>,
         issues: Vec<QualityIssue>,
         count: LayerCount,
     ) -> Events {
+        // Grouped once: every level's quantiles are read from the runs.
+        tally.durations.compact();
         let period = options.period;
         let periods = tally
             .periods
             .keys()
             .map(|k| (*k, period.key_label(*k)))
             .collect();
-        let departments = tally.departments.keys().cloned().collect();
+        let departments = tally.department_names();
         Events {
             rules,
             options,
@@ -178,7 +180,7 @@ impl Events {
                     row.extend(t.periods[k][u]);
                 }
                 for d in &self.departments {
-                    row.extend(t.departments[d][u]);
+                    row.extend(t.department(d).expect("a department of the tally")[u]);
                 }
                 if let Some(v) = &self.visits {
                     row.extend(v.row(u));
@@ -292,11 +294,11 @@ impl Events {
     pub fn quantiles(&self, model: &Model, level: Layer) -> Vec<Option<Quantiles>> {
         let d = &self.tally.durations;
         if level == self.finest {
-            return d.clone().finish();
+            return d.finish();
         }
         let parent: Vec<Option<u32>> = (0..self.tally.units() as u32)
             .map(|u| self.unit_at(model, u, level))
             .collect();
-        d.roll_up(TIMED.len(), &parent, model.units(level)).finish()
+        d.finish_rolled_up(TIMED.len(), &parent, model.units(level))
     }
 }

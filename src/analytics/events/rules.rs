@@ -122,8 +122,9 @@ impl Rules {
     /// The class of a category and sub-category (blank: the category's own); `None` when the
     /// classification does not know them.
     pub(crate) fn class(&self, category: &str, sub: Option<&str>) -> Option<u32> {
-        let (own, subs) = self.lookup.get(category.trim())?;
-        match sub.map(str::trim).filter(|s| !s.is_empty()) {
+        use crate::io::table::trim;
+        let (own, subs) = self.lookup.get(trim(category))?;
+        match sub.map(trim).filter(|s| !s.is_empty()) {
             None => Some(*own),
             Some(s) => subs.get(s).copied(),
         }

@@ -86,7 +86,7 @@ impl Step {
 /// assert!(parse_timestamp("").is_none());
 /// ```
 pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
-    let s = s.trim();
+    let s = crate::io::table::trim(s);
     if s.is_empty() {
         return None;
     }

@@ -77,11 +77,15 @@ pub struct Tally {
     pub(crate) counts: Vec<u64>,
     /// Period key → per unit [`PERIOD_MEASURES`].
     pub(crate) periods: BTreeMap<i32, Vec<[u64; 3]>>,
-    /// Department → per unit [`DEPARTMENT_MEASURES`].
-    pub(crate) departments: BTreeMap<String, Vec<[u64; 5]>>,
+    /// Departments in the order first seen, with their index in `department_counts`.
+    department_ids: foldhash::HashMap<String, u32>,
+    /// Per department (by index), per unit [`DEPARTMENT_MEASURES`].
+    department_counts: Vec<Vec<[u64; 5]>>,
     /// Clock seconds per unit × timed step.
     pub(crate) durations: Durations,
-    pub(crate) sightings: Vec<Sighting>,
+    /// One list per chunk folded in (each allocated once, at its size: no list is copied
+    /// as it grows).
+    pub(crate) sightings: Vec<Vec<Sighting>>,
 }
 
 impl Tally {
@@ -94,7 +98,8 @@ impl Tally {
             categories,
             counts: vec![0; units * width],
             periods: BTreeMap::new(),
-            departments: BTreeMap::new(),
+            department_ids: Default::default(),
+            department_counts: Vec::new(),
             durations: Durations::new(units * TIMED.len()),
             sightings: Vec::new(),
         }
@@ -203,10 +208,7 @@ impl Tally {
         p[u][1] += u64::from(closed);
         p[u][2] += u64::from(c.overdue);
         if let Some(d) = c.department {
-            if !self.departments.contains_key(d) {
-                self.departments.insert(d.to_owned(), vec![[0; 5]; units]);
-            }
-            let dep = self.departments.get_mut(d).expect("inserted");
+            let dep = self.department_mut(d);
             let handled = c.on_time[Step::Handled as usize];
             let row = &mut dep[u];
             row[0] += 1;
@@ -215,7 +217,45 @@ impl Tally {
             row[3] += u64::from(c.satisfaction.is_some());
             row[4] += u64::from(c.satisfaction.is_some_and(|s| s.counts_as_satisfied()));
         }
-        self.sightings.push((category, c.place, c.first, c.unit));
+        if self.sightings.is_empty() {
+            self.sightings.push(Vec::new());
+        }
+        let s = self.sightings.last_mut().expect("a list");
+        s.push((category, c.place, c.first, c.unit));
+    }
+
+    /// The counts of department `d`, added when it is new (one lookup for a known one).
+    fn department_mut(&mut self, d: &str) -> &mut Vec<[u64; 5]> {
+        let k = match self.department_ids.get(d) {
+            Some(k) => *k as usize,
+            None => {
+                let k = self.department_counts.len();
+                self.department_ids.insert(d.to_owned(), k as u32);
+                self.department_counts.push(vec![[0; 5]; self.units]);
+                k
+            }
+        };
+        &mut self.department_counts[k]
+    }
+
+    /// The departments named, sorted.
+    pub(crate) fn department_names(&self) -> Vec<String> {
+        let mut n: Vec<String> = self.department_ids.keys().cloned().collect();
+        n.sort();
+        n
+    }
+
+    /// Per unit [`DEPARTMENT_MEASURES`] of department `d` (`None` when no case names it).
+    pub(crate) fn department(&self, d: &str) -> Option<&[[u64; 5]]> {
+        let k = *self.department_ids.get(d)? as usize;
+        Some(&self.department_counts[k])
+    }
+
+    /// Makes room for the cases of a chunk of `rows` rows: new lists of their size for the
+    /// sightings and the durations.
+    pub(crate) fn reserve(&mut self, rows: usize) {
+        self.sightings.push(Vec::with_capacity(rows));
+        self.durations.reserve(rows * TIMED.len());
     }
 
     /// Folds another partial of the same units and categories in.
@@ -241,11 +281,10 @@ impl Tally {
                 &v,
             );
         }
-        for (d, v) in other.departments {
-            let mine = self
-                .departments
-                .entry(d)
-                .or_insert_with(|| vec![[0; 5]; units]);
+        let mut names: Vec<(String, u32)> = other.department_ids.into_iter().collect();
+        names.sort_by_key(|n| n.1);
+        for ((d, _), v) in names.into_iter().zip(other.department_counts) {
+            let mine = self.department_mut(&d);
             for (a, b) in mine.iter_mut().zip(&v) {
                 for k in 0..5 {
                     a[k] += b[k];
@@ -260,7 +299,11 @@ impl Tally {
     /// the same category at the same place was first recorded at most `days` days before
     /// it. Each repeat counts in its own unit.
     pub(crate) fn count_repeats(&mut self, days: u32) {
-        let mut s = std::mem::take(&mut self.sightings);
+        let lists = std::mem::take(&mut self.sightings);
+        let mut s = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+        for l in lists {
+            s.extend_from_slice(&l);
+        }
         rayon::slice::ParallelSliceMut::par_sort_unstable(&mut s[..]);
         let window = i64::from(days) * 86_400;
         for w in s.windows(2) {
@@ -325,7 +368,10 @@ mod tests {
             t.count_repeats(30);
         }
         assert_eq!(one.counts, b.counts);
-        assert_eq!(one.departments, b.departments);
+        assert_eq!(one.department_names(), b.department_names());
+        for d in one.department_names() {
+            assert_eq!(one.department(&d), b.department(&d));
+        }
         assert_eq!(one.periods, b.periods);
         assert_eq!(one.durations.clone().finish(), b.durations.clone().finish());
         // Unit 0: a closed case and a reopened (open) one; the reopened repeats the first.
@@ -341,7 +387,7 @@ mod tests {
         // Unit 1's case repeats unit 0's (same place, one day later); unit 2's is 40 days on.
         assert_eq!((one.count(1, REPEATED), one.count(2, REPEATED)), (1, 0));
         assert_eq!(
-            one.departments["城管"][0][0] + one.departments["城管"][2][0],
+            one.department("城管").unwrap()[0][0] + one.department("城管").unwrap()[2][0],
             2
         );
     }
