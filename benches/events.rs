@@ -124,6 +124,9 @@ fn write_cases(path: &std::path::Path, model: &shequ::Model, n: usize) {
 }
 
 fn bench_events(c: &mut Criterion) {
+    // The process settings the CLI and the Python module run with (no transparent huge pages:
+    // see `shequ::process`).
+    shequ::process::avoid_transparent_huge_pages();
     let n = common::households(1_000_000);
     let cases: usize = std::env::var("SHEQU_BENCH_CASES")
         .ok()

@@ -224,3 +224,34 @@ fn a_grid_worker_gets_the_card_list_and_the_visit_list() {
     assert!(key.iter().all(|k| k.is_some_and(|k| !k.starts_with('R'))));
     assert!(visits.column_by_name("resident_id").is_none());
 }
+
+#[test]
+fn a_bad_chunk_late_in_the_file_stops_the_read_with_a_located_error() {
+    // The reader thread meets text it cannot decode in the sixth chunk: the error reaches
+    // the caller with its line, and neither thread hangs.
+    let dir = tempfile::tempdir().unwrap();
+    let mut job = sample(dir.path());
+    job.options.chunk_rows = "97".parse().expect("a chunk size");
+    let build = shequ::build(&job).unwrap();
+    let b = build.model.buildings[0].id.as_str().to_owned();
+    let mut text = String::from("id,category,building,reported\n");
+    for i in 0..500 {
+        text += &format!("C{i},市容环境,{b},2025-06-02 09:00\n");
+    }
+    let mut bytes = text.into_bytes();
+    bytes.extend_from_slice(b"C999,\xff\xfe,x,2025-06-02 09:00\n");
+    std::fs::write(dir.path().join("bad.csv"), bytes).unwrap();
+    job.layers.events = Some(
+        toml::from_str(
+            "path = 'bad.csv'\nid = 'id'\ncategory = 'category'\nbuilding = 'building'\n\
+             steps = { reported = 'reported' }",
+        )
+        .unwrap(),
+    );
+    job.events = Some(toml::from_str("as_of = '2025-07-01'").unwrap());
+    let e =
+        shequ::analytics::events::read_events(&job, &build.model, None, false, &shequ::NoProgress)
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("bad.csv") && e.contains("line 502"), "{e}");
+}

@@ -203,39 +203,55 @@ impl<'t> Columns<'t> {
     }
 }
 
-/// Per row: its point in the working CRS, and the region problem of a point outside.
-type Located = (Vec<Option<Coord<f64>>>, Vec<Option<Problem>>);
+/// Per row of a chunk: its point in the working CRS, and the region problem of a point
+/// outside. The buffers are kept from chunk to chunk (their memory is reused, not faulted in
+/// again).
+#[derive(Default)]
+pub(crate) struct Located {
+    xs: Vec<Option<f64>>,
+    ys: Vec<Option<f64>>,
+    coords: Vec<Option<Coord<f64>>>,
+    problems: Vec<Option<Problem>>,
+}
 
-/// Coordinates of a chunk's rows in the working CRS, and the region problem of those outside.
-fn coordinates(t: &Table, l: &EventLayer, loc: &Locator<'_>) -> Result<Located> {
+/// Fills `into` with the coordinates of a chunk's rows in the working CRS, and the region
+/// problem of those outside.
+fn coordinates(t: &Table, l: &EventLayer, loc: &Locator<'_>, into: &mut Located) -> Result<()> {
     let n = t.frame.height();
+    let Located {
+        xs,
+        ys,
+        coords,
+        problems,
+    } = into;
+    problems.clear();
+    problems.resize(n, None);
+    coords.clear();
     let (Some(lon), Some(lat)) = (&l.lon, &l.lat) else {
-        return Ok((vec![None; n], vec![None; n]));
+        coords.resize(n, None);
+        return Ok(());
     };
-    let value = |name: &str| -> Vec<Option<f64>> {
+    let value = |name: &str, into: &mut Vec<Option<f64>>| {
+        into.clear();
         match t.numbers(name) {
-            Some(c) => c
-                .downcast_iter()
-                .flat_map(|a| a.iter().map(|v| v.copied()))
-                .collect(),
+            Some(c) => into.extend(c.downcast_iter().flat_map(|a| a.iter().map(|v| v.copied()))),
             None => {
                 let c = t.text_column(name);
-                (0..n)
-                    .into_par_iter()
-                    .map(|i| c.get(i).and_then(parse_number))
-                    .collect()
+                into.par_extend(
+                    (0..n)
+                        .into_par_iter()
+                        .map(|i| c.get(i).and_then(parse_number)),
+                );
             }
         }
     };
-    let (xs, ys) = (value(lon), value(lat));
-    let mut coords: Vec<Option<Coord<f64>>> = (xs.par_iter().zip(&ys))
-        .map(|(x, y)| match (*x, *y) {
-            (Some(x), Some(y)) if x.is_finite() && y.is_finite() => Some(Coord { x, y }),
-            _ => None,
-        })
-        .collect();
-    let mut problems: Vec<Option<Problem>> = vec![None; n];
-    for (i, why) in loc.to_lonlat.transform_points(&mut coords)? {
+    value(lon, xs);
+    value(lat, ys);
+    coords.par_extend(xs.par_iter().zip(&*ys).map(|(x, y)| match (*x, *y) {
+        (Some(x), Some(y)) if x.is_finite() && y.is_finite() => Some(Coord { x, y }),
+        _ => None,
+    }));
+    for (i, why) in loc.to_lonlat.transform_points(coords)? {
         problems[i] = Some((
             IssueKind::OutOfRange,
             format!(
@@ -246,7 +262,7 @@ fn coordinates(t: &Table, l: &EventLayer, loc: &Locator<'_>) -> Result<Located> 
         ));
     }
     // Outside the region: the problem is kept and the point dropped.
-    (coords.par_iter_mut().zip(&mut problems))
+    (coords.par_iter_mut().zip(&mut *problems))
         .with_min_len(4096)
         .for_each(|(c, problem)| {
             if let Some(p) = *c {
@@ -257,8 +273,8 @@ fn coordinates(t: &Table, l: &EventLayer, loc: &Locator<'_>) -> Result<Located> 
                 }
             }
         });
-    loc.to_working.transform_points(&mut coords)?;
-    Ok((coords, problems))
+    loc.to_working.transform_points(coords)?;
+    Ok(())
 }
 
 /// Everything a chunk is read against.
@@ -275,21 +291,30 @@ pub(crate) struct Context<'a, 'm> {
 pub(crate) struct ChunkReader<'t> {
     table: &'t Table,
     cols: Columns<'t>,
-    coords: Vec<Option<Coord<f64>>>,
-    problems: Vec<Option<Problem>>,
+    located: Located,
 }
 
 impl<'t> ChunkReader<'t> {
+    /// `located` is the buffers of the chunk before ([`into_buffers`](Self::into_buffers)).
+    ///
     /// # Errors
     /// A transformation PROJ cannot set up.
-    pub(crate) fn new(cx: &Context<'_, '_>, t: &'t Table) -> Result<ChunkReader<'t>> {
-        let (coords, problems) = coordinates(t, cx.layer, cx.locator)?;
+    pub(crate) fn new(
+        cx: &Context<'_, '_>,
+        t: &'t Table,
+        mut located: Located,
+    ) -> Result<ChunkReader<'t>> {
+        coordinates(t, cx.layer, cx.locator, &mut located)?;
         Ok(ChunkReader {
             table: t,
             cols: Columns::of(t, cx.layer, cx.keep_text),
-            coords,
-            problems,
+            located,
         })
+    }
+
+    /// The buffers, for the next chunk.
+    pub(crate) fn into_buffers(self) -> Located {
+        self.located
     }
 
     /// Frame row `i`: its 0-based data row, its id, its case or why it is rejected; warnings
@@ -309,7 +334,8 @@ impl<'t> ChunkReader<'t> {
             (None, _) => Err((IssueKind::MissingId, "empty case id".into())),
             (Some(_), Some(f)) => Err((IssueKind::DuplicateId, format!("the id repeats row {f}"))),
             (Some(id), None) => {
-                read_row(cx, cols, i, row, self.coords[i], &self.problems[i]).map(|mut c| {
+                let (coord, problem) = (self.located.coords[i], &self.located.problems[i]);
+                read_row(cx, cols, i, row, coord, problem).map(|mut c| {
                     c.id = id;
                     link(cx, cols, i, &mut c, warnings);
                     c

@@ -28,16 +28,22 @@ use rayon::prelude::*;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Durations {
     groups: usize,
-    /// Lists of (group, seconds) in push order: one per partial merged in.
-    parts: Vec<Part>,
-    /// The values grouped once ([`compact`](Self::compact)), besides those in `parts`.
-    runs: Option<Grouped>,
+    /// Lists in push order, one per chunk and per partial merged in.
+    lists: Vec<List>,
 }
 
+/// A list of durations: as pushed, or sealed into runs per group.
+#[derive(Debug, Clone, PartialEq)]
+enum List {
+    Open { group: Vec<u32>, seconds: Vec<i64> },
+    Sealed(Runs),
+}
+
+/// Values in runs per group: group `g` is `values[start[g]..start[g + 1]]`.
 #[derive(Debug, Clone, Default, PartialEq)]
-struct Part {
-    group: Vec<u32>,
-    seconds: Vec<i64>,
+struct Runs {
+    start: Vec<usize>,
+    values: Vec<i64>,
 }
 
 /// A group's count, median and 90th percentile (seconds), interpolated linearly between
@@ -57,8 +63,7 @@ impl Durations {
     pub fn new(groups: usize) -> Durations {
         Durations {
             groups,
-            parts: Vec::new(),
-            runs: None,
+            lists: Vec::new(),
         }
     }
 
@@ -68,52 +73,57 @@ impl Durations {
     /// `group` is not below the number of groups.
     pub fn push(&mut self, group: usize, seconds: i64) {
         assert!(group < self.groups, "group {group} of {}", self.groups);
-        if self.parts.is_empty() {
-            self.parts.push(Part::default());
+        if !matches!(self.lists.last(), Some(List::Open { .. })) {
+            self.reserve(0);
         }
-        let p = self.parts.last_mut().expect("a part");
-        p.group.push(group as u32);
-        p.seconds.push(seconds);
+        if let Some(List::Open {
+            group: g,
+            seconds: s,
+        }) = self.lists.last_mut()
+        {
+            g.push(group as u32);
+            s.push(seconds);
+        }
     }
 
     /// Starts a new list with room for `n` durations (a chunk's), so that no list is copied
     /// as it grows.
     pub fn reserve(&mut self, n: usize) {
-        self.parts.retain(|p| !p.group.is_empty());
-        self.parts.push(Part {
+        self.lists.retain(|l| l.len() > 0);
+        self.lists.push(List::Open {
             group: Vec::with_capacity(n),
             seconds: Vec::with_capacity(n),
         });
     }
 
     /// Folds `other` in (its groups are added to the same groups; extra groups are kept).
-    pub fn merge(&mut self, mut other: Durations) {
+    pub fn merge(&mut self, other: Durations) {
         self.groups = self.groups.max(other.groups);
-        if let Some(r) = other.runs.take() {
-            other.parts.push(r.into_part());
-        }
-        self.parts
-            .extend(other.parts.into_iter().filter(|p| !p.group.is_empty()));
+        self.lists
+            .extend(other.lists.into_iter().filter(|l| l.len() > 0));
     }
 
     /// The number of durations held.
     pub fn len(&self) -> usize {
-        let grouped = self.runs.as_ref().map_or(0, |r| r.values.len());
-        grouped + self.parts.iter().map(|p| p.group.len()).sum::<usize>()
-    }
-
-    /// Groups the values once, in place (a counting sort), so that the quantiles of this
-    /// level and of every coarser one are read from runs per group. The finish of a merged
-    /// partial calls it; pushing or merging afterwards still works.
-    pub fn compact(&mut self) {
-        let g = self.grouped(self.groups, Some);
-        self.parts.clear();
-        self.runs = Some(g);
+        self.lists.iter().map(List::len).sum()
     }
 
     /// True if no duration is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Groups each list's values by group (a counting sort per list, the lists in
+    /// parallel), so that the quantiles of this level and of every coarser one are gathered
+    /// from runs. Each part seals its chunk's list as it finishes it; the finish of a merged
+    /// partial seals what is left. Pushing or merging afterwards still works.
+    pub fn compact(&mut self) {
+        let groups = self.groups;
+        self.lists.par_iter_mut().for_each(|l| {
+            if let List::Open { group, seconds } = l {
+                *l = List::Sealed(Runs::of(groups, group, seconds));
+            }
+        });
     }
 
     /// The groups of a coarser level: group `u * steps + s` of this partial goes to group
@@ -131,29 +141,33 @@ impl Durations {
     /// ```
     pub fn roll_up(&self, steps: usize, parent: &[Option<u32>], parents: usize) -> Durations {
         let mut out = Durations::new(parents * steps);
-        let runs = self.runs.as_ref().map(Grouped::to_part);
-        for p in runs.iter().chain(&self.parts) {
-            for (g, s) in p.group.iter().zip(&p.seconds) {
-                if let Some(to) = rolled(*g, steps, parent) {
-                    out.push(to as usize, *s);
+        for l in &self.lists {
+            l.for_each(|g, s| {
+                if let Some(to) = rolled(g, steps, parent) {
+                    out.push(to as usize, s);
                 }
-            }
+            });
         }
         out
     }
 
     /// Each group's quantiles (`None` for an empty group).
     pub fn finish(&self) -> Vec<Option<Quantiles>> {
-        match &self.runs {
-            Some(r) if self.parts.is_empty() && r.groups() == self.groups => {
-                quantiles_of(r.groups(), |g, out| out.extend_from_slice(r.run(g)))
+        let Some(runs) = self.runs() else {
+            let mut sealed = self.clone();
+            sealed.compact();
+            return sealed.finish();
+        };
+        quantiles_of(self.groups, |g, into| {
+            for r in &runs {
+                into.extend_from_slice(r.run(g));
             }
-            _ => self.grouped(self.groups, Some).quantiles(),
-        }
+        })
     }
 
     /// The quantiles of a coarser level, as [`roll_up`](Self::roll_up) then
-    /// [`finish`](Self::finish) give them, without copying the durations twice.
+    /// [`finish`](Self::finish) give them, gathered from the runs of each parent's children
+    /// without copying the durations into a partial of their own.
     ///
     /// # Examples
     /// ```
@@ -172,14 +186,13 @@ impl Durations {
         parent: &[Option<u32>],
         parents: usize,
     ) -> Vec<Option<Quantiles>> {
-        let Some(r) = self.runs.as_ref().filter(|_| self.parts.is_empty()) else {
-            return self
-                .grouped(parents * steps, |g| rolled(g, steps, parent))
-                .quantiles();
+        let Some(runs) = self.runs() else {
+            let mut sealed = self.clone();
+            sealed.compact();
+            return sealed.finish_rolled_up(steps, parent, parents);
         };
-        // The children of each parent, then each parent's runs gathered from its children's.
         let mut children: Vec<Vec<usize>> = vec![Vec::new(); parents];
-        for (u, p) in parent.iter().enumerate().take(r.groups() / steps) {
+        for (u, p) in parent.iter().enumerate().take(self.groups / steps) {
             if let Some(p) = p {
                 children[*p as usize].push(u);
             }
@@ -187,38 +200,78 @@ impl Durations {
         quantiles_of(parents * steps, |g, into| {
             let (p, step) = (g / steps, g % steps);
             for u in &children[p] {
-                into.extend_from_slice(r.run(u * steps + step));
+                for r in &runs {
+                    into.extend_from_slice(r.run(u * steps + step));
+                }
             }
         })
     }
 
-    /// Every value placed in its group's run (a counting sort): offsets and values.
-    fn grouped(&self, groups: usize, to: impl Fn(u32) -> Option<u32>) -> Grouped {
-        let runs = self.runs.as_ref().map(Grouped::to_part);
-        let parts: Vec<&Part> = runs.iter().chain(&self.parts).collect();
-        let mut start = vec![0usize; groups + 1];
-        for p in &parts {
-            for g in &p.group {
-                if let Some(t) = to(*g) {
-                    start[t as usize + 1] += 1;
+    /// Every list's runs, when every list is sealed.
+    fn runs(&self) -> Option<Vec<&Runs>> {
+        self.lists
+            .iter()
+            .map(|l| match l {
+                List::Sealed(r) => Some(r),
+                List::Open { .. } => None,
+            })
+            .collect()
+    }
+}
+
+impl List {
+    fn len(&self) -> usize {
+        match self {
+            List::Open { group, .. } => group.len(),
+            List::Sealed(r) => r.values.len(),
+        }
+    }
+
+    /// Calls `f(group, seconds)` for every value.
+    fn for_each(&self, mut f: impl FnMut(u32, i64)) {
+        match self {
+            List::Open { group, seconds } => {
+                for (g, s) in group.iter().zip(seconds) {
+                    f(*g, *s);
                 }
             }
+            List::Sealed(r) => {
+                for g in 0..r.start.len().saturating_sub(1) {
+                    for s in r.run(g) {
+                        f(g as u32, *s);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Runs {
+    /// `seconds` placed in runs by `group` (a counting sort over `groups` groups).
+    fn of(groups: usize, group: &[u32], seconds: &[i64]) -> Runs {
+        let mut start = vec![0usize; groups + 1];
+        for g in group {
+            start[*g as usize + 1] += 1;
         }
         for i in 0..groups {
             start[i + 1] += start[i];
         }
         let mut next = start.clone();
-        let mut values = vec![0i64; start[groups]];
-        for p in &parts {
-            for (g, s) in p.group.iter().zip(&p.seconds) {
-                if let Some(t) = to(*g) {
-                    let at = &mut next[t as usize];
-                    values[*at] = *s;
-                    *at += 1;
-                }
-            }
+        let mut values = vec![0i64; seconds.len()];
+        for (g, s) in group.iter().zip(seconds) {
+            let at = &mut next[*g as usize];
+            values[*at] = *s;
+            *at += 1;
         }
-        Grouped { start, values }
+        Runs { start, values }
+    }
+
+    /// Group `g`'s values (none for a group past this list's).
+    fn run(&self, g: usize) -> &[i64] {
+        match (self.start.get(g), self.start.get(g + 1)) {
+            (Some(a), Some(b)) => &self.values[*a..*b],
+            _ => &[],
+        }
     }
 }
 
@@ -230,65 +283,6 @@ fn rolled(g: u32, steps: usize, parent: &[Option<u32>]) -> Option<u32> {
         .copied()
         .flatten()
         .map(|p| (p as usize * steps + s) as u32)
-}
-
-/// Values in runs per group.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Grouped {
-    start: Vec<usize>,
-    values: Vec<i64>,
-}
-
-impl Grouped {
-    fn groups(&self) -> usize {
-        self.start.len().saturating_sub(1)
-    }
-
-    fn run(&self, g: usize) -> &[i64] {
-        &self.values[self.start[g]..self.start[g + 1]]
-    }
-
-    /// The runs as a list of (group, seconds).
-    fn to_part(&self) -> Part {
-        let mut group = Vec::with_capacity(self.values.len());
-        for g in 0..self.groups() {
-            group.extend(std::iter::repeat_n(g as u32, self.run(g).len()));
-        }
-        Part {
-            group,
-            seconds: self.values.clone(),
-        }
-    }
-
-    fn into_part(self) -> Part {
-        let mut p = self.to_part();
-        p.seconds = self.values;
-        p
-    }
-
-    /// Each run's quantiles, the runs selected in parallel.
-    fn quantiles(mut self) -> Vec<Option<Quantiles>> {
-        let mut runs: Vec<&mut [i64]> = Vec::with_capacity(self.start.len());
-        let mut rest: &mut [i64] = &mut self.values;
-        for w in self.start.windows(2) {
-            let (run, tail) = rest.split_at_mut(w[1] - w[0]);
-            runs.push(run);
-            rest = tail;
-        }
-        runs.into_par_iter()
-            .with_min_len(64)
-            .map(|g| {
-                if g.is_empty() {
-                    return None;
-                }
-                Some(Quantiles {
-                    count: g.len(),
-                    median: select_quantile(g, 0.5),
-                    p90: select_quantile(g, 0.9),
-                })
-            })
-            .collect()
-    }
 }
 
 /// The quantiles of each of `groups` groups, from the values `fill` gathers for a group (in

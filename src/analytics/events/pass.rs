@@ -100,6 +100,8 @@ pub fn read_events(
         count: LayerCount::default(),
         seen: SeenIds::new(0),
         parts: Vec::new(),
+        keys: Vec::new(),
+        located: Default::default(),
         period: options.period,
         times: Default::default(),
     };
@@ -118,25 +120,21 @@ pub fn read_events(
         pass.chunk(&cx, &s.table, s.table.rows_read)?;
     } else {
         let nums: Vec<&str> = numbers.iter().map(String::as_str).collect();
-        let mut chunks = open(job, layer, &path, &cols, &nums)?;
+        let chunks = open(job, layer, &path, &cols, &nums)?;
         // Sized once for the whole file: the set of ids is not rehashed as it grows.
         pass.seen = SeenIds::new(chunks.rows_estimate());
-        let mut reading = std::time::Duration::ZERO;
-        loop {
-            let t0 = std::time::Instant::now();
-            let Some(t) = chunks.next_chunk()? else { break };
-            reading += t0.elapsed();
+        pass.times[0] = read_ahead(chunks, |t| {
             pass.chunk(&cx, &t, t.rows_read)?;
             progress.inc(t.rows_read as u64);
-        }
-        pass.times[0] = reading;
+            Ok(())
+        })?;
     }
     progress.finish();
     for p in std::mem::take(&mut pass.parts) {
         pass.tally.merge(p);
     }
     crate::trace::step(&format!(
-        "cases (decode {:.2} s, ids {:.2} s, coordinates {:.2} s, place and judge {:.2} s, \
+        "cases (waiting for chunks {:.2} s, ids {:.2} s, coordinates {:.2} s, place and judge {:.2} s, \
          fold {:.2} s)",
         pass.times[0].as_secs_f64(),
         pass.times[1].as_secs_f64(),
@@ -156,6 +154,39 @@ pub fn read_events(
         pass.issues,
         pass.count,
     ))
+}
+
+/// Hands each chunk of `chunks` to `each`, in order, while a thread of its own decodes the
+/// next one (one chunk waits at most, so memory stays bounded). Returns the time spent
+/// waiting for chunks. An error of either side stops both; the reader ends at its next chunk.
+fn read_ahead(
+    mut chunks: TableChunks,
+    mut each: impl FnMut(Table) -> Result<()>,
+) -> Result<std::time::Duration> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Table>>(1);
+        scope.spawn(move || {
+            while let Some(mut next) = chunks.next_chunk().transpose() {
+                // One chunk per column, made here, off the critical path: cells are then read
+                // without looking up their chunk.
+                if let Ok(t) = &mut next {
+                    t.frame.rechunk_mut();
+                }
+                let failed = next.is_err();
+                if tx.send(next).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut waiting = std::time::Duration::ZERO;
+        loop {
+            let t0 = std::time::Instant::now();
+            let Ok(next) = rx.recv() else { break };
+            waiting += t0.elapsed();
+            each(next?)?;
+        }
+        Ok(waiting)
+    })
 }
 
 fn open(
@@ -212,6 +243,9 @@ struct Pass {
     seen: SeenIds,
     /// The partials of the parts of a chunk, kept across chunks.
     parts: Vec<Tally>,
+    /// Buffers kept from chunk to chunk: the ids' keys, the coordinates.
+    keys: Vec<Option<(u64, u64)>>,
+    located: super::cases::Located,
     period: super::options::Period,
     /// Wall time of reading, ids, placing and judging (coordinates included), folding, and
     /// the coordinates alone (for the trace).
@@ -246,14 +280,18 @@ impl Pass {
         let t0 = std::time::Instant::now();
         let ids = t.text_column(&cx.layer.id);
         let seen = &self.seen;
-        let keys: Vec<Option<(u64, u64)>> = (0..ids.len())
-            .into_par_iter()
-            .with_min_len(4096)
-            .map(|i| Some(seen.key(&ids.get(i).and_then(clean_code_ref)?)))
-            .collect();
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        keys.par_extend(
+            (0..ids.len())
+                .into_par_iter()
+                .with_min_len(4096)
+                .map(|i| Some(seen.key(&ids.get(i).and_then(clean_code_ref)?))),
+        );
         let first = self.seen.first_rows(&keys, |i| t.source_row(i) as u32);
+        self.keys = keys;
         let t1 = std::time::Instant::now();
-        let reader = ChunkReader::new(cx, t)?;
+        let reader = ChunkReader::new(cx, t, std::mem::take(&mut self.located))?;
         self.times[4] += t1.elapsed();
         // Parts read and folded in parallel, each into its own partial, merged in row order.
         let n = t.frame.height();
@@ -278,10 +316,14 @@ impl Pass {
                     let (row, id, case) = reader.row(cx, i, *f, &mut warnings);
                     part.fold(cx, row, id, case, &mut warnings, period);
                 }
+                // The chunk's durations grouped and its sightings sorted here, in parallel,
+                // not in the finish.
+                part.tally.seal();
                 part.done()
             })
             .collect();
         let t2 = std::time::Instant::now();
+        self.located = reader.into_buffers();
         for p in parts {
             self.issues.extend(p.issues);
             self.open.extend(p.open);

@@ -258,6 +258,17 @@ impl Tally {
         self.durations.reserve(rows * TIMED.len());
     }
 
+    /// Seals what the chunks folded in so far added: durations grouped, sightings sorted
+    /// (the finish then merges sorted runs).
+    pub(crate) fn seal(&mut self) {
+        self.durations.compact();
+        for s in &mut self.sightings {
+            if !s.is_sorted() {
+                s.sort_unstable();
+            }
+        }
+    }
+
     /// Folds another partial of the same units and categories in.
     ///
     /// # Panics
@@ -304,7 +315,8 @@ impl Tally {
         for l in lists {
             s.extend_from_slice(&l);
         }
-        rayon::slice::ParallelSliceMut::par_sort_unstable(&mut s[..]);
+        // A stable merge sort: it merges the sorted runs the parts left.
+        rayon::slice::ParallelSliceMut::par_sort(&mut s[..]);
         let window = i64::from(days) * 86_400;
         for w in s.windows(2) {
             let (a, b) = (w[0], w[1]);
