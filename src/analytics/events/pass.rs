@@ -253,28 +253,17 @@ struct Pass {
 }
 
 impl Pass {
-    fn issue(
-        &mut self,
-        row: u32,
-        id: Option<&str>,
-        kind: IssueKind,
-        sev: Severity,
-        detail: String,
-    ) {
-        self.issues.push(case_issue(row, id, kind, sev, detail));
-    }
-
     /// One chunk: ids checked across chunks, rows placed and judged, folded in.
     fn chunk(&mut self, cx: &Context<'_, '_>, t: &Table, rows_read: usize) -> Result<()> {
         self.count.read += rows_read;
         for (row, why) in &t.unreadable {
-            self.issue(
+            self.issues.push(case_issue(
                 *row as u32,
                 None,
                 IssueKind::UnreadableRow,
                 Severity::Rejected,
                 why.clone(),
-            );
+            ));
             self.count.rejected += 1;
         }
         let t0 = std::time::Instant::now();
@@ -374,17 +363,6 @@ impl<'p> Part<'p> {
         }
     }
 
-    fn issue(
-        &mut self,
-        row: u32,
-        id: Option<&str>,
-        kind: IssueKind,
-        sev: Severity,
-        detail: String,
-    ) {
-        self.issues.push(case_issue(row, id, kind, sev, detail));
-    }
-
     /// Folds one row in: its warnings, then its case or its rejection.
     fn fold(
         &mut self,
@@ -396,11 +374,13 @@ impl<'p> Part<'p> {
         period: super::options::Period,
     ) {
         for (kind, detail) in warnings.drain(..) {
-            self.issue(row, id, kind, Severity::Warning, detail);
+            self.issues
+                .push(case_issue(row, id, kind, Severity::Warning, detail));
         }
         match case {
             Err((kind, detail)) => {
-                self.issue(row, id, kind, Severity::Rejected, detail);
+                self.issues
+                    .push(case_issue(row, id, kind, Severity::Rejected, detail));
                 self.rejected += 1;
             }
             Ok(c) => {
