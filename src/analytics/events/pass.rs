@@ -74,6 +74,9 @@ pub fn read_events(
         .ok_or_else(|| job.error("no [layers.events]"))?;
     let options = job.events.clone().unwrap_or_default();
     let rules = Rules::of(job, &options)?;
+    // Each chunk's columns and buffers are freed as the next is decoded: their pages are
+    // kept for it rather than returned to the kernel and faulted in again.
+    let _keep = crate::process::KeepFreedPages::new();
     let path = job.resolve(&layer.path);
     let crs = match &layer.crs {
         Some(c) => {

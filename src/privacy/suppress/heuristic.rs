@@ -1,6 +1,9 @@
 //! The heuristic complementary pass: sub-table conditions enforced round by round, cheapest
 //! cells first (see the parent module for the conditions and why they protect).
 
+use petgraph::algo::bridges::bridges;
+use petgraph::graph::{NodeIndex, UnGraph};
+
 use super::{Group, Reason, Table};
 
 const UNSELECTABLE: u64 = u64::MAX;
@@ -266,33 +269,22 @@ impl State<'_> {
     }
 
     /// A hidden (child, part) cell that is a bridge of the children + parts graph, as
-    /// (child position, part position).
+    /// (child position, part position): the first in child-major order, found in time linear
+    /// in the graph (Tarjan's bridges, from `petgraph`).
     fn find_bridge(&self, kids: &[usize], g: &Group) -> Option<(usize, usize)> {
         let k = kids.len();
-        let edges: Vec<(usize, usize)> = kids
-            .iter()
-            .enumerate()
-            .flat_map(|(vi, &v)| {
-                g.parts
-                    .iter()
-                    .enumerate()
-                    .filter(move |&(_, &p)| self.hidden(v * self.n + p))
-                    .map(move |(pi, _)| (vi, pi))
-            })
-            .collect();
-        let mut uf = UnionFind::new(k + g.parts.len());
-        for (i, &(vi, pi)) in edges.iter().enumerate() {
-            uf.reset();
-            for (j, &(a, b)) in edges.iter().enumerate() {
-                if i != j {
-                    uf.union(a, k + b);
+        let mut graph: UnGraph<(), (usize, usize)> = UnGraph::with_capacity(k + g.parts.len(), 0);
+        for _ in 0..k + g.parts.len() {
+            graph.add_node(());
+        }
+        for (vi, &v) in kids.iter().enumerate() {
+            for (pi, &p) in g.parts.iter().enumerate() {
+                if self.hidden(v * self.n + p) {
+                    graph.add_edge(NodeIndex::new(vi), NodeIndex::new(k + pi), (vi, pi));
                 }
             }
-            if uf.find(vi) != uf.find(k + pi) {
-                return Some((vi, pi));
-            }
         }
-        None
+        bridges(&graph).map(|e| *e.weight()).min()
     }
 }
 
@@ -306,11 +298,6 @@ impl UnionFind {
             parent: (0..n).collect(),
         }
     }
-    fn reset(&mut self) {
-        for (i, p) in self.parent.iter_mut().enumerate() {
-            *p = i;
-        }
-    }
     fn find(&mut self, mut x: usize) -> usize {
         while self.parent[x] != x {
             self.parent[x] = self.parent[self.parent[x]];
@@ -322,6 +309,60 @@ impl UnionFind {
         let (a, b) = (self.find(a), self.find(b));
         if a != b {
             self.parent[a] = b;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition: the first hidden edge whose removal disconnects its two ends.
+    fn first_bridge_by_removal(hidden: &[Vec<bool>], parts: usize) -> Option<(usize, usize)> {
+        let k = hidden.len();
+        let edges: Vec<(usize, usize)> = (0..k)
+            .flat_map(|v| {
+                (0..parts)
+                    .filter(move |&p| hidden[v][p])
+                    .map(move |p| (v, p))
+            })
+            .collect();
+        edges.iter().copied().find(|&(v, p)| {
+            let mut uf = UnionFind::new(k + parts);
+            for &(a, b) in edges.iter().filter(|&&e| e != (v, p)) {
+                uf.union(a, k + b);
+            }
+            uf.find(v) != uf.find(k + p)
+        })
+    }
+
+    proptest! {
+        /// The linear-time search finds the bridge the definition does, on any pattern of
+        /// hidden cells.
+        #[test]
+        fn the_bridge_found_is_the_first_by_definition(
+            hidden in proptest::collection::vec(proptest::collection::vec(any::<bool>(), 4), 1..7),
+        ) {
+            let k = hidden.len();
+            // Row 0 is the parent; rows 1..=k its children; column 0 the total, 1..=4 parts.
+            let table = Table::new(["total", "a", "b", "c", "d"]);
+            let n = 5;
+            let mut reasons = vec![None; (k + 1) * n];
+            for (v, row) in hidden.iter().enumerate() {
+                for (p, &h) in row.iter().enumerate() {
+                    if h {
+                        reasons[(v + 1) * n + p + 1] = Some(Reason::BelowK);
+                    }
+                }
+            }
+            let state = State { t: &table, n, reasons, changed: false };
+            let kids: Vec<usize> = (1..=k).collect();
+            let group = Group { total: 0, parts: vec![1, 2, 3, 4] };
+            prop_assert_eq!(
+                state.find_bridge(&kids, &group),
+                first_bridge_by_removal(&hidden, 4)
+            );
         }
     }
 }
