@@ -4,7 +4,19 @@ import os
 from pathlib import Path
 from typing import Any, final
 
-__all__ = ["Job", "Model", "Table", "build", "geoarrow_table", "sample", "versions", "write_parquet"]
+__all__ = [
+    "Job",
+    "Model",
+    "Table",
+    "build",
+    "case_keys",
+    "fold_cases",
+    "geoarrow_table",
+    "run_with_cases",
+    "sample",
+    "versions",
+    "write_parquet",
+]
 
 @final
 class Job:
@@ -65,3 +77,8 @@ def sample(
 def geoarrow_table(data: Any, geometry_column: str, crs: str | None) -> Table: ...
 def write_parquet(data: Any, path: str | os.PathLike[str]) -> int: ...
 def versions() -> tuple[str, str]: ...
+def case_keys(job: Job, path: str | os.PathLike[str]) -> Table: ...
+def fold_cases(job: Job, path: str | os.PathLike[str], rows: str, first: str) -> bytes: ...
+def run_with_cases(
+    job: Job, out_dir: str | os.PathLike[str], partials: list[bytes]
+) -> list[str]: ...

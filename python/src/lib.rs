@@ -26,6 +26,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use pyo3_arrow::input::AnyRecordBatch;
 use shequ::Layer;
 
+mod spark;
 mod state;
 use state::{State, build_labelled, policy_of};
 
@@ -611,5 +612,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(geoarrow_table, m)?)?;
     m.add_function(wrap_pyfunction!(write_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(versions, m)?)?;
+    m.add_function(wrap_pyfunction!(spark::case_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(spark::fold_cases, m)?)?;
+    m.add_function(wrap_pyfunction!(spark::run_with_cases, m)?)?;
     Ok(())
 }

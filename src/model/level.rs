@@ -14,8 +14,10 @@ use std::fmt;
 /// assert_eq!(Layer::Grid.parent_polygon_levels(), &[Layer::Community, Layer::Street]);
 /// assert!(Layer::Street < Layer::Household);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(into = "&'static str")]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum Layer {
     /// Streets (街道).
     Street,
@@ -104,6 +106,31 @@ impl Layer {
 impl fmt::Display for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl TryFrom<String> for Layer {
+    type Error = String;
+
+    /// The layer of a [`Layer::name`].
+    fn try_from(name: String) -> std::result::Result<Layer, String> {
+        const EVERY: [Layer; 11] = [
+            Layer::Street,
+            Layer::Community,
+            Layer::Grid,
+            Layer::Building,
+            Layer::Household,
+            Layer::Resident,
+            Layer::Facility,
+            Layer::Path,
+            Layer::Site,
+            Layer::Event,
+            Layer::Visit,
+        ];
+        EVERY
+            .into_iter()
+            .find(|l| l.name() == name)
+            .ok_or_else(|| format!("no layer is named {name:?}"))
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::level::Layer;
 
@@ -13,7 +13,7 @@ use crate::model::level::Layer;
 /// ```
 /// assert_eq!(shequ::IssueKind::DuplicateId.code(), "duplicate_id");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IssueKind {
     /// The geometry is invalid (self-intersection, unclosed or too short ring, ...).
@@ -94,7 +94,7 @@ impl fmt::Display for IssueKind {
 }
 
 /// Whether the row was kept despite the issue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// The row is in the model; the issue is a note (e.g. a parent conflict that a rule resolved).
@@ -114,7 +114,7 @@ impl Severity {
 }
 
 /// One entry of the report: layer, row/feature index, id, kind, detail.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QualityIssue {
     /// The layer the row belongs to.
     pub layer: Layer,
@@ -134,7 +134,7 @@ pub struct QualityIssue {
 ///
 /// The identity `read == placed + rejected` holds for every layer after a build
 /// ([`QualityReport::check_accounting`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerCount {
     /// Rows or features in the input.
     pub read: usize,

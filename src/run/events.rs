@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use crate::analytics::SpecialNeeds;
-use crate::analytics::events::{Events, RosterIds, Rules, read_events, read_visits};
+use crate::analytics::events::{
+    CaseFolder, CasesPartial, Events, RosterIds, Rules, read_events, read_visits,
+};
 use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::model::build::Build;
@@ -57,6 +59,23 @@ pub fn events_stage(
     policy: &Policy,
     progress: &dyn Progress,
 ) -> Result<Option<Events>> {
+    events_stage_with(job, build, special, roster, policy, progress, None)
+}
+
+/// [`events_stage`], with the cases given as the partials of every row (see
+/// [`run_with_cases`](super::run_with_cases)); `None` reads `[layers.events]`'s file.
+///
+/// # Errors
+/// As [`events_stage`].
+pub fn events_stage_with(
+    job: &Job,
+    build: &mut Build,
+    special: Option<&SpecialNeeds>,
+    roster: Option<RosterIds>,
+    policy: &Policy,
+    progress: &dyn Progress,
+    cases: Option<Vec<CasesPartial>>,
+) -> Result<Option<Events>> {
     let l = &job.layers;
     if l.events.is_none() && l.visits.is_none() {
         return Ok(None);
@@ -66,7 +85,12 @@ pub fn events_stage(
     let keep_text = policy.kind == OutputKind::Operational && policy.plain_identifiers;
     let model = &build.model;
     let mut events = match &l.events {
-        Some(_) => read_events(job, model, roster.as_ref(), keep_text, progress)?,
+        Some(_) => match cases {
+            Some(partials) => {
+                CaseFolder::new(job, model, roster.as_ref(), keep_text)?.finish(partials)
+            }
+            None => read_events(job, model, roster.as_ref(), keep_text, progress)?,
+        },
         None => {
             let options = job.events.clone().unwrap_or_default();
             let rules = Rules::of(job, &options)?;
@@ -107,4 +131,27 @@ pub fn events_stage(
         })?;
     super::record(build, "events and visits", t, &[]);
     Ok(Some(events))
+}
+
+/// The frame a process folds cases against: the model, and the roster's ids when cases name
+/// residents (see [`needs_roster_ids`]). An executor builds it once from the job's paths.
+///
+/// # Examples
+/// ```
+/// let job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+/// let (build, roster) = shequ::run::cases_frame(&job)?;
+/// assert!(roster.is_some() && !build.model.grids.is_empty());
+/// # Ok::<(), shequ::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`build`](crate::build).
+pub fn cases_frame(job: &Job) -> Result<(Build, Option<RosterIds>)> {
+    let mut ids = needs_roster_ids(job).then(|| RosterIds::new(job));
+    let mut sinks: Vec<&mut dyn crate::model::build::PeopleSink> = Vec::new();
+    if let Some(r) = ids.as_mut() {
+        sinks.push(r);
+    }
+    let build = crate::model::build::build_with_people(job, &crate::NoProgress, &mut sinks)?;
+    Ok((build, ids.map(RosterIds::finish)))
 }

@@ -24,7 +24,7 @@ mod events;
 mod manifest;
 mod registry;
 
-pub use events::{events_stage, needs_roster_ids};
+pub use events::{cases_frame, events_stage, events_stage_with, needs_roster_ids};
 pub use registry::{RegistrySummary, write_registry};
 
 /// What a run did, for printing and for tests.
@@ -208,6 +208,47 @@ pub fn validate(job: &Job, progress: &dyn Progress) -> Result<(Build, RunSummary
 /// # Errors
 /// As [`build`](crate::build), plus write errors.
 pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, RunSummary)> {
+    run_with_cases(job, out, progress, None)
+}
+
+/// [`run`], with the cases given as the partials of every row (folded elsewhere, by Spark's
+/// executors with [`CaseFolder::fold`](crate::analytics::events::CaseFolder::fold)) instead
+/// of read from `[layers.events]`'s file; `None` reads the file as [`run`] does.
+///
+/// # Examples
+/// ```
+/// use shequ::analytics::events::{CaseFolder, first_rows};
+/// let dir = tempfile::tempdir()?;
+/// let job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+/// // What an executor does: its own frame, the rows it holds folded into a partial.
+/// let (build, roster) = shequ::run::cases_frame(&job)?;
+/// let folder = CaseFolder::new(&job, &build.model, roster.as_ref(), false)?;
+/// let file = std::path::Path::new("data-samples/sample-city/events.csv");
+/// let first = first_rows(&folder.keys(file)?);
+/// let text = std::fs::read_to_string(file)?;
+/// let mut lines = text.lines();
+/// let mut rows = format!("{},_row,_first\n", lines.next().unwrap());
+/// for (r, line) in lines.enumerate() {
+///     let f = first[r].map(|f| f.to_string()).unwrap_or_default();
+///     rows.push_str(&format!("{line},{r},{f}\n"));
+/// }
+/// std::fs::write(dir.path().join("part.csv"), rows)?;
+/// let partial = folder.fold(&dir.path().join("part.csv"), "_row", "_first")?;
+/// // The driver: the run, with the cases from the partials.
+/// let (_, summary) = shequ::run::run_with_cases(&job, &dir.path().join("out"),
+///     &shequ::NoProgress, Some(vec![partial]))?;
+/// assert_eq!(summary.counts[&shequ::Layer::Event].read, first.len());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`run`].
+pub fn run_with_cases(
+    job: &Job,
+    out: &Path,
+    progress: &dyn Progress,
+    cases: Option<Vec<crate::analytics::events::CasesPartial>>,
+) -> Result<(Build, RunSummary)> {
     let started = std::time::SystemTime::now();
     let t0 = Instant::now();
     crate::trace::step("run started");
@@ -218,7 +259,7 @@ pub fn run(job: &Job, out: &Path, progress: &dyn Progress) -> Result<(Build, Run
         special,
         links,
         events,
-    } = people_stage(job, &policy, progress)?;
+    } = people_stage_with(job, &policy, progress, cases)?;
     let mut analysis = analyse_with(job, &mut build, policy, special)?;
     analysis.registers = links;
     analysis.events = events;
@@ -249,6 +290,19 @@ pub struct People {
 /// [`read_registers`](crate::registry::read_registers) and
 /// [`read_events`](crate::analytics::events::read_events).
 pub fn people_stage(job: &Job, policy: &Policy, progress: &dyn Progress) -> Result<People> {
+    people_stage_with(job, policy, progress, None)
+}
+
+/// [`people_stage`], with the cases given as partials (see [`run_with_cases`]).
+///
+/// # Errors
+/// As [`people_stage`].
+pub fn people_stage_with(
+    job: &Job,
+    policy: &Policy,
+    progress: &dyn Progress,
+    cases: Option<Vec<crate::analytics::events::CasesPartial>>,
+) -> Result<People> {
     let mut pass = match &job.special_needs {
         Some(o) => Some(SpecialNeedsPass::new(
             job,
@@ -293,13 +347,14 @@ pub fn people_stage(job: &Job, policy: &Policy, progress: &dyn Progress) -> Resu
         }
         None => None,
     };
-    let events = events::events_stage(
+    let events = events::events_stage_with(
         job,
         &mut build,
         special.as_ref(),
         roster_ids,
         policy,
         progress,
+        cases,
     )?;
     Ok(People {
         build,

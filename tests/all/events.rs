@@ -108,6 +108,91 @@ fn events_tables_do_not_depend_on_the_chunking() {
     }
 }
 
+/// Every table of a run whose cases come as partials, folded from `parts` (row indices of the
+/// cases file, each part written as a file of its own) and passed through bytes.
+fn tables_from_parts(
+    job: &Job,
+    dir: &Path,
+    parts: &[Vec<usize>],
+) -> (shequ::Build, BTreeMap<String, RecordBatch>) {
+    use shequ::analytics::events::{CaseFolder, CasesPartial, first_rows};
+    let (frame, roster) = shequ::run::cases_frame(job).unwrap();
+    let folder = CaseFolder::new(job, &frame.model, roster.as_ref(), false).unwrap();
+    let text = std::fs::read_to_string(folder.path()).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let first = first_rows(&folder.keys(folder.path()).unwrap());
+    assert_eq!(first.len(), rows.len());
+    let partials: Vec<CasesPartial> = parts
+        .iter()
+        .enumerate()
+        .map(|(k, part)| {
+            let path = dir.join(format!("part{k}.csv"));
+            let mut out = format!("{header},_row,_first\n");
+            for &r in part {
+                let f = first[r].map(|f| f.to_string()).unwrap_or_default();
+                out.push_str(&format!("{},{r},{f}\n", rows[r]));
+            }
+            std::fs::write(&path, out).unwrap();
+            let p = folder.fold(&path, "_row", "_first").unwrap();
+            CasesPartial::from_bytes(&p.to_bytes()).unwrap()
+        })
+        .collect();
+    let out = Out::memory();
+    let policy = shequ::run::policy(job).unwrap();
+    let p =
+        shequ::run::people_stage_with(job, &policy, &shequ::NoProgress, Some(partials)).unwrap();
+    let mut build = p.build;
+    let mut a = shequ::run::analyse_labelled(job, &mut build, policy, p.special).unwrap();
+    a.registers = p.links;
+    a.events = p.events;
+    shequ::run::write_tables(&build, &a, &out).unwrap();
+    (build, out.tables().into_iter().collect())
+}
+
+#[test]
+fn cases_folded_apart_and_merged_from_bytes_give_the_tables_of_one_reading() {
+    use rand::seq::SliceRandom;
+    let dir = tempfile::tempdir().unwrap();
+    let job = sample(dir.path());
+    let (whole_build, whole) = tables(&job);
+    let n = whole_build.report.counts()[&Layer::Event].read;
+    let mut shuffled: Vec<usize> = (0..n).collect();
+    shuffled.shuffle(&mut rand::rng());
+    let splits: [(&str, Vec<Vec<usize>>); 3] = [
+        ("one part", vec![(0..n).collect()]),
+        (
+            "seven random parts",
+            (0..7)
+                .map(|k| shuffled.iter().copied().skip(k).step_by(7).collect())
+                .collect(),
+        ),
+        (
+            "one skewed part",
+            vec![shuffled[..n - 40].to_vec(), shuffled[n - 40..].to_vec()],
+        ),
+    ];
+    for (what, parts) in splits {
+        let (build, split) = tables_from_parts(&job, dir.path(), &parts);
+        assert_eq!(
+            build.report.counts()[&Layer::Event],
+            whole_build.report.counts()[&Layer::Event],
+            "{what}"
+        );
+        let issues = |b: &shequ::Build| {
+            b.report
+                .for_layer(Layer::Event)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(issues(&build), issues(&whole_build), "{what}");
+        for (name, t) in &whole {
+            assert_eq!(&split[name], t, "{what}: {name}");
+        }
+    }
+}
+
 fn column<'a>(b: &'a RecordBatch, name: &str) -> &'a UInt64Array {
     b.column_by_name(name)
         .unwrap_or_else(|| panic!("{name}"))

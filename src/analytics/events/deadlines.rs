@@ -67,7 +67,9 @@ impl Limit {
 }
 
 /// A step's card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Card {
     /// Less than the warning share of the limit has passed (or the step finished on time).
     Green,

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 /// assert_eq!(q[0].unwrap().median, 120.0);
 /// assert_eq!(q[1].unwrap().count, 1);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Durations {
     groups: usize,
     /// Lists in push order, one per chunk and per partial merged in.
@@ -33,14 +33,14 @@ pub struct Durations {
 }
 
 /// A list of durations: as pushed, or sealed into runs per group.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 enum List {
     Open { group: Vec<u32>, seconds: Vec<i64> },
     Sealed(Runs),
 }
 
 /// Values in runs per group: group `g` is `values[start[g]..start[g + 1]]`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Runs {
     start: Vec<usize>,
     values: Vec<i64>,

@@ -1,25 +1,21 @@
 //! The cases read chunk by chunk against the frame: each chunk placed and judged in parallel,
 //! folded into the partial, every row placed or reported.
 
-use std::path::Path;
-
 use chrono::NaiveDateTime;
 use rayon::prelude::*;
 
-use super::cases::{ChunkReader, Context, Locator, Status};
+use super::cases::{ChunkReader, Context, Status};
 use super::deadlines::Card;
-use super::options::EventLayer;
+use super::partial::{CaseFolder, CasesPartial};
 use super::roster_ids::RosterIds;
-use super::rules::Rules;
 use super::steps::Step;
 use super::tally::Tally;
 use super::{Events, OpenCase};
-use crate::crs::{Crs, Region};
 use crate::error::Result;
 use crate::io::chunks::TableChunks;
 use crate::io::sheet::{is_spreadsheet, read_sheet};
 use crate::io::table::{Table, clean_code_ref};
-use crate::job::{Job, RegionName};
+use crate::job::Job;
 use crate::model::Model;
 use crate::model::duplicates::SeenIds;
 use crate::model::level::Layer;
@@ -67,63 +63,27 @@ pub fn read_events(
     keep_text: bool,
     progress: &dyn Progress,
 ) -> Result<Events> {
-    let layer = job
-        .layers
-        .events
-        .as_ref()
-        .ok_or_else(|| job.error("no [layers.events]"))?;
-    let options = job.events.clone().unwrap_or_default();
-    let rules = Rules::of(job, &options)?;
+    let folder = CaseFolder::new(job, model, roster, keep_text)?;
     // Each chunk's columns and buffers are freed as the next is decoded: their pages are
     // kept for it rather than returned to the kernel and faulted in again.
     let _keep = crate::process::KeepFreedPages::new();
-    let path = job.resolve(&layer.path);
-    let crs = match &layer.crs {
-        Some(c) => {
-            Crs::parse(c).map_err(|e| crate::model::build::relocate(e, Layer::Event, &path))?
-        }
-        None => Crs::lonlat(),
-    };
-    let region = match job.options.region {
-        RegionName::China => Region::china(),
-        RegionName::World => crs.area_of_use().unwrap_or(Region::world()),
-    };
-    let locator = Locator::new(model, crs, region, options.repeat_metres)?;
-    let cx = Context {
-        layer,
-        rules: &rules,
-        locator: &locator,
-        roster,
-        keep_text,
-    };
-    let mut pass = Pass {
-        tally: Tally::new(model.units(locator.finest), rules.categories.len()),
-        open: Vec::new(),
-        issues: Vec::new(),
-        count: LayerCount::default(),
-        seen: SeenIds::new(0),
-        parts: Vec::new(),
-        keys: Vec::new(),
-        located: Default::default(),
-        period: options.period,
-        times: Default::default(),
-    };
+    let cx = folder.context();
+    let mut pass = folder.pass();
     progress.start("reading cases", 0);
-    let (columns, numbers) = wanted(layer, keep_text);
-
-    let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
-    if is_spreadsheet(&path) {
+    let path = folder.path();
+    if is_spreadsheet(path) {
+        let (columns, _) = folder.wanted();
+        let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
         let s = read_sheet(
             Layer::Event.name(),
-            &path,
-            layer.sheet.as_deref(),
+            path,
+            cx.layer.sheet.as_deref(),
             &cols,
             &[],
         )?;
         pass.chunk(&cx, &s.table, s.table.rows_read)?;
     } else {
-        let nums: Vec<&str> = numbers.iter().map(String::as_str).collect();
-        let chunks = open(job, layer, &path, &cols, &nums)?;
+        let chunks = folder.open(path, &[])?;
         // Sized once for the whole file: the set of ids is not rehashed as it grows.
         pass.seen = SeenIds::new(chunks.rows_estimate());
         pass.times[0] = read_ahead(chunks, |t| {
@@ -133,30 +93,18 @@ pub fn read_events(
         })?;
     }
     progress.finish();
-    for p in std::mem::take(&mut pass.parts) {
-        pass.tally.merge(p);
-    }
+    let times = pass.times;
+    let partial = pass.into_partial();
     crate::trace::step(&format!(
         "cases (waiting for chunks {:.2} s, ids {:.2} s, coordinates {:.2} s, place and judge {:.2} s, \
          fold {:.2} s)",
-        pass.times[0].as_secs_f64(),
-        pass.times[1].as_secs_f64(),
-        pass.times[4].as_secs_f64(),
-        pass.times[2].as_secs_f64(),
-        pass.times[3].as_secs_f64()
+        times[0].as_secs_f64(),
+        times[1].as_secs_f64(),
+        times[4].as_secs_f64(),
+        times[2].as_secs_f64(),
+        times[3].as_secs_f64()
     ));
-    pass.tally.count_repeats(options.repeat_days);
-    crate::trace::step("repeated cases");
-    pass.issues.sort_by_key(|i| (i.index, i.kind));
-    Ok(Events::new(
-        rules,
-        options,
-        locator.finest,
-        pass.tally,
-        pass.open,
-        pass.issues,
-        pass.count,
-    ))
+    Ok(folder.finish([partial]))
 }
 
 /// Hands each chunk of `chunks` to `each`, in order, while a thread of its own decodes the
@@ -192,58 +140,14 @@ fn read_ahead(
     })
 }
 
-fn open(
-    job: &Job,
-    layer: &EventLayer,
-    path: &Path,
-    cols: &[&str],
-    nums: &[&str],
-) -> Result<TableChunks> {
-    TableChunks::open(
-        Layer::Event.name(),
-        path,
-        cols,
-        nums,
-        &[],
-        layer.encoding,
-        job.options.chunk_rows.rows(),
-    )
-}
-
-/// Every column the layer maps (all required; the free text only when it is kept), and those
-/// read as numbers.
-fn wanted(l: &EventLayer, keep_text: bool) -> (Vec<String>, Vec<String>) {
-    let mut c = vec![l.id.clone(), l.category.clone()];
-    for o in [
-        &l.subcategory,
-        &l.source,
-        &l.lon,
-        &l.lat,
-        &l.building,
-        &l.unit,
-        &l.department,
-        &l.status,
-        &l.satisfaction,
-        &l.resident,
-    ] {
-        c.extend(o.clone());
-    }
-    if keep_text {
-        c.extend(l.text.iter().cloned());
-    }
-    c.extend(l.steps.values().cloned());
-    let mut seen = std::collections::HashSet::new();
-    c.retain(|x| seen.insert(x.clone()));
-    let numbers = l.lon.iter().chain(&l.lat).cloned().collect();
-    (c, numbers)
-}
-
-struct Pass {
+/// The state of one reading of cases: the partial being folded, the ids seen, the buffers
+/// kept from chunk to chunk.
+pub(super) struct Pass {
     tally: Tally,
     open: Vec<OpenCase>,
     issues: Vec<QualityIssue>,
     count: LayerCount,
-    seen: SeenIds,
+    pub(super) seen: SeenIds,
     /// The partials of the parts of a chunk, kept across chunks.
     parts: Vec<Tally>,
     /// Buffers kept from chunk to chunk: the ids' keys, the coordinates.
@@ -252,23 +156,41 @@ struct Pass {
     period: super::options::Period,
     /// Wall time of reading, ids, placing and judging (coordinates included), folding, and
     /// the coordinates alone (for the trace).
-    times: [std::time::Duration; 5],
+    pub(super) times: [std::time::Duration; 5],
 }
 
 impl Pass {
+    /// An empty pass over `units` units of the finest level.
+    pub(super) fn new(units: usize, categories: usize, period: super::options::Period) -> Pass {
+        Pass {
+            tally: Tally::new(units, categories),
+            open: Vec::new(),
+            issues: Vec::new(),
+            count: LayerCount::default(),
+            seen: SeenIds::new(0),
+            parts: Vec::new(),
+            keys: Vec::new(),
+            located: Default::default(),
+            period,
+            times: Default::default(),
+        }
+    }
+
+    /// What the pass folded, its parts merged.
+    pub(super) fn into_partial(mut self) -> CasesPartial {
+        for p in std::mem::take(&mut self.parts) {
+            self.tally.merge(p);
+        }
+        CasesPartial {
+            tally: self.tally,
+            open: self.open,
+            issues: self.issues,
+            count: self.count,
+        }
+    }
+
     /// One chunk: ids checked across chunks, rows placed and judged, folded in.
     fn chunk(&mut self, cx: &Context<'_, '_>, t: &Table, rows_read: usize) -> Result<()> {
-        self.count.read += rows_read;
-        for (row, why) in &t.unreadable {
-            self.issues.push(case_issue(
-                *row as u32,
-                None,
-                IssueKind::UnreadableRow,
-                Severity::Rejected,
-                why.clone(),
-            ));
-            self.count.rejected += 1;
-        }
         let t0 = std::time::Instant::now();
         let ids = t.text_column(&cx.layer.id);
         let seen = &self.seen;
@@ -282,6 +204,30 @@ impl Pass {
         );
         let first = self.seen.first_rows(&keys, |i| t.source_row(i) as u32);
         self.keys = keys;
+        self.times[1] += t0.elapsed();
+        self.fold_chunk(cx, t, rows_read, &first)
+    }
+
+    /// One chunk whose repeated ids are known: `first[i]` is the first row with row `i`'s id
+    /// when it repeats one. Rows placed and judged, folded in.
+    pub(super) fn fold_chunk(
+        &mut self,
+        cx: &Context<'_, '_>,
+        t: &Table,
+        rows_read: usize,
+        first: &[Option<u32>],
+    ) -> Result<()> {
+        self.count.read += rows_read;
+        for (row, why) in &t.unreadable {
+            self.issues.push(case_issue(
+                *row as u32,
+                None,
+                IssueKind::UnreadableRow,
+                Severity::Rejected,
+                why.clone(),
+            ));
+            self.count.rejected += 1;
+        }
         let t1 = std::time::Instant::now();
         let reader = ChunkReader::new(cx, t, std::mem::take(&mut self.located))?;
         self.times[4] += t1.elapsed();
@@ -322,7 +268,6 @@ impl Pass {
             self.count.placed += p.placed;
             self.count.rejected += p.rejected;
         }
-        self.times[1] += t1 - t0;
         self.times[2] += t2 - t1;
         self.times[3] += t2.elapsed();
         Ok(())

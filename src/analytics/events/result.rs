@@ -20,7 +20,7 @@ use crate::privacy::Sensitivity;
 type Relations = (Vec<(usize, Vec<usize>)>, Vec<(usize, usize)>);
 
 /// An open case, for the operational card list.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OpenCase {
     /// The case's id.
     pub id: String,

@@ -4,7 +4,9 @@
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
 /// One step of the case loop, in the loop's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Step {
     /// 发现: the problem is found (a patrol, an app report, a hotline call).
     Discovered,

@@ -68,7 +68,7 @@ pub const DEPARTMENT_MEASURES: [&str; 5] = ["cases", "on_time", "late", "rated",
 pub(crate) type Sighting = (u16, u64, i64, u32);
 
 /// The partial of the cases of one split (a chunk, a thread, a machine).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     units: usize,
     width: usize,

@@ -1,0 +1,125 @@
+//! The native side of `shequ.spark`: what executors call on their rows (ids' keys, cases folded
+//! into partials) against a frame built once per process, and the driver's run with the cases
+//! from the partials.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyBytes;
+use shequ::analytics::events::{CaseFolder, CasesPartial, RosterIds};
+
+use super::{Job, Table, detached, py_err};
+
+/// The frame of one job in this process, with its case folder: built on first use and kept
+/// for the process' life (an executor's Python worker folds many partitions of one job).
+type Folders = HashMap<String, &'static CaseFolder<'static>>;
+
+static FOLDERS: Mutex<Option<Folders>> = Mutex::new(None);
+
+/// What a folder borrows, kept for the process' life.
+struct Frame {
+    job: shequ::Job,
+    build: shequ::Build,
+    roster: Option<RosterIds>,
+}
+
+/// The case folder of `job`, built once per process (the frame from the job's paths).
+fn folder(job: &shequ::Job) -> shequ::Result<&'static CaseFolder<'static>> {
+    let key = format!(
+        "{}|{}",
+        job.base_dir.display(),
+        serde_json::to_string(job).expect("a job serialises")
+    );
+    let mut folders = FOLDERS.lock().unwrap_or_else(|p| p.into_inner());
+    let folders = folders.get_or_insert_with(HashMap::new);
+    if let Some(f) = folders.get(&key) {
+        return Ok(f);
+    }
+    let policy = shequ::run::policy(job)?;
+    let keep_text =
+        policy.kind == shequ::privacy::OutputKind::Operational && policy.plain_identifiers;
+    let (build, roster) = shequ::run::cases_frame(job)?;
+    let frame: &'static Frame = Box::leak(Box::new(Frame {
+        job: job.clone(),
+        build,
+        roster,
+    }));
+    let folder = CaseFolder::new(
+        &frame.job,
+        &frame.build.model,
+        frame.roster.as_ref(),
+        keep_text,
+    )?;
+    let folder: &'static CaseFolder<'static> = Box::leak(Box::new(folder));
+    folders.insert(key, folder);
+    Ok(folder)
+}
+
+/// Each data row's id key in `path` (a file with the job's case columns), in row order, as
+/// two Int64 columns `_k1`, `_k2` (the key's two 64-bit halves; null without an id).
+#[pyfunction]
+pub(crate) fn case_keys(py: Python<'_>, job: &Job, path: PathBuf) -> PyResult<Table> {
+    let job = job.inner.clone();
+    let keys = detached(py, move || folder(&job)?.keys(&path))?;
+    let half = |f: fn(&(u64, u64)) -> u64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter(
+            keys.iter().map(|k| k.as_ref().map(|k| f(k) as i64)),
+        ))
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("_k1", DataType::Int64, true),
+        Field::new("_k2", DataType::Int64, true),
+    ]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![half(|k| k.0), half(|k| k.1)])
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    Ok(Table {
+        batches: vec![batch],
+        schema,
+        geometry_column: None,
+        crs: None,
+    })
+}
+
+/// The cases of `path` folded into a partial (bytes): column `rows` holds each row's data row
+/// in the whole input, column `first` the first row with the same id when it repeats one.
+#[pyfunction]
+pub(crate) fn fold_cases(
+    py: Python<'_>,
+    job: &Job,
+    path: PathBuf,
+    rows: String,
+    first: String,
+) -> PyResult<Py<PyBytes>> {
+    let job = job.inner.clone();
+    let bytes = detached(py, move || {
+        Ok(folder(&job)?.fold(&path, &rows, &first)?.to_bytes())
+    })?;
+    Ok(PyBytes::new(py, &bytes).unbind())
+}
+
+/// Runs `job` into `out_dir` as `shequ run` does, with the cases from `partials` (the bytes of
+/// every row's partial) instead of the job's cases file. Returns the files written.
+#[pyfunction]
+pub(crate) fn run_with_cases(
+    py: Python<'_>,
+    job: &Job,
+    out_dir: PathBuf,
+    partials: Vec<PyBackedBytes>,
+) -> PyResult<Vec<String>> {
+    let partials = partials
+        .iter()
+        .map(|b| CasesPartial::from_bytes(b))
+        .collect::<shequ::Result<Vec<_>>>()
+        .map_err(|e| py_err(py, e))?;
+    let job = job.inner.clone();
+    detached(py, move || {
+        let (_, summary) =
+            shequ::run::run_with_cases(&job, &out_dir, &shequ::NoProgress, Some(partials))?;
+        Ok(summary.written.files)
+    })
+}
