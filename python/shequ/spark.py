@@ -93,15 +93,29 @@ def _fold(job_text: str, base: str, firsts: dict[int, int]) -> Any:
 
 def numbered(cases: "DataFrame", row_column: str | None = None) -> "DataFrame":
     """``cases`` with each row's 0-based number in column ``_shequ_row``: ``row_column``'s
-    values, or the rows' order in the DataFrame (Spark's ``zipWithIndex``)."""
+    values, or the rows' order in the DataFrame (partition by partition, as Spark's
+    ``zipWithIndex`` numbers them, computed in the JVM: each row's
+    ``monotonically_increasing_id`` less its partition's start, plus the rows of the
+    partitions before it)."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import LongType, StructField, StructType
 
     if row_column is not None:
         return cases.withColumn(ROW, F.col(row_column).cast("long"))
-    schema = StructType(cases.schema.fields + [StructField(ROW, LongType(), False)])
-    rdd = cases.rdd.zipWithIndex().map(lambda p: (*p[0], p[1]))
-    return cases.sparkSession.createDataFrame(rdd, schema)
+    mid = cases.withColumn("_shequ_mid", F.monotonically_increasing_id())
+    part = F.shiftright(F.col("_shequ_mid"), 33)
+    sizes = sorted(
+        (r["p"], r["n"])
+        for r in mid.groupBy(part.alias("p")).agg(F.count("*").alias("n")).collect()
+    )
+    offsets, before = [], 0
+    for p, n in sizes:
+        offsets += [F.lit(p), F.lit(before)]
+        before += n
+    if not offsets:
+        return cases.withColumn(ROW, F.lit(None).cast("long"))
+    start = F.element_at(F.create_map(*offsets), part)
+    local = F.col("_shequ_mid") - F.shiftleft(part, 33)
+    return mid.withColumn(ROW, start + local).drop("_shequ_mid")
 
 
 def first_rows(job: Job | str | os.PathLike[str], cases: "DataFrame") -> dict[int, int]:
@@ -112,16 +126,21 @@ def first_rows(job: Job | str | os.PathLike[str], cases: "DataFrame") -> dict[in
     from pyspark.sql import functions as F
 
     text, base = _job_text(job)
-    keys = cases.select(*cases.columns).mapInArrow(
-        _keys(text, base), f"{ROW} long, _k1 long, _k2 long"
-    ).where(F.col("_k1").isNotNull())
+    # Read once: the groups and the join below both use the keys.
+    keys = (
+        cases.mapInArrow(_keys(text, base), f"{ROW} long, _k1 long, _k2 long")
+        .where(F.col("_k1").isNotNull())
+        .persist()
+    )
     firsts = (
         keys.groupBy("_k1", "_k2")
         .agg(F.min(ROW).alias("_min"), F.count(ROW).alias("_n"))
         .where(F.col("_n") > 1)
     )
     repeats = keys.join(firsts, ["_k1", "_k2"]).where(F.col(ROW) != F.col("_min"))
-    return {r[ROW]: r["_min"] for r in repeats.select(ROW, "_min").collect()}
+    found = {r[ROW]: r["_min"] for r in repeats.select(ROW, "_min").collect()}
+    keys.unpersist()
+    return found
 
 
 def partials(job: Job | str | os.PathLike[str], cases: "DataFrame") -> list[bytes]:
