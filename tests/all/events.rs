@@ -173,8 +173,17 @@ fn cases_folded_apart_and_merged_from_bytes_give_the_tables_of_one_reading() {
             vec![shuffled[..n - 40].to_vec(), shuffled[n - 40..].to_vec()],
         ),
     ];
+    // Each part also read in chunks of 97 rows: row numbers come from the part's column, not
+    // from the chunk.
+    let mut chunked = job.clone();
+    chunked.options.chunk_rows = "97".parse().expect("a chunk size");
     for (what, parts) in splits {
-        let (build, split) = tables_from_parts(&job, dir.path(), &parts);
+        let j = if what == "seven random parts" {
+            &chunked
+        } else {
+            &job
+        };
+        let (build, split) = tables_from_parts(j, dir.path(), &parts);
         assert_eq!(
             build.report.counts()[&Layer::Event],
             whole_build.report.counts()[&Layer::Event],
@@ -339,4 +348,44 @@ fn a_bad_chunk_late_in_the_file_stops_the_read_with_a_located_error() {
             .unwrap_err()
             .to_string();
     assert!(e.contains("bad.csv") && e.contains("line 502"), "{e}");
+}
+
+#[test]
+fn bad_partials_and_bad_row_numbers_are_located_errors() {
+    use shequ::analytics::events::{CaseFolder, CasesPartial};
+    let e = CasesPartial::from_bytes(b"not a partial").unwrap_err();
+    assert!(e.to_string().contains("not a partial of cases"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let job = sample(dir.path());
+    let (frame, roster) = shequ::run::cases_frame(&job).unwrap();
+    let folder = CaseFolder::new(&job, &frame.model, roster.as_ref(), false).unwrap();
+    let text = std::fs::read_to_string(folder.path()).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.take(3).collect();
+    let write = |name: &str, numbers: [&str; 3]| {
+        let path = dir.path().join(name);
+        let mut out = format!("{header},_row,_first\n");
+        for (r, n) in rows.iter().zip(numbers) {
+            out.push_str(&format!("{r},{n},\n"));
+        }
+        std::fs::write(&path, out).unwrap();
+        path
+    };
+    for (numbers, want) in [
+        (["0", "x", "2"], "\"x\" is not a row number"),
+        (["0", "1.5", "2"], "1.5 is not a row number"),
+        (["0", "", "2"], "no row number"),
+    ] {
+        let e = folder
+            .fold(&write("bad.csv", numbers), "_row", "_first")
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains(want) && msg.contains("_row"), "{msg}");
+        assert_eq!(e.location().and_then(|l| l.index), Some(1), "{msg}");
+    }
+    let ok = folder
+        .fold(&write("ok.csv", ["7", "8", "9"]), "_row", "_first")
+        .unwrap();
+    assert_eq!(ok.count().read, 3);
 }

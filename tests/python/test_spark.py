@@ -157,3 +157,31 @@ def test_spark_runs_the_sample_cases_as_shequ_run_does(spark, tmp_path):
             assert got[name].equals(table), f"{what}: {name}"
         for key in ("counts", "issues_by_kind", "events", "privacy"):
             assert manifest[key] == want_manifest[key], f"{what}: {key}"
+
+
+def test_a_case_id_repeated_across_two_partitions_is_reported_as_on_one_machine(spark, tmp_path):
+    """The sample's planted duplicate case id (data rows 10 and 5834) with its two rows in
+    two partitions, and rows numbered by shequ.spark itself (no row column): the second row
+    is rejected as repeating the first, as `shequ run` reports it."""
+    import pyarrow.compute as pc
+
+    import shequ.spark
+
+    d, _ = _cases_city(tmp_path)
+    cases = spark.read.parquet(str(d / "events.parquet"))
+    numbered = shequ.spark.numbered(cases)
+    assert sorted(numbered.columns) == sorted(cases.columns + [shequ.spark.ROW])
+    split = numbered.repartitionByRange(2, shequ.spark.ROW)
+    where = {
+        r[shequ.spark.ROW]: r.p
+        for r in split.selectExpr(shequ.spark.ROW, "spark_partition_id() as p")
+        .where(f"{shequ.spark.ROW} in (10, 5834)").collect()
+    }
+    assert where[10] != where[5834]
+    assert shequ.spark.first_rows(d / "job.toml", split) == {5834: 10}
+    out = tmp_path / "spark"
+    shequ.spark.run(spark, d / "job.toml", out, cases=split, row_column=shequ.spark.ROW)
+    q = pq.read_table(out / "quality.parquet")
+    dup = q.filter(pc.and_(pc.equal(q["layer"], "events"), pc.equal(q["kind"], "duplicate_id")))
+    assert dup["index"].to_pylist() == [5834]
+    assert dup["detail"].to_pylist() == ["the id repeats row 10"]

@@ -265,8 +265,15 @@ impl<'a> CaseFolder<'a> {
         let mut pass = self.pass();
         let mut chunks = self.open(path, &[rows, first])?;
         while let Some(mut t) = chunks.next_chunk()? {
-            let at = |row: usize| Location::layer(Layer::Event.name()).file(path).index(row);
-            let (own, firsts) = row_numbers(&t, rows, first, &at)?;
+            let (own, firsts) = {
+                // Located at the row of `path` (its data row, not the chunk's).
+                let at = |i: usize| {
+                    Location::layer(Layer::Event.name())
+                        .file(path)
+                        .index(t.source_row(i))
+                };
+                row_numbers(&t, rows, first, &at)?
+            };
             t.source_rows = Some(own);
             let n = t.rows_read;
             pass.fold_chunk(&cx, &t, n, &firsts)?;
