@@ -122,6 +122,7 @@ impl State {
             self.roster_ids.clone(),
             &analysis.policy,
             &shequ::NoProgress,
+            None,
         )?;
         Ok(analysis)
     }

@@ -114,21 +114,8 @@ impl TryFrom<String> for Layer {
 
     /// The layer of a [`Layer::name`].
     fn try_from(name: String) -> std::result::Result<Layer, String> {
-        const EVERY: [Layer; 11] = [
-            Layer::Street,
-            Layer::Community,
-            Layer::Grid,
-            Layer::Building,
-            Layer::Household,
-            Layer::Resident,
-            Layer::Facility,
-            Layer::Path,
-            Layer::Site,
-            Layer::Event,
-            Layer::Visit,
-        ];
-        EVERY
-            .into_iter()
+        (Layer::ALL.into_iter())
+            .chain([Layer::Path, Layer::Site, Layer::Event, Layer::Visit])
             .find(|l| l.name() == name)
             .ok_or_else(|| format!("no layer is named {name:?}"))
     }

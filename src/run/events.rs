@@ -32,7 +32,9 @@ pub fn needs_roster_ids(job: &Job) -> bool {
 /// The cases and visits of `job` on a built model (`None` when it has neither); their
 /// issues and accounting are added to the build's report. `roster` is the roster's ids,
 /// collected while the build read the roster (see [`needs_roster_ids`]);
-/// [`people_stage`](super::people_stage) calls this after the build.
+/// [`people_stage`](super::people_stage) calls this after the build. `cases` gives the cases
+/// as the partials of every row (see [`run_with_cases`](super::run_with_cases)); `None`
+/// reads `[layers.events]`'s file.
 ///
 /// # Examples
 /// ```
@@ -42,7 +44,7 @@ pub fn needs_roster_ids(job: &Job) -> bool {
 /// let mut ids = RosterIds::new(&job);
 /// let mut build = shequ::build_with_people(&job, &shequ::NoProgress, &mut [&mut ids])?;
 /// let events = shequ::run::events_stage(&job, &mut build, None, Some(ids), &policy,
-///     &shequ::NoProgress);
+///     &shequ::NoProgress, None);
 /// // The visit log needs the special-needs labels (who must be visited).
 /// assert!(events.unwrap_err().to_string().contains("special_needs"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -52,22 +54,6 @@ pub fn needs_roster_ids(job: &Job) -> bool {
 /// As [`read_events`] and [`read_visits`]; [`Error::Job`] for a visit log without
 /// special-needs labels or a roster; [`Error::Internal`] if a row is not accounted for.
 pub fn events_stage(
-    job: &Job,
-    build: &mut Build,
-    special: Option<&SpecialNeeds>,
-    roster: Option<RosterIds>,
-    policy: &Policy,
-    progress: &dyn Progress,
-) -> Result<Option<Events>> {
-    events_stage_with(job, build, special, roster, policy, progress, None)
-}
-
-/// [`events_stage`], with the cases given as the partials of every row (see
-/// [`run_with_cases`](super::run_with_cases)); `None` reads `[layers.events]`'s file.
-///
-/// # Errors
-/// As [`events_stage`].
-pub fn events_stage_with(
     job: &Job,
     build: &mut Build,
     special: Option<&SpecialNeeds>,

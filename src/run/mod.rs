@@ -24,7 +24,7 @@ mod events;
 mod manifest;
 mod registry;
 
-pub use events::{cases_frame, events_stage, events_stage_with, needs_roster_ids};
+pub use events::{cases_frame, events_stage, needs_roster_ids};
 pub use registry::{RegistrySummary, write_registry};
 
 /// What a run did, for printing and for tests.
@@ -347,7 +347,7 @@ pub fn people_stage_with(
         }
         None => None,
     };
-    let events = events::events_stage_with(
+    let events = events::events_stage(
         job,
         &mut build,
         special.as_ref(),

@@ -14,9 +14,17 @@ fn sample(dir: &Path) -> Job {
 }
 
 fn tables(job: &Job) -> (shequ::Build, BTreeMap<String, RecordBatch>) {
+    tables_with(job, None)
+}
+
+/// Every table of a run, with its cases from `cases` (the partials of every row) when given.
+fn tables_with(
+    job: &Job,
+    cases: Option<Vec<shequ::analytics::events::CasesPartial>>,
+) -> (shequ::Build, BTreeMap<String, RecordBatch>) {
     let out = Out::memory();
     let policy = shequ::run::policy(job).unwrap();
-    let p = shequ::run::people_stage(job, &policy, &shequ::NoProgress).unwrap();
+    let p = shequ::run::people_stage_with(job, &policy, &shequ::NoProgress, cases).unwrap();
     let mut build = p.build;
     let mut a = shequ::run::analyse_labelled(job, &mut build, policy, p.special).unwrap();
     a.registers = p.links;
@@ -139,16 +147,7 @@ fn tables_from_parts(
             CasesPartial::from_bytes(&p.to_bytes()).unwrap()
         })
         .collect();
-    let out = Out::memory();
-    let policy = shequ::run::policy(job).unwrap();
-    let p =
-        shequ::run::people_stage_with(job, &policy, &shequ::NoProgress, Some(partials)).unwrap();
-    let mut build = p.build;
-    let mut a = shequ::run::analyse_labelled(job, &mut build, policy, p.special).unwrap();
-    a.registers = p.links;
-    a.events = p.events;
-    shequ::run::write_tables(&build, &a, &out).unwrap();
-    (build, out.tables().into_iter().collect())
+    tables_with(job, Some(partials))
 }
 
 #[test]
