@@ -88,6 +88,26 @@ spark.stop()
 """
 
 
+def side_by_side(work, job, cases, shequ_bin, spark_run):
+    """Runs `job` with `shequ run` and with the Spark script `spark_run` (its arguments: the
+    job, the cases' Parquet file, the output directory); prints both runs' time and peak,
+    checks their outputs equal, and removes `work`."""
+    t1, m1, _ = measured([shequ_bin, "run", "-q", job, "--out", str(work / "one")])
+    print(f"shequ run (one machine, 2 cores):  {t1:7.1f} s  peak {m1 / 1e9:5.2f} GB")
+    script = work / "spark_run.py"
+    script.write_text(spark_run)
+    t2, m2, _ = measured([sys.executable, str(script), job, str(cases), str(work / "spark")])
+    print(f"shequ.spark.run (local[2]):        {t2:7.1f} s  peak {m2 / 1e9:5.2f} GB")
+    a, b = tables(work / "one"), tables(work / "spark")
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert a[name].equals(b[name]), name
+    m = [json.loads((work / d / "manifest.json").read_text())["counts"] for d in ("one", "spark")]
+    assert m[0] == m[1]
+    print(f"outputs equal ({len(a)} tables); events read {m[0]['events']['read']:,}")
+    shutil.rmtree(work)
+
+
 def tables(out):
     return {str(p.relative_to(out)): pq.read_table(p) for p in sorted(out.rglob("*.parquet"))}
 
@@ -112,21 +132,7 @@ def main():
     job = str(city / "job.toml")
     shequ_bin = os.environ.get("SHEQU_BIN", str(ROOT / "target" / "debug" / "shequ"))
     print(f"{len(cases):,} cases over the sample city ({copies} copies)")
-    t1, m1, _ = measured([shequ_bin, "run", "-q", job, "--out", str(work / "one")])
-    print(f"shequ run (one machine, 2 cores):  {t1:7.1f} s  peak {m1 / 1e9:5.2f} GB")
-    script = work / "spark_run.py"
-    script.write_text(SPARK_RUN)
-    t2, m2, _ = measured([sys.executable, str(script), job, str(city / "events.parquet"),
-                          str(work / "spark")])
-    print(f"shequ.spark.run (local[2]):        {t2:7.1f} s  peak {m2 / 1e9:5.2f} GB")
-    a, b = tables(work / "one"), tables(work / "spark")
-    assert sorted(a) == sorted(b)
-    for name in a:
-        assert a[name].equals(b[name]), name
-    m = [json.loads((work / d / "manifest.json").read_text())["counts"] for d in ("one", "spark")]
-    assert m[0] == m[1]
-    print(f"outputs equal ({len(a)} tables); events read {m[0]['events']['read']:,}")
-    shutil.rmtree(work)
+    side_by_side(work, job, city / "events.parquet", shequ_bin, SPARK_RUN)
 
 
 if __name__ == "__main__":

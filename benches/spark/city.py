@@ -12,10 +12,8 @@ and the outputs are checked equal. The Spark session is stopped after the fold, 
 driver's finish (`shequ.spark.partials`, then `_core.run_with_cases`).
 """
 
-import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,7 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from cases import ROOT, measured, tables  # noqa: E402
+from cases import ROOT, side_by_side  # noqa: E402
 
 # As `shequ.spark.run`, with the session stopped between the executors' fold and the driver's
 # finish, so that the executors' frames are gone before the driver's run needs its memory.
@@ -79,21 +77,7 @@ def main():
     residents = sum(1 for _ in open(city / "residents.csv", "rb")) - 1
     print(f"{households:,} households, about {residents:,} resident rows, "
           f"{cases.num_rows:,} cases")
-    t1, m1, _ = measured([shequ_bin, "run", "-q", job, "--out", str(work / "one")])
-    print(f"shequ run (one machine, 2 cores):  {t1:7.1f} s  peak {m1 / 1e9:5.2f} GB")
-    script = work / "spark_run.py"
-    script.write_text(SPARK_RUN)
-    t2, m2, _ = measured([sys.executable, str(script), job, str(city / "events.parquet"),
-                          str(work / "spark")])
-    print(f"shequ.spark.run (local[2]):        {t2:7.1f} s  peak {m2 / 1e9:5.2f} GB")
-    a, b = tables(work / "one"), tables(work / "spark")
-    assert sorted(a) == sorted(b)
-    for name in a:
-        assert a[name].equals(b[name]), name
-    m = [json.loads((work / d / "manifest.json").read_text())["counts"] for d in ("one", "spark")]
-    assert m[0] == m[1]
-    print(f"outputs equal ({len(a)} tables); events read {m[0]['events']['read']:,}")
-    shutil.rmtree(work)
+    side_by_side(work, job, city / "events.parquet", shequ_bin, SPARK_RUN)
 
 
 if __name__ == "__main__":
