@@ -9,7 +9,7 @@ pub mod geojson;
 /// GeoParquet 1.1 with WKB geometry.
 pub mod geoparquet;
 /// The in-memory form of a roster table.
-mod rows;
+pub(crate) mod rows;
 /// ESRI Shapefiles, with the DBF code page from the job, the `.cpg` or the DBF header.
 pub mod shapefile;
 /// Spreadsheets (`.xlsx`, `.xls`, `.ods`) through calamine, the header found below title rows.

@@ -5,7 +5,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-use crate::error::{Error, Location};
+use crate::error::{Error, Location, Result};
 
 /// Text encoding of a CSV file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,4 +141,58 @@ pub(crate) fn decode_error(e: &csv::Error, at: &dyn Fn() -> Location) -> Option<
         }),
         _ => None,
     }
+}
+
+/// The rows' own data-row numbers and their first rows, from the two columns (numbers, or
+/// text holding whole numbers).
+pub(crate) fn row_numbers(
+    t: &Table,
+    rows: &str,
+    first: &str,
+    at: &dyn Fn(usize) -> Location,
+) -> Result<(Vec<u32>, Vec<Option<u32>>)> {
+    let n = t.frame.height();
+    let (own, firsts) = (row_column(t, rows, at)?, row_column(t, first, at)?);
+    let mut r = Vec::with_capacity(n);
+    for (i, v) in own.into_iter().enumerate() {
+        r.push(v.ok_or_else(|| Error::data(at(i).column(rows), "no row number"))?);
+    }
+    Ok((r, firsts))
+}
+
+/// A column of row numbers: each a whole number from 0 to `u32::MAX`, or empty.
+fn row_column(t: &Table, name: &str, at: &dyn Fn(usize) -> Location) -> Result<Vec<Option<u32>>> {
+    let whole = |v: Option<f64>, i: usize| -> Result<Option<u32>> {
+        match v {
+            None => Ok(None),
+            Some(x) if x >= 0.0 && x.fract() == 0.0 && x <= f64::from(u32::MAX) => {
+                Ok(Some(x as u32))
+            }
+            Some(x) => Err(Error::data(
+                at(i).column(name),
+                format!("{x} is not a row number"),
+            )),
+        }
+    };
+    let n = t.frame.height();
+    if let Some(c) = t.numbers(name) {
+        return (0..n).map(|i| whole(c.get(i), i)).collect();
+    }
+    let c = t.text_column(name);
+    (0..n)
+        .map(|i| {
+            let v = c
+                .get(i)
+                .map(crate::io::table::trim)
+                .filter(|v| !v.is_empty());
+            let x = v
+                .map(|v| {
+                    v.parse::<f64>().map_err(|_| {
+                        Error::data(at(i).column(name), format!("{v:?} is not a row number"))
+                    })
+                })
+                .transpose()?;
+            whole(x, i)
+        })
+        .collect()
 }

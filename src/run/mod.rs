@@ -249,6 +249,36 @@ pub fn run_with_cases(
     progress: &dyn Progress,
     cases: Option<Vec<crate::analytics::events::CasesPartial>>,
 ) -> Result<(Build, RunSummary)> {
+    let partials = Partials {
+        cases,
+        ..Partials::default()
+    };
+    run_with_partials(job, out, progress, partials)
+}
+
+/// The rows of the rosters folded elsewhere (by Spark's executors), given to a run instead of
+/// read from the job's files; `None` reads the layer's file.
+#[derive(Debug, Default)]
+pub struct Partials {
+    /// The households, placed by [`HouseholdPlacer::fold`](crate::HouseholdPlacer::fold).
+    pub households: Option<Vec<crate::HouseholdsPartial>>,
+    /// The cases, folded by [`CaseFolder::fold`](crate::analytics::events::CaseFolder::fold).
+    pub cases: Option<Vec<crate::analytics::events::CasesPartial>>,
+}
+
+/// [`run`], with the households and the cases given as [`Partials`].
+///
+/// # Examples
+/// See [`run_with_cases`] and [`HouseholdPlacer`](crate::HouseholdPlacer).
+///
+/// # Errors
+/// As [`run`], and [`build_with_households`](crate::build_with_households).
+pub fn run_with_partials(
+    job: &Job,
+    out: &Path,
+    progress: &dyn Progress,
+    partials: Partials,
+) -> Result<(Build, RunSummary)> {
     let started = std::time::SystemTime::now();
     let t0 = Instant::now();
     crate::trace::step("run started");
@@ -259,7 +289,7 @@ pub fn run_with_cases(
         special,
         links,
         events,
-    } = people_stage_with(job, &policy, progress, cases)?;
+    } = people_stage_with(job, &policy, progress, partials)?;
     let mut analysis = analyse_with(job, &mut build, policy, special)?;
     analysis.registers = links;
     analysis.events = events;
@@ -290,10 +320,10 @@ pub struct People {
 /// [`read_registers`](crate::registry::read_registers) and
 /// [`read_events`](crate::analytics::events::read_events).
 pub fn people_stage(job: &Job, policy: &Policy, progress: &dyn Progress) -> Result<People> {
-    people_stage_with(job, policy, progress, None)
+    people_stage_with(job, policy, progress, Partials::default())
 }
 
-/// [`people_stage`], with the cases given as partials (see [`run_with_cases`]).
+/// [`people_stage`], with the households and cases given as [`Partials`].
 ///
 /// # Errors
 /// As [`people_stage`].
@@ -301,7 +331,7 @@ pub fn people_stage_with(
     job: &Job,
     policy: &Policy,
     progress: &dyn Progress,
-    cases: Option<Vec<crate::analytics::events::CasesPartial>>,
+    partials: Partials,
 ) -> Result<People> {
     let mut pass = match &job.special_needs {
         Some(o) => Some(SpecialNeedsPass::new(
@@ -331,7 +361,10 @@ pub fn people_stage_with(
     if let Some(r) = roster_ids.as_mut() {
         sinks.push(r);
     }
-    let mut build = build_with_people(job, progress, &mut sinks)?;
+    let mut build = match partials.households {
+        Some(h) => crate::build_with_households(job, progress, &mut sinks, h)?,
+        None => build_with_people(job, progress, &mut sinks)?,
+    };
     // The manifest's input hashes, computed while the analyses run.
     crate::output::prehash_files(build.inputs.iter().map(|i| i.path.clone()).collect());
     let mut links = linker.map(|l| l.finish(&build.model));
@@ -354,7 +387,7 @@ pub fn people_stage_with(
         roster_ids,
         policy,
         progress,
-        cases,
+        partials.cases,
     )?;
     Ok(People {
         build,

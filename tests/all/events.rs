@@ -14,17 +14,17 @@ fn sample(dir: &Path) -> Job {
 }
 
 fn tables(job: &Job) -> (shequ::Build, BTreeMap<String, RecordBatch>) {
-    tables_with(job, None)
+    tables_with(job, shequ::run::Partials::default())
 }
 
-/// Every table of a run, with its cases from `cases` (the partials of every row) when given.
-fn tables_with(
+/// Every table of a run (in memory), with the rows given as `partials` where it has them.
+pub(crate) fn tables_with(
     job: &Job,
-    cases: Option<Vec<shequ::analytics::events::CasesPartial>>,
+    partials: shequ::run::Partials,
 ) -> (shequ::Build, BTreeMap<String, RecordBatch>) {
     let out = Out::memory();
     let policy = shequ::run::policy(job).unwrap();
-    let p = shequ::run::people_stage_with(job, &policy, &shequ::NoProgress, cases).unwrap();
+    let p = shequ::run::people_stage_with(job, &policy, &shequ::NoProgress, partials).unwrap();
     let mut build = p.build;
     let mut a = shequ::run::analyse_labelled(job, &mut build, policy, p.special).unwrap();
     a.registers = p.links;
@@ -147,7 +147,11 @@ fn tables_from_parts(
             CasesPartial::from_bytes(&p.to_bytes()).unwrap()
         })
         .collect();
-    tables_with(job, Some(partials))
+    let partials = shequ::run::Partials {
+        cases: Some(partials),
+        ..Default::default()
+    };
+    tables_with(job, partials)
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod events;
 mod fixtures;
 mod fuzz;
 mod hierarchy;
+mod households;
 mod io;
 mod privacy;
 mod registers;

@@ -17,7 +17,8 @@ use super::{Events, OpenCase};
 use crate::crs::{Crs, Region};
 use crate::error::{Error, Location, Result};
 use crate::io::chunks::TableChunks;
-use crate::io::table::{Table, clean_code_ref};
+use crate::io::rows::row_numbers;
+use crate::io::table::clean_code_ref;
 use crate::job::{Job, RegionName};
 use crate::model::Model;
 use crate::model::duplicates::SeenIds;
@@ -327,60 +328,6 @@ pub fn first_rows(keys: &[Option<(u64, u64)>]) -> Vec<Option<u32>> {
             let k = (*k)?;
             let f = *seen.entry(k).or_insert(i as u32);
             (f != i as u32).then_some(f)
-        })
-        .collect()
-}
-
-/// The rows' own data-row numbers and their first rows, from the two columns (numbers, or
-/// text holding whole numbers).
-fn row_numbers(
-    t: &Table,
-    rows: &str,
-    first: &str,
-    at: &dyn Fn(usize) -> Location,
-) -> Result<(Vec<u32>, Vec<Option<u32>>)> {
-    let n = t.frame.height();
-    let (own, firsts) = (row_column(t, rows, at)?, row_column(t, first, at)?);
-    let mut r = Vec::with_capacity(n);
-    for (i, v) in own.into_iter().enumerate() {
-        r.push(v.ok_or_else(|| Error::data(at(i).column(rows), "no row number"))?);
-    }
-    Ok((r, firsts))
-}
-
-/// A column of row numbers: each a whole number from 0 to `u32::MAX`, or empty.
-fn row_column(t: &Table, name: &str, at: &dyn Fn(usize) -> Location) -> Result<Vec<Option<u32>>> {
-    let whole = |v: Option<f64>, i: usize| -> Result<Option<u32>> {
-        match v {
-            None => Ok(None),
-            Some(x) if x >= 0.0 && x.fract() == 0.0 && x <= f64::from(u32::MAX) => {
-                Ok(Some(x as u32))
-            }
-            Some(x) => Err(Error::data(
-                at(i).column(name),
-                format!("{x} is not a row number"),
-            )),
-        }
-    };
-    let n = t.frame.height();
-    if let Some(c) = t.numbers(name) {
-        return (0..n).map(|i| whole(c.get(i), i)).collect();
-    }
-    let c = t.text_column(name);
-    (0..n)
-        .map(|i| {
-            let v = c
-                .get(i)
-                .map(crate::io::table::trim)
-                .filter(|v| !v.is_empty());
-            let x = v
-                .map(|v| {
-                    v.parse::<f64>().map_err(|_| {
-                        Error::data(at(i).column(name), format!("{v:?} is not a row number"))
-                    })
-                })
-                .transpose()?;
-            whole(x, i)
         })
         .collect()
 }

@@ -23,8 +23,11 @@ use crate::model::unit::Unit;
 use crate::progress::{NoProgress, Progress};
 pub(crate) use frame::coord_issue;
 use frame::{Staged, derive_by_dissolve, model_units, store_units};
+pub use people::{
+    HouseholdPlacer, HouseholdsPartial, PeopleSink, Placed, household_extent, resolve_working_crs,
+    restream,
+};
 use people::{HouseholdRows, Placer, RosterPart, stream_roster};
-pub use people::{PeopleSink, Placed, restream};
 use std::sync::mpsc::Receiver;
 
 /// What a build read and how long each step took, for the run manifest.
@@ -134,6 +137,41 @@ pub fn build_with_people(
     progress: &dyn Progress,
     sinks: &mut [&mut dyn PeopleSink],
 ) -> Result<Build> {
+    build_from(job, progress, sinks, None)
+}
+
+/// [`build_with_people`], with the households given as the partials of every row of the layer
+/// (placed elsewhere, by Spark's executors with [`HouseholdPlacer::fold`]) instead of read from
+/// `[layers.households]`'s file; the residents are read from the job's roster as before.
+///
+/// # Examples
+/// See [`HouseholdPlacer`].
+///
+/// # Errors
+/// [`Error::Job`] when the working CRS is `auto` (the partials were placed in a given one:
+/// see [`resolve_working_crs`]); as [`build_with_people`].
+pub fn build_with_households(
+    job: &Job,
+    progress: &dyn Progress,
+    sinks: &mut [&mut dyn PeopleSink],
+    households: Vec<HouseholdsPartial>,
+) -> Result<Build> {
+    if job.options.working_crs.given().is_none() {
+        return Err(job.error(
+            "households given as partials need the working CRS they were placed in \
+             (resolve_working_crs), not \"auto\"",
+        ));
+    }
+    build_from(job, progress, sinks, Some(households))
+}
+
+/// The build, with the households read (`None`) or given.
+fn build_from(
+    job: &Job,
+    progress: &dyn Progress,
+    sinks: &mut [&mut dyn PeopleSink],
+    given: Option<Vec<HouseholdsPartial>>,
+) -> Result<Build> {
     let extra: Vec<String> = sinks.iter().flat_map(|s| s.columns()).collect();
     // Two pieces of work that need nothing from the spatial layers start at once on their own
     // threads, so that they overlap the reading and placing of the layers (the machines this
@@ -161,6 +199,7 @@ pub fn build_with_people(
         });
         let mut builder = Builder::new(job, progress);
         builder.roster = roster;
+        builder.given = given;
         builder.warm = warm.map(|h| {
             Box::new(move || {
                 if let Err(p) = h.join() {
@@ -186,6 +225,8 @@ struct Builder<'a> {
     roster: Option<Receiver<Result<RosterPart>>>,
     /// Waits for the background search of the operation to the job's working CRS.
     warm: Option<Box<dyn FnOnce() + 'a>>,
+    /// The households, placed elsewhere (instead of the layer's file).
+    given: Option<Vec<HouseholdsPartial>>,
 }
 
 impl<'a> Builder<'a> {
@@ -201,6 +242,7 @@ impl<'a> Builder<'a> {
             reads: HashMap::new(),
             roster: None,
             warm: None,
+            given: None,
         }
     }
 
@@ -232,7 +274,8 @@ impl<'a> Builder<'a> {
     /// accounting of every row.
     fn run(mut self, sinks: &mut [&mut dyn PeopleSink]) -> Result<Build> {
         let (mut staged, households) = self.read_layers()?;
-        let working = self.working_crs(&staged, households.as_ref())?;
+        let working =
+            self.working_crs(&staged, households.as_ref().and_then(HouseholdRows::extent))?;
         if let Some(wait) = self.warm.take() {
             wait();
         }
@@ -245,8 +288,14 @@ impl<'a> Builder<'a> {
             model.levels.push(Layer::Building);
         }
         self.lap("place buildings");
-        if let Some(h) = households {
-            self.people(&mut model, h, finest.map(|l| (l, &indexes[&l])), sinks)?;
+        if let Some(parts) = self.given.take() {
+            self.given_households(&mut model, parts);
+            self.residents(&mut model, sinks)?;
+        } else if let Some(h) = households {
+            self.place_households(&mut model, h, finest.map(|l| (l, &indexes[&l])));
+            model.levels.push(Layer::Household);
+            self.lap("place households");
+            self.residents(&mut model, sinks)?;
         }
         if let Some(mut s) = staged.remove(&Layer::Facility) {
             self.place_facilities(&mut model, &mut s, finest.map(|l| (l, &indexes[&l])));
@@ -296,8 +345,8 @@ impl<'a> Builder<'a> {
             staged.insert(Layer::Facility, s);
         }
         let households = match &layers.households {
-            Some(h) => Some(self.read_households(h)?),
-            None => None,
+            Some(h) if self.given.is_none() => Some(self.read_households(h)?),
+            _ => None,
         };
         self.progress.finish();
         self.lap("read and check coordinates");
@@ -337,14 +386,26 @@ impl<'a> Builder<'a> {
             self.progress.inc(1);
         }
         if let Some(h) = &mut households {
-            for (i, why) in to_working.transform_points(&mut h.coords)? {
-                let detail = format!("cannot transform to {working}: {}", excerpt(&why));
-                self.bad_coordinates(h, i, IssueKind::OutOfRange, detail);
-            }
+            self.transform_households(&to_working, working, h)?;
         }
         self.progress.finish();
         self.lap("transform to working CRS");
         Ok(households)
+    }
+
+    /// Brings the household locations to the working CRS; rows that cannot be transformed are
+    /// reported.
+    pub(crate) fn transform_households(
+        &mut self,
+        to_working: &Transformer,
+        working: &Crs,
+        h: &mut HouseholdRows,
+    ) -> Result<()> {
+        for (i, why) in to_working.transform_points(&mut h.coords)? {
+            let detail = format!("cannot transform to {working}: {}", excerpt(&why));
+            self.bad_coordinates(h, i, IssueKind::OutOfRange, detail);
+        }
+        Ok(())
     }
 
     /// Checks the polygon levels, derives missing ones, places each in its parent level and
@@ -422,18 +483,23 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// Places the households in the frame, then each chunk of the roster: its residents are
-    /// joined to their households and the chunk is handed to the sinks.
-    fn people(
-        &mut self,
-        model: &mut Model,
-        households: HouseholdRows,
-        finest: Option<(Layer, &PolygonIndex)>,
-        sinks: &mut [&mut dyn PeopleSink],
-    ) -> Result<()> {
-        self.place_households(model, households, finest);
+    /// The households placed elsewhere, merged in row order, with their rows' issues.
+    fn given_households(&mut self, model: &mut Model, parts: Vec<HouseholdsPartial>) {
+        let mut all = HouseholdsPartial::default();
+        for p in parts {
+            all.merge(p);
+        }
+        let (households, issues, rows) = all.into_households();
+        model.households = households;
         model.levels.push(Layer::Household);
-        self.lap("place households");
+        self.report.extend(issues);
+        self.reads.insert(Layer::Household, rows);
+        self.lap("merge households");
+    }
+
+    /// Each chunk of the roster: its residents are joined to their households and the chunk
+    /// is handed to the sinks.
+    fn residents(&mut self, model: &mut Model, sinks: &mut [&mut dyn PeopleSink]) -> Result<()> {
         let Some(r) = &self.job.layers.residents else {
             return Ok(());
         };

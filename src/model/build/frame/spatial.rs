@@ -12,7 +12,6 @@ use crate::error::Result;
 use crate::io::table::clean_code;
 use crate::io::{FeatureLayer, ReadOptions, read_features};
 use crate::job::{RegionName, SpatialLayer};
-use crate::model::build::people::HouseholdRows;
 use crate::model::build::{Builder, InputInfo, relocate};
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, Severity};
@@ -253,7 +252,7 @@ impl Builder<'_> {
     pub(crate) fn working_crs(
         &self,
         staged: &HashMap<Layer, Staged>,
-        households: Option<&HouseholdRows>,
+        households: Option<geo::Rect<f64>>,
     ) -> Result<Crs> {
         if let Some(given) = self.job.options.working_crs.given() {
             return Ok(given.clone());
@@ -281,10 +280,8 @@ impl Builder<'_> {
                 }
             }
         }
-        if let Some(h) = households {
-            for c in h.coords.iter().flatten() {
-                grow(geo::Rect::new(*c, *c));
-            }
+        if let Some(r) = households {
+            grow(r);
         }
         let Some(b) = bbox else {
             return Err(self.job.error(

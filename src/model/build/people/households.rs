@@ -19,23 +19,8 @@ impl Builder<'_> {
         h: &crate::job::HouseholdLayer,
     ) -> Result<HouseholdRows> {
         let path = self.job.resolve(&h.path);
-        let mut cols = vec![h.id.as_str()];
-        cols.extend(h.building.as_deref());
-        cols.extend(h.lon.as_deref());
-        cols.extend(h.lat.as_deref());
-        let numbers: Vec<&str> = h.lon.iter().chain(&h.lat).map(String::as_str).collect();
-        let t = read_table_with(
-            Layer::Household.name(),
-            &path,
-            &cols,
-            &numbers,
-            &[],
-            h.encoding,
-        )?;
-        let crs = match &h.crs {
-            Some(c) => Crs::parse(c).map_err(|e| relocate(e, Layer::Household, &path))?,
-            None => Crs::lonlat(),
-        };
+        let t = read_household_table(h, &path, &[])?;
+        let crs = household_crs(h, &path)?;
         let located = h.lon.is_some();
         self.inputs.push(InputInfo {
             layer: Layer::Household,
@@ -45,6 +30,18 @@ impl Builder<'_> {
             crs_source: located.then_some(if h.crs.is_some() { "job" } else { "default" }),
             conversions: Vec::new(),
         });
+        self.household_rows(h, &t, &crs)
+    }
+
+    /// The household rows of a table read with [`read_household_table`]: ids cleaned, building
+    /// codes, coordinates parsed, checked and brought to lon/lat (in `crs` before), unreadable
+    /// rows reported. Rows are numbered by the table's source rows.
+    pub(crate) fn household_rows(
+        &mut self,
+        h: &crate::job::HouseholdLayer,
+        t: &Table,
+        crs: &Crs,
+    ) -> Result<HouseholdRows> {
         let n = t.frame.height();
         let ids = t.text_column(&h.id);
         let mut rows = HouseholdRows {
@@ -75,7 +72,7 @@ impl Builder<'_> {
             );
         }
         if let (Some(lon), Some(lat)) = (&h.lon, &h.lat) {
-            self.household_coords(&t, &mut rows, lon, lat, &crs)?;
+            self.household_coords(t, &mut rows, lon, lat, crs)?;
         }
         Ok(rows)
     }
@@ -209,6 +206,38 @@ impl Builder<'_> {
     }
 }
 
+/// The household layer's table at `path`: its id, building and coordinate columns (the
+/// coordinates as numbers where the file has them so), and `more` (required).
+pub(crate) fn read_household_table(
+    h: &crate::job::HouseholdLayer,
+    path: &std::path::Path,
+    more: &[&str],
+) -> Result<Table> {
+    let mut cols = vec![h.id.as_str()];
+    cols.extend(h.building.as_deref());
+    cols.extend(h.lon.as_deref());
+    cols.extend(h.lat.as_deref());
+    cols.extend(more);
+    let mut numbers: Vec<&str> = h.lon.iter().chain(&h.lat).map(String::as_str).collect();
+    numbers.extend(more);
+    read_table_with(
+        Layer::Household.name(),
+        path,
+        &cols,
+        &numbers,
+        &[],
+        h.encoding,
+    )
+}
+
+/// The CRS of the household layer's coordinates (lon/lat unless the job names one).
+pub(crate) fn household_crs(h: &crate::job::HouseholdLayer, path: &std::path::Path) -> Result<Crs> {
+    match &h.crs {
+        Some(c) => Crs::parse(c).map_err(|e| relocate(e, Layer::Household, path)),
+        None => Ok(Crs::lonlat()),
+    }
+}
+
 pub(crate) struct HouseholdRows {
     pub(crate) rows_read: usize,
     pub(crate) source: Vec<usize>,
@@ -223,6 +252,25 @@ impl HouseholdRows {
     /// Row `i`'s declared building code.
     pub(crate) fn building(&self, i: usize) -> Option<&str> {
         self.buildings.as_ref().and_then(|b| b[i].as_deref())
+    }
+
+    /// The box of the rows' coordinates (in lon/lat once checked), if any row has them.
+    pub(crate) fn extent(&self) -> Option<geo::Rect<f64>> {
+        let mut it = self.coords.iter().flatten();
+        let first = *it.next()?;
+        let (lo, hi) = it.fold((first, first), |(lo, hi), c| {
+            (
+                Coord {
+                    x: lo.x.min(c.x),
+                    y: lo.y.min(c.y),
+                },
+                Coord {
+                    x: hi.x.max(c.x),
+                    y: hi.y.max(c.y),
+                },
+            )
+        });
+        Some(geo::Rect::new(lo, hi))
     }
 
     /// Row `i`'s id.

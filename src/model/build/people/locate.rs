@@ -114,10 +114,26 @@ impl Builder<'_> {
     pub(crate) fn place_households(
         &mut self,
         model: &mut Model,
-        mut rows: HouseholdRows,
+        rows: HouseholdRows,
         finest: Option<(Layer, &PolygonIndex)>,
     ) {
-        self.reject_household_ids(&mut rows);
+        self.reads.insert(Layer::Household, rows.rows_read);
+        model.households = self.placed_households(model, rows, finest, None);
+    }
+
+    /// The households of `rows` that can be placed, in row order; the others are reported.
+    /// `firsts` gives, for each row, the first row with the same id when it repeats one (found
+    /// across every row of the layer, as [`HouseholdPlacer`](super::HouseholdPlacer) does);
+    /// `None` finds repeats among `rows`.
+    pub(crate) fn placed_households(
+        &mut self,
+        model: &Model,
+        mut rows: HouseholdRows,
+        finest: Option<(Layer, &PolygonIndex)>,
+        firsts: Option<&[Option<u32>]>,
+    ) -> Vec<Household> {
+        self.reject_missing_ids(&mut rows);
+        self.reject_repeated_ids(&mut rows, firsts);
         let search = self.job.options.building_search_m;
         let index = BuildingIndex::new(model, finest, search);
         self.lap("place households: ids, building index");
@@ -139,15 +155,12 @@ impl Builder<'_> {
                 source_index: rows.source[i],
             });
         }
-        drop(index);
-        model.households = out;
-        self.reads.insert(Layer::Household, rows.rows_read);
+        out
     }
 
-    /// Rejects rows without an id, then rows repeating an earlier row's id.
-    fn reject_household_ids(&mut self, rows: &mut HouseholdRows) {
-        let n = rows.ids.len();
-        for i in 0..n {
+    /// Rejects rows without an id.
+    pub(crate) fn reject_missing_ids(&mut self, rows: &mut HouseholdRows) {
+        for i in 0..rows.ids.len() {
             if !rows.rejected[i] && rows.ids[i].is_none() {
                 self.report.push(
                     Layer::Household,
@@ -160,20 +173,32 @@ impl Builder<'_> {
                 rows.rejected[i] = true;
             }
         }
-        let dup = duplicates(n, |i| {
-            (!rows.rejected[i])
-                .then(|| rows.id(i).map(Cow::Borrowed))
-                .flatten()
-        });
-        for (i, j) in dup {
-            let i = i as usize;
+    }
+
+    /// Rejects rows repeating an earlier row's id: given by `firsts`, else found in `rows`.
+    fn reject_repeated_ids(&mut self, rows: &mut HouseholdRows, firsts: Option<&[Option<u32>]>) {
+        let dup: Vec<(usize, usize)> = match firsts {
+            Some(f) => (0..rows.ids.len())
+                .filter(|&i| !rows.rejected[i])
+                .filter_map(|i| f[i].map(|j| (i, j as usize)))
+                .collect(),
+            None => duplicates(rows.ids.len(), |i| {
+                (!rows.rejected[i])
+                    .then(|| rows.id(i).map(Cow::Borrowed))
+                    .flatten()
+            })
+            .into_iter()
+            .map(|(i, j)| (i as usize, rows.source[j as usize]))
+            .collect(),
+        };
+        for (i, first) in dup {
             self.report.push(
                 Layer::Household,
                 Some(rows.source[i]),
                 rows.id(i),
                 IssueKind::DuplicateId,
                 Severity::Rejected,
-                format!("id already used by row {}", rows.source[j as usize]),
+                format!("id already used by row {first}"),
             );
             rows.rejected[i] = true;
         }

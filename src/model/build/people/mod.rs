@@ -3,10 +3,12 @@
 
 mod households;
 mod locate;
+mod partial;
 mod residents;
 mod restream;
 
 pub(crate) use households::HouseholdRows;
+pub use partial::{HouseholdPlacer, HouseholdsPartial, household_extent, resolve_working_crs};
 pub use residents::{PeopleSink, Placed};
 pub(crate) use residents::{Placer, RosterPart, stream_roster};
 pub use restream::restream;
