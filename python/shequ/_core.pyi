@@ -11,10 +11,15 @@ __all__ = [
     "build",
     "case_keys",
     "fold_cases",
+    "fold_households",
     "geoarrow_table",
+    "household_extent",
+    "household_keys",
     "run_with_cases",
+    "run_with_partials",
     "sample",
     "versions",
+    "with_working_crs",
     "write_parquet",
 ]
 
@@ -82,3 +87,15 @@ def fold_cases(job: Job, path: str | os.PathLike[str], rows: str, first: str) ->
 def run_with_cases(
     job: Job, out_dir: str | os.PathLike[str], partials: list[bytes]
 ) -> list[str]: ...
+def run_with_partials(
+    job: Job,
+    out_dir: str | os.PathLike[str],
+    households: list[bytes] | None = None,
+    cases: list[bytes] | None = None,
+) -> list[str]: ...
+def household_extent(
+    job: Job, path: str | os.PathLike[str]
+) -> list[float] | None: ...
+def with_working_crs(job: Job, households: list[float] | None = None) -> Job: ...
+def household_keys(job: Job, path: str | os.PathLike[str]) -> Table: ...
+def fold_households(job: Job, path: str | os.PathLike[str], rows: str, first: str) -> bytes: ...

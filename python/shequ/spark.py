@@ -1,24 +1,30 @@
-"""shequ on Apache Spark: a job whose cases are a Spark DataFrame, folded on the executors.
+"""shequ on Apache Spark: a job whose households and cases are Spark DataFrames, placed and
+folded on the executors.
 
 The small layers (polygons, buildings, facilities, rules) and the rosters named by the job's
-paths are read once per executor process into the frame the cases are placed against (the
-broadcast mode of ``docs/scale-out.md``). The cases, a DataFrame with the columns the job's
-``[layers.events]`` maps, are folded on the executors by the same native code as ``shequ
-run``: Arrow batches (``mapInArrow``) go to ``shequ._core``, which returns each partition's
-partial as bytes. Repeated case ids are found across partitions by Spark (the first row of
-each id's key), so they are reported as one machine reports them. The driver merges the
-partials and runs the finish and every output once: the files are ``shequ run``'s.
+paths are read once per executor process into the frame rows are placed against (the broadcast
+mode of ``docs/scale-out.md``). The households, a DataFrame with the columns the job's
+``[layers.households]`` maps, and the cases, one with ``[layers.events]``'s columns, are
+handled on the executors by the same native code as ``shequ run``: Arrow batches
+(``mapInArrow``) go to ``shequ._core``, which returns each partition's partial as bytes.
+Repeated ids are found across partitions by Spark (the first row of each id's key), so they
+are reported as one machine reports them. When the working CRS is ``auto``, the households'
+extent is gathered first, so every process places in the CRS one reading of the whole layer
+chooses. The driver merges the partials and runs the finish and every output once: the files
+are ``shequ run``'s.
 
 >>> # spark = SparkSession.builder.master("local[2]").getOrCreate()
->>> # shequ.spark.run(spark, "job.toml", "out", cases=spark.read.parquet("cases.parquet"))
+>>> # shequ.spark.run(spark, "job.toml", "out", cases=spark.read.parquet("cases.parquet"),
+>>> #                 households=spark.table("hh"))
 
-Rows are numbered in the DataFrame's order unless ``row_column`` names a column that holds
+Rows are numbered in each DataFrame's order unless ``row_column`` names a column that holds
 each row's 0-based number (a Hive table has no order of its own: give one for reproducible
 row numbers in the quality report).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import uuid
@@ -31,16 +37,30 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["first_rows", "numbered", "partials", "run"]
+__all__ = ["first_rows", "numbered", "partials", "resolved", "run", "save_tables"]
 
 ROW = "_shequ_row"
 FIRST = "_shequ_first"
 
+# Per layer: the native functions giving each row's id key and folding rows into a partial.
+_NATIVE = {
+    "events": ("case_keys", "fold_cases"),
+    "households": ("household_keys", "fold_households"),
+}
 
-def _job_text(job: Job | str | os.PathLike[str]) -> tuple[str, str]:
+
+def _native(job: Any) -> Any:
+    """The native job of a :class:`shequ.Job`, a path to a job file, or a native job."""
+    if isinstance(job, _core.Job):
+        return job
     if not isinstance(job, Job):
         job = Job.from_toml(job)
-    return job._core.to_json(), str(job.base_dir)
+    return job._core
+
+
+def _job_text(job: Any) -> tuple[str, str]:
+    native = _native(job)
+    return native.to_json(), str(native.base_dir)
 
 
 def _spooled(batch: "pa.RecordBatch", spool: str) -> str:
@@ -50,7 +70,9 @@ def _spooled(batch: "pa.RecordBatch", spool: str) -> str:
     return path
 
 
-def _keys(job_text: str, base: str) -> Any:
+def _keys(job_text: str, base: str, layer: str) -> Any:
+    native_keys = _NATIVE[layer][0]
+
     def keys(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
         import pyarrow as pa
 
@@ -60,7 +82,7 @@ def _keys(job_text: str, base: str) -> Any:
                 if b.num_rows == 0:
                     continue
                 path = _spooled(b, spool)
-                k = pa.table(_core.case_keys(job, path))
+                k = pa.table(getattr(_core, native_keys)(job, path))
                 os.remove(path)
                 yield pa.RecordBatch.from_arrays(
                     [b.column(ROW), k.column("_k1").combine_chunks(),
@@ -71,7 +93,9 @@ def _keys(job_text: str, base: str) -> Any:
     return keys
 
 
-def _fold(job_text: str, base: str, firsts: dict[int, int]) -> Any:
+def _fold(job_text: str, base: str, firsts: dict[int, int], layer: str) -> Any:
+    native_fold = _NATIVE[layer][1]
+
     def fold(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
         import pyarrow as pa
 
@@ -84,7 +108,7 @@ def _fold(job_text: str, base: str, firsts: dict[int, int]) -> Any:
                 rows = b.column(b.schema.get_field_index(ROW)).to_pylist()
                 first = pa.array([firsts.get(r) for r in rows], pa.int64())
                 path = _spooled(b.append_column(FIRST, first), spool)
-                partial = _core.fold_cases(job, path, ROW, FIRST)
+                partial = getattr(_core, native_fold)(job, path, ROW, FIRST)
                 os.remove(path)
                 yield pa.RecordBatch.from_pydict({"partial": [partial]}, schema=schema)
 
@@ -118,9 +142,11 @@ def numbered(cases: "DataFrame", row_column: str | None = None) -> "DataFrame":
     return mid.withColumn(ROW, start + local).drop("_shequ_mid")
 
 
-def first_rows(job: Job | str | os.PathLike[str], cases: "DataFrame") -> dict[int, int]:
-    """For numbered ``cases`` (see :func:`numbered`): each row that repeats an earlier row's
-    id (ids compared as shequ cleans them), with that first row. Spark finds them across
+def first_rows(job: Any, rows: "DataFrame", layer: str = "events") -> dict[int, int]:
+    """For numbered ``rows`` of ``layer`` (``"events"`` or ``"households"``; see
+    :func:`numbered`): each row that repeats an earlier row's id (ids compared as shequ
+    cleans them; households rejected for their coordinates before ids are compared have
+    none), with that first row. Spark finds them across
     partitions: each row's key comes from the native module, the first row of a key is its
     ``min``. Only repeats are collected, so the result is small."""
     from pyspark.sql import functions as F
@@ -128,7 +154,7 @@ def first_rows(job: Job | str | os.PathLike[str], cases: "DataFrame") -> dict[in
     text, base = _job_text(job)
     # Read once: the groups and the join below both use the keys.
     keys = (
-        cases.mapInArrow(_keys(text, base), f"{ROW} long, _k1 long, _k2 long")
+        rows.mapInArrow(_keys(text, base, layer), f"{ROW} long, _k1 long, _k2 long")
         .where(F.col("_k1").isNotNull())
         .persist()
     )
@@ -143,13 +169,51 @@ def first_rows(job: Job | str | os.PathLike[str], cases: "DataFrame") -> dict[in
     return found
 
 
-def partials(job: Job | str | os.PathLike[str], cases: "DataFrame") -> list[bytes]:
-    """The partials of every row of numbered ``cases`` (see :func:`numbered`), one per Arrow
-    batch, folded on the executors in the DataFrame's own partitions and collected."""
+def partials(job: Any, rows: "DataFrame", layer: str = "events") -> list[bytes]:
+    """The partials of every row of numbered ``rows`` of ``layer`` (``"events"`` or
+    ``"households"``; see :func:`numbered`), one per Arrow batch, folded on the executors in
+    the DataFrame's own partitions and collected. Households need the job's working CRS given
+    (see :func:`resolved`)."""
     text, base = _job_text(job)
-    firsts = first_rows(job, cases)
-    folded = cases.mapInArrow(_fold(text, base, firsts), "partial binary")
+    firsts = first_rows(job, rows, layer)
+    folded = rows.mapInArrow(_fold(text, base, firsts, layer), "partial binary")
     return [bytes(r.partial) for r in folded.collect()]
+
+
+def _extent(job_text: str, base: str) -> Any:
+    def extent(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+        import pyarrow as pa
+
+        job = _core.Job.from_json(job_text, base)
+        with tempfile.TemporaryDirectory(prefix="shequ-spark-") as spool:
+            for b in batches:
+                if b.num_rows == 0:
+                    continue
+                path = _spooled(b, spool)
+                box = _core.household_extent(job, path)
+                os.remove(path)
+                if box is not None:
+                    yield pa.RecordBatch.from_pylist(
+                        [dict(zip(("w", "s", "e", "n"), box))])
+
+    return extent
+
+
+def resolved(job: Any, households: "DataFrame | None" = None) -> Any:
+    """The native job with its working CRS given: ``auto`` resolved from the small layers and
+    the usable coordinates of ``households`` (gathered by the executors, the box merged by
+    Spark), as one reading of the whole layer resolves it; a given CRS is kept."""
+    from pyspark.sql import functions as F
+
+    native = _native(job)
+    box = None
+    auto = json.loads(native.to_json())["options"]["working_crs"] == "auto"
+    if households is not None and auto:
+        text, base = _job_text(native)
+        parts = households.mapInArrow(_extent(text, base), "w double, s double, e double, n double")
+        row = parts.agg(F.min("w"), F.min("s"), F.max("e"), F.max("n")).first()
+        box = None if row is None or row[0] is None else [float(v) for v in row]
+    return _core.with_working_crs(native, box)
 
 
 def run(
@@ -157,13 +221,139 @@ def run(
     job: Job | str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    cases: "DataFrame",
+    cases: "DataFrame | None" = None,
+    households: "DataFrame | None" = None,
     row_column: str | None = None,
 ) -> list[str]:
-    """Runs ``job`` into ``out`` with its cases from the DataFrame ``cases``: the same files as
-    ``shequ run`` on the same rows. Returns the files written, relative to ``out``."""
-    del spark  # the DataFrame carries its session; kept for the call's readability
-    if not isinstance(job, Job):
-        job = Job.from_toml(job)
-    rows = numbered(cases, row_column)
-    return _core.run_with_cases(job._core, Path(out), partials(job, rows))
+    """Runs ``job`` into ``out`` with its cases and households from the DataFrames given
+    (the others from the job's files): the same files as ``shequ run`` on the same rows.
+    ``row_column``, when given, names the column of each DataFrame that holds its rows'
+    numbers. Returns the files written, relative to ``out``."""
+    del spark  # the DataFrames carry their session; kept for the call's readability
+    native = resolved(job, households) if households is not None else _native(job)
+    placed = None
+    if households is not None:
+        placed = partials(native, numbered(households, row_column), "households")
+    folded = None
+    if cases is not None:
+        folded = partials(native, numbered(cases, row_column), "events")
+    return _core.run_with_partials(native, Path(out), placed, folded)
+
+
+def _table_name(rel: Path, prefix: str) -> str:
+    parts = list(rel.with_suffix("").parts) if rel.suffix == ".parquet" else list(rel.parts)
+    return prefix + "_".join("".join(c if c.isalnum() else "_" for c in p) for p in parts)
+
+
+def _tables_in(out: Path) -> list[tuple[str, Path]]:
+    """The Parquet tables of an output directory: files, and directories of Hive partitions
+    (children named ``key=value``), relative to ``out``."""
+    found = []
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out)
+        if any("=" in p for p in rel.parts):
+            continue
+        if path.is_file() and path.suffix == ".parquet":
+            found.append((str(rel), path))
+        elif path.is_dir() and any("=" in c.name for c in path.iterdir() if c.is_dir()):
+            found.append((str(rel), path))
+    return found
+
+
+def _geometry_columns(path: Path) -> dict[str, int | None]:
+    """Each GeoParquet geometry column of the table at ``path`` with its EPSG code (``None``
+    when its CRS has none)."""
+    import pyarrow.parquet as pq
+
+    files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
+    if not files:
+        return {}
+    meta = pq.read_schema(files[0]).metadata or {}
+    if b"geo" not in meta:
+        return {}
+    columns = json.loads(meta[b"geo"]).get("columns", {})
+    codes: dict[str, int | None] = {}
+    for name, col in columns.items():
+        crs = col.get("crs") or {}
+        ident = crs.get("id", crs) if isinstance(crs, dict) else {}
+        epsg = ident.get("authority") == "EPSG" and ident.get("code")
+        codes[name] = int(epsg) if epsg else None
+    return codes
+
+
+def _with_geometry(df: "DataFrame", column: str, epsg: int | None) -> "DataFrame":
+    """``df`` with its WKB ``column`` as Spark's GEOMETRY type in the column's CRS, where this
+    Spark has the type and the CRS; else unchanged (WKB, the CRS in the table's properties)."""
+    from pyspark.sql import functions as F
+
+    if epsg is None or not hasattr(F, "st_geomfromwkb"):
+        return df
+    try:
+        typed = df.withColumn(column, F.st_setsrid(F.st_geomfromwkb(column), F.lit(epsg)))
+        typed.schema  # Spark checks the CRS here
+        return typed
+    except Exception:  # noqa: BLE001 - Spark refuses CRSs it does not know (AnalysisException)
+        return df
+
+
+def save_tables(
+    spark: "SparkSession",
+    out: str | os.PathLike[str],
+    *,
+    database: str | None = None,
+    prefix: str = "",
+    mode: str = "overwrite",
+) -> dict[str, str]:
+    """Saves every Parquet output of a run in ``out`` as a Spark table (in ``database`` when
+    given), named by its path (``special_needs/grid.parquet`` is ``special_needs_grid``)
+    after ``prefix``; Hive-partitioned outputs keep their partitions. Geometry columns become
+    Spark's GEOMETRY type in their CRS where this Spark has the type and knows the CRS (Spark
+    4.1+: EPSG:4326); otherwise they stay WKB, with the CRS in the table property
+    ``shequ.crs``. Returns each table's name by output path."""
+    saved = {}
+    # Partition values are codes: "500103001" stays text, leading zeros and all.
+    inference = "spark.sql.sources.partitionColumnTypeInference.enabled"
+    before = spark.conf.get(inference) or "true"
+    spark.conf.set(inference, "false")
+    try:
+        for rel, path in _tables_in(Path(out)):
+            saved[rel] = _save_table(spark, rel, path, database, prefix, mode)
+    finally:
+        spark.conf.set(inference, before)
+    return saved
+
+
+def _partition_keys(path: Path) -> list[str]:
+    """The Hive partition keys of a table directory, outermost first."""
+    keys = []
+    while path.is_dir():
+        inner = sorted(c for c in path.iterdir() if c.is_dir() and "=" in c.name)
+        if not inner:
+            break
+        keys.append(inner[0].name.split("=", 1)[0])
+        path = inner[0]
+    return keys
+
+
+def _save_table(
+    spark: "SparkSession", rel: str, path: Path, database: str | None, prefix: str, mode: str
+) -> str:
+    """One output saved as a table (see :func:`save_tables`); its name."""
+    name = _table_name(Path(rel), prefix)
+    if database:
+        name = f"{database}.{name}"
+    df = spark.read.parquet(str(path))
+    geometry = _geometry_columns(path)
+    for column, epsg in geometry.items():
+        df = _with_geometry(df, column, epsg)
+    writer = df.write.mode(mode)
+    keys = _partition_keys(path)
+    if keys:
+        writer = writer.partitionBy(*keys)
+    writer.saveAsTable(name)
+    for column, epsg in geometry.items():
+        if epsg is None or dict(df.dtypes)[column] == "binary":
+            crs = f"EPSG:{epsg}" if epsg else "see the GeoParquet file's metadata"
+            prop = f"'shequ.crs.{column}' = '{crs}'"
+            spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({prop})")
+    return name

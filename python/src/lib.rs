@@ -26,6 +26,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use pyo3_arrow::input::AnyRecordBatch;
 use shequ::Layer;
 
+mod households;
 mod spark;
 mod state;
 use state::{State, build_labelled, policy_of};
@@ -615,5 +616,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spark::case_keys, m)?)?;
     m.add_function(wrap_pyfunction!(spark::fold_cases, m)?)?;
     m.add_function(wrap_pyfunction!(spark::run_with_cases, m)?)?;
+    m.add_function(wrap_pyfunction!(spark::run_with_partials, m)?)?;
+    m.add_function(wrap_pyfunction!(households::household_extent, m)?)?;
+    m.add_function(wrap_pyfunction!(households::with_working_crs, m)?)?;
+    m.add_function(wrap_pyfunction!(households::household_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(households::fold_households, m)?)?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use arrow_schema::{DataType, Field, Schema};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
+use shequ::HouseholdsPartial;
 use shequ::analytics::events::{CaseFolder, CasesPartial, RosterIds};
 
 use super::{Job, Table, detached, py_err};
@@ -66,6 +67,11 @@ fn folder(job: &shequ::Job) -> shequ::Result<&'static CaseFolder<'static>> {
 pub(crate) fn case_keys(py: Python<'_>, job: &Job, path: PathBuf) -> PyResult<Table> {
     let job = job.inner.clone();
     let keys = detached(py, move || folder(&job)?.keys(&path))?;
+    key_table(&keys)
+}
+
+/// Keys as two Int64 columns `_k1`, `_k2` (the key's two 64-bit halves; null without one).
+pub(crate) fn key_table(keys: &[Option<(u64, u64)>]) -> PyResult<Table> {
     let half = |f: fn(&(u64, u64)) -> u64| -> ArrayRef {
         Arc::new(Int64Array::from_iter(
             keys.iter().map(|k| k.as_ref().map(|k| f(k) as i64)),
@@ -111,15 +117,41 @@ pub(crate) fn run_with_cases(
     out_dir: PathBuf,
     partials: Vec<PyBackedBytes>,
 ) -> PyResult<Vec<String>> {
-    let partials = partials
-        .iter()
-        .map(|b| CasesPartial::from_bytes(b))
-        .collect::<shequ::Result<Vec<_>>>()
-        .map_err(|e| py_err(py, e))?;
+    run_with_partials(py, job, out_dir, None, Some(partials))
+}
+
+/// Runs `job` into `out_dir` as `shequ run` does, with the households and the cases from the
+/// bytes of every row's partial where given (else from the job's files). Returns the files
+/// written.
+#[pyfunction]
+#[pyo3(signature = (job, out_dir, households=None, cases=None))]
+pub(crate) fn run_with_partials(
+    py: Python<'_>,
+    job: &Job,
+    out_dir: PathBuf,
+    households: Option<Vec<PyBackedBytes>>,
+    cases: Option<Vec<PyBackedBytes>>,
+) -> PyResult<Vec<String>> {
+    let decode = |bytes: &[PyBackedBytes]| {
+        bytes
+            .iter()
+            .map(|b| CasesPartial::from_bytes(b))
+            .collect::<shequ::Result<Vec<_>>>()
+    };
+    let partials = shequ::run::Partials {
+        households: households
+            .map(|h| h.iter().map(|b| HouseholdsPartial::from_bytes(b)).collect())
+            .transpose()
+            .map_err(|e| py_err(py, e))?,
+        cases: cases
+            .map(|c| decode(&c))
+            .transpose()
+            .map_err(|e| py_err(py, e))?,
+    };
     let job = job.inner.clone();
     detached(py, move || {
         let (_, summary) =
-            shequ::run::run_with_cases(&job, &out_dir, &shequ::NoProgress, Some(partials))?;
+            shequ::run::run_with_partials(&job, &out_dir, &shequ::NoProgress, partials)?;
         Ok(summary.written.files)
     })
 }

@@ -24,7 +24,7 @@ SAMPLE = ROOT / "data-samples" / "sample-city"
 
 
 @pytest.fixture(scope="module")
-def spark():
+def spark(tmp_path_factory):
     # The executors run this interpreter, which holds the wheel.
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
@@ -35,6 +35,7 @@ def spark():
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("warehouse")))
         .getOrCreate()
     )
     yield session
@@ -93,20 +94,50 @@ def test_an_executor_builds_the_drivers_frame(spark, tmp_path):
     assert driver["households"]["read"] > 0
 
 
-def _cases_city(tmp_path):
-    """The sample city with its cases as a Parquet file of text columns (what a Hive table
-    of cases holds), and the job reading it."""
+def _as_parquet(d, *names):
+    """The sample city's CSV rosters `names` as Parquet files of text columns (what a Hive
+    table holds), the job reading them; their numbers of rows."""
     import pandas as pd
 
+    text = (d / "job.toml").read_text(encoding="utf-8")
+    rows = []
+    for name in names:
+        table = pd.read_csv(d / f"{name}.csv", dtype=str, keep_default_na=False)
+        table.to_parquet(d / f"{name}.parquet", index=False)
+        text = text.replace(f'path = "{name}.csv"', f'path = "{name}.parquet"')
+        assert f'path = "{name}.parquet"' in text
+        rows.append(len(table))
+    (d / "job.toml").write_text(text, encoding="utf-8")
+    return rows
+
+
+def _cases_city(tmp_path):
+    """The sample city with its cases as a Parquet file of text columns, and the job reading
+    it."""
     d = tmp_path / "city"
     shutil.copytree(SAMPLE, d)
-    cases = pd.read_csv(d / "events.csv", dtype=str, keep_default_na=False)
-    cases.to_parquet(d / "events.parquet", index=False)
-    text = (d / "job.toml").read_text(encoding="utf-8")
-    text = text.replace('path = "events.csv"', 'path = "events.parquet"')
-    assert 'path = "events.parquet"' in text
-    (d / "job.toml").write_text(text, encoding="utf-8")
-    return d, len(cases)
+    (n,) = _as_parquet(d, "events")
+    return d, n
+
+
+def _reference(d, out):
+    """`shequ run`'s Parquet outputs and manifest for the job in `d`."""
+    import subprocess
+
+    subprocess.run(
+        [os.environ.get("SHEQU_BIN", "shequ"), "run", str(d / "job.toml"), "--out", str(out)],
+        check=True, capture_output=True,
+    )
+    return _tables(out)
+
+
+def _assert_same(out, want, want_manifest, what):
+    got, manifest = _tables(out)
+    assert sorted(got) == sorted(want), what
+    for name, table in want.items():
+        assert got[name].equals(table), f"{what}: {name}"
+    for key in ("counts", "issues_by_kind", "events", "privacy"):
+        assert manifest[key] == want_manifest[key], f"{what}: {key}"
 
 
 def _tables(out):
@@ -123,19 +154,12 @@ def test_spark_runs_the_sample_cases_as_shequ_run_does(spark, tmp_path):
     """The sample city's cases as a Spark DataFrame, split one way, by street, seven random
     ways and skewed: every output table equals `shequ run`'s (values, suppression, quality),
     the planted duplicate case ids reported as one machine reports them."""
-    import subprocess
-
     from pyspark.sql import functions as F
 
     import shequ.spark
 
     d, n = _cases_city(tmp_path)
-    ref = tmp_path / "ref"
-    subprocess.run(
-        [os.environ.get("SHEQU_BIN", "shequ"), "run", str(d / "job.toml"), "--out", str(ref)],
-        check=True, capture_output=True,
-    )
-    want, want_manifest = _tables(ref)
+    want, want_manifest = _reference(d, tmp_path / "ref")
     assert any(k.startswith("events/") for k in want)
 
     cases = shequ.spark.numbered(spark.read.parquet(str(d / "events.parquet")))
@@ -151,12 +175,76 @@ def test_spark_runs_the_sample_cases_as_shequ_run_does(spark, tmp_path):
         files = shequ.spark.run(spark, d / "job.toml", out, cases=df,
                                 row_column=shequ.spark.ROW)
         assert "manifest.json" in files, what
-        got, manifest = _tables(out)
-        assert sorted(got) == sorted(want), what
-        for name, table in want.items():
-            assert got[name].equals(table), f"{what}: {name}"
-        for key in ("counts", "issues_by_kind", "events", "privacy"):
-            assert manifest[key] == want_manifest[key], f"{what}: {key}"
+        _assert_same(out, want, want_manifest, what)
+
+
+def _households_city(tmp_path):
+    """The sample city with its households and cases as Parquet files of text columns."""
+    d = tmp_path / "city"
+    shutil.copytree(SAMPLE, d)
+    return d, *_as_parquet(d, "households", "events")
+
+
+def test_spark_places_the_sample_households_as_shequ_run_does(spark, tmp_path):
+    """The sample's households as a DataFrame, split one way, by street (the building code's
+    street prefix), seven random ways and skewed, with the cases as a DataFrame too: the
+    working CRS is resolved over the whole layer, and every output table equals `shequ
+    run`'s (values, suppression, quality, the registers' and events' tables)."""
+    from pyspark.sql import functions as F
+
+    import shequ.spark
+
+    d, n, _ = _households_city(tmp_path)
+    want, want_manifest = _reference(d, tmp_path / "ref")
+    assert any(k.startswith("registers/") for k in want)
+    households = shequ.spark.numbered(spark.read.parquet(str(d / "households.parquet")))
+    cases = shequ.spark.numbered(spark.read.parquet(str(d / "events.parquet"))).repartition(3)
+    splits = {
+        "one partition": households.repartition(1),
+        "by street": households.repartition(
+            4, F.substring(F.col("building_code"), 1, 9)),
+        "seven random": households.repartition(7),
+        "skewed": households.repartition(7, (F.col(shequ.spark.ROW) < n - 40).cast("int")),
+    }
+    for what, df in splits.items():
+        out = tmp_path / what.replace(" ", "_")
+        shequ.spark.run(spark, d / "job.toml", out, households=df, cases=cases,
+                        row_column=shequ.spark.ROW)
+        _assert_same(out, want, want_manifest, what)
+
+
+def test_a_household_id_repeated_across_two_partitions_is_reported_as_on_one_machine(
+        spark, tmp_path):
+    """The sample's planted repeated household id (data rows 0 and 4007) with its two rows
+    in two partitions, numbered by shequ.spark: the second row is rejected as repeating the
+    first, exactly as `shequ run` reports it."""
+    import pyarrow.compute as pc
+
+    import shequ.spark
+
+    d, _, _ = _households_city(tmp_path)
+    want, _ = _reference(d, tmp_path / "ref")
+    rows = shequ.spark.numbered(spark.read.parquet(str(d / "households.parquet")))
+    split = rows.repartitionByRange(2, shequ.spark.ROW)
+    where = {
+        r[shequ.spark.ROW]: r.p
+        for r in split.selectExpr(shequ.spark.ROW, "spark_partition_id() as p")
+        .where(f"{shequ.spark.ROW} in (0, 4007)").collect()
+    }
+    assert where[0] != where[4007]
+    job = shequ.spark.resolved(d / "job.toml", split)
+    assert shequ.spark.first_rows(job, split, "households") == {4007: 0}
+    out = tmp_path / "spark"
+    shequ.spark.run(spark, d / "job.toml", out, households=split, row_column=shequ.spark.ROW)
+
+    def repeats(q):
+        q = q.filter(pc.and_(pc.equal(q["layer"], "households"),
+                             pc.equal(q["kind"], "duplicate_id")))
+        return q.select(["index", "id", "severity", "detail"]).to_pylist()
+
+    got = repeats(pq.read_table(out / "quality.parquet"))
+    assert got == repeats(want["quality.parquet"])
+    assert [(r["index"], r["detail"]) for r in got] == [(4007, "id already used by row 0")]
 
 
 def test_a_case_id_repeated_across_two_partitions_is_reported_as_on_one_machine(spark, tmp_path):
@@ -185,3 +273,50 @@ def test_a_case_id_repeated_across_two_partitions_is_reported_as_on_one_machine(
     dup = q.filter(pc.and_(pc.equal(q["layer"], "events"), pc.equal(q["kind"], "duplicate_id")))
     assert dup["index"].to_pylist() == [5834]
     assert dup["detail"].to_pylist() == ["the id repeats row 10"]
+
+
+def test_outputs_are_saved_as_spark_tables_with_geometry(spark, tmp_path, monkeypatch):
+    """A grid worker's run with Hive-partitioned rosters, saved as Spark tables: every output
+    is a table with its rows; geometry in EPSG:4326 is Spark's GEOMETRY type and holds the
+    file's WKB; the partitioned roster keeps its partitions and its codes as text."""
+    import pyarrow.dataset as ds
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import GeometryType
+
+    import shequ.spark
+
+    d = tmp_path / "city"
+    shutil.copytree(SAMPLE, d)
+    job = d / "job-grid-worker.toml"
+    text = job.read_text(encoding="utf-8").replace("[output]\nmap = true",
+                                                   "[output]\npartitioned = true")
+    assert "partitioned = true" in text
+    job.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("SHEQU_SECRET", "a test secret, not for production")
+    out = tmp_path / "out"
+    import subprocess
+
+    subprocess.run([os.environ.get("SHEQU_BIN", "shequ"), "run", str(job), "--out", str(out)],
+                   check=True, capture_output=True)
+    saved = shequ.spark.save_tables(spark, out, prefix="gw_")
+    partitioned = [rel for rel, path in shequ.spark._tables_in(out) if path.is_dir()]
+    assert partitioned, "the job writes Hive-partitioned rosters"
+    assert saved["grids.parquet"] == "gw_grids"
+    for rel, name in saved.items():
+        path = out / rel
+        want = ds.dataset(path, format="parquet", partitioning="hive").count_rows()
+        assert spark.table(name).count() == want, rel
+    grids = spark.table("gw_grids")
+    assert isinstance(grids.schema["geometry"].dataType, GeometryType)
+    wkb = {r.grid_id: bytes(r.wkb) for r in
+           grids.select("grid_id", F.st_asbinary("geometry").alias("wkb")).collect()}
+    file = pq.read_table(out / "grids.parquet")
+    assert wkb == dict(zip(file["grid_id"].to_pylist(), file["geometry"].to_pylist()))
+    rel = partitioned[0]
+    keys = shequ.spark._partition_keys(out / rel)
+    table = spark.table(saved[rel])
+    for k in keys:
+        assert dict(table.dtypes)[k] == "string"
+    parts = {tuple(r) for r in spark.sql(f"SHOW PARTITIONS {saved[rel]}").collect()}
+    on_disk = {p.relative_to(out / rel).as_posix() for p in (out / rel).glob("/".join(["*"] * len(keys)))}
+    assert {p[0] for p in parts} == on_disk

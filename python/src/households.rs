@@ -1,0 +1,89 @@
+//! The native side of `shequ.spark` for households: the working CRS resolved over the whole
+//! layer, and what executors call on their rows (ids' keys, households placed into partials)
+//! against a frame built once per process.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use shequ::HouseholdPlacer;
+
+use super::spark::key_table;
+use super::{Job, Table, detached, py_err};
+
+/// The placer of each job in this process, built on first use and kept for the process' life
+/// (an executor's Python worker places many partitions of one job).
+static PLACERS: Mutex<Option<HashMap<String, &'static HouseholdPlacer>>> = Mutex::new(None);
+
+/// The household placer of `job`, built once per process (the frame from the job's paths).
+fn placer(job: &shequ::Job) -> shequ::Result<&'static HouseholdPlacer> {
+    let key = format!(
+        "{}|{}",
+        job.base_dir.display(),
+        serde_json::to_string(job).expect("a job serialises")
+    );
+    let mut placers = PLACERS.lock().unwrap_or_else(|p| p.into_inner());
+    let placers = placers.get_or_insert_with(HashMap::new);
+    if let Some(p) = placers.get(&key) {
+        return Ok(p);
+    }
+    let p: &'static HouseholdPlacer = Box::leak(Box::new(HouseholdPlacer::new(job)?));
+    placers.insert(key, p);
+    Ok(p)
+}
+
+/// The lon/lat box `[west, south, east, north]` of the usable household coordinates in `path`
+/// (a file with the job's household columns), or `None`.
+#[pyfunction]
+pub(crate) fn household_extent(
+    py: Python<'_>,
+    job: &Job,
+    path: PathBuf,
+) -> PyResult<Option<[f64; 4]>> {
+    let job = job.inner.clone();
+    detached(py, move || shequ::household_extent(&job, &path))
+}
+
+/// `job` with its working CRS given: `auto` resolved from the small layers and `households`
+/// (the union of every part's [`household_extent`]), as one reading of the whole layer does.
+#[pyfunction]
+#[pyo3(signature = (job, households=None))]
+pub(crate) fn with_working_crs(
+    py: Python<'_>,
+    job: &Job,
+    households: Option<[f64; 4]>,
+) -> PyResult<Job> {
+    let mut inner = job.inner.clone();
+    let crs = shequ::resolve_working_crs(&inner, households).map_err(|e| py_err(py, e))?;
+    inner.options.working_crs = shequ::crs::WorkingCrs::Given(crs);
+    Ok(Job { inner })
+}
+
+/// Each data row's id key in `path` (a file with the job's household columns), in row order,
+/// as two Int64 columns `_k1`, `_k2` (null for rows without an id or rejected before ids are
+/// compared).
+#[pyfunction]
+pub(crate) fn household_keys(py: Python<'_>, job: &Job, path: PathBuf) -> PyResult<Table> {
+    let job = job.inner.clone();
+    let keys = detached(py, move || placer(&job)?.keys(&path))?;
+    key_table(&keys)
+}
+
+/// The households of `path` placed into a partial (bytes): column `rows` holds each row's data
+/// row in the whole layer, column `first` the first row with the same id when it repeats one.
+#[pyfunction]
+pub(crate) fn fold_households(
+    py: Python<'_>,
+    job: &Job,
+    path: PathBuf,
+    rows: String,
+    first: String,
+) -> PyResult<Py<PyBytes>> {
+    let job = job.inner.clone();
+    let bytes = detached(py, move || {
+        Ok(placer(&job)?.fold(&path, &rows, &first)?.to_bytes())
+    })?;
+    Ok(PyBytes::new(py, &bytes).unbind())
+}
