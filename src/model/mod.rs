@@ -137,7 +137,9 @@ pub struct Resident {
 }
 
 /// A resident's sex (性别).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Sex {
     /// 男.
     Male,

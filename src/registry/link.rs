@@ -30,7 +30,7 @@ pub struct RosterKeys {
 
 /// A register row's link state: residents that fit, the first of them, and whether its name
 /// differs from the register's.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct Hits {
     count: u32,
     resident: u32,
@@ -206,6 +206,38 @@ impl PeopleSink for Linker {
         Ok(())
     }
 
+    /// The register rows some residents hit: (row, hits) where any did.
+    fn take_part(&mut self) -> Result<Vec<u8>> {
+        let hit: Vec<(u32, Hits)> = self
+            .hits
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, h)| h.count > 0)
+            .map(|(g, h)| (g as u32, std::mem::take(h)))
+            .collect();
+        Ok(crate::model::build::part_bytes(&hit))
+    }
+
+    /// Counts add up; a row's first resident is the one placed first, as in one reading.
+    fn absorb_part(&mut self, part: &[u8], residents: &[u32], _total: usize) -> Result<()> {
+        let hit: Vec<(u32, Hits)> = crate::model::build::from_part(part, "register links")?;
+        for (g, h) in hit {
+            let resident = crate::model::build::renumber(residents, h.resident)?;
+            let mine = self.hits.get_mut(g as usize).ok_or_else(|| {
+                Error::data(
+                    Location::layer("registers"),
+                    format!("a part of register links names row {g}, beyond the registers"),
+                )
+            })?;
+            if mine.count == 0 || resident < mine.resident {
+                mine.resident = resident;
+                mine.name_differs = h.name_differs;
+            }
+            mine.count = mine.count.saturating_add(h.count);
+        }
+        Ok(())
+    }
+
     fn chunk(&mut self, model: &Model, table: &Table, placed: &[Placed]) -> Result<()> {
         if self.community.is_empty() && !self.hits.is_empty() {
             self.resolve_communities(model);
@@ -306,7 +338,11 @@ impl Linker {
     }
 
     /// Decides every row's outcome and conflicts.
-    pub fn finish(self, model: &Model) -> Links {
+    pub fn finish(mut self, model: &Model) -> Links {
+        // (Parts absorbed from other processes bring hits, not chunks.)
+        if self.community.is_empty() && !self.hits.is_empty() {
+            self.resolve_communities(model);
+        }
         let mut links = Links {
             summaries: Vec::with_capacity(self.registers.len()),
             findings: Vec::new(),

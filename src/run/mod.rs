@@ -8,12 +8,11 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::analytics::coverage::HomeDetail;
-use crate::analytics::special_needs::SpecialNeedsPass;
 use crate::analytics::{Coverage, SpecialNeeds};
 use crate::crs::Crs;
 use crate::error::{Error, Result};
 use crate::job::Job;
-use crate::model::build::{Build, PeopleSink, build_with_people, build_with_progress};
+use crate::model::build::{Build, build_with_progress};
 use crate::model::level::Layer;
 use crate::model::quality::{IssueKind, LayerCount, QualityIssue, Severity};
 use crate::output::{Out, Written, manifest_path, write_model_to};
@@ -22,9 +21,11 @@ use crate::progress::Progress;
 
 mod events;
 mod manifest;
+mod people;
 mod registry;
 
 pub use events::{cases_frame, events_stage, needs_roster_ids};
+pub use people::{Partials, People, PeopleSinks, ResidentsStage, people_stage, people_stage_with};
 pub use registry::{RegistrySummary, write_registry};
 
 /// What a run did, for printing and for tests.
@@ -256,16 +257,6 @@ pub fn run_with_cases(
     run_with_partials(job, out, progress, partials)
 }
 
-/// The rows of the rosters folded elsewhere (by Spark's executors), given to a run instead of
-/// read from the job's files; `None` reads the layer's file.
-#[derive(Debug, Default)]
-pub struct Partials {
-    /// The households, placed by [`HouseholdPlacer::fold`](crate::HouseholdPlacer::fold).
-    pub households: Option<Vec<crate::HouseholdsPartial>>,
-    /// The cases, folded by [`CaseFolder::fold`](crate::analytics::events::CaseFolder::fold).
-    pub cases: Option<Vec<crate::analytics::events::CasesPartial>>,
-}
-
 /// [`run`], with the households and the cases given as [`Partials`].
 ///
 /// # Examples
@@ -295,106 +286,6 @@ pub fn run_with_partials(
     analysis.events = events;
     let summary = write_outputs(job, &mut build, analysis, out, progress, started, t0)?;
     Ok((build, summary))
-}
-
-/// What the people stage made: the build and the analyses of people, finished.
-#[derive(Debug)]
-pub struct People {
-    /// The build.
-    pub build: Build,
-    /// Special-needs labels and counts, when the job has `[special_needs]`.
-    pub special: Option<SpecialNeeds>,
-    /// The registers linked, when the job has `[[registers]]`.
-    pub links: Option<crate::registry::Links>,
-    /// Cases and visits, when the job has `[layers.events]` or `[layers.visits]`.
-    pub events: Option<crate::analytics::events::Events>,
-}
-
-/// The people stage of a run: the build, with the analyses of people as its sinks (the
-/// special-needs pass, the register linker, the roster's ids for cases and visits: the roster
-/// is read once, a chunk at a time), their finish on the merged state, then the cases and
-/// visits read against the frame.
-///
-/// # Errors
-/// As [`build`](crate::build), [`SpecialNeedsPass::new`],
-/// [`read_registers`](crate::registry::read_registers) and
-/// [`read_events`](crate::analytics::events::read_events).
-pub fn people_stage(job: &Job, policy: &Policy, progress: &dyn Progress) -> Result<People> {
-    people_stage_with(job, policy, progress, Partials::default())
-}
-
-/// [`people_stage`], with the households and cases given as [`Partials`].
-///
-/// # Errors
-/// As [`people_stage`].
-pub fn people_stage_with(
-    job: &Job,
-    policy: &Policy,
-    progress: &dyn Progress,
-    partials: Partials,
-) -> Result<People> {
-    let mut pass = match &job.special_needs {
-        Some(o) => Some(SpecialNeedsPass::new(
-            job,
-            o,
-            include_restricted(o, policy),
-        )?),
-        None => None,
-    };
-    // Registers are read before the roster streams: its chunks are linked to them.
-    let mut linker = match job.registers.is_empty() {
-        true => None,
-        false => Some(crate::registry::Linker::new(
-            crate::registry::read_registers(job)?,
-            crate::registry::RosterKeys::of(job),
-        )),
-    };
-    let mut sinks: Vec<&mut dyn PeopleSink> = Vec::new();
-    if let Some(p) = pass.as_mut() {
-        sinks.push(p);
-    }
-    if let Some(l) = linker.as_mut() {
-        sinks.push(l);
-    }
-    let mut roster_ids =
-        events::needs_roster_ids(job).then(|| crate::analytics::events::RosterIds::new(job));
-    if let Some(r) = roster_ids.as_mut() {
-        sinks.push(r);
-    }
-    let mut build = match partials.households {
-        Some(h) => crate::build_with_households(job, progress, &mut sinks, h)?,
-        None => build_with_people(job, progress, &mut sinks)?,
-    };
-    // The manifest's input hashes, computed while the analyses run.
-    crate::output::prehash_files(build.inputs.iter().map(|i| i.path.clone()).collect());
-    let mut links = linker.map(|l| l.finish(&build.model));
-    let special = match pass {
-        Some(mut p) => {
-            let t = Instant::now();
-            if let Some(links) = links.as_mut() {
-                p.apply_registers(links);
-            }
-            let sn = p.finish(&build.model)?;
-            record(&mut build, "special-needs labels", t, &sn.issues);
-            Some(sn)
-        }
-        None => None,
-    };
-    let events = events::events_stage(
-        job,
-        &mut build,
-        special.as_ref(),
-        roster_ids,
-        policy,
-        progress,
-        partials.cases,
-    )?;
-    Ok(People {
-        build,
-        special,
-        links,
-        events,
-    })
 }
 
 /// The job's privacy policy; a job without a `[privacy]` section is an error (there is no
@@ -481,7 +372,7 @@ pub fn analyse(job: &Job, build: &mut Build, policy: Policy) -> Result<Analysis>
     analyse_with(job, build, policy, special)
 }
 
-/// [`analyse`], with the special-needs labels already made (by a [`SpecialNeedsPass`] that was
+/// [`analyse`], with the special-needs labels already made (by a [`SpecialNeedsPass`](crate::analytics::special_needs::SpecialNeedsPass) that was
 /// a sink of the build, so the roster was read once); their issues are added to the build's
 /// report here.
 ///

@@ -15,6 +15,7 @@ mod households;
 mod io;
 mod privacy;
 mod registers;
+mod residents;
 mod sample_city;
 mod sensitivity;
 mod special_needs;

@@ -90,6 +90,21 @@ impl PeopleSink for RosterIds {
         Ok(())
     }
 
+    fn take_part(&mut self) -> Result<Vec<u8>> {
+        Ok(crate::model::build::part_bytes(&std::mem::take(
+            &mut self.ids,
+        )))
+    }
+
+    fn absorb_part(&mut self, part: &[u8], residents: &[u32], _total: usize) -> Result<()> {
+        let ids: Vec<(u128, u32)> = crate::model::build::from_part(part, "the roster's ids")?;
+        for (key, r) in ids {
+            let r = crate::model::build::renumber(residents, r)?;
+            self.ids.push((key, r));
+        }
+        Ok(())
+    }
+
     fn chunk(&mut self, _model: &Model, table: &Table, placed: &[Placed]) -> Result<()> {
         let ids = table.text_column(&self.column);
         let this = &*self;

@@ -22,7 +22,7 @@ use crate::model::quality::{IssueKind, QualityIssue, Severity};
 pub const MAX_CATEGORIES: usize = 64;
 
 /// Per resident, in [`Model::residents`] order: what the counts are made from.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct People {
     /// Age in years at the reference date (`NO_AGE` if unknown).
     pub(super) ages: Vec<u16>,
@@ -289,6 +289,40 @@ impl PeopleSink for SpecialNeedsPass {
             )),
             None => Ok(()),
         }
+    }
+
+    fn take_part(&mut self) -> Result<Vec<u8>> {
+        let part = (
+            std::mem::take(&mut self.people),
+            std::mem::take(&mut self.issues),
+        );
+        Ok(crate::model::build::part_bytes(&part))
+    }
+
+    fn absorb_part(&mut self, part: &[u8], residents: &[u32], total: usize) -> Result<()> {
+        use crate::model::build::scatter;
+        let (people, issues): (People, Vec<QualityIssue>) =
+            crate::model::build::from_part(part, "special-needs labels")?;
+        scatter(&mut self.people.ages, people.ages, residents, total, NO_AGE)?;
+        scatter(&mut self.people.cats, people.cats, residents, total, 0)?;
+        scatter(
+            &mut self.people.types,
+            people.types,
+            residents,
+            total,
+            NO_DETAIL,
+        )?;
+        scatter(
+            &mut self.people.grades,
+            people.grades,
+            residents,
+            total,
+            NO_DETAIL,
+        )?;
+        self.issues.extend(issues);
+        // As one reading gives them: in row order.
+        self.issues.sort_by_key(|i| i.index);
+        Ok(())
     }
 
     fn chunk(&mut self, _model: &Model, t: &Table, placed: &[Placed]) -> Result<()> {

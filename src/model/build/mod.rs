@@ -24,10 +24,11 @@ use crate::progress::{NoProgress, Progress};
 pub(crate) use frame::coord_issue;
 use frame::{Staged, derive_by_dissolve, model_units, store_units};
 pub use people::{
-    HouseholdPlacer, HouseholdsPartial, PeopleSink, Placed, household_extent, resolve_working_crs,
-    restream,
+    HouseholdPlacer, HouseholdsPartial, PeopleSink, Placed, ResidentFolder, ResidentsPartial,
+    household_extent, resolve_working_crs, restream,
 };
 use people::{HouseholdRows, Placer, RosterPart, stream_roster};
+pub(crate) use people::{from_part, part_bytes, renumber, scatter};
 use std::sync::mpsc::Receiver;
 
 /// What a build read and how long each step took, for the run manifest.
@@ -137,7 +138,7 @@ pub fn build_with_people(
     progress: &dyn Progress,
     sinks: &mut [&mut dyn PeopleSink],
 ) -> Result<Build> {
-    build_from(job, progress, sinks, None)
+    build_from(job, progress, sinks, None, None)
 }
 
 /// [`build_with_people`], with the households given as the partials of every row of the layer
@@ -156,21 +157,44 @@ pub fn build_with_households(
     sinks: &mut [&mut dyn PeopleSink],
     households: Vec<HouseholdsPartial>,
 ) -> Result<Build> {
-    if job.options.working_crs.given().is_none() {
+    build_with_partials(job, progress, sinks, Some(households), None)
+}
+
+/// [`build_with_people`], with the households and the residents given as the partials of
+/// every row where given (`None` reads the layer's file). The residents' partials come from
+/// [`ResidentFolder::fold`] with the same sinks, in the same order, as `sinks`: each sink
+/// absorbs its parts instead of reading chunks.
+///
+/// # Examples
+/// See [`ResidentsStage`](crate::run::ResidentsStage) and [`HouseholdPlacer`].
+///
+/// # Errors
+/// [`Error::Job`] for households given while the working CRS is `auto` (they were placed in a
+/// given one: see [`resolve_working_crs`]); [`Error::Data`] for partials that do not fit
+/// the households or the sinks; as [`build_with_people`].
+pub fn build_with_partials(
+    job: &Job,
+    progress: &dyn Progress,
+    sinks: &mut [&mut dyn PeopleSink],
+    households: Option<Vec<HouseholdsPartial>>,
+    residents: Option<Vec<ResidentsPartial>>,
+) -> Result<Build> {
+    if households.is_some() && job.options.working_crs.given().is_none() {
         return Err(job.error(
             "households given as partials need the working CRS they were placed in \
              (resolve_working_crs), not \"auto\"",
         ));
     }
-    build_from(job, progress, sinks, Some(households))
+    build_from(job, progress, sinks, households, residents)
 }
 
-/// The build, with the households read (`None`) or given.
+/// The build, with the households and residents read (`None`) or given.
 fn build_from(
     job: &Job,
     progress: &dyn Progress,
     sinks: &mut [&mut dyn PeopleSink],
     given: Option<Vec<HouseholdsPartial>>,
+    given_residents: Option<Vec<ResidentsPartial>>,
 ) -> Result<Build> {
     let extra: Vec<String> = sinks.iter().flat_map(|s| s.columns()).collect();
     // Two pieces of work that need nothing from the spatial layers start at once on their own
@@ -183,7 +207,7 @@ fn build_from(
     //    milliseconds; the build's own transformer then starts from the pipeline found).
     std::thread::scope(|scope| {
         let roster = match (&job.layers.households, &job.layers.residents) {
-            (Some(_), Some(r)) => {
+            (Some(_), Some(r)) if given_residents.is_none() => {
                 let (tx, rx) = std::sync::mpsc::sync_channel(6);
                 let extra = &extra;
                 scope.spawn(move || stream_roster(job, r, extra, &tx));
@@ -200,6 +224,7 @@ fn build_from(
         let mut builder = Builder::new(job, progress);
         builder.roster = roster;
         builder.given = given;
+        builder.given_residents = given_residents;
         builder.warm = warm.map(|h| {
             Box::new(move || {
                 if let Err(p) = h.join() {
@@ -227,6 +252,8 @@ struct Builder<'a> {
     warm: Option<Box<dyn FnOnce() + 'a>>,
     /// The households, placed elsewhere (instead of the layer's file).
     given: Option<Vec<HouseholdsPartial>>,
+    /// The residents, placed elsewhere (instead of the roster's file).
+    given_residents: Option<Vec<ResidentsPartial>>,
 }
 
 impl<'a> Builder<'a> {
@@ -243,6 +270,7 @@ impl<'a> Builder<'a> {
             roster: None,
             warm: None,
             given: None,
+            given_residents: None,
         }
     }
 
@@ -503,6 +531,9 @@ impl<'a> Builder<'a> {
         let Some(r) = &self.job.layers.residents else {
             return Ok(());
         };
+        if let Some(parts) = self.given_residents.take() {
+            return self.merge_residents(model, &parts, sinks);
+        }
         let rx = self.roster.take().ok_or_else(|| Error::Internal {
             at: Location::layer(Layer::Resident.name()),
             message: "the roster is not being read".into(),
@@ -522,7 +553,7 @@ impl<'a> Builder<'a> {
                     let Some(placer) = placer.as_mut() else {
                         continue;
                     };
-                    let placed = self.place_chunk(placer, &model.households, &t);
+                    let placed = self.place_chunk(placer, &model.households, &t, None);
                     for s in sinks.iter_mut() {
                         s.chunk(model, &t, &placed)?;
                     }
@@ -549,6 +580,25 @@ impl<'a> Builder<'a> {
         });
         self.reads.insert(Layer::Resident, rows_read);
         self.lap("read and place residents");
+        Ok(())
+    }
+
+    /// The residents placed elsewhere, merged in row order; each sink absorbs its parts.
+    fn merge_residents(
+        &mut self,
+        model: &mut Model,
+        parts: &[ResidentsPartial],
+        sinks: &mut [&mut dyn PeopleSink],
+    ) -> Result<()> {
+        let m = people::merge(parts, model.households.len())?;
+        for (h, c) in model.households.iter_mut().zip(&m.members) {
+            h.residents = *c;
+        }
+        people::absorb(parts, &m.renumbered, m.residents.len(), sinks)?;
+        model.residents = m.residents;
+        self.report.extend(m.issues);
+        self.reads.insert(Layer::Resident, m.rows);
+        self.lap("merge residents");
         Ok(())
     }
 

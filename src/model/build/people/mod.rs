@@ -6,9 +6,12 @@ mod locate;
 mod partial;
 mod residents;
 mod restream;
+mod travel;
 
 pub(crate) use households::HouseholdRows;
 pub use partial::{HouseholdPlacer, HouseholdsPartial, household_extent, resolve_working_crs};
 pub use residents::{PeopleSink, Placed};
 pub(crate) use residents::{Placer, RosterPart, stream_roster};
 pub use restream::restream;
+pub use travel::{ResidentFolder, ResidentsPartial};
+pub(crate) use travel::{absorb, from_part, merge, part_bytes, renumber, scatter};

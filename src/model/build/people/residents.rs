@@ -34,6 +34,35 @@ pub trait PeopleSink {
     /// # Errors
     /// The sink's own (a value it cannot read).
     fn chunk(&mut self, model: &Model, table: &Table, placed: &[Placed]) -> Result<()>;
+
+    /// The state gathered from the chunks so far, as bytes, for another process to
+    /// [`absorb_part`](Self::absorb_part) (residents numbered as this process placed them);
+    /// the sink is left empty. Sinks that cannot travel say so (the default).
+    ///
+    /// # Errors
+    /// [`Error::Internal`](crate::Error::Internal) for a sink that cannot travel.
+    fn take_part(&mut self) -> Result<Vec<u8>> {
+        Err(cannot_travel())
+    }
+
+    /// Adds a part taken elsewhere: its resident `i` is resident `residents[i]` here, of
+    /// `total` residents in all. Parts may come in any order; the result is that of one
+    /// reading of every row.
+    ///
+    /// # Errors
+    /// [`Error::Data`](crate::Error::Data) for bytes that are not this sink's part;
+    /// [`Error::Internal`](crate::Error::Internal) for a sink that cannot travel.
+    fn absorb_part(&mut self, part: &[u8], residents: &[u32], total: usize) -> Result<()> {
+        let _ = (part, residents, total);
+        Err(cannot_travel())
+    }
+}
+
+fn cannot_travel() -> crate::Error {
+    crate::Error::Internal {
+        at: crate::Location::layer(Layer::Resident.name()),
+        message: "this analysis of people cannot run on other processes".into(),
+    }
 }
 
 /// A resident placed from a roster chunk.
@@ -136,11 +165,16 @@ impl Builder<'_> {
     /// Joins every row of a roster chunk to its household; rows without an id, repeating an
     /// earlier row's id (in this chunk or an earlier one), or whose household is unknown or
     /// unplaced are reported. Returns the residents placed, in row order.
+    ///
+    /// `given` is each row's first row with the same id, when the rows were numbered across
+    /// every part of the roster (see [`ResidentFolder`](super::ResidentFolder)); `None` finds
+    /// repeats among the rows this placer has seen.
     pub(crate) fn place_chunk(
         &mut self,
         placer: &mut Placer<'_>,
         households: &[Household],
         t: &Table,
+        given: Option<&[Option<u32>]>,
     ) -> Vec<Placed> {
         let cfg = self
             .job
@@ -166,7 +200,10 @@ impl Builder<'_> {
             sex_column: cfg.sex.as_deref().unwrap_or_default(),
         };
         let found = placer.lookup.rows(&hh);
-        let firsts = placer.first_rows(&ids, t);
+        let firsts = match given {
+            Some(f) => f.to_vec(),
+            None => placer.first_rows(&ids, t),
+        };
         let sexes: Vec<SexFound> = (0..found.len())
             .into_par_iter()
             .with_min_len(4096)

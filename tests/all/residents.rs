@@ -1,0 +1,171 @@
+//! Residents placed apart (as Spark's executors place them), their analyses' parts absorbed
+//! on one process: the model, the quality report and every table (special needs, registers,
+//! visits) of one reading of the whole roster, however the rows are split; a repeated id in
+//! two parts reported as one reading reports it; partials that do not fit are located errors.
+
+use std::path::{Path, PathBuf};
+
+use rand::seq::SliceRandom;
+use shequ::analytics::events::first_rows;
+use shequ::run::{Partials, ResidentsStage};
+use shequ::{IssueKind, Job, Layer, ResidentsPartial};
+
+use super::events::tables_with;
+
+/// The sample city with its roster in UTF-8 (the parts are written as text lines).
+fn city(dir: &Path) -> (Job, PathBuf) {
+    shequ::sample::write_sample(dir, &shequ::sample::SampleConfig::default()).unwrap();
+    let mut job = Job::from_toml(dir.join("job.toml")).unwrap();
+    let r = job.layers.residents.as_mut().unwrap();
+    let file = dir.join(&r.path);
+    let bytes = std::fs::read(&file).unwrap();
+    let (text, _, bad) = encoding_rs::GB18030.decode(&bytes);
+    assert!(!bad);
+    std::fs::write(&file, text.as_bytes()).unwrap();
+    r.encoding = shequ::io::table::Encoding::Utf8;
+    (job, file)
+}
+
+/// The partials of `parts` (row indices of the roster, each part a file of its own with the
+/// rows' numbers and first rows) folded by one stage, passed through bytes.
+fn partials(
+    stage: &ResidentsStage,
+    file: &Path,
+    dir: &Path,
+    parts: &[Vec<usize>],
+) -> Vec<ResidentsPartial> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let first = first_rows(&stage.keys(file).unwrap());
+    assert_eq!(first.len(), rows.len());
+    parts
+        .iter()
+        .enumerate()
+        .map(|(k, part)| {
+            let path = dir.join(format!("residents{k}.csv"));
+            let mut out = format!("{header},_row,_first\n");
+            for &r in part {
+                let f = first[r].map(|f| f.to_string()).unwrap_or_default();
+                out.push_str(&format!("{},{r},{f}\n", rows[r]));
+            }
+            std::fs::write(&path, out).unwrap();
+            let p = stage.fold(&path, "_row", "_first").unwrap();
+            ResidentsPartial::from_bytes(&p.to_bytes()).unwrap()
+        })
+        .collect()
+}
+
+/// What the model says of each resident and household.
+fn people(b: &shequ::Build) -> (Vec<String>, Vec<String>) {
+    let residents = b.model.residents.iter();
+    let households = b.model.households.iter();
+    (
+        residents
+            .map(|r| format!("{} {:?} {}", r.household, r.sex, r.source_index))
+            .collect(),
+        households
+            .map(|h| format!("{} {} {}", h.id, h.residents, h.source_index))
+            .collect(),
+    )
+}
+
+#[test]
+fn residents_placed_apart_and_merged_give_the_model_and_tables_of_one_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let (job, file) = city(dir.path());
+    let (whole_build, whole) = tables_with(&job, Partials::default());
+    assert!(whole.keys().any(|k| k.starts_with("registers/")));
+    assert!(whole.keys().any(|k| k.starts_with("special_needs/")));
+    let n = whole_build.report.counts()[&Layer::Resident].read;
+    let mut shuffled: Vec<usize> = (0..n).collect();
+    shuffled.shuffle(&mut rand::rng());
+    let splits: [(&str, Vec<Vec<usize>>); 3] = [
+        ("one part", vec![(0..n).collect()]),
+        (
+            "seven random parts",
+            (0..7)
+                .map(|k| shuffled.iter().copied().skip(k).step_by(7).collect())
+                .collect(),
+        ),
+        (
+            "one skewed part",
+            vec![shuffled[..n - 60].to_vec(), shuffled[n - 60..].to_vec()],
+        ),
+    ];
+    // Each part also read in chunks of 97 rows.
+    let mut chunked = job.clone();
+    chunked.options.chunk_rows = "97".parse().expect("a chunk size");
+    let stage = ResidentsStage::new(&chunked, None).unwrap();
+    for (what, parts) in splits {
+        let given = Partials {
+            residents: Some(partials(&stage, &file, dir.path(), &parts)),
+            ..Default::default()
+        };
+        let (build, split) = tables_with(&job, given);
+        assert_eq!(build.report.counts(), whole_build.report.counts(), "{what}");
+        assert_eq!(build.report.issues(), whole_build.report.issues(), "{what}");
+        assert_eq!(people(&build), people(&whole_build), "{what}");
+        assert_eq!(
+            split.keys().collect::<Vec<_>>(),
+            whole.keys().collect::<Vec<_>>()
+        );
+        for (name, t) in &whole {
+            assert_eq!(&split[name], t, "{what}: {name}");
+        }
+    }
+}
+
+#[test]
+fn a_resident_id_repeated_in_two_parts_is_reported_as_one_reading_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (job, file) = city(dir.path());
+    let (whole, _) = tables_with(&job, Partials::default());
+    let repeats = |b: &shequ::Build| -> Vec<shequ::QualityIssue> {
+        b.report
+            .for_layer(Layer::Resident)
+            .filter(|i| i.kind == IssueKind::DuplicateId)
+            .cloned()
+            .collect()
+    };
+    let dup = repeats(&whole);
+    assert_eq!(dup.len(), 1, "the sample plants one repeated resident id");
+    assert!(dup[0].detail.ends_with("row 0"), "{}", dup[0].detail);
+    let n = whole.report.counts()[&Layer::Resident].read;
+    let parts = vec![(1..n).collect::<Vec<_>>(), vec![0]];
+    let stage = ResidentsStage::new(&job, None).unwrap();
+    let given = Partials {
+        residents: Some(partials(&stage, &file, dir.path(), &parts)),
+        ..Default::default()
+    };
+    let (apart, _) = tables_with(&job, given);
+    assert_eq!(repeats(&apart), dup);
+    assert_eq!(people(&apart), people(&whole));
+}
+
+#[test]
+fn residents_partials_that_do_not_fit_the_run_are_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (job, file) = city(dir.path());
+    let e = ResidentsPartial::from_bytes(b"\xff\xff").unwrap_err();
+    assert!(e.to_string().contains("residents"), "{e}");
+    // Folded by a run without registers: one analysis' part fewer than the run has.
+    let mut fewer = job.clone();
+    fewer.registers.clear();
+    let stage = ResidentsStage::new(&fewer, None).unwrap();
+    let n = std::fs::read_to_string(&file).unwrap().lines().count() - 1;
+    let given = partials(&stage, &file, dir.path(), &[(0..n).collect()]);
+    let policy = shequ::run::policy(&job).unwrap();
+    let partials = Partials {
+        residents: Some(given),
+        ..Default::default()
+    };
+    let e = shequ::run::people_stage_with(&job, &policy, &shequ::NoProgress, partials)
+        .expect_err("refused");
+    assert!(
+        e.to_string()
+            .contains("carries 2 analyses' parts, the run has 3"),
+        "{e}"
+    );
+}
