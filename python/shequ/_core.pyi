@@ -12,9 +12,12 @@ __all__ = [
     "case_keys",
     "fold_cases",
     "fold_households",
+    "fold_residents",
     "geoarrow_table",
     "household_extent",
     "household_keys",
+    "merge_households",
+    "resident_keys",
     "run_with_cases",
     "run_with_partials",
     "sample",
@@ -92,7 +95,20 @@ def run_with_partials(
     out_dir: str | os.PathLike[str],
     households: list[bytes] | None = None,
     cases: list[bytes] | None = None,
+    residents: list[bytes] | None = None,
 ) -> list[str]: ...
+def merge_households(partials: list[bytes]) -> bytes: ...
+def resident_keys(
+    job: Job, path: str | os.PathLike[str], frame: str, households: bytes | None = None
+) -> Table: ...
+def fold_residents(
+    job: Job,
+    path: str | os.PathLike[str],
+    rows: str,
+    first: str,
+    frame: str,
+    households: bytes | None = None,
+) -> bytes: ...
 def household_extent(
     job: Job, path: str | os.PathLike[str]
 ) -> list[float] | None: ...

@@ -46,7 +46,12 @@ FIRST = "_shequ_first"
 _NATIVE = {
     "events": ("case_keys", "fold_cases"),
     "households": ("household_keys", "fold_households"),
+    "residents": ("resident_keys", "fold_residents"),
 }
+
+
+def _no_extra() -> tuple[Any, ...]:
+    return ()
 
 
 def _native(job: Any) -> Any:
@@ -70,7 +75,7 @@ def _spooled(batch: "pa.RecordBatch", spool: str) -> str:
     return path
 
 
-def _keys(job_text: str, base: str, layer: str) -> Any:
+def _keys(job_text: str, base: str, layer: str, extra: Any = _no_extra) -> Any:
     native_keys = _NATIVE[layer][0]
 
     def keys(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
@@ -82,7 +87,7 @@ def _keys(job_text: str, base: str, layer: str) -> Any:
                 if b.num_rows == 0:
                     continue
                 path = _spooled(b, spool)
-                k = pa.table(getattr(_core, native_keys)(job, path))
+                k = pa.table(getattr(_core, native_keys)(job, path, *extra()))
                 os.remove(path)
                 yield pa.RecordBatch.from_arrays(
                     [b.column(ROW), k.column("_k1").combine_chunks(),
@@ -93,7 +98,9 @@ def _keys(job_text: str, base: str, layer: str) -> Any:
     return keys
 
 
-def _fold(job_text: str, base: str, firsts: dict[int, int], layer: str) -> Any:
+def _fold(
+    job_text: str, base: str, firsts: dict[int, int], layer: str, extra: Any = _no_extra
+) -> Any:
     native_fold = _NATIVE[layer][1]
 
     def fold(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
@@ -108,7 +115,7 @@ def _fold(job_text: str, base: str, firsts: dict[int, int], layer: str) -> Any:
                 rows = b.column(b.schema.get_field_index(ROW)).to_pylist()
                 first = pa.array([firsts.get(r) for r in rows], pa.int64())
                 path = _spooled(b.append_column(FIRST, first), spool)
-                partial = getattr(_core, native_fold)(job, path, ROW, FIRST)
+                partial = getattr(_core, native_fold)(job, path, ROW, FIRST, *extra())
                 os.remove(path)
                 yield pa.RecordBatch.from_pydict({"partial": [partial]}, schema=schema)
 
@@ -142,11 +149,14 @@ def numbered(cases: "DataFrame", row_column: str | None = None) -> "DataFrame":
     return mid.withColumn(ROW, start + local).drop("_shequ_mid")
 
 
-def first_rows(job: Any, rows: "DataFrame", layer: str = "events") -> dict[int, int]:
+def first_rows(
+    job: Any, rows: "DataFrame", layer: str = "events", extra: Any = _no_extra
+) -> dict[int, int]:
     """For numbered ``rows`` of ``layer`` (``"events"`` or ``"households"``; see
     :func:`numbered`): each row that repeats an earlier row's id (ids compared as shequ
     cleans them; households rejected for their coordinates before ids are compared have
-    none), with that first row. Spark finds them across
+    none), with that first row. ``extra`` gives the native calls' further arguments on the
+    executors (the residents' frame: see :func:`run`). Spark finds them across
     partitions: each row's key comes from the native module, the first row of a key is its
     ``min``. Only repeats are collected, so the result is small."""
     from pyspark.sql import functions as F
@@ -154,7 +164,7 @@ def first_rows(job: Any, rows: "DataFrame", layer: str = "events") -> dict[int, 
     text, base = _job_text(job)
     # Read once: the groups and the join below both use the keys.
     keys = (
-        rows.mapInArrow(_keys(text, base, layer), f"{ROW} long, _k1 long, _k2 long")
+        rows.mapInArrow(_keys(text, base, layer, extra), f"{ROW} long, _k1 long, _k2 long")
         .where(F.col("_k1").isNotNull())
         .persist()
     )
@@ -169,14 +179,16 @@ def first_rows(job: Any, rows: "DataFrame", layer: str = "events") -> dict[int, 
     return found
 
 
-def partials(job: Any, rows: "DataFrame", layer: str = "events") -> list[bytes]:
+def partials(
+    job: Any, rows: "DataFrame", layer: str = "events", extra: Any = _no_extra
+) -> list[bytes]:
     """The partials of every row of numbered ``rows`` of ``layer`` (``"events"`` or
     ``"households"``; see :func:`numbered`), one per Arrow batch, folded on the executors in
     the DataFrame's own partitions and collected. Households need the job's working CRS given
     (see :func:`resolved`)."""
     text, base = _job_text(job)
-    firsts = first_rows(job, rows, layer)
-    folded = rows.mapInArrow(_fold(text, base, firsts, layer), "partial binary")
+    firsts = first_rows(job, rows, layer, extra)
+    folded = rows.mapInArrow(_fold(text, base, firsts, layer, extra), "partial binary")
     return [bytes(r.partial) for r in folded.collect()]
 
 
@@ -223,21 +235,49 @@ def run(
     *,
     cases: "DataFrame | None" = None,
     households: "DataFrame | None" = None,
+    residents: "DataFrame | None" = None,
     row_column: str | None = None,
 ) -> list[str]:
-    """Runs ``job`` into ``out`` with its cases and households from the DataFrames given
-    (the others from the job's files): the same files as ``shequ run`` on the same rows.
-    ``row_column``, when given, names the column of each DataFrame that holds its rows'
-    numbers. Returns the files written, relative to ``out``."""
-    del spark  # the DataFrames carry their session; kept for the call's readability
+    """Runs ``job`` into ``out`` with its households, residents and cases from the
+    DataFrames given (the others from the job's files): the same files as ``shequ run`` on
+    the same rows. ``row_column``, when given, names the column of each DataFrame that holds
+    its rows' numbers. Returns the files written, relative to ``out``.
+
+    The households are placed first; the residents are then placed against them on the
+    executors, which get the merged households as one broadcast (or read the job's
+    household file when ``households`` is not given), and folded there by the job's
+    analyses of people (special-needs labels, register links, the roster's ids)."""
     native = resolved(job, households) if households is not None else _native(job)
     placed = None
     if households is not None:
         placed = partials(native, numbered(households, row_column), "households")
+    people = None
+    if residents is not None:
+        people = _residents(spark, native, numbered(residents, row_column), placed)
     folded = None
     if cases is not None:
         folded = partials(native, numbered(cases, row_column), "events")
-    return _core.run_with_partials(native, Path(out), placed, folded)
+    return _core.run_with_partials(native, Path(out), placed, folded, people)
+
+
+def _residents(
+    spark: "SparkSession", native: Any, rows: "DataFrame", placed: list[bytes] | None
+) -> list[bytes]:
+    """The partials of every roster row, placed against the households ``placed`` (merged
+    and broadcast) or the job's household file."""
+    frame = uuid.uuid4().hex
+    shared = None
+    if placed is not None:
+        shared = spark.sparkContext.broadcast(_core.merge_households(placed))
+
+    def extra() -> tuple[Any, ...]:
+        return (frame, shared.value if shared is not None else None)
+
+    try:
+        return partials(native, rows, "residents", extra)
+    finally:
+        if shared is not None:
+            shared.destroy()
 
 
 def _table_name(rel: Path, prefix: str) -> str:

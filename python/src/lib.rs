@@ -27,6 +27,7 @@ use pyo3_arrow::input::AnyRecordBatch;
 use shequ::Layer;
 
 mod households;
+mod residents;
 mod spark;
 mod state;
 use state::{State, build_labelled, policy_of};
@@ -621,5 +622,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(households::with_working_crs, m)?)?;
     m.add_function(wrap_pyfunction!(households::household_keys, m)?)?;
     m.add_function(wrap_pyfunction!(households::fold_households, m)?)?;
+    m.add_function(wrap_pyfunction!(residents::merge_households, m)?)?;
+    m.add_function(wrap_pyfunction!(residents::resident_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(residents::fold_residents, m)?)?;
     Ok(())
 }

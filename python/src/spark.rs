@@ -11,8 +11,8 @@ use arrow_schema::{DataType, Field, Schema};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
-use shequ::HouseholdsPartial;
 use shequ::analytics::events::{CaseFolder, CasesPartial, RosterIds};
+use shequ::{HouseholdsPartial, ResidentsPartial};
 
 use super::{Job, Table, detached, py_err};
 
@@ -117,20 +117,21 @@ pub(crate) fn run_with_cases(
     out_dir: PathBuf,
     partials: Vec<PyBackedBytes>,
 ) -> PyResult<Vec<String>> {
-    run_with_partials(py, job, out_dir, None, Some(partials))
+    run_with_partials(py, job, out_dir, None, Some(partials), None)
 }
 
 /// Runs `job` into `out_dir` as `shequ run` does, with the households and the cases from the
 /// bytes of every row's partial where given (else from the job's files). Returns the files
 /// written.
 #[pyfunction]
-#[pyo3(signature = (job, out_dir, households=None, cases=None))]
+#[pyo3(signature = (job, out_dir, households=None, cases=None, residents=None))]
 pub(crate) fn run_with_partials(
     py: Python<'_>,
     job: &Job,
     out_dir: PathBuf,
     households: Option<Vec<PyBackedBytes>>,
     cases: Option<Vec<PyBackedBytes>>,
+    residents: Option<Vec<PyBackedBytes>>,
 ) -> PyResult<Vec<String>> {
     let decode = |bytes: &[PyBackedBytes]| {
         bytes
@@ -145,6 +146,10 @@ pub(crate) fn run_with_partials(
             .map_err(|e| py_err(py, e))?,
         cases: cases
             .map(|c| decode(&c))
+            .transpose()
+            .map_err(|e| py_err(py, e))?,
+        residents: residents
+            .map(|r| r.iter().map(|b| ResidentsPartial::from_bytes(b)).collect())
             .transpose()
             .map_err(|e| py_err(py, e))?,
     };

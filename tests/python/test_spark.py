@@ -102,7 +102,9 @@ def _as_parquet(d, *names):
     text = (d / "job.toml").read_text(encoding="utf-8")
     rows = []
     for name in names:
-        table = pd.read_csv(d / f"{name}.csv", dtype=str, keep_default_na=False)
+        encoding = "gb18030" if name == "residents" else "utf-8"
+        table = pd.read_csv(d / f"{name}.csv", dtype=str, keep_default_na=False,
+                            encoding=encoding)
         table.to_parquet(d / f"{name}.parquet", index=False)
         text = text.replace(f'path = "{name}.csv"', f'path = "{name}.parquet"')
         assert f'path = "{name}.parquet"' in text
@@ -273,6 +275,79 @@ def test_a_case_id_repeated_across_two_partitions_is_reported_as_on_one_machine(
     dup = q.filter(pc.and_(pc.equal(q["layer"], "events"), pc.equal(q["kind"], "duplicate_id")))
     assert dup["index"].to_pylist() == [5834]
     assert dup["detail"].to_pylist() == ["the id repeats row 10"]
+
+
+def _roster_city(tmp_path):
+    """The sample city with its households, residents and cases as Parquet files."""
+    d = tmp_path / "city"
+    shutil.copytree(SAMPLE, d)
+    return d, *_as_parquet(d, "households", "residents", "events")
+
+
+def test_spark_places_and_labels_the_sample_roster_as_shequ_run_does(spark, tmp_path):
+    """The sample's residents as a DataFrame beside its households and cases: placed against
+    the broadcast households and folded by the analyses of people on the executors, split
+    one way, by street (their household's building code), seven random ways and skewed.
+    Every output table equals `shequ run`'s: special needs, coverage, the registers' links
+    and reconciliation, the visits, the quality report."""
+    from pyspark.sql import functions as F
+
+    import shequ.spark
+
+    d, _, n, _ = _roster_city(tmp_path)
+    want, want_manifest = _reference(d, tmp_path / "ref")
+    assert any(k.startswith("special_needs/") for k in want)
+    assert any(k.startswith("registers/") for k in want)
+    read = spark.read.parquet
+    households = shequ.spark.numbered(read(str(d / "households.parquet"))).repartition(3)
+    cases = shequ.spark.numbered(read(str(d / "events.parquet"))).repartition(2)
+    residents = shequ.spark.numbered(read(str(d / "residents.parquet")))
+    street = households.select(F.col("household_id").alias("户编号"),
+                               F.substring("building_code", 1, 9).alias("_street"))
+    street = street.dropDuplicates(["户编号"])  # (the planted repeated household id)
+    by_street = residents.join(street, "户编号", "left").repartition(4, "_street").drop("_street")
+    splits = {
+        "one partition": residents.repartition(1),
+        "by street": by_street,
+        "seven random": residents.repartition(7),
+        "skewed": residents.repartition(7, (F.col(shequ.spark.ROW) < n - 60).cast("int")),
+    }
+    for what, df in splits.items():
+        out = tmp_path / what.replace(" ", "_")
+        shequ.spark.run(spark, d / "job.toml", out, households=households, residents=df,
+                        cases=cases, row_column=shequ.spark.ROW)
+        _assert_same(out, want, want_manifest, what)
+
+
+def test_a_resident_id_repeated_across_two_partitions_is_reported_as_on_one_machine(
+        spark, tmp_path):
+    """The sample's planted repeated resident id (data rows 0 and 10735) in two partitions,
+    with the roster's households from the job's file: rejected as on one machine."""
+    import pyarrow.compute as pc
+
+    import shequ.spark
+
+    d, _, _, _ = _roster_city(tmp_path)
+    want, _ = _reference(d, tmp_path / "ref")
+    rows = shequ.spark.numbered(spark.read.parquet(str(d / "residents.parquet")))
+    split = rows.repartitionByRange(2, shequ.spark.ROW)
+    where = {
+        r[shequ.spark.ROW]: r.p
+        for r in split.selectExpr(shequ.spark.ROW, "spark_partition_id() as p")
+        .where(f"{shequ.spark.ROW} in (0, 10735)").collect()
+    }
+    assert where[0] != where[10735]
+    out = tmp_path / "spark"
+    shequ.spark.run(spark, d / "job.toml", out, residents=split, row_column=shequ.spark.ROW)
+
+    def repeats(q):
+        q = q.filter(pc.and_(pc.equal(q["layer"], "residents"),
+                             pc.equal(q["kind"], "duplicate_id")))
+        return q.select(["index", "id", "severity", "detail"]).to_pylist()
+
+    got = repeats(pq.read_table(out / "quality.parquet"))
+    assert got == repeats(want["quality.parquet"])
+    assert [(r["index"], r["detail"]) for r in got] == [(10735, "id already used by row 0")]
 
 
 def test_outputs_are_saved_as_spark_tables_with_geometry(spark, tmp_path, monkeypatch):
