@@ -90,7 +90,7 @@ spark.stop()
 
 def side_by_side(work, job, cases, shequ_bin, spark_run):
     """Runs `job` with `shequ run` and with the Spark script `spark_run` (its arguments: the
-    job, the cases' Parquet file, the output directory); prints both runs' time and peak,
+    job, `cases` (the cases' Parquet file, or the city's directory), the output directory); prints both runs' time and peak,
     checks their outputs equal, and removes `work`."""
     t1, m1, _ = measured([shequ_bin, "run", "-q", job, "--out", str(work / "one")])
     print(f"shequ run (one machine, 2 cores):  {t1:7.1f} s  peak {m1 / 1e9:5.2f} GB")

@@ -1,6 +1,6 @@
 """A generated city on Spark's local mode beside `shequ run` on one machine.
 
-    target/py-venv/bin/python benches/spark/city.py HOUSEHOLDS [COMMUNITIES]
+    target/py-venv/bin/python benches/spark/city.py HOUSEHOLDS [COMMUNITIES] [--rosters]
 
 `shequ sample` generates a city of HOUSEHOLDS households, with its planted problems (about 2.7 residents and 1.5 cases
 each; 8 grids per community, 30 extra vertices per boundary edge), and its cases are turned
@@ -9,7 +9,13 @@ into a Parquet file of text columns. The city's sample job (with the heuristic c
 (each executor's Python worker builds the frame, households and residents included, from
 the job's paths). Wall time and the peak summed RSS of each run's process tree are printed,
 and the outputs are checked equal. The Spark session is stopped after the fold, before the
-driver's finish (`shequ.spark.partials`, then `_core.run_with_cases`).
+driver's finish (`shequ.spark.partials`, then `_core.run_with_partials`).
+
+With `--rosters`, the households and the residents are Parquet DataFrames as well: the
+households are placed on the executors, the residents placed against the broadcast
+households and folded by the analyses of people there, and the cases folded against the
+small layers and the broadcast roster ids (`shequ.spark.run`'s path: no executor reads a
+roster file).
 """
 
 import os
@@ -38,17 +44,47 @@ spark = (SparkSession.builder.master("local[2]").appName("shequ-bench")
          .config("spark.ui.enabled", "false").config("spark.driver.bindAddress", "127.0.0.1")
          .config("spark.driver.host", "127.0.0.1")
          .config("spark.driver.memory", "4g").getOrCreate())
-job = shequ.Job.from_toml(sys.argv[1])
-rows = shequ.spark.numbered(spark.read.parquet(sys.argv[2]))
-partials = shequ.spark.partials(job, rows)
+city = Path(sys.argv[2])
+read = lambda name: shequ.spark.numbered(spark.read.parquet(str(city / f"{name}.parquet")))
+native, placed, people = shequ.spark._native(sys.argv[1]), None, None
+if (city / "households.parquet").exists():
+    households = read("households")
+    native = shequ.spark.resolved(native, households)
+    placed = shequ.spark.partials(native, households, "households")
+    people = shequ.spark._residents(spark, native, read("residents"), placed)
+cases = shequ.spark._cases(spark, native, read("events"), people)
 spark.stop()
-_core.run_with_cases(job._core, Path(sys.argv[3]), partials)
+_core.run_with_partials(native, Path(sys.argv[3]), placed, cases, people)
 """
 
 
+def as_parquet(city, name, encoding="utf8"):
+    """`name`.csv as a Parquet file of text columns, and the job reading it (both runs read
+    the Parquet file; a planted broken line, which Arrow cannot parse, is left out); its
+    rows."""
+    read = pacsv.ReadOptions(encoding=encoding)
+    parse = pacsv.ParseOptions(invalid_row_handler=lambda row: "skip")
+    header = pacsv.read_csv(city / f"{name}.csv", read_options=read,
+                            parse_options=parse).schema.names
+    table = pacsv.read_csv(
+        city / f"{name}.csv",
+        read_options=read,
+        parse_options=parse,
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in header}, strings_can_be_null=False),
+    )
+    pq.write_table(table, city / f"{name}.parquet", row_group_size=200_000)
+    text = (city / "job.toml").read_text(encoding="utf-8")
+    assert f'path = "{name}.csv"' in text
+    text = text.replace(f'path = "{name}.csv"', f'path = "{name}.parquet"')
+    (city / "job.toml").write_text(text, encoding="utf-8")
+    return table.num_rows
+
+
 def main():
-    households = int(sys.argv[1])
-    communities = int(sys.argv[2]) if len(sys.argv) > 2 else max(1, households // 3333)
+    households = int([a for a in sys.argv[1:] if not a.startswith("--")][0])
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    communities = int(args[1]) if len(args) > 1 else max(1, households // 3333)
     shequ_bin = os.environ.get("SHEQU_BIN", str(ROOT / "target" / "debug" / "shequ"))
     work = pathlib.Path(tempfile.mkdtemp(prefix="shequ-spark-city-"))
     city = work / "city"
@@ -58,26 +94,23 @@ def main():
          "--edge-detail", "30", "--out", str(city)],
         check=True,
     )
-    header = pacsv.read_csv(city / "events.csv").schema.names
-    cases = pacsv.read_csv(
-        city / "events.csv",
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in header}, strings_can_be_null=False),
-    )
-    pq.write_table(cases, city / "events.parquet", row_group_size=200_000)
+    rosters = "--rosters" in sys.argv
+    cases = as_parquet(city, "events")
     text = (city / "job.toml").read_text(encoding="utf-8")
-    assert 'path = "events.csv"' in text
     # The heuristic complementary suppression: the optimal programme (microlp) takes minutes
     # per run at this size, the same in both runs, and is not what is compared here.
     assert "[privacy]\n" in text
     text = text.replace("[privacy]\n", '[privacy]\ncomplementary = "heuristic"\n', 1)
-    (city / "job.toml").write_text(
-        text.replace('path = "events.csv"', 'path = "events.parquet"'), encoding="utf-8")
+    (city / "job.toml").write_text(text, encoding="utf-8")
     job = str(city / "job.toml")
-    residents = sum(1 for _ in open(city / "residents.csv", "rb")) - 1
-    print(f"{households:,} households, about {residents:,} resident rows, "
-          f"{cases.num_rows:,} cases")
-    side_by_side(work, job, city / "events.parquet", shequ_bin, SPARK_RUN)
+    if rosters:
+        as_parquet(city, "households")
+        residents = as_parquet(city, "residents", "gb18030")
+    else:
+        residents = sum(1 for _ in open(city / "residents.csv", "rb")) - 1
+    print(f"{households:,} households, about {residents:,} resident rows, {cases:,} cases; "
+          f"{'households, residents and cases' if rosters else 'cases'} as DataFrames")
+    side_by_side(work, job, city, shequ_bin, SPARK_RUN)
 
 
 if __name__ == "__main__":

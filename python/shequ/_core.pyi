@@ -18,6 +18,7 @@ __all__ = [
     "household_keys",
     "merge_households",
     "resident_keys",
+    "roster_ids",
     "run_with_cases",
     "run_with_partials",
     "sample",
@@ -85,8 +86,21 @@ def sample(
 def geoarrow_table(data: Any, geometry_column: str, crs: str | None) -> Table: ...
 def write_parquet(data: Any, path: str | os.PathLike[str]) -> int: ...
 def versions() -> tuple[str, str]: ...
-def case_keys(job: Job, path: str | os.PathLike[str]) -> Table: ...
-def fold_cases(job: Job, path: str | os.PathLike[str], rows: str, first: str) -> bytes: ...
+def case_keys(
+    job: Job,
+    path: str | os.PathLike[str],
+    frame: str | None = None,
+    roster: bytes | None = None,
+) -> Table: ...
+def fold_cases(
+    job: Job,
+    path: str | os.PathLike[str],
+    rows: str,
+    first: str,
+    frame: str | None = None,
+    roster: bytes | None = None,
+) -> bytes: ...
+def roster_ids(job: Job, residents: list[bytes]) -> bytes | None: ...
 def run_with_cases(
     job: Job, out_dir: str | os.PathLike[str], partials: list[bytes]
 ) -> list[str]: ...

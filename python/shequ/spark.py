@@ -256,8 +256,30 @@ def run(
         people = _residents(spark, native, numbered(residents, row_column), placed)
     folded = None
     if cases is not None:
-        folded = partials(native, numbered(cases, row_column), "events")
+        folded = _cases(spark, native, numbered(cases, row_column), people)
     return _core.run_with_partials(native, Path(out), placed, folded, people)
+
+
+def _cases(
+    spark: "SparkSession", native: Any, rows: "DataFrame", people: list[bytes] | None
+) -> list[bytes]:
+    """The partials of every case. With the residents' partials ``people``, the executors'
+    frame is the small layers and the roster's ids made from those partials (one broadcast):
+    no roster file is read. Else the frame comes from the job's paths."""
+    if people is None:
+        return partials(native, rows, "events")
+    frame = uuid.uuid4().hex
+    ids = _core.roster_ids(native, people)
+    shared = spark.sparkContext.broadcast(ids) if ids is not None else None
+
+    def extra() -> tuple[Any, ...]:
+        return (frame, shared.value if shared is not None else None)
+
+    try:
+        return partials(native, rows, "events", extra)
+    finally:
+        if shared is not None:
+            shared.destroy()
 
 
 def _residents(

@@ -618,6 +618,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spark::fold_cases, m)?)?;
     m.add_function(wrap_pyfunction!(spark::run_with_cases, m)?)?;
     m.add_function(wrap_pyfunction!(spark::run_with_partials, m)?)?;
+    m.add_function(wrap_pyfunction!(spark::roster_ids, m)?)?;
     m.add_function(wrap_pyfunction!(households::household_extent, m)?)?;
     m.add_function(wrap_pyfunction!(households::with_working_crs, m)?)?;
     m.add_function(wrap_pyfunction!(households::household_keys, m)?)?;

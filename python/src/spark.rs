@@ -29,44 +29,73 @@ struct Frame {
     roster: Option<RosterIds>,
 }
 
-/// The case folder of `job`, built once per process (the frame from the job's paths).
-fn folder(job: &shequ::Job) -> shequ::Result<&'static CaseFolder<'static>> {
+/// The case folder of `job`, built once per process: the frame from the job's paths, or, for
+/// the run `frame` names, from the small layers with the roster's ids from `roster` (bytes,
+/// copied only when the folder is built).
+fn folder(
+    py: Python<'_>,
+    job: &shequ::Job,
+    frame: Option<String>,
+    roster: Option<PyBackedBytes>,
+) -> PyResult<&'static CaseFolder<'static>> {
     let key = format!(
-        "{}|{}",
+        "{}|{}|{}",
+        frame.as_deref().unwrap_or(""),
         job.base_dir.display(),
         serde_json::to_string(job).expect("a job serialises")
     );
-    let mut folders = FOLDERS.lock().unwrap_or_else(|p| p.into_inner());
-    let folders = folders.get_or_insert_with(HashMap::new);
-    if let Some(f) = folders.get(&key) {
+    let found = |key: &str| {
+        let folders = FOLDERS.lock().unwrap_or_else(|p| p.into_inner());
+        folders.as_ref().and_then(|f| f.get(key).copied())
+    };
+    if let Some(f) = found(&key) {
         return Ok(f);
     }
-    let policy = shequ::run::policy(job)?;
-    let keep_text =
-        policy.kind == shequ::privacy::OutputKind::Operational && policy.plain_identifiers;
-    let (build, roster) = shequ::run::cases_frame(job)?;
-    let frame: &'static Frame = Box::leak(Box::new(Frame {
-        job: job.clone(),
-        build,
-        roster,
-    }));
-    let folder = CaseFolder::new(
-        &frame.job,
-        &frame.build.model,
-        frame.roster.as_ref(),
-        keep_text,
-    )?;
-    let folder: &'static CaseFolder<'static> = Box::leak(Box::new(folder));
-    folders.insert(key, folder);
-    Ok(folder)
+    let roster: Option<Vec<u8>> = roster.as_deref().map(<[u8]>::to_vec);
+    let job = job.clone();
+    detached(py, move || {
+        let policy = shequ::run::policy(&job)?;
+        let keep_text =
+            policy.kind == shequ::privacy::OutputKind::Operational && policy.plain_identifiers;
+        let (build, roster) = match frame {
+            Some(_) => {
+                let ids = roster.as_deref().map(RosterIds::from_bytes).transpose()?;
+                shequ::run::cases_frame_with(&job, ids)?
+            }
+            None => shequ::run::cases_frame(&job)?,
+        };
+        let frame: &'static Frame = Box::leak(Box::new(Frame {
+            job: job.clone(),
+            build,
+            roster,
+        }));
+        let folder = CaseFolder::new(
+            &frame.job,
+            &frame.build.model,
+            frame.roster.as_ref(),
+            keep_text,
+        )?;
+        let folder: &'static CaseFolder<'static> = Box::leak(Box::new(folder));
+        let mut folders = FOLDERS.lock().unwrap_or_else(|p| p.into_inner());
+        folders.get_or_insert_with(HashMap::new).insert(key, folder);
+        Ok(folder)
+    })
 }
 
 /// Each data row's id key in `path` (a file with the job's case columns), in row order, as
-/// two Int64 columns `_k1`, `_k2` (the key's two 64-bit halves; null without an id).
+/// two Int64 columns `_k1`, `_k2` (the key's two 64-bit halves; null without an id). `frame`
+/// and `roster` as for [`fold_cases`].
 #[pyfunction]
-pub(crate) fn case_keys(py: Python<'_>, job: &Job, path: PathBuf) -> PyResult<Table> {
-    let job = job.inner.clone();
-    let keys = detached(py, move || folder(&job)?.keys(&path))?;
+#[pyo3(signature = (job, path, frame=None, roster=None))]
+pub(crate) fn case_keys(
+    py: Python<'_>,
+    job: &Job,
+    path: PathBuf,
+    frame: Option<String>,
+    roster: Option<PyBackedBytes>,
+) -> PyResult<Table> {
+    let f = folder(py, &job.inner, frame, roster)?;
+    let keys = detached(py, move || f.keys(&path))?;
     key_table(&keys)
 }
 
@@ -93,19 +122,39 @@ pub(crate) fn key_table(keys: &[Option<(u64, u64)>]) -> PyResult<Table> {
 
 /// The cases of `path` folded into a partial (bytes): column `rows` holds each row's data row
 /// in the whole input, column `first` the first row with the same id when it repeats one.
+/// With `frame` (a run's name), the frame is the small layers and the roster's ids come from
+/// `roster` (see `roster_ids`), so the roster files are not read; else the job's paths.
 #[pyfunction]
+#[pyo3(signature = (job, path, rows, first, frame=None, roster=None))]
 pub(crate) fn fold_cases(
     py: Python<'_>,
     job: &Job,
     path: PathBuf,
     rows: String,
     first: String,
+    frame: Option<String>,
+    roster: Option<PyBackedBytes>,
 ) -> PyResult<Py<PyBytes>> {
-    let job = job.inner.clone();
-    let bytes = detached(py, move || {
-        Ok(folder(&job)?.fold(&path, &rows, &first)?.to_bytes())
-    })?;
+    let f = folder(py, &job.inner, frame, roster)?;
+    let bytes = detached(py, move || Ok(f.fold(&path, &rows, &first)?.to_bytes()))?;
     Ok(PyBytes::new(py, &bytes).unbind())
+}
+
+/// The roster's ids (bytes) from the residents' partials of every row, for the processes that
+/// fold cases; `None` when the job does not collect them.
+#[pyfunction]
+pub(crate) fn roster_ids(
+    py: Python<'_>,
+    job: &Job,
+    residents: Vec<PyBackedBytes>,
+) -> PyResult<Option<Py<PyBytes>>> {
+    let parts = residents
+        .iter()
+        .map(|b| ResidentsPartial::from_bytes(b))
+        .collect::<shequ::Result<Vec<_>>>()
+        .map_err(|e| py_err(py, e))?;
+    let ids = shequ::run::roster_ids_of(&job.inner, &parts).map_err(|e| py_err(py, e))?;
+    Ok(ids.map(|i| PyBytes::new(py, &i.to_bytes()).unbind()))
 }
 
 /// Runs `job` into `out_dir` as `shequ run` does, with the cases from `partials` (the bytes of

@@ -141,3 +141,56 @@ pub fn cases_frame(job: &Job) -> Result<(Build, Option<RosterIds>)> {
     let build = crate::model::build::build_with_people(job, &crate::NoProgress, &mut sinks)?;
     Ok((build, ids.map(RosterIds::finish)))
 }
+
+/// [`cases_frame`] without reading the rosters: the small layers only, with the roster's ids
+/// given (made from the residents' partials by [`roster_ids_of`]). Cases are placed by
+/// buildings and areas, and name residents only through their ids.
+///
+/// # Examples
+/// ```
+/// let job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+/// let (build, roster) = shequ::run::cases_frame_with(&job, None)?;
+/// assert!(roster.is_none() && build.model.households.is_empty() && !build.model.grids.is_empty());
+/// # Ok::<(), shequ::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`build`](crate::build).
+pub fn cases_frame_with(
+    job: &Job,
+    roster: Option<RosterIds>,
+) -> Result<(Build, Option<RosterIds>)> {
+    let mut small = job.clone();
+    small.layers.households = None;
+    small.layers.residents = None;
+    small.layers.events = None;
+    small.layers.visits = None;
+    Ok((crate::build(&small)?, roster))
+}
+
+/// The roster's ids from the partials of every roster row (folded by
+/// [`ResidentsStage`](super::ResidentsStage)), numbered as the merged run numbers the
+/// residents; `None` when the job does not collect them (see [`needs_roster_ids`]).
+///
+/// # Errors
+/// [`Error::Data`] for partials that do not carry the ids' part.
+pub fn roster_ids_of(job: &Job, parts: &[crate::ResidentsPartial]) -> Result<Option<RosterIds>> {
+    use crate::model::build::PeopleSink;
+    if !needs_roster_ids(job) {
+        return Ok(None);
+    }
+    // The ids are the last of the job's sinks (see `PeopleSinks::list`).
+    let renumbered = crate::model::build::renumbering(parts);
+    let total = renumbered.iter().map(Vec::len).sum();
+    let mut ids = RosterIds::new(job);
+    for (part, numbers) in parts.iter().zip(&renumbered) {
+        let bytes = part.sink_parts().last().ok_or_else(|| {
+            Error::data(
+                crate::error::Location::layer(Layer::Resident.name()),
+                "a partial of residents without the roster's ids",
+            )
+        })?;
+        ids.absorb_part(bytes, numbers, total)?;
+    }
+    Ok(Some(ids.finish()))
+}

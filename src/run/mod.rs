@@ -24,7 +24,7 @@ mod manifest;
 mod people;
 mod registry;
 
-pub use events::{cases_frame, events_stage, needs_roster_ids};
+pub use events::{cases_frame, cases_frame_with, events_stage, needs_roster_ids, roster_ids_of};
 pub use people::{Partials, People, PeopleSinks, ResidentsStage, people_stage, people_stage_with};
 pub use registry::{RegistrySummary, write_registry};
 

@@ -169,3 +169,50 @@ fn residents_partials_that_do_not_fit_the_run_are_located_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn cases_folded_against_the_roster_ids_of_the_residents_partials_give_one_readings_tables() {
+    use shequ::analytics::events::{CaseFolder, CasesPartial};
+    let dir = tempfile::tempdir().unwrap();
+    let (job, file) = city(dir.path());
+    let (whole_build, whole) = tables_with(&job, Partials::default());
+    let n = whole_build.report.counts()[&Layer::Resident].read;
+    let mut shuffled: Vec<usize> = (0..n).collect();
+    shuffled.shuffle(&mut rand::rng());
+    let parts: Vec<Vec<usize>> = (0..3)
+        .map(|k| shuffled.iter().copied().skip(k).step_by(3).collect())
+        .collect();
+    let stage = ResidentsStage::new(&job, None).unwrap();
+    let residents = partials(&stage, &file, dir.path(), &parts);
+    // The cases' frame: the small layers, and the ids made from the residents' partials.
+    let ids = shequ::run::roster_ids_of(&job, &residents).unwrap();
+    assert_eq!(
+        ids.as_ref().map(|i| i.len()),
+        Some(whole_build.model.residents.len())
+    );
+    let (frame, roster) = shequ::run::cases_frame_with(&job, ids).unwrap();
+    assert!(frame.model.residents.is_empty() && frame.model.households.is_empty());
+    let folder = CaseFolder::new(&job, &frame.model, roster.as_ref(), false).unwrap();
+    let cases_file = folder.path().to_path_buf();
+    let first = first_rows(&folder.keys(&cases_file).unwrap());
+    let text = std::fs::read_to_string(&cases_file).unwrap();
+    let mut lines = text.lines();
+    let mut part = format!("{},_row,_first\n", lines.next().unwrap());
+    for (r, line) in lines.enumerate() {
+        let f = first[r].map(|f| f.to_string()).unwrap_or_default();
+        part.push_str(&format!("{line},{r},{f}\n"));
+    }
+    let path = dir.path().join("cases.csv");
+    std::fs::write(&path, part).unwrap();
+    let cases = folder.fold(&path, "_row", "_first").unwrap();
+    let given = Partials {
+        residents: Some(residents),
+        cases: Some(vec![CasesPartial::from_bytes(&cases.to_bytes()).unwrap()]),
+        ..Default::default()
+    };
+    let (build, split) = tables_with(&job, given);
+    assert_eq!(build.report.issues(), whole_build.report.issues());
+    for (name, t) in &whole {
+        assert_eq!(&split[name], t, "{name}");
+    }
+}

@@ -36,13 +36,18 @@ pub struct RosterIds {
 impl RosterIds {
     /// An empty set for the roster of `job` (its `[layers.residents] id` column).
     pub fn new(job: &crate::Job) -> RosterIds {
-        RosterIds {
-            column: job
-                .layers
+        RosterIds::new_for(
+            job.layers
                 .residents
                 .as_ref()
                 .map(|r| r.id.clone())
                 .unwrap_or_default(),
+        )
+    }
+
+    fn new_for(column: String) -> RosterIds {
+        RosterIds {
+            column,
             hashers: (
                 foldhash::fast::FixedState::with_seed(0x7e57),
                 foldhash::fast::FixedState::with_seed(0x1d5),
@@ -68,6 +73,39 @@ impl RosterIds {
         let k = self.key(&id);
         let i = self.ids.partition_point(|(h, _)| *h < k);
         self.ids.get(i).filter(|(h, _)| *h == k).map(|(_, r)| *r)
+    }
+
+    /// The finished ids as bytes (postcard), to send to the processes that fold cases.
+    ///
+    /// # Panics
+    /// Never: plain data.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        crate::model::build::part_bytes(&(&self.column, &self.ids))
+    }
+
+    /// Ids from [`to_bytes`](Self::to_bytes).
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::analytics::events::RosterIds;
+    /// let job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+    /// let mut ids = RosterIds::new(&job);
+    /// shequ::build_with_people(&job, &shequ::NoProgress, &mut [&mut ids])?;
+    /// let ids = ids.finish();
+    /// let again = RosterIds::from_bytes(&ids.to_bytes())?;
+    /// assert_eq!(again.len(), ids.len());
+    /// assert!(RosterIds::from_bytes(b"\xff").is_err());
+    /// # Ok::<(), shequ::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Data`](crate::Error::Data) for bytes that are not roster ids.
+    pub fn from_bytes(bytes: &[u8]) -> Result<RosterIds> {
+        let (column, ids): (String, Vec<(u128, u32)>) =
+            crate::model::build::from_part(bytes, "the roster's ids")?;
+        let mut r = RosterIds::new_for(column);
+        r.ids = ids;
+        Ok(r.finish())
     }
 
     /// Residents held.

@@ -28,7 +28,7 @@ pub use people::{
     household_extent, resolve_working_crs, restream,
 };
 use people::{HouseholdRows, Placer, RosterPart, stream_roster};
-pub(crate) use people::{from_part, part_bytes, renumber, scatter};
+pub(crate) use people::{from_part, part_bytes, renumber, renumbering, scatter};
 use std::sync::mpsc::Receiver;
 
 /// What a build read and how long each step took, for the run manifest.

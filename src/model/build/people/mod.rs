@@ -14,4 +14,4 @@ pub use residents::{PeopleSink, Placed};
 pub(crate) use residents::{Placer, RosterPart, stream_roster};
 pub use restream::restream;
 pub use travel::{ResidentFolder, ResidentsPartial};
-pub(crate) use travel::{absorb, from_part, merge, part_bytes, renumber, scatter};
+pub(crate) use travel::{absorb, from_part, merge, part_bytes, renumber, renumbering, scatter};

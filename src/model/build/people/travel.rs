@@ -56,6 +56,11 @@ impl ResidentsPartial {
         self.placed.len()
     }
 
+    /// Each sink's part, in the order of the sinks that folded them.
+    pub fn sink_parts(&self) -> &[Vec<u8>] {
+        &self.sinks
+    }
+
     /// The partial as bytes (postcard), to send between processes.
     ///
     /// # Panics
@@ -229,8 +234,8 @@ pub(crate) struct Merged {
     pub(crate) renumbered: Vec<Vec<u32>>,
 }
 
-/// Merges `parts` against `households` households.
-pub(crate) fn merge(parts: &[ResidentsPartial], households: usize) -> Result<Merged> {
+/// Every part's residents in row order: (row, part, resident of the part).
+fn row_order(parts: &[ResidentsPartial]) -> Vec<(u32, u32, u32)> {
     let mut order: Vec<(u32, u32, u32)> = parts
         .iter()
         .enumerate()
@@ -239,6 +244,21 @@ pub(crate) fn merge(parts: &[ResidentsPartial], households: usize) -> Result<Mer
         })
         .collect();
     order.sort_unstable();
+    order
+}
+
+/// Per part, the number here of each of its residents (numbered in row order).
+pub(crate) fn renumbering(parts: &[ResidentsPartial]) -> Vec<Vec<u32>> {
+    let mut renumbered: Vec<Vec<u32>> = parts.iter().map(|p| vec![0; p.placed.len()]).collect();
+    for (g, &(_, p, l)) in row_order(parts).iter().enumerate() {
+        renumbered[p as usize][l as usize] = g as u32;
+    }
+    renumbered
+}
+
+/// Merges `parts` against `households` households.
+pub(crate) fn merge(parts: &[ResidentsPartial], households: usize) -> Result<Merged> {
+    let order = row_order(parts);
     let mut renumbered: Vec<Vec<u32>> = parts.iter().map(|p| vec![0; p.placed.len()]).collect();
     let mut residents = Vec::with_capacity(order.len());
     let bad = |what: String| Error::data(Location::layer(Layer::Resident.name()), what);
