@@ -127,23 +127,11 @@ fn tables_from_parts(
     let (frame, roster) = shequ::run::cases_frame(job).unwrap();
     let folder = CaseFolder::new(job, &frame.model, roster.as_ref(), false).unwrap();
     let text = std::fs::read_to_string(folder.path()).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap();
-    let rows: Vec<&str> = lines.collect();
     let first = first_rows(&folder.keys(folder.path()).unwrap());
-    assert_eq!(first.len(), rows.len());
-    let partials: Vec<CasesPartial> = parts
+    let partials: Vec<CasesPartial> = super::parts::part_files(&text, &first, parts, dir, "part")
         .iter()
-        .enumerate()
-        .map(|(k, part)| {
-            let path = dir.join(format!("part{k}.csv"));
-            let mut out = format!("{header},_row,_first\n");
-            for &r in part {
-                let f = first[r].map(|f| f.to_string()).unwrap_or_default();
-                out.push_str(&format!("{},{r},{f}\n", rows[r]));
-            }
-            std::fs::write(&path, out).unwrap();
-            let p = folder.fold(&path, "_row", "_first").unwrap();
+        .map(|path| {
+            let p = folder.fold(path, "_row", "_first").unwrap();
             CasesPartial::from_bytes(&p.to_bytes()).unwrap()
         })
         .collect();
@@ -156,31 +144,15 @@ fn tables_from_parts(
 
 #[test]
 fn cases_folded_apart_and_merged_from_bytes_give_the_tables_of_one_reading() {
-    use rand::seq::SliceRandom;
     let dir = tempfile::tempdir().unwrap();
     let job = sample(dir.path());
     let (whole_build, whole) = tables(&job);
     let n = whole_build.report.counts()[&Layer::Event].read;
-    let mut shuffled: Vec<usize> = (0..n).collect();
-    shuffled.shuffle(&mut rand::rng());
-    let splits: [(&str, Vec<Vec<usize>>); 3] = [
-        ("one part", vec![(0..n).collect()]),
-        (
-            "seven random parts",
-            (0..7)
-                .map(|k| shuffled.iter().copied().skip(k).step_by(7).collect())
-                .collect(),
-        ),
-        (
-            "one skewed part",
-            vec![shuffled[..n - 40].to_vec(), shuffled[n - 40..].to_vec()],
-        ),
-    ];
     // Each part also read in chunks of 97 rows: row numbers come from the part's column, not
     // from the chunk.
     let mut chunked = job.clone();
     chunked.options.chunk_rows = "97".parse().expect("a chunk size");
-    for (what, parts) in splits {
+    for (what, parts) in super::parts::splits(n, 40) {
         let j = if what == "seven random parts" {
             &chunked
         } else {

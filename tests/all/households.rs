@@ -5,12 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::seq::SliceRandom;
 use shequ::analytics::events::first_rows;
 use shequ::crs::WorkingCrs;
 use shequ::{HouseholdPlacer, HouseholdsPartial, IssueKind, Job, Layer};
 
 use super::events::tables_with;
+use super::parts::{part_files, splits};
 
 /// The sample city, its working CRS resolved over the whole household layer (as
 /// `shequ.spark` resolves it), and its households file without the planted unreadable line
@@ -43,23 +43,11 @@ fn city(dir: &Path) -> (Job, PathBuf) {
 fn partials(job: &Job, file: &Path, dir: &Path, parts: &[Vec<usize>]) -> Vec<HouseholdsPartial> {
     let placer = HouseholdPlacer::new(job).unwrap();
     let text = std::fs::read_to_string(file).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap();
-    let rows: Vec<&str> = lines.collect();
     let first = first_rows(&placer.keys(file).unwrap());
-    assert_eq!(first.len(), rows.len());
-    parts
+    part_files(&text, &first, parts, dir, "households")
         .iter()
-        .enumerate()
-        .map(|(k, part)| {
-            let path = dir.join(format!("households{k}.csv"));
-            let mut out = format!("{header},_row,_first\n");
-            for &r in part {
-                let f = first[r].map(|f| f.to_string()).unwrap_or_default();
-                out.push_str(&format!("{},{r},{f}\n", rows[r]));
-            }
-            std::fs::write(&path, out).unwrap();
-            let p = placer.fold(&path, "_row", "_first").unwrap();
+        .map(|path| {
+            let p = placer.fold(path, "_row", "_first").unwrap();
             HouseholdsPartial::from_bytes(&p.to_bytes()).unwrap()
         })
         .collect()
@@ -85,22 +73,7 @@ fn households_placed_apart_and_merged_give_the_model_and_tables_of_one_reading()
     let (job, file) = city(dir.path());
     let (whole_build, whole) = tables_with(&job, shequ::run::Partials::default());
     let n = whole_build.report.counts()[&Layer::Household].read;
-    let mut shuffled: Vec<usize> = (0..n).collect();
-    shuffled.shuffle(&mut rand::rng());
-    let splits: [(&str, Vec<Vec<usize>>); 3] = [
-        ("one part", vec![(0..n).collect()]),
-        (
-            "seven random parts",
-            (0..7)
-                .map(|k| shuffled.iter().copied().skip(k).step_by(7).collect())
-                .collect(),
-        ),
-        (
-            "one skewed part",
-            vec![shuffled[..n - 30].to_vec(), shuffled[n - 30..].to_vec()],
-        ),
-    ];
-    for (what, parts) in splits {
+    for (what, parts) in splits(n, 30) {
         let given = shequ::run::Partials {
             households: Some(partials(&job, &file, dir.path(), &parts)),
             ..Default::default()

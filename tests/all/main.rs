@@ -13,6 +13,7 @@ mod fuzz;
 mod hierarchy;
 mod households;
 mod io;
+mod parts;
 mod privacy;
 mod registers;
 mod residents;

@@ -5,12 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::seq::SliceRandom;
 use shequ::analytics::events::first_rows;
 use shequ::run::{Partials, ResidentsStage};
 use shequ::{IssueKind, Job, Layer, ResidentsPartial};
 
 use super::events::tables_with;
+use super::parts::{part_files, splits};
 
 /// The sample city with its roster in UTF-8 (the parts are written as text lines).
 fn city(dir: &Path) -> (Job, PathBuf) {
@@ -35,23 +35,11 @@ fn partials(
     parts: &[Vec<usize>],
 ) -> Vec<ResidentsPartial> {
     let text = std::fs::read_to_string(file).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap();
-    let rows: Vec<&str> = lines.collect();
     let first = first_rows(&stage.keys(file).unwrap());
-    assert_eq!(first.len(), rows.len());
-    parts
+    part_files(&text, &first, parts, dir, "residents")
         .iter()
-        .enumerate()
-        .map(|(k, part)| {
-            let path = dir.join(format!("residents{k}.csv"));
-            let mut out = format!("{header},_row,_first\n");
-            for &r in part {
-                let f = first[r].map(|f| f.to_string()).unwrap_or_default();
-                out.push_str(&format!("{},{r},{f}\n", rows[r]));
-            }
-            std::fs::write(&path, out).unwrap();
-            let p = stage.fold(&path, "_row", "_first").unwrap();
+        .map(|path| {
+            let p = stage.fold(path, "_row", "_first").unwrap();
             ResidentsPartial::from_bytes(&p.to_bytes()).unwrap()
         })
         .collect()
@@ -79,26 +67,11 @@ fn residents_placed_apart_and_merged_give_the_model_and_tables_of_one_reading() 
     assert!(whole.keys().any(|k| k.starts_with("registers/")));
     assert!(whole.keys().any(|k| k.starts_with("special_needs/")));
     let n = whole_build.report.counts()[&Layer::Resident].read;
-    let mut shuffled: Vec<usize> = (0..n).collect();
-    shuffled.shuffle(&mut rand::rng());
-    let splits: [(&str, Vec<Vec<usize>>); 3] = [
-        ("one part", vec![(0..n).collect()]),
-        (
-            "seven random parts",
-            (0..7)
-                .map(|k| shuffled.iter().copied().skip(k).step_by(7).collect())
-                .collect(),
-        ),
-        (
-            "one skewed part",
-            vec![shuffled[..n - 60].to_vec(), shuffled[n - 60..].to_vec()],
-        ),
-    ];
     // Each part also read in chunks of 97 rows.
     let mut chunked = job.clone();
     chunked.options.chunk_rows = "97".parse().expect("a chunk size");
     let stage = ResidentsStage::new(&chunked, None).unwrap();
-    for (what, parts) in splits {
+    for (what, parts) in splits(n, 60) {
         let given = Partials {
             residents: Some(partials(&stage, &file, dir.path(), &parts)),
             ..Default::default()
@@ -177,11 +150,7 @@ fn cases_folded_against_the_roster_ids_of_the_residents_partials_give_one_readin
     let (job, file) = city(dir.path());
     let (whole_build, whole) = tables_with(&job, Partials::default());
     let n = whole_build.report.counts()[&Layer::Resident].read;
-    let mut shuffled: Vec<usize> = (0..n).collect();
-    shuffled.shuffle(&mut rand::rng());
-    let parts: Vec<Vec<usize>> = (0..3)
-        .map(|k| shuffled.iter().copied().skip(k).step_by(3).collect())
-        .collect();
+    let [_, (_, parts), _] = splits(n, 60);
     let stage = ResidentsStage::new(&job, None).unwrap();
     let residents = partials(&stage, &file, dir.path(), &parts);
     // The cases' frame: the small layers, and the ids made from the residents' partials.
@@ -196,14 +165,10 @@ fn cases_folded_against_the_roster_ids_of_the_residents_partials_give_one_readin
     let cases_file = folder.path().to_path_buf();
     let first = first_rows(&folder.keys(&cases_file).unwrap());
     let text = std::fs::read_to_string(&cases_file).unwrap();
-    let mut lines = text.lines();
-    let mut part = format!("{},_row,_first\n", lines.next().unwrap());
-    for (r, line) in lines.enumerate() {
-        let f = first[r].map(|f| f.to_string()).unwrap_or_default();
-        part.push_str(&format!("{line},{r},{f}\n"));
-    }
-    let path = dir.path().join("cases.csv");
-    std::fs::write(&path, part).unwrap();
+    let n = first.len();
+    let [path] = part_files(&text, &first, &[(0..n).collect()], dir.path(), "cases")
+        .try_into()
+        .unwrap();
     let cases = folder.fold(&path, "_row", "_first").unwrap();
     let given = Partials {
         residents: Some(residents),

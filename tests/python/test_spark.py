@@ -180,6 +180,27 @@ def test_spark_runs_the_sample_cases_as_shequ_run_does(spark, tmp_path):
         _assert_same(out, want, want_manifest, what)
 
 
+def _in_two_partitions(split, a, b):
+    """Whether rows `a` and `b` of a numbered DataFrame are in different partitions."""
+    import shequ.spark
+
+    where = {
+        r[shequ.spark.ROW]: r.p
+        for r in split.selectExpr(shequ.spark.ROW, "spark_partition_id() as p")
+        .where(f"{shequ.spark.ROW} in ({a}, {b})").collect()
+    }
+    return where[a] != where[b]
+
+
+def _repeats(quality, layer):
+    """The quality report's repeated-id entries of `layer`."""
+    import pyarrow.compute as pc
+
+    q = quality.filter(pc.and_(pc.equal(quality["layer"], layer),
+                               pc.equal(quality["kind"], "duplicate_id")))
+    return q.select(["index", "id", "severity", "detail"]).to_pylist()
+
+
 def _households_city(tmp_path):
     """The sample city with its households and cases as Parquet files of text columns."""
     d = tmp_path / "city"
@@ -220,32 +241,19 @@ def test_a_household_id_repeated_across_two_partitions_is_reported_as_on_one_mac
     """The sample's planted repeated household id (data rows 0 and 4007) with its two rows
     in two partitions, numbered by shequ.spark: the second row is rejected as repeating the
     first, exactly as `shequ run` reports it."""
-    import pyarrow.compute as pc
-
     import shequ.spark
 
     d, _, _ = _households_city(tmp_path)
     want, _ = _reference(d, tmp_path / "ref")
     rows = shequ.spark.numbered(spark.read.parquet(str(d / "households.parquet")))
     split = rows.repartitionByRange(2, shequ.spark.ROW)
-    where = {
-        r[shequ.spark.ROW]: r.p
-        for r in split.selectExpr(shequ.spark.ROW, "spark_partition_id() as p")
-        .where(f"{shequ.spark.ROW} in (0, 4007)").collect()
-    }
-    assert where[0] != where[4007]
+    assert _in_two_partitions(split, 0, 4007)
     job = shequ.spark.resolved(d / "job.toml", split)
     assert shequ.spark.first_rows(job, split, "households") == {4007: 0}
     out = tmp_path / "spark"
     shequ.spark.run(spark, d / "job.toml", out, households=split, row_column=shequ.spark.ROW)
-
-    def repeats(q):
-        q = q.filter(pc.and_(pc.equal(q["layer"], "households"),
-                             pc.equal(q["kind"], "duplicate_id")))
-        return q.select(["index", "id", "severity", "detail"]).to_pylist()
-
-    got = repeats(pq.read_table(out / "quality.parquet"))
-    assert got == repeats(want["quality.parquet"])
+    got = _repeats(pq.read_table(out / "quality.parquet"), "households")
+    assert got == _repeats(want["quality.parquet"], "households")
     assert [(r["index"], r["detail"]) for r in got] == [(4007, "id already used by row 0")]
 
 
@@ -253,8 +261,6 @@ def test_a_case_id_repeated_across_two_partitions_is_reported_as_on_one_machine(
     """The sample's planted duplicate case id (data rows 10 and 5834) with its two rows in
     two partitions, and rows numbered by shequ.spark itself (no row column): the second row
     is rejected as repeating the first, as `shequ run` reports it."""
-    import pyarrow.compute as pc
-
     import shequ.spark
 
     d, _ = _cases_city(tmp_path)
@@ -262,19 +268,12 @@ def test_a_case_id_repeated_across_two_partitions_is_reported_as_on_one_machine(
     numbered = shequ.spark.numbered(cases)
     assert sorted(numbered.columns) == sorted(cases.columns + [shequ.spark.ROW])
     split = numbered.repartitionByRange(2, shequ.spark.ROW)
-    where = {
-        r[shequ.spark.ROW]: r.p
-        for r in split.selectExpr(shequ.spark.ROW, "spark_partition_id() as p")
-        .where(f"{shequ.spark.ROW} in (10, 5834)").collect()
-    }
-    assert where[10] != where[5834]
+    assert _in_two_partitions(split, 10, 5834)
     assert shequ.spark.first_rows(d / "job.toml", split) == {5834: 10}
     out = tmp_path / "spark"
     shequ.spark.run(spark, d / "job.toml", out, cases=split, row_column=shequ.spark.ROW)
-    q = pq.read_table(out / "quality.parquet")
-    dup = q.filter(pc.and_(pc.equal(q["layer"], "events"), pc.equal(q["kind"], "duplicate_id")))
-    assert dup["index"].to_pylist() == [5834]
-    assert dup["detail"].to_pylist() == ["the id repeats row 10"]
+    dup = _repeats(pq.read_table(out / "quality.parquet"), "events")
+    assert [(r["index"], r["detail"]) for r in dup] == [(5834, "the id repeats row 10")]
 
 
 def _roster_city(tmp_path):
@@ -323,30 +322,17 @@ def test_a_resident_id_repeated_across_two_partitions_is_reported_as_on_one_mach
         spark, tmp_path):
     """The sample's planted repeated resident id (data rows 0 and 10735) in two partitions,
     with the roster's households from the job's file: rejected as on one machine."""
-    import pyarrow.compute as pc
-
     import shequ.spark
 
     d, _, _, _ = _roster_city(tmp_path)
     want, _ = _reference(d, tmp_path / "ref")
     rows = shequ.spark.numbered(spark.read.parquet(str(d / "residents.parquet")))
     split = rows.repartitionByRange(2, shequ.spark.ROW)
-    where = {
-        r[shequ.spark.ROW]: r.p
-        for r in split.selectExpr(shequ.spark.ROW, "spark_partition_id() as p")
-        .where(f"{shequ.spark.ROW} in (0, 10735)").collect()
-    }
-    assert where[0] != where[10735]
+    assert _in_two_partitions(split, 0, 10735)
     out = tmp_path / "spark"
     shequ.spark.run(spark, d / "job.toml", out, residents=split, row_column=shequ.spark.ROW)
-
-    def repeats(q):
-        q = q.filter(pc.and_(pc.equal(q["layer"], "residents"),
-                             pc.equal(q["kind"], "duplicate_id")))
-        return q.select(["index", "id", "severity", "detail"]).to_pylist()
-
-    got = repeats(pq.read_table(out / "quality.parquet"))
-    assert got == repeats(want["quality.parquet"])
+    got = _repeats(pq.read_table(out / "quality.parquet"), "residents")
+    assert got == _repeats(want["quality.parquet"], "residents")
     assert [(r["index"], r["detail"]) for r in got] == [(10735, "id already used by row 0")]
 
 

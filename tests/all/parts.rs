@@ -1,0 +1,58 @@
+//! Rows of one input split into parts, as Spark's partitions split them: the splits the tests
+//! use, and the part files written with each row's number and first row.
+
+use std::path::{Path, PathBuf};
+
+use rand::seq::SliceRandom;
+
+/// Splits of `n` rows: one part; seven random parts; one part holding all but `small` rows.
+pub(crate) fn splits(n: usize, small: usize) -> [(&'static str, Vec<Vec<usize>>); 3] {
+    let mut shuffled: Vec<usize> = (0..n).collect();
+    shuffled.shuffle(&mut rand::rng());
+    [
+        ("one part", vec![(0..n).collect()]),
+        (
+            "seven random parts",
+            (0..7)
+                .map(|k| shuffled.iter().copied().skip(k).step_by(7).collect())
+                .collect(),
+        ),
+        (
+            "one skewed part",
+            vec![
+                shuffled[..n - small].to_vec(),
+                shuffled[n - small..].to_vec(),
+            ],
+        ),
+    ]
+}
+
+/// Writes each of `parts` (row indices of the CSV text `text`) as `<stem><k>.csv` in `dir`:
+/// the rows with columns `_row` (their number in `text`) and `_first` (the first row with
+/// the same id, from `first`). Returns the files.
+pub(crate) fn part_files(
+    text: &str,
+    first: &[Option<u32>],
+    parts: &[Vec<usize>],
+    dir: &Path,
+    stem: &str,
+) -> Vec<PathBuf> {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(first.len(), rows.len());
+    parts
+        .iter()
+        .enumerate()
+        .map(|(k, part)| {
+            let path = dir.join(format!("{stem}{k}.csv"));
+            let mut out = format!("{header},_row,_first\n");
+            for &r in part {
+                let f = first[r].map(|f| f.to_string()).unwrap_or_default();
+                out.push_str(&format!("{},{r},{f}\n", rows[r]));
+            }
+            std::fs::write(&path, out).unwrap();
+            path
+        })
+        .collect()
+}
