@@ -69,33 +69,45 @@ def _job_text(job: Any) -> tuple[str, str]:
 
 
 def _spooled(batch: "pa.RecordBatch", spool: str) -> str:
-    """The batch as a Parquet file of this executor (shequ reads its cases from files)."""
+    """The batch as a Parquet file of this executor (shequ reads its rows from files)."""
     path = os.path.join(spool, f"{uuid.uuid4().hex}.parquet")
     _core.write_parquet(batch, path)
     return path
 
 
-def _keys(job_text: str, base: str, layer: str, extra: Any = _no_extra) -> Any:
-    native_keys = _NATIVE[layer][0]
+def _per_batch(job_text: str, base: str, each: Any, prepare: Any = None) -> Any:
+    """A ``mapInArrow`` function: each non-empty batch (``prepare``d first, when given)
+    spooled to a Parquet file of the executor, ``each(job, batch, path)`` yielding its output
+    batches, the file removed."""
 
-    def keys(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
-        import pyarrow as pa
-
+    def run(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
         job = _core.Job.from_json(job_text, base)
         with tempfile.TemporaryDirectory(prefix="shequ-spark-") as spool:
             for b in batches:
                 if b.num_rows == 0:
                     continue
-                path = _spooled(b, spool)
-                k = pa.table(getattr(_core, native_keys)(job, path, *extra()))
-                os.remove(path)
-                yield pa.RecordBatch.from_arrays(
-                    [b.column(ROW), k.column("_k1").combine_chunks(),
-                     k.column("_k2").combine_chunks()],
-                    names=[ROW, "_k1", "_k2"],
-                )
+                path = _spooled(prepare(b) if prepare else b, spool)
+                try:
+                    yield from each(job, b, path)
+                finally:
+                    os.remove(path)
 
-    return keys
+    return run
+
+
+def _keys(job_text: str, base: str, layer: str, extra: Any = _no_extra) -> Any:
+    native_keys = _NATIVE[layer][0]
+
+    def keys(job: Any, b: "pa.RecordBatch", path: str) -> Iterator["pa.RecordBatch"]:
+        import pyarrow as pa
+
+        k = pa.table(getattr(_core, native_keys)(job, path, *extra()))
+        yield pa.RecordBatch.from_arrays(
+            [b.column(ROW), k.column("_k1").combine_chunks(), k.column("_k2").combine_chunks()],
+            names=[ROW, "_k1", "_k2"],
+        )
+
+    return _per_batch(job_text, base, keys)
 
 
 def _fold(
@@ -103,23 +115,20 @@ def _fold(
 ) -> Any:
     native_fold = _NATIVE[layer][1]
 
-    def fold(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+    def with_firsts(b: "pa.RecordBatch") -> "pa.RecordBatch":
         import pyarrow as pa
 
-        job = _core.Job.from_json(job_text, base)
-        schema = pa.schema([("partial", pa.binary())])
-        with tempfile.TemporaryDirectory(prefix="shequ-spark-") as spool:
-            for b in batches:
-                if b.num_rows == 0:
-                    continue
-                rows = b.column(b.schema.get_field_index(ROW)).to_pylist()
-                first = pa.array([firsts.get(r) for r in rows], pa.int64())
-                path = _spooled(b.append_column(FIRST, first), spool)
-                partial = getattr(_core, native_fold)(job, path, ROW, FIRST, *extra())
-                os.remove(path)
-                yield pa.RecordBatch.from_pydict({"partial": [partial]}, schema=schema)
+        rows = b.column(b.schema.get_field_index(ROW)).to_pylist()
+        return b.append_column(FIRST, pa.array([firsts.get(r) for r in rows], pa.int64()))
 
-    return fold
+    def fold(job: Any, b: "pa.RecordBatch", path: str) -> Iterator["pa.RecordBatch"]:
+        import pyarrow as pa
+
+        partial = getattr(_core, native_fold)(job, path, ROW, FIRST, *extra())
+        yield pa.RecordBatch.from_pydict({"partial": [partial]},
+                                         schema=pa.schema([("partial", pa.binary())]))
+
+    return _per_batch(job_text, base, fold, with_firsts)
 
 
 def numbered(cases: "DataFrame", row_column: str | None = None) -> "DataFrame":
@@ -193,22 +202,14 @@ def partials(
 
 
 def _extent(job_text: str, base: str) -> Any:
-    def extent(batches: Iterator["pa.RecordBatch"]) -> Iterator["pa.RecordBatch"]:
+    def extent(job: Any, b: "pa.RecordBatch", path: str) -> Iterator["pa.RecordBatch"]:
         import pyarrow as pa
 
-        job = _core.Job.from_json(job_text, base)
-        with tempfile.TemporaryDirectory(prefix="shequ-spark-") as spool:
-            for b in batches:
-                if b.num_rows == 0:
-                    continue
-                path = _spooled(b, spool)
-                box = _core.household_extent(job, path)
-                os.remove(path)
-                if box is not None:
-                    yield pa.RecordBatch.from_pylist(
-                        [dict(zip(("w", "s", "e", "n"), box))])
+        box = _core.household_extent(job, path)
+        if box is not None:
+            yield pa.RecordBatch.from_pylist([dict(zip(("w", "s", "e", "n"), box))])
 
-    return extent
+    return _per_batch(job_text, base, extent)
 
 
 def resolved(job: Any, households: "DataFrame | None" = None) -> Any:

@@ -1,7 +1,10 @@
 //! Rows of one input split into parts, as Spark's partitions split them: the splits the tests
 //! use, and the part files written with each row's number and first row.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
 
 use rand::seq::SliceRandom;
 
@@ -55,4 +58,23 @@ pub(crate) fn part_files(
             path
         })
         .collect()
+}
+
+/// Asserts that a run from parts (`got`) has the quality report and every table of one
+/// reading (`want`).
+pub(crate) fn assert_one_reading(
+    got: &(shequ::Build, BTreeMap<String, RecordBatch>),
+    want: &(shequ::Build, BTreeMap<String, RecordBatch>),
+    what: &str,
+) {
+    assert_eq!(got.0.report.counts(), want.0.report.counts(), "{what}");
+    assert_eq!(got.0.report.issues(), want.0.report.issues(), "{what}");
+    assert_eq!(
+        got.1.keys().collect::<Vec<_>>(),
+        want.1.keys().collect::<Vec<_>>(),
+        "{what}"
+    );
+    for (name, t) in &want.1 {
+        assert_eq!(&got.1[name], t, "{what}: {name}");
+    }
 }

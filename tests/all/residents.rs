@@ -10,7 +10,7 @@ use shequ::run::{Partials, ResidentsStage};
 use shequ::{IssueKind, Job, Layer, ResidentsPartial};
 
 use super::events::tables_with;
-use super::parts::{part_files, splits};
+use super::parts::{assert_one_reading, part_files, splits};
 
 /// The sample city with its roster in UTF-8 (the parts are written as text lines).
 fn city(dir: &Path) -> (Job, PathBuf) {
@@ -63,10 +63,10 @@ fn people(b: &shequ::Build) -> (Vec<String>, Vec<String>) {
 fn residents_placed_apart_and_merged_give_the_model_and_tables_of_one_reading() {
     let dir = tempfile::tempdir().unwrap();
     let (job, file) = city(dir.path());
-    let (whole_build, whole) = tables_with(&job, Partials::default());
-    assert!(whole.keys().any(|k| k.starts_with("registers/")));
-    assert!(whole.keys().any(|k| k.starts_with("special_needs/")));
-    let n = whole_build.report.counts()[&Layer::Resident].read;
+    let whole = tables_with(&job, Partials::default());
+    assert!(whole.1.keys().any(|k| k.starts_with("registers/")));
+    assert!(whole.1.keys().any(|k| k.starts_with("special_needs/")));
+    let n = whole.0.report.counts()[&Layer::Resident].read;
     // Each part also read in chunks of 97 rows.
     let mut chunked = job.clone();
     chunked.options.chunk_rows = "97".parse().expect("a chunk size");
@@ -76,17 +76,9 @@ fn residents_placed_apart_and_merged_give_the_model_and_tables_of_one_reading() 
             residents: Some(partials(&stage, &file, dir.path(), &parts)),
             ..Default::default()
         };
-        let (build, split) = tables_with(&job, given);
-        assert_eq!(build.report.counts(), whole_build.report.counts(), "{what}");
-        assert_eq!(build.report.issues(), whole_build.report.issues(), "{what}");
-        assert_eq!(people(&build), people(&whole_build), "{what}");
-        assert_eq!(
-            split.keys().collect::<Vec<_>>(),
-            whole.keys().collect::<Vec<_>>()
-        );
-        for (name, t) in &whole {
-            assert_eq!(&split[name], t, "{what}: {name}");
-        }
+        let got = tables_with(&job, given);
+        assert_one_reading(&got, &whole, what);
+        assert_eq!(people(&got.0), people(&whole.0), "{what}");
     }
 }
 
@@ -148,8 +140,8 @@ fn cases_folded_against_the_roster_ids_of_the_residents_partials_give_one_readin
     use shequ::analytics::events::{CaseFolder, CasesPartial};
     let dir = tempfile::tempdir().unwrap();
     let (job, file) = city(dir.path());
-    let (whole_build, whole) = tables_with(&job, Partials::default());
-    let n = whole_build.report.counts()[&Layer::Resident].read;
+    let whole = tables_with(&job, Partials::default());
+    let n = whole.0.report.counts()[&Layer::Resident].read;
     let [_, (_, parts), _] = splits(n, 60);
     let stage = ResidentsStage::new(&job, None).unwrap();
     let residents = partials(&stage, &file, dir.path(), &parts);
@@ -157,7 +149,7 @@ fn cases_folded_against_the_roster_ids_of_the_residents_partials_give_one_readin
     let ids = shequ::run::roster_ids_of(&job, &residents).unwrap();
     assert_eq!(
         ids.as_ref().map(|i| i.len()),
-        Some(whole_build.model.residents.len())
+        Some(whole.0.model.residents.len())
     );
     let (frame, roster) = shequ::run::cases_frame_with(&job, ids).unwrap();
     assert!(frame.model.residents.is_empty() && frame.model.households.is_empty());
@@ -175,9 +167,9 @@ fn cases_folded_against_the_roster_ids_of_the_residents_partials_give_one_readin
         cases: Some(vec![CasesPartial::from_bytes(&cases.to_bytes()).unwrap()]),
         ..Default::default()
     };
-    let (build, split) = tables_with(&job, given);
-    assert_eq!(build.report.issues(), whole_build.report.issues());
-    for (name, t) in &whole {
-        assert_eq!(&split[name], t, "{name}");
-    }
+    assert_one_reading(
+        &tables_with(&job, given),
+        &whole,
+        "cases against the partials' ids",
+    );
 }
