@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from . import Job, _core
+from .errors import JobError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -237,6 +239,7 @@ def run(
     cases: "DataFrame | None" = None,
     households: "DataFrame | None" = None,
     residents: "DataFrame | None" = None,
+    registers: "Mapping[str, DataFrame] | None" = None,
     row_column: str | None = None,
 ) -> list[str]:
     """Runs ``job`` into ``out`` with its households, residents and cases from the
@@ -247,18 +250,70 @@ def run(
     The households are placed first; the residents are then placed against them on the
     executors, which get the merged households as one broadcast (or read the job's
     household file when ``households`` is not given), and folded there by the job's
-    analyses of people (special-needs labels, register links, the roster's ids)."""
+    analyses of people (special-needs labels, register links, the roster's ids).
+
+    ``registers`` maps a ``[[registers]]`` id to a DataFrame with that register's columns
+    (a Hive table of the department's list, say) in place of its file. Registers are small:
+    each is collected on the driver into a Parquet file the job then reads, and the files
+    travel to the executors that fold residents as one broadcast."""
     native = resolved(job, households) if households is not None else _native(job)
+    native, lists = _with_registers(spark, native, registers or {})
     placed = None
     if households is not None:
         placed = partials(native, numbered(households, row_column), "households")
-    people = None
-    if residents is not None:
-        people = _residents(spark, native, numbered(residents, row_column), placed)
-    folded = None
-    if cases is not None:
-        folded = _cases(spark, native, numbered(cases, row_column), people)
-    return _core.run_with_partials(native, Path(out), placed, folded, people)
+    try:
+        people = None
+        if residents is not None:
+            rows = numbered(residents, row_column)
+            people = _residents(spark, native, rows, placed, lists)
+        folded = None
+        if cases is not None:
+            folded = _cases(spark, native, numbered(cases, row_column), people)
+        return _core.run_with_partials(native, Path(out), placed, folded, people)
+    finally:
+        if lists is not None:
+            shutil.rmtree(lists[0], ignore_errors=True)
+            lists[1].destroy()
+
+
+def _with_registers(
+    spark: "SparkSession", native: Any, registers: "Mapping[str, DataFrame]"
+) -> tuple[Any, tuple[str, Any] | None]:
+    """The job with each register of ``registers`` read from a Parquet file collected from
+    its DataFrame, and (the files' directory, the broadcast of {path: bytes}); the job as it
+    is when there are none."""
+    import pyarrow.parquet as pq
+
+    if not registers:
+        return native, None
+    data = json.loads(native.to_json())
+    known = {r["id"] for r in data.get("registers", [])}
+    unknown = sorted(set(registers) - known)
+    if unknown:
+        raise JobError(f"no [[registers]] entry with id {', '.join(map(repr, unknown))}")
+    spool = tempfile.mkdtemp(prefix="shequ-registers-")
+    files = {}
+    for k, entry in enumerate(data["registers"]):
+        if entry["id"] not in registers:
+            continue
+        path = os.path.join(spool, f"register-{k}.parquet")
+        pq.write_table(registers[entry["id"]].toArrow(), path)
+        entry["path"], entry["sheet"] = path, None
+        with open(path, "rb") as f:
+            files[path] = f.read()
+    job = _core.Job.from_json(json.dumps(data), native.base_dir)
+    return job, (spool, spark.sparkContext.broadcast(files))
+
+
+def _materialised(files: dict[str, bytes]) -> None:
+    """The collected registers' files on this executor, at the paths the job names."""
+    for path, data in files.items():
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            partial = f"{path}.{uuid.uuid4().hex}"
+            with open(partial, "wb") as f:
+                f.write(data)
+            os.replace(partial, path)
 
 
 def _cases(
@@ -284,16 +339,23 @@ def _cases(
 
 
 def _residents(
-    spark: "SparkSession", native: Any, rows: "DataFrame", placed: list[bytes] | None
+    spark: "SparkSession",
+    native: Any,
+    rows: "DataFrame",
+    placed: list[bytes] | None,
+    lists: tuple[str, Any] | None = None,
 ) -> list[bytes]:
     """The partials of every roster row, placed against the households ``placed`` (merged
-    and broadcast) or the job's household file."""
+    and broadcast) or the job's household file; registers collected from DataFrames
+    (``lists``, see :func:`_with_registers`) are written where the job reads them first."""
     frame = uuid.uuid4().hex
     shared = None
     if placed is not None:
         shared = spark.sparkContext.broadcast(_core.merge_households(placed))
 
     def extra() -> tuple[Any, ...]:
+        if lists is not None:
+            _materialised(lists[1].value)
         return (frame, shared.value if shared is not None else None)
 
     try:

@@ -336,6 +336,69 @@ def test_a_resident_id_repeated_across_two_partitions_is_reported_as_on_one_mach
     assert [(r["index"], r["detail"]) for r in got] == [(10735, "id already used by row 0")]
 
 
+def _registers_as_parquet(d):
+    """The job's register spreadsheets as Parquet tables of text (the rows below the header
+    row, the row holding every column the job maps), the job reading them; their paths by
+    register id."""
+    import tomllib
+
+    import openpyxl
+    import pandas as pd
+
+    text = (d / "job.toml").read_text(encoding="utf-8")
+    paths = {}
+    for k, reg in enumerate(tomllib.loads(text)["registers"]):
+        wanted = set(reg["columns"].values()) | set(reg.get("fields", {}).values())
+        sheet = openpyxl.load_workbook(d / reg["path"], read_only=True).worksheets[0]
+        rows = [["" if v is None else str(v) for v in r] for r in sheet.iter_rows(values_only=True)]
+        top = next(i for i, r in enumerate(rows) if wanted <= set(r))
+        header = rows[top]
+        table = pd.DataFrame([r[:len(header)] for r in rows[top + 1:]], columns=header)
+        path = d / "registers" / f"register-{k}.parquet"
+        table.to_parquet(path, index=False)
+        assert f'path = "{reg["path"]}"' in text
+        text = text.replace(f'path = "{reg["path"]}"', f'path = "registers/{path.name}"')
+        paths[reg["id"]] = path
+    (d / "job.toml").write_text(text, encoding="utf-8")
+    return paths
+
+
+def test_registers_given_as_dataframes_link_as_shequ_run_links_them(spark, tmp_path):
+    """The sample's four departmental registers as DataFrames (their files removed), beside
+    the residents as a DataFrame (the executors link them): the registers' tables, the special needs they feed
+    and the quality report equal `shequ run`'s on the same registers; an id that names no
+    register is a JobError; an executor writes a collected register once, where the job
+    reads it."""
+    import shequ.spark
+    from shequ.errors import JobError
+
+    d, _, _, _ = _roster_city(tmp_path)
+    paths = _registers_as_parquet(d)
+    want, want_manifest = _reference(d, tmp_path / "ref")
+    assert any(k.startswith("registers/") for k in want)
+    import pandas as pd
+
+    # In memory, and the files gone: only the DataFrames can give the registers now.
+    registers = {rid: spark.createDataFrame(pd.read_parquet(p)).repartition(2)
+                 for rid, p in paths.items()}
+    for p in paths.values():
+        p.unlink()
+    residents = shequ.spark.numbered(spark.read.parquet(str(d / "residents.parquet")))
+    out = tmp_path / "spark"
+    shequ.spark.run(spark, d / "job.toml", out, residents=residents.repartition(3),
+                    registers=registers, row_column=shequ.spark.ROW)
+    _assert_same(out, want, want_manifest, "registers as DataFrames")
+    with pytest.raises(JobError, match="no_such_register"):
+        shequ.spark.run(spark, d / "job.toml", tmp_path / "bad",
+                        registers={"no_such_register": registers[next(iter(paths))]})
+    target = tmp_path / "executor" / "register-0.parquet"
+    shequ.spark._materialised({str(target): b"PAR1"})
+    assert target.read_bytes() == b"PAR1"
+    target.write_bytes(b"kept")
+    shequ.spark._materialised({str(target): b"PAR1"})
+    assert target.read_bytes() == b"kept"
+
+
 def test_outputs_are_saved_as_spark_tables_with_geometry(spark, tmp_path, monkeypatch):
     """A grid worker's run with Hive-partitioned rosters, saved as Spark tables: every output
     is a table with its rows; geometry in EPSG:4326 is Spark's GEOMETRY type and holds the
