@@ -324,8 +324,8 @@ def _cases(
     no roster file is read. Else the frame comes from the job's paths."""
     if people is None:
         return partials(native, rows, "events")
-    frame = uuid.uuid4().hex
     ids = _core.roster_ids(native, people)
+    frame = _content_name(ids)
     shared = spark.sparkContext.broadcast(ids) if ids is not None else None
 
     def extra() -> tuple[Any, ...]:
@@ -338,6 +338,14 @@ def _cases(
             shared.destroy()
 
 
+def _content_name(data: bytes | None) -> str:
+    """A name for a frame built from ``data``: the same for the same bytes, so that the
+    executors' Python workers (which outlive a run) build it once, not once per run."""
+    import hashlib
+
+    return "content-" + hashlib.blake2b(data or b"", digest_size=16).hexdigest()
+
+
 def _residents(
     spark: "SparkSession",
     native: Any,
@@ -348,10 +356,10 @@ def _residents(
     """The partials of every roster row, placed against the households ``placed`` (merged
     and broadcast) or the job's household file; registers collected from DataFrames
     (``lists``, see :func:`_with_registers`) are written where the job reads them first."""
-    frame = uuid.uuid4().hex
-    shared = None
-    if placed is not None:
-        shared = spark.sparkContext.broadcast(_core.merge_households(placed))
+    merged = _core.merge_households(placed) if placed is not None else None
+    # The frame's name is its content's: a worker keeps one frame per job and content.
+    frame = _content_name(merged)
+    shared = spark.sparkContext.broadcast(merged) if merged is not None else None
 
     def extra() -> tuple[Any, ...]:
         if lists is not None:
