@@ -203,6 +203,28 @@ impl SeenIds {
     }
 }
 
+/// Each data row's key of its cleaned id in column `column` of the chunks, in row order
+/// (`None` without an id; unreadable rows keep their place, without a key): what an engine
+/// groups to find the first row of each id across parts of a layer.
+pub(crate) fn id_keys(
+    chunks: &mut crate::io::chunks::TableChunks,
+    column: &str,
+) -> crate::error::Result<Vec<Option<(u64, u64)>>> {
+    let seen = SeenIds::new(0);
+    let mut keys = Vec::new();
+    while let Some(t) = chunks.next_chunk()? {
+        keys.resize(keys.len() + t.rows_read, None);
+        let ids = t.text_column(column);
+        for i in 0..ids.len() {
+            keys[t.source_row(i)] = ids
+                .get(i)
+                .and_then(crate::io::table::clean_code_ref)
+                .map(|id| seen.key(&id));
+        }
+    }
+    Ok(keys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::duplicates;

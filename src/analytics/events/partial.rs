@@ -18,10 +18,8 @@ use crate::crs::{Crs, Region};
 use crate::error::{Error, Location, Result};
 use crate::io::chunks::TableChunks;
 use crate::io::rows::row_numbers;
-use crate::io::table::clean_code_ref;
 use crate::job::{Job, RegionName};
 use crate::model::Model;
-use crate::model::duplicates::SeenIds;
 use crate::model::level::Layer;
 use crate::model::quality::{LayerCount, QualityIssue};
 
@@ -239,18 +237,7 @@ impl<'a> CaseFolder<'a> {
     /// # Errors
     /// As reading the file.
     pub fn keys(&self, path: &Path) -> Result<Vec<Option<(u64, u64)>>> {
-        let seen = SeenIds::new(0);
-        let mut chunks = self.open(path, &[])?;
-        let mut keys = Vec::new();
-        while let Some(t) = chunks.next_chunk()? {
-            // Unreadable rows keep their place, without a key.
-            keys.resize(keys.len() + t.rows_read, None);
-            let ids = t.text_column(&self.layer.id);
-            for i in 0..ids.len() {
-                keys[t.source_row(i)] = ids.get(i).and_then(clean_code_ref).map(|id| seen.key(&id));
-            }
-        }
-        Ok(keys)
+        crate::model::duplicates::id_keys(&mut self.open(path, &[])?, &self.layer.id)
     }
 
     /// Folds the cases of `path` (a file with the layer's columns) into a partial. Column

@@ -13,10 +13,8 @@ use super::residents::{PeopleSink, Placer};
 use crate::error::{Error, Location, Result};
 use crate::io::chunks::TableChunks;
 use crate::io::rows::row_numbers;
-use crate::io::table::clean_code_ref;
 use crate::job::{Job, ResidentLayer};
 use crate::model::build::{Build, Builder};
-use crate::model::duplicates::SeenIds;
 use crate::model::level::Layer;
 use crate::model::quality::QualityIssue;
 use crate::model::{Model, Resident, Sex};
@@ -130,17 +128,7 @@ impl ResidentFolder {
     /// # Errors
     /// As reading the file.
     pub fn keys(&self, path: &Path) -> Result<Vec<Option<(u64, u64)>>> {
-        let seen = SeenIds::new(0);
-        let mut chunks = self.open(path, &[], &[])?;
-        let mut keys = Vec::new();
-        while let Some(t) = chunks.next_chunk()? {
-            keys.resize(keys.len() + t.rows_read, None);
-            let ids = t.text_column(&self.layer.id);
-            for i in 0..ids.len() {
-                keys[t.source_row(i)] = ids.get(i).and_then(clean_code_ref).map(|id| seen.key(&id));
-            }
-        }
-        Ok(keys)
+        crate::model::duplicates::id_keys(&mut self.open(path, &[], &[])?, &self.layer.id)
     }
 
     /// Places the residents of `path` (a file with the roster's columns) and hands each
