@@ -261,6 +261,8 @@ def run(
     placed = None
     if households is not None:
         placed = partials(native, numbered(households, row_column), "households")
+        # Merged once: the executors placing residents and the driver's run take the same one.
+        placed = [_core.merge_households(placed)]
     try:
         people = None
         if residents is not None:
