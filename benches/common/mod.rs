@@ -15,6 +15,7 @@ pub fn households(default: usize) -> usize {
 pub fn district(n: usize, edge_detail: usize) -> (tempfile::TempDir, shequ::Job) {
     let dir = tempfile::tempdir().expect("temp dir");
     let cfg = SampleConfig {
+        streets: 1,
         seed: 1,
         households: n,
         communities: (n / 1600).max(1),

@@ -271,12 +271,14 @@ def sample(
     edge_detail: int = 6,
     plant_problems: bool = True,
     seed: int = 2024,
+    streets: int = 1,
 ) -> Path:
     """Writes a deterministic synthetic district (layers, rosters, facilities, walking paths
     and ``job.toml``) into ``out_dir``; returns the job file's path.
 
     ``edge_detail`` adds vertices to every boundary edge (30 gives surveyed-looking boundaries
-    of a hundred-plus vertices); ``plant_problems`` plants data-quality problems of every kind.
+    of a hundred-plus vertices); ``plant_problems`` plants data-quality problems of every kind;
+    the communities are dealt to ``streets`` streets in contiguous runs.
     """
     return Path(
         _core.sample(
@@ -287,6 +289,7 @@ def sample(
             edge_detail=edge_detail,
             plant_problems=plant_problems,
             seed=seed,
+            streets=streets,
         )
     )
 

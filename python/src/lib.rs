@@ -354,7 +354,7 @@ fn write_parquet(py: Python<'_>, data: AnyRecordBatch, path: PathBuf) -> PyResul
 /// Writes the synthetic sample district into `out_dir`; returns the path of its `job.toml`.
 #[pyfunction]
 #[pyo3(signature = (out_dir, *, households=4000, communities=7, grids_per_community=4,
-    edge_detail=6, plant_problems=true, seed=2024))]
+    edge_detail=6, plant_problems=true, seed=2024, streets=1))]
 #[allow(clippy::too_many_arguments)]
 fn sample(
     py: Python<'_>,
@@ -365,10 +365,12 @@ fn sample(
     edge_detail: usize,
     plant_problems: bool,
     seed: u64,
+    streets: usize,
 ) -> PyResult<PathBuf> {
     let cfg = shequ::sample::SampleConfig {
         seed,
         households,
+        streets,
         communities,
         grids_per_community,
         edge_detail,
@@ -623,6 +625,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(households::with_working_crs, m)?)?;
     m.add_function(wrap_pyfunction!(households::household_keys, m)?)?;
     m.add_function(wrap_pyfunction!(households::fold_households, m)?)?;
+    m.add_function(wrap_pyfunction!(households::street_frame, m)?)?;
+    m.add_function(wrap_pyfunction!(households::household_streets, m)?)?;
+    m.add_function(wrap_pyfunction!(households::fold_households_by_street, m)?)?;
     m.add_function(wrap_pyfunction!(residents::merge_households, m)?)?;
     m.add_function(wrap_pyfunction!(residents::resident_keys, m)?)?;
     m.add_function(wrap_pyfunction!(residents::fold_residents, m)?)?;

@@ -100,6 +100,9 @@ enum Command {
         /// Seed of the generator.
         #[arg(long, default_value_t = 2024)]
         seed: u64,
+        /// Number of streets (the communities are dealt to them in contiguous runs).
+        #[arg(long, default_value_t = 1)]
+        streets: usize,
         /// Number of communities.
         #[arg(long, default_value_t = 7)]
         communities: usize,
@@ -276,6 +279,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             out,
             households,
             seed,
+            streets,
             communities,
             grids_per_community,
             edge_detail,
@@ -284,6 +288,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let cfg = sample::SampleConfig {
                 seed,
                 households,
+                streets,
                 communities,
                 grids_per_community,
                 edge_detail,

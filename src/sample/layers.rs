@@ -28,6 +28,18 @@ const COMMUNITY_NAMES: &[&str] = &[
 /// Features of one layer: geometries and their properties.
 pub(super) type Features = (Vec<Option<Geometry<f64>>>, Vec<JsonObject>);
 
+/// The code of community `c`'s street: the communities are dealt to `cfg.streets` streets in
+/// contiguous runs; the first street is [`STREET`].
+fn street_code(cfg: &SampleConfig, c: usize) -> String {
+    let streets = cfg.streets.clamp(1, cfg.communities.max(1));
+    let s = c * streets / cfg.communities.max(1);
+    if s == 0 {
+        STREET.to_owned()
+    } else {
+        format!("{}{:03}", &STREET[..6], s + 1)
+    }
+}
+
 /// The communities and grids: communities side by side, each a block of `gx` × `gy` cells
 /// holding its grids; with planted problems, one grid overlaps its neighbour and one leaves
 /// a gap. Returns the communities, the grids, and each grid's (code, cell column, cell row).
@@ -44,12 +56,13 @@ pub(super) fn areas(
     let mut grid_props = Vec::new();
     for c in 0..cfg.communities {
         let (a, b) = (c as i64 % cx, c as i64 / cx);
-        let code = format!("{STREET}{:03}", c + 1);
+        let street = street_code(cfg, c);
+        let code = format!("{street}{:03}", c + 1);
         let name = format!("{}社区", COMMUNITY_NAMES[c % COMMUNITY_NAMES.len()]);
         let poly = lat.block(a * gx, (a + 1) * gx, b * gy, (b + 1) * gy);
         community_geoms.push(Some(lonlat_geom(Geometry::Polygon(poly))));
         community_props.push(props(
-            json!({"code": code, "name": name, "street_code": STREET}),
+            json!({"code": code, "name": name, "street_code": street}),
         ));
         let mut k = 0;
         for j in 0..gy {

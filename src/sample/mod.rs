@@ -34,6 +34,8 @@ pub struct SampleConfig {
     pub seed: u64,
     /// Number of households (about; buildings are filled whole).
     pub households: usize,
+    /// Number of streets; the communities are dealt to them in order, in contiguous runs.
+    pub streets: usize,
     /// Number of communities.
     pub communities: usize,
     /// Grids per community (arranged as a 2-wide block).
@@ -50,6 +52,7 @@ impl Default for SampleConfig {
         SampleConfig {
             seed: 2024,
             households: 4000,
+            streets: 1,
             communities: 7,
             grids_per_community: 4,
             edge_detail: 6,
@@ -64,6 +67,7 @@ impl SampleConfig {
         SampleConfig {
             seed,
             households: 200,
+            streets: 1,
             communities: 1,
             grids_per_community: 4,
             edge_detail: 2,
