@@ -15,8 +15,17 @@ use super::parts::{assert_one_reading, part_files, splits};
 /// The sample city, its working CRS resolved over the whole household layer (as
 /// `shequ.spark` resolves it), and its households file without the planted unreadable line
 /// (a line of a part file is numbered in the part: Spark's parts are Parquet, never broken).
-fn city(dir: &Path) -> (Job, PathBuf) {
-    shequ::sample::write_sample(dir, &shequ::sample::SampleConfig::default()).unwrap();
+pub(crate) fn city(dir: &Path) -> (Job, PathBuf) {
+    city_of(dir, 1)
+}
+
+/// [`city`] with its communities dealt to `streets` streets.
+pub(crate) fn city_of(dir: &Path, streets: usize) -> (Job, PathBuf) {
+    let cfg = shequ::sample::SampleConfig {
+        streets,
+        ..Default::default()
+    };
+    shequ::sample::write_sample(dir, &cfg).unwrap();
     let mut job = Job::from_toml(dir.join("job.toml")).unwrap();
     let file = job.resolve(&job.layers.households.as_ref().unwrap().path);
     let text = std::fs::read_to_string(&file).unwrap();
@@ -54,7 +63,7 @@ fn partials(job: &Job, file: &Path, dir: &Path, parts: &[Vec<usize>]) -> Vec<Hou
 }
 
 /// What the model says of each household: (id, location, lineage, placed, members, row).
-fn households(b: &shequ::Build) -> Vec<String> {
+pub(crate) fn households(b: &shequ::Build) -> Vec<String> {
     b.model
         .households
         .iter()

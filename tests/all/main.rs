@@ -20,3 +20,4 @@ mod residents;
 mod sample_city;
 mod sensitivity;
 mod special_needs;
+mod streets;

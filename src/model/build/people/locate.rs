@@ -108,6 +108,15 @@ impl<'m> BuildingIndex<'m> {
     }
 }
 
+/// Where a row's coordinates fall: the area (of the finest level) and the building, and the
+/// lineage of every area when the frame is a street's part (else the model gives it).
+#[derive(Clone, Copy)]
+struct Found<'a> {
+    area: Option<u32>,
+    building: Option<u32>,
+    areas: Option<&'a [Lineage]>,
+}
+
 impl Builder<'_> {
     /// Places every household row that is not rejected: by a known building code, else by its
     /// coordinates. Rows that cannot be placed are reported.
@@ -118,19 +127,22 @@ impl Builder<'_> {
         finest: Option<(Layer, &PolygonIndex)>,
     ) {
         self.reads.insert(Layer::Household, rows.rows_read);
-        model.households = self.placed_households(model, rows, finest, None);
+        model.households = self.placed_households(model, rows, finest, None, None);
     }
 
     /// The households of `rows` that can be placed, in row order; the others are reported.
     /// `firsts` gives, for each row, the first row with the same id when it repeats one (found
     /// across every row of the layer, as [`HouseholdPlacer`](super::HouseholdPlacer) does);
-    /// `None` finds repeats among `rows`.
+    /// `None` finds repeats among `rows`. `areas`, when given, is the lineage of each area of
+    /// `finest` (a street's part of the frame: see [`StreetPiece`](super::StreetPiece)); else
+    /// the model gives it.
     pub(crate) fn placed_households(
         &mut self,
         model: &Model,
         mut rows: HouseholdRows,
         finest: Option<(Layer, &PolygonIndex)>,
         firsts: Option<&[Option<u32>]>,
+        areas: Option<&[Lineage]>,
     ) -> Vec<Household> {
         self.reject_missing_ids(&mut rows);
         self.reject_repeated_ids(&mut rows, firsts);
@@ -144,7 +156,11 @@ impl Builder<'_> {
             if rows.rejected[i] {
                 continue;
             }
-            let found = ((a != NONE).then_some(a), (b != NONE).then_some(b));
+            let found = Found {
+                area: (a != NONE).then_some(a),
+                building: (b != NONE).then_some(b),
+                areas,
+            };
             let lineage = self.household_lineage(model, &rows, i, &index, found, finest);
             out.push(Household {
                 id: rows.ids[i].take().expect("rows without id are rejected"),
@@ -241,14 +257,14 @@ impl Builder<'_> {
     }
 
     /// Row `i`'s lineage: its building's by a known code, else where its coordinates fall
-    /// (`found`: area, building). `None`, with the reason reported, if it cannot be placed.
+    /// (`found`). `None`, with the reason reported, if it cannot be placed.
     fn household_lineage(
         &mut self,
         model: &Model,
         rows: &HouseholdRows,
         i: usize,
         index: &BuildingIndex,
-        found: (Option<u32>, Option<u32>),
+        found: Found<'_>,
         finest: Option<(Layer, &PolygonIndex)>,
     ) -> Option<Lineage> {
         let id = rows.id(i);
@@ -271,7 +287,11 @@ impl Builder<'_> {
             let detail = format!("building {b:?} is not in the model (unknown or rejected){then}");
             note(IssueKind::UnknownReference, severity, detail);
         }
-        match (located, finest, found) {
+        let area_lineage = |level, a: u32| match found.areas {
+            Some(areas) => areas[a as usize],
+            None => model.lineage(level, a),
+        };
+        match (located, finest, (found.area, found.building)) {
             (false, _, _) => {
                 if declared.is_none() {
                     let detail = "no building and no coordinates".to_owned();
@@ -282,7 +302,7 @@ impl Builder<'_> {
             // A household in a building belongs where the building does (a footprint may
             // straddle grids): lineages stay nested, so counts roll up exactly.
             (true, Some(_), (Some(_), Some(b))) => Some(model.buildings[b as usize].lineage),
-            (true, Some((level, _)), (Some(a), None)) => Some(model.lineage(level, a)),
+            (true, Some((level, _)), (Some(a), None)) => Some(area_lineage(level, a)),
             (true, Some((level, _)), (None, _)) => {
                 let detail = format!("coordinates lie outside every {}", level.singular());
                 note(IssueKind::OutsideParent, Severity::Rejected, detail);

@@ -6,6 +6,7 @@ mod locate;
 mod partial;
 mod residents;
 mod restream;
+mod street;
 mod travel;
 
 pub(crate) use households::HouseholdRows;
@@ -13,5 +14,6 @@ pub use partial::{HouseholdPlacer, HouseholdsPartial, household_extent, resolve_
 pub use residents::{PeopleSink, Placed};
 pub(crate) use residents::{Placer, RosterPart, stream_roster};
 pub use restream::restream;
+pub use street::{StreetFrame, StreetKeys, StreetPiece, street_keys};
 pub use travel::{ResidentFolder, ResidentsPartial};
 pub(crate) use travel::{absorb, from_part, merge, part_bytes, renumber, renumbering, scatter};

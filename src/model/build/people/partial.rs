@@ -12,13 +12,14 @@ use geo::{Coord, Rect};
 use serde::{Deserialize, Serialize};
 
 use super::households::{HouseholdRows, household_crs, read_household_table};
+use super::street::StreetPiece;
 use crate::crs::{Crs, Transformer, WorkingCrs};
 use crate::error::{Error, Location, Result};
 use crate::index::{PolygonIndex, ranks_by_id};
 use crate::io::rows::row_numbers;
 use crate::job::{HouseholdLayer, Job};
+use crate::model::build::Builder;
 use crate::model::build::frame::model_units;
-use crate::model::build::{Build, Builder};
 use crate::model::duplicates::SeenIds;
 use crate::model::ids::HouseholdId;
 use crate::model::level::Layer;
@@ -195,8 +196,10 @@ impl HouseholdsPartial {
 pub struct HouseholdPlacer {
     job: Job,
     layer: HouseholdLayer,
-    frame: Build,
+    model: Model,
     finest: Option<(Layer, PolygonIndex)>,
+    /// The lineage of each area of `finest` when the frame is a street's piece.
+    areas: Option<Vec<Lineage>>,
     working: Crs,
 }
 
@@ -208,17 +211,7 @@ impl HouseholdPlacer {
     /// [`resolve_working_crs`]: every process must place in the same CRS, which the whole
     /// layer's extent decides); as [`build`](crate::build).
     pub fn new(job: &Job) -> Result<HouseholdPlacer> {
-        let layer = job
-            .layers
-            .households
-            .clone()
-            .ok_or_else(|| job.error("no [layers.households] to place"))?;
-        let WorkingCrs::Given(working) = job.options.working_crs.clone() else {
-            return Err(job.error(
-                "households placed apart need a given working CRS: resolve \"auto\" over the \
-                 whole layer first (resolve_working_crs)",
-            ));
-        };
+        let (layer, working) = given_working_crs(job)?;
         let frame = crate::model::build::build(&small_layers(job))?;
         let finest = frame.model.finest_polygon_level().map(|l| {
             let units = model_units(&frame.model, l);
@@ -229,15 +222,48 @@ impl HouseholdPlacer {
         Ok(HouseholdPlacer {
             job: job.clone(),
             layer,
-            frame,
+            model: frame.model,
             finest,
+            areas: None,
+            working,
+        })
+    }
+
+    /// A placer against one street's part of the frame ([`StreetFrame::cut`](crate::StreetFrame::cut)), for the rows
+    /// [`street_keys`](crate::street_keys) gives its key: it places them as [`new`](Self::new) does, without the
+    /// rest of the frame.
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::{HouseholdPlacer, StreetFrame, street_keys};
+    /// let mut job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+    /// job.options.working_crs = shequ::crs::WorkingCrs::Given(shequ::resolve_working_crs(&job, None)?);
+    /// let cut = StreetFrame::cut(&job)?;
+    /// let file = std::path::Path::new("data-samples/sample-city/households.csv");
+    /// let keys = street_keys(&job, &cut.keys, file)?;
+    /// let placer = HouseholdPlacer::for_piece(&job, &cut.pieces[keys[0] as usize])?;
+    /// assert!(placer.model().buildings.len() <= shequ::build(&job)?.model.buildings.len());
+    /// # Ok::<(), shequ::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), without building the frame.
+    pub fn for_piece(job: &Job, piece: &StreetPiece) -> Result<HouseholdPlacer> {
+        let (layer, working) = given_working_crs(job)?;
+        let (model, finest, areas) = piece.placing(working.clone());
+        Ok(HouseholdPlacer {
+            job: job.clone(),
+            layer,
+            model,
+            finest: Some(finest),
+            areas: Some(areas),
             working,
         })
     }
 
     /// The frame's model (no households or residents).
     pub fn model(&self) -> &Model {
-        &self.frame.model
+        &self.model
     }
 
     /// Each data row's id key in `path` (a file with the layer's columns), in row order:
@@ -280,7 +306,8 @@ impl HouseholdPlacer {
         let mut b = Builder::new(&self.job, &NoProgress);
         let household_rows = self.rows(&mut b, path, &t)?;
         let finest = self.finest.as_ref().map(|(l, i)| (*l, i));
-        let placed = b.placed_households(&self.frame.model, household_rows, finest, Some(&firsts));
+        let areas = self.areas.as_deref();
+        let placed = b.placed_households(&self.model, household_rows, finest, Some(&firsts), areas);
         Ok(HouseholdsPartial::from_households(
             placed,
             b.report.issues(),
@@ -295,16 +322,46 @@ impl HouseholdPlacer {
         path: &Path,
         t: &crate::io::table::Table,
     ) -> Result<HouseholdRows> {
-        let crs = household_crs(&self.layer, path)?;
-        let mut rows = b.household_rows(&self.layer, t, &crs)?;
-        let to_working = Transformer::new(&Crs::lonlat(), &self.working)?;
-        b.transform_households(&to_working, &self.working, &mut rows)?;
-        Ok(rows)
+        layer_rows(&self.layer, &self.working, b, path, t)
     }
 }
 
+/// The household rows of a table read from `path`, coordinates checked and in `working`.
+pub(crate) fn layer_rows(
+    layer: &HouseholdLayer,
+    working: &Crs,
+    b: &mut Builder<'_>,
+    path: &Path,
+    t: &crate::io::table::Table,
+) -> Result<HouseholdRows> {
+    let crs = household_crs(layer, path)?;
+    let mut rows = b.household_rows(layer, t, &crs)?;
+    let to_working = Transformer::new(&Crs::lonlat(), working)?;
+    b.transform_households(&to_working, working, &mut rows)?;
+    Ok(rows)
+}
+
+/// The job's household layer and its given working CRS.
+///
+/// # Errors
+/// [`Error::Job`] without `[layers.households]` or when the working CRS is `auto`.
+pub(crate) fn given_working_crs(job: &Job) -> Result<(HouseholdLayer, Crs)> {
+    let layer = job
+        .layers
+        .households
+        .clone()
+        .ok_or_else(|| job.error("no [layers.households] to place"))?;
+    let WorkingCrs::Given(working) = job.options.working_crs.clone() else {
+        return Err(job.error(
+            "households placed apart need a given working CRS: resolve \"auto\" over the \
+             whole layer first (resolve_working_crs)",
+        ));
+    };
+    Ok((layer, working))
+}
+
 /// `job` without its rosters, registers and analyses: the small layers only.
-fn small_layers(job: &Job) -> Job {
+pub(crate) fn small_layers(job: &Job) -> Job {
     let mut small = job.clone();
     small.layers.households = None;
     small.layers.residents = None;

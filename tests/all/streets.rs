@@ -1,0 +1,100 @@
+//! Households placed by street (the by-street mode of `docs/scale-out.md`): the frame cut
+//! into one piece per street, each row keyed to a street and placed against that street's
+//! piece only, give the model, the quality report and every output table of one reading of
+//! the whole layer, however each street's rows are split further.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use shequ::analytics::events::first_rows;
+use shequ::{HouseholdPlacer, HouseholdsPartial, Job, StreetFrame, StreetKeys, StreetPiece};
+
+use super::events::tables_with;
+use super::households::{city_of, households};
+use super::parts::{assert_one_reading, part_files};
+
+/// Each row's key and the rows of each key, in row order.
+fn keyed(job: &Job, cut: &StreetFrame, file: &Path) -> (Vec<u32>, BTreeMap<u32, Vec<usize>>) {
+    let keys = StreetKeys::from_bytes(&cut.keys.to_bytes()).unwrap();
+    let of_row = shequ::street_keys(job, &keys, file).unwrap();
+    let mut by_key: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (r, k) in of_row.iter().enumerate() {
+        by_key.entry(*k).or_default().push(r);
+    }
+    (of_row, by_key)
+}
+
+/// The partials of each key's rows split into `ways` parts, each placed against its key's
+/// piece only (passed through bytes, as Spark sends it).
+fn by_street(job: &Job, file: &Path, dir: &Path, ways: usize) -> Vec<HouseholdsPartial> {
+    let cut = StreetFrame::cut(job).unwrap();
+    let (_, by_key) = keyed(job, &cut, file);
+    let text = std::fs::read_to_string(file).unwrap();
+    let whole = HouseholdPlacer::new(job).unwrap();
+    let first = first_rows(&whole.keys(file).unwrap());
+    let mut out = Vec::new();
+    for (k, rows) in by_key {
+        let piece = StreetPiece::from_bytes(&cut.pieces[k as usize].to_bytes()).unwrap();
+        assert_eq!(piece.key(), k);
+        let placer = HouseholdPlacer::for_piece(job, &piece).unwrap();
+        let parts: Vec<Vec<usize>> = (0..ways)
+            .map(|w| rows.iter().copied().skip(w).step_by(ways).collect())
+            .collect();
+        let stem = format!("street{k}-");
+        for path in part_files(&text, &first, &parts, dir, &stem) {
+            out.push(placer.fold(&path, "_row", "_first").unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn households_placed_by_street_give_the_model_and_tables_of_one_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let (job, file) = city_of(dir.path(), 3);
+    let whole = tables_with(&job, shequ::run::Partials::default());
+    for ways in [1, 3] {
+        let given = shequ::run::Partials {
+            households: Some(by_street(&job, &file, dir.path(), ways)),
+            ..Default::default()
+        };
+        let got = tables_with(&job, given);
+        let what = format!("by street, {ways} parts per street");
+        assert_one_reading(&got, &whole, &what);
+        assert_eq!(households(&got.0), households(&whole.0), "{what}");
+    }
+}
+
+#[test]
+fn each_street_piece_holds_part_of_the_frame_and_every_building_its_rows_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (job, file) = city_of(dir.path(), 3);
+    let frame = shequ::build(&job).unwrap();
+    let cut = StreetFrame::cut(&job).unwrap();
+    assert_eq!(cut.pieces.len(), frame.model.streets.len() + 1);
+    let (of_row, by_key) = keyed(&job, &cut, &file);
+    assert!(
+        by_key.len() >= frame.model.streets.len(),
+        "every street has rows"
+    );
+    for p in &cut.pieces[..frame.model.streets.len()] {
+        assert!(p.buildings() > 0 && p.buildings() < frame.model.buildings.len());
+        assert!(p.areas() > 0 && p.areas() < frame.model.grids.len());
+    }
+    // Every placed household's street is its key's street, or its key's piece reaches it:
+    // the rows keyed by one street and placed in another (a footprint or grid across the
+    // boundary) are those a halo is for.
+    let whole = &frame.model.households;
+    let placed: Vec<_> = whole.iter().filter(|h| h.placed).collect();
+    assert!(placed.len() > 1000);
+    let agree = placed
+        .iter()
+        .filter(|h| h.lineage.street == Some(of_row[h.source_index]))
+        .count();
+    assert!(agree * 10 > placed.len() * 9, "{agree} of {}", placed.len());
+    // A job without a street level cannot be cut by street.
+    let mut flat = job.clone();
+    flat.layers.streets = None;
+    let e = StreetFrame::cut(&flat).expect_err("no street level");
+    assert!(e.to_string().contains("street"), "{e}");
+}
