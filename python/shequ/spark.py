@@ -1,5 +1,5 @@
-"""shequ on Apache Spark: a job whose households and cases are Spark DataFrames, placed and
-folded on the executors.
+"""shequ on Apache Spark: a job whose households, residents and cases are Spark DataFrames,
+placed and folded on the executors.
 
 The small layers (polygons, buildings, facilities, rules) and the rosters named by the job's
 paths are read once per executor process into the frame rows are placed against (the broadcast
@@ -11,7 +11,9 @@ Repeated ids are found across partitions by Spark (the first row of each id's ke
 are reported as one machine reports them. When the working CRS is ``auto``, the households'
 extent is gathered first, so every process places in the CRS one reading of the whole layer
 chooses. The driver merges the partials and runs the finish and every output once: the files
-are ``shequ run``'s.
+are ``shequ run``'s. In the by-street mode (``run(..., mode="by_street")``) the households
+meet the frame street by street instead: each street's rows are placed against that
+street's piece of it alone (:func:`by_street`).
 
 >>> # spark = SparkSession.builder.master("local[2]").getOrCreate()
 >>> # shequ.spark.run(spark, "job.toml", "out", cases=spark.read.parquet("cases.parquet"),
@@ -39,10 +41,13 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["first_rows", "numbered", "partials", "resolved", "run", "save_tables"]
+__all__ = ["by_street", "first_rows", "numbered", "partials", "resolved", "run", "save_tables"]
 
 ROW = "_shequ_row"
 FIRST = "_shequ_first"
+STREET = "_shequ_street"
+PIECE = "_shequ_piece"
+MODES = ("broadcast", "by_street")
 
 # Per layer: the native functions giving each row's id key and folding rows into a partial.
 _NATIVE = {
@@ -231,6 +236,77 @@ def resolved(job: Any, households: "DataFrame | None" = None) -> Any:
     return _core.with_working_crs(native, box)
 
 
+def _streets(job_text: str, base: str, name: str, keys: Any) -> Any:
+    """A ``mapInArrow`` function: each batch with its rows' street keys in ``_shequ_street``
+    (``keys``: the broadcast of :func:`_core.street_frame`'s keys, decoded once per worker
+    under ``name``)."""
+
+    def streets(job: Any, b: "pa.RecordBatch", path: str) -> Iterator["pa.RecordBatch"]:
+        import pyarrow as pa
+
+        k = pa.table(_core.household_streets(job, path, name, keys.value))
+        yield b.append_column(STREET, k.column(0).combine_chunks())
+
+    return _per_batch(job_text, base, streets)
+
+
+def _fold_street(job_text: str, base: str, firsts: dict[int, int]) -> Any:
+    """A cogrouped ``applyInArrow`` function: one street's household rows placed against its
+    piece of the frame (the group's one row of the pieces' DataFrame) into one partial."""
+
+    def fold(rows: "pa.Table", piece: "pa.Table") -> "pa.Table":
+        import pyarrow as pa
+
+        schema = pa.schema([("partial", pa.binary())])
+        if rows.num_rows == 0:
+            return schema.empty_table()
+        job = _core.Job.from_json(job_text, base)
+        numbers = rows.column(ROW).to_pylist()
+        table = rows.drop_columns([STREET]).append_column(
+            FIRST, pa.array([firsts.get(r) for r in numbers], pa.int64())
+        )
+        with tempfile.TemporaryDirectory(prefix="shequ-spark-") as spool:
+            path = os.path.join(spool, "rows.parquet")
+            _core.write_parquet(table, path)
+            partial = _core.fold_households_by_street(
+                job, piece.column(PIECE)[0].as_py(), path, ROW, FIRST
+            )
+        return pa.table({"partial": [partial]}, schema=schema)
+
+    return fold
+
+
+def by_street(spark: "SparkSession", job: Any, rows: "DataFrame") -> list[bytes]:
+    """The partials of every row of numbered ``households`` (see :func:`numbered`), placed by
+    street: the driver cuts the frame into one piece per street; each row is keyed to a
+    street on the executors (its building's street when its building code is known, else the
+    street whose box its coordinates fall in; only the streets' boxes and the buildings' codes
+    are broadcast); Spark brings each street's rows and its piece together (``cogroup``),
+    and each group is placed against its piece alone. The job's working CRS must be given
+    (see :func:`resolved`)."""
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    native = _native(job)
+    text, base = _job_text(native)
+    keys, pieces = _core.street_frame(native)
+    firsts = first_rows(native, rows, "households")
+    shared = spark.sparkContext.broadcast(keys)
+    try:
+        schema = StructType(rows.schema.fields + [StructField(STREET, LongType(), False)])
+        keyed = rows.mapInArrow(_streets(text, base, _content_name(keys), shared), schema)
+        frame = spark.createDataFrame(
+            list(enumerate(pieces)), f"{STREET} long, {PIECE} binary"
+        )
+        folded = (
+            keyed.groupBy(STREET)
+            .cogroup(frame.groupBy(STREET))
+            .applyInArrow(_fold_street(text, base, firsts), "partial binary")
+        )
+        return [bytes(r.partial) for r in folded.collect()]
+    finally:
+        shared.destroy()
+
+
 def run(
     spark: "SparkSession",
     job: Job | str | os.PathLike[str],
@@ -241,6 +317,7 @@ def run(
     residents: "DataFrame | None" = None,
     registers: "Mapping[str, DataFrame] | None" = None,
     row_column: str | None = None,
+    mode: str = "broadcast",
 ) -> list[str]:
     """Runs ``job`` into ``out`` with its households, residents and cases from the
     DataFrames given (the others from the job's files): the same files as ``shequ run`` on
@@ -255,12 +332,24 @@ def run(
     ``registers`` maps a ``[[registers]]`` id to a DataFrame with that register's columns
     (a Hive table of the department's list, say) in place of its file. Registers are small:
     each is collected on the driver into a Parquet file the job then reads, and the files
-    travel to the executors that fold residents as one broadcast."""
+    travel to the executors that fold residents as one broadcast.
+
+    ``mode`` is how the households meet the frame: ``"broadcast"`` (every executor builds
+    the whole frame from the job's paths) or ``"by_street"`` (each street's rows meet only
+    their street's piece of it: see :func:`by_street` and ``docs/scale-out.md``)."""
+    if mode not in MODES:
+        raise JobError(f"mode {mode!r}: use one of {', '.join(MODES)}")
+    if mode == "by_street" and households is None:
+        raise JobError("mode 'by_street' places the households DataFrame: give households=")
     native = resolved(job, households) if households is not None else _native(job)
     native, lists = _with_registers(spark, native, registers or {})
     placed = None
     if households is not None:
-        placed = partials(native, numbered(households, row_column), "households")
+        rows = numbered(households, row_column)
+        if mode == "by_street":
+            placed = by_street(spark, native, rows)
+        else:
+            placed = partials(native, rows, "households")
         # Merged once: the executors placing residents and the driver's run take the same one.
         placed = [_core.merge_households(placed)]
     try:

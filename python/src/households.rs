@@ -1,16 +1,18 @@
 //! The native side of `shequ.spark` for households: the working CRS resolved over the whole
 //! layer, and what executors call on their rows (ids' keys, households placed into partials)
-//! against a frame built once per process.
+//! against a frame built once per process, or by street against their street's piece.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::{ArrayRef, Int64Array};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use shequ::HouseholdPlacer;
+use shequ::{HouseholdPlacer, StreetFrame, StreetKeys, StreetPiece};
 
-use super::spark::key_table;
+use super::spark::{int64_table, key_table};
 use super::{Job, Table, detached, py_err};
 
 /// The placer of each job in this process, built on first use and kept for the process' life
@@ -84,6 +86,77 @@ pub(crate) fn fold_households(
     let job = job.inner.clone();
     let bytes = detached(py, move || {
         Ok(placer(&job)?.fold(&path, &rows, &first)?.to_bytes())
+    })?;
+    Ok(PyBytes::new(py, &bytes).unbind())
+}
+
+/// The street keys of each name (a hash of their bytes) in this process, decoded and indexed
+/// on first use.
+static KEYS: Mutex<Option<HashMap<String, &'static StreetKeys>>> = Mutex::new(None);
+
+fn street_keys_named(name: &str, bytes: &[u8]) -> shequ::Result<&'static StreetKeys> {
+    let mut keys = KEYS.lock().unwrap_or_else(|p| p.into_inner());
+    let keys = keys.get_or_insert_with(HashMap::new);
+    if let Some(k) = keys.get(name) {
+        return Ok(k);
+    }
+    let k: &'static StreetKeys = Box::leak(Box::new(StreetKeys::from_bytes(bytes)?));
+    keys.insert(name.to_owned(), k);
+    Ok(k)
+}
+
+/// The frame of `job` (its small layers) cut by street: the street keys every executor gets
+/// and one piece per key (the last: what has no street), each as bytes.
+#[pyfunction]
+pub(crate) fn street_frame(py: Python<'_>, job: &Job) -> PyResult<(Py<PyBytes>, Vec<Py<PyBytes>>)> {
+    let job = job.inner.clone();
+    let cut = detached(py, move || StreetFrame::cut(&job))?;
+    let pieces = cut
+        .pieces
+        .iter()
+        .map(|p| PyBytes::new(py, &p.to_bytes()).unbind())
+        .collect();
+    Ok((PyBytes::new(py, &cut.keys.to_bytes()).unbind(), pieces))
+}
+
+/// Each data row's street key in `path` (a file with the job's household columns), in row
+/// order, as one Int64 column; `keys` are [`street_frame`]'s, decoded once per
+/// process under `name`.
+#[pyfunction]
+pub(crate) fn household_streets(
+    py: Python<'_>,
+    job: &Job,
+    path: PathBuf,
+    name: String,
+    keys: Vec<u8>,
+) -> PyResult<Table> {
+    let job = job.inner.clone();
+    let found = detached(py, move || {
+        shequ::street_keys(&job, street_keys_named(&name, &keys)?, &path)
+    })?;
+    let column: ArrayRef = Arc::new(Int64Array::from_iter_values(
+        found.iter().map(|&k| i64::from(k)),
+    ));
+    int64_table(&[("_street", column)])
+}
+
+/// The households of `path`, all keyed to `piece`'s street (see [`household_streets`]),
+/// placed against that piece only into a partial (bytes), as [`fold_households`] places them
+/// against the whole frame.
+#[pyfunction]
+pub(crate) fn fold_households_by_street(
+    py: Python<'_>,
+    job: &Job,
+    piece: Vec<u8>,
+    path: PathBuf,
+    rows: String,
+    first: String,
+) -> PyResult<Py<PyBytes>> {
+    let job = job.inner.clone();
+    let bytes = detached(py, move || {
+        let piece = StreetPiece::from_bytes(&piece)?;
+        let placer = HouseholdPlacer::for_piece(&job, &piece)?;
+        Ok(placer.fold(&path, &rows, &first)?.to_bytes())
     })?;
     Ok(PyBytes::new(py, &bytes).unbind())
 }

@@ -106,11 +106,18 @@ pub(crate) fn key_table(keys: &[Option<(u64, u64)>]) -> PyResult<Table> {
             keys.iter().map(|k| k.as_ref().map(|k| f(k) as i64)),
         ))
     };
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("_k1", DataType::Int64, true),
-        Field::new("_k2", DataType::Int64, true),
-    ]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![half(|k| k.0), half(|k| k.1)])
+    int64_table(&[("_k1", half(|k| k.0)), ("_k2", half(|k| k.1))])
+}
+
+/// A table of Int64 `columns` (name, values), nullable.
+pub(crate) fn int64_table(columns: &[(&str, ArrayRef)]) -> PyResult<Table> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, _)| Field::new(*name, DataType::Int64, true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let values = columns.iter().map(|(_, v)| v.clone()).collect();
+    let batch = RecordBatch::try_new(schema.clone(), values)
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
     Ok(Table {
         batches: vec![batch],

@@ -283,6 +283,52 @@ def _roster_city(tmp_path):
     return d, *_as_parquet(d, "households", "residents", "events")
 
 
+def test_the_by_street_mode_places_a_city_of_three_streets_as_shequ_run_does(spark, tmp_path):
+    """The by-street mode: a generated city of three streets, its households keyed to streets
+    on the executors and each street's rows placed against its own piece of the frame (the
+    pieces a Spark DataFrame, cogrouped with the rows), split one way, seven random ways and
+    skewed, beside residents and cases as DataFrames. Every output table equals `shequ
+    run`'s, and the rows met more than one piece."""
+    from pyspark.sql import functions as F
+
+    import shequ.spark
+
+    d = tmp_path / "city"
+    shequ.sample(d, streets=3)
+    n, _, _ = _as_parquet(d, "households", "residents", "events")
+    want, want_manifest = _reference(d, tmp_path / "ref")
+    assert len(want["streets.parquet"]) == 3
+    read = spark.read.parquet
+    households = shequ.spark.numbered(read(str(d / "households.parquet")))
+    residents = shequ.spark.numbered(read(str(d / "residents.parquet"))).repartition(3)
+    cases = shequ.spark.numbered(read(str(d / "events.parquet"))).repartition(2)
+    job = shequ.spark.resolved(d / "job.toml", households)
+    keys, pieces = shequ._core.street_frame(job)
+    assert len(pieces) == 4 and len(set(pieces)) == 4
+    splits = {
+        "one partition": households.repartition(1),
+        "seven random": households.repartition(7),
+        "skewed": households.repartition(7, (F.col(shequ.spark.ROW) < n - 40).cast("int")),
+    }
+    for what, df in splits.items():
+        assert len(shequ.spark.by_street(spark, job, df)) >= 3, what
+        out = tmp_path / what.replace(" ", "_")
+        shequ.spark.run(spark, d / "job.toml", out, households=df, residents=residents,
+                        cases=cases, row_column=shequ.spark.ROW, mode="by_street")
+        _assert_same(out, want, want_manifest, f"by street, {what}")
+
+
+def test_an_unknown_mode_or_by_street_without_households_is_a_job_error(spark, tmp_path):
+    import shequ.spark
+    from shequ.errors import JobError
+
+    with pytest.raises(JobError, match="broadcast, by_street"):
+        shequ.spark.run(spark, SAMPLE / "job.toml", tmp_path / "out", mode="halo")
+    with pytest.raises(JobError, match="households="):
+        shequ.spark.run(spark, SAMPLE / "job.toml", tmp_path / "out", mode="by_street")
+    assert not (tmp_path / "out").exists()
+
+
 def test_spark_places_and_labels_the_sample_roster_as_shequ_run_does(spark, tmp_path):
     """The sample's residents as a DataFrame beside its households and cases: placed against
     the broadcast households and folded by the analyses of people on the executors, split
