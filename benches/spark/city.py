@@ -1,6 +1,7 @@
 """A generated city on Spark's local mode beside `shequ run` on one machine.
 
     target/py-venv/bin/python benches/spark/city.py HOUSEHOLDS [COMMUNITIES] [--rosters]
+        [--streets=N] [--by-street]
 
 `shequ sample` generates a city of HOUSEHOLDS households, with its planted problems (about 2.7 residents and 1.5 cases
 each; 8 grids per community, 30 extra vertices per boundary edge), and its cases are turned
@@ -16,6 +17,10 @@ households are placed on the executors, the residents placed against the broadca
 households and folded by the analyses of people there, and the cases folded against the
 small layers and the broadcast roster ids (`shequ.spark.run`'s path: no executor reads a
 roster file).
+
+`--streets=N` deals the communities to N streets (one by default). With `--by-street` (and
+`--rosters`), the households are placed in the by-street mode: each street's rows against
+its piece of the frame (`shequ.spark.by_street`).
 """
 
 import os
@@ -50,7 +55,11 @@ native, placed, people = shequ.spark._native(sys.argv[1]), None, None
 if (city / "households.parquet").exists():
     households = read("households")
     native = shequ.spark.resolved(native, households)
-    placed = shequ.spark.partials(native, households, "households")
+    if os.environ.get("SHEQU_BENCH_BY_STREET"):
+        placed = shequ.spark.by_street(spark, native, households)
+    else:
+        placed = shequ.spark.partials(native, households, "households")
+    placed = [_core.merge_households(placed)]
     people = shequ.spark._residents(spark, native, read("residents"), placed)
 cases = shequ.spark._cases(spark, native, read("events"), people)
 spark.stop()
@@ -85,12 +94,17 @@ def main():
     households = int([a for a in sys.argv[1:] if not a.startswith("--")][0])
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     communities = int(args[1]) if len(args) > 1 else max(1, households // 3333)
+    streets = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--streets=")), 1)
+    if "--by-street" in sys.argv:
+        assert "--rosters" in sys.argv, "--by-street places the households DataFrame"
+        os.environ["SHEQU_BENCH_BY_STREET"] = "1"
     shequ_bin = os.environ.get("SHEQU_BIN", str(ROOT / "target" / "debug" / "shequ"))
     work = pathlib.Path(tempfile.mkdtemp(prefix="shequ-spark-city-"))
     city = work / "city"
     subprocess.run(
         [shequ_bin, "sample", "-q", "--households", str(households),
-         "--communities", str(communities), "--grids-per-community", "8",
+         "--streets", str(streets), "--communities", str(communities),
+         "--grids-per-community", "8",
          "--edge-detail", "30", "--out", str(city)],
         check=True,
     )
@@ -109,7 +123,8 @@ def main():
     else:
         residents = sum(1 for _ in open(city / "residents.csv", "rb")) - 1
     print(f"{households:,} households, about {residents:,} resident rows, {cases:,} cases; "
-          f"{'households, residents and cases' if rosters else 'cases'} as DataFrames")
+          f"{'households, residents and cases' if rosters else 'cases'} as DataFrames; "
+          f"{streets} streets, {'by street' if os.environ.get('SHEQU_BENCH_BY_STREET') else 'broadcast'}")
     side_by_side(work, job, city, shequ_bin, SPARK_RUN)
 
 
