@@ -259,19 +259,7 @@ impl Builder<'_> {
         }
         let mut bbox: Option<geo::Rect<f64>> = None;
         let mut grow = |r: geo::Rect<f64>| {
-            bbox = Some(match bbox {
-                None => r,
-                Some(b) => geo::Rect::new(
-                    Coord {
-                        x: b.min().x.min(r.min().x),
-                        y: b.min().y.min(r.min().y),
-                    },
-                    Coord {
-                        x: b.max().x.max(r.max().x),
-                        y: b.max().y.max(r.max().y),
-                    },
-                ),
-            })
+            bbox = Some(bbox.map_or(r, |b| crate::index::union(b, r)));
         };
         for s in staged.values() {
             for g in s.geoms.iter().flatten() {

@@ -173,19 +173,7 @@ fn grown(b: Rect<f64>, m: f64) -> Rect<f64> {
 }
 
 fn joined(a: Option<Rect<f64>>, b: Rect<f64>) -> Rect<f64> {
-    match a {
-        None => b,
-        Some(a) => Rect::new(
-            Coord {
-                x: a.min().x.min(b.min().x),
-                y: a.min().y.min(b.min().y),
-            },
-            Coord {
-                x: a.max().x.max(b.max().x),
-                y: a.max().y.max(b.max().y),
-            },
-        ),
-    }
+    a.map_or(b, |a| crate::index::union(a, b))
 }
 
 fn envelope(b: Rect<f64>) -> AABB<[f64; 2]> {
