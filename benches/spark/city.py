@@ -51,19 +51,19 @@ spark = (SparkSession.builder.master("local[2]").appName("shequ-bench")
          .config("spark.driver.memory", "4g").getOrCreate())
 city = Path(sys.argv[2])
 read = lambda name: shequ.spark.numbered(spark.read.parquet(str(city / f"{name}.parquet")))
-native, placed, people = shequ.spark._native(sys.argv[1]), None, None
+native, placed, people, reach = shequ.spark._native(sys.argv[1]), None, None, None
 if (city / "households.parquet").exists():
     households = read("households")
     native = shequ.spark.resolved(native, households)
     if os.environ.get("SHEQU_BENCH_BY_STREET"):
-        placed = shequ.spark.by_street(spark, native, households)
+        placed, reach = shequ.spark.by_street(spark, native, households)
     else:
         placed = shequ.spark.partials(native, households, "households")
     placed = [_core.merge_households(placed)]
     people = shequ.spark._residents(spark, native, read("residents"), placed)
 cases = shequ.spark._cases(spark, native, read("events"), people)
 spark.stop()
-_core.run_with_partials(native, Path(sys.argv[3]), placed, cases, people)
+_core.run_with_partials(native, Path(sys.argv[3]), placed, cases, people, reach)
 """
 
 

@@ -47,6 +47,7 @@ ROW = "_shequ_row"
 FIRST = "_shequ_first"
 STREET = "_shequ_street"
 PIECE = "_shequ_piece"
+HALO = "_shequ_halo"
 MODES = ("broadcast", "by_street")
 
 # Per layer: the native functions giving each row's id key and folding rows into a partial.
@@ -252,12 +253,14 @@ def _streets(job_text: str, base: str, name: str, keys: Any) -> Any:
 
 def _fold_street(job_text: str, base: str, firsts: dict[int, int]) -> Any:
     """A cogrouped ``applyInArrow`` function: one street's household rows placed against its
-    piece of the frame (the group's one row of the pieces' DataFrame) into one partial."""
+    piece of the frame (the group's one row of the pieces' DataFrame) into one partial, and
+    their homes' reach measured against the street's facilities' halo (when the job has
+    ``[coverage]``)."""
 
     def fold(rows: "pa.Table", piece: "pa.Table") -> "pa.Table":
         import pyarrow as pa
 
-        schema = pa.schema([("partial", pa.binary())])
+        schema = pa.schema([("partial", pa.binary()), ("reach", pa.binary())])
         if rows.num_rows == 0:
             return schema.empty_table()
         job = _core.Job.from_json(job_text, base)
@@ -268,41 +271,57 @@ def _fold_street(job_text: str, base: str, firsts: dict[int, int]) -> Any:
         with tempfile.TemporaryDirectory(prefix="shequ-spark-") as spool:
             path = os.path.join(spool, "rows.parquet")
             _core.write_parquet(table, path)
-            partial = _core.fold_households_by_street(
-                job, piece.column(PIECE)[0].as_py(), path, ROW, FIRST
+            partial, reach = _core.fold_households_by_street(
+                job,
+                piece.column(PIECE)[0].as_py(),
+                path,
+                ROW,
+                FIRST,
+                piece.column(HALO)[0].as_py(),
             )
-        return pa.table({"partial": [partial]}, schema=schema)
+        return pa.table({"partial": [partial], "reach": [reach]}, schema=schema)
 
     return fold
 
 
-def by_street(spark: "SparkSession", job: Any, rows: "DataFrame") -> list[bytes]:
+def by_street(
+    spark: "SparkSession", job: Any, rows: "DataFrame"
+) -> tuple[list[bytes], list[bytes] | None]:
     """The partials of every row of numbered ``households`` (see :func:`numbered`), placed by
     street: the driver cuts the frame into one piece per street; each row is keyed to a
     street on the executors (its building's street when its building code is known, else the
     street whose box its coordinates fall in; only the streets' boxes and the buildings' codes
     are broadcast); Spark brings each street's rows and its piece together (``cogroup``),
     and each group is placed against its piece alone. The job's working CRS must be given
-    (see :func:`resolved`)."""
+    (see :func:`resolved`).
+
+    With ``[coverage]``, each piece travels with its street's halo of facilities (those
+    within each type's largest threshold of the street's box), and the group also measures
+    its homes' straight-line reach: the second list holds those parts (``None`` without
+    ``[coverage]``), which :func:`run` gives the driver's coverage."""
     from pyspark.sql.types import LongType, StructField, StructType
 
     native = _native(job)
     text, base = _job_text(native)
-    keys, pieces = _core.street_frame(native)
+    keys, pieces, halos = _core.street_frame(native)
     firsts = first_rows(native, rows, "households")
     shared = spark.sparkContext.broadcast(keys)
     try:
         schema = StructType(rows.schema.fields + [StructField(STREET, LongType(), False)])
         keyed = rows.mapInArrow(_streets(text, base, _content_name(keys), shared), schema)
+        each = halos if halos is not None else [None] * len(pieces)
         frame = spark.createDataFrame(
-            list(enumerate(pieces)), f"{STREET} long, {PIECE} binary"
+            [(k, p, h) for k, (p, h) in enumerate(zip(pieces, each))],
+            f"{STREET} long, {PIECE} binary, {HALO} binary",
         )
         folded = (
             keyed.groupBy(STREET)
             .cogroup(frame.groupBy(STREET))
-            .applyInArrow(_fold_street(text, base, firsts), "partial binary")
-        )
-        return [bytes(r.partial) for r in folded.collect()]
+            .applyInArrow(_fold_street(text, base, firsts), "partial binary, reach binary")
+        ).collect()
+        placed = [bytes(r.partial) for r in folded]
+        reach = None if halos is None else [bytes(r.reach) for r in folded]
+        return placed, reach
     finally:
         shared.destroy()
 
@@ -343,11 +362,11 @@ def run(
         raise JobError("mode 'by_street' places the households DataFrame: give households=")
     native = resolved(job, households) if households is not None else _native(job)
     native, lists = _with_registers(spark, native, registers or {})
-    placed = None
+    placed = reach = None
     if households is not None:
         rows = numbered(households, row_column)
         if mode == "by_street":
-            placed = by_street(spark, native, rows)
+            placed, reach = by_street(spark, native, rows)
         else:
             placed = partials(native, rows, "households")
         # Merged once: the executors placing residents and the driver's run take the same one.
@@ -360,7 +379,7 @@ def run(
         folded = None
         if cases is not None:
             folded = _cases(spark, native, numbered(cases, row_column), people)
-        return _core.run_with_partials(native, Path(out), placed, folded, people)
+        return _core.run_with_partials(native, Path(out), placed, folded, people, reach)
     finally:
         if lists is not None:
             shutil.rmtree(lists[0], ignore_errors=True)

@@ -10,7 +10,8 @@ use arrow_array::{ArrayRef, Int64Array};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use shequ::{HouseholdPlacer, StreetFrame, StreetKeys, StreetPiece};
+use shequ::analytics::coverage::halo::FacilityHalo;
+use shequ::{HouseholdPlacer, StreetKeys, StreetPiece};
 
 use super::spark::{int64_table, key_table};
 use super::{Job, Table, detached, py_err};
@@ -105,19 +106,21 @@ fn street_keys_named(name: &str, bytes: &[u8]) -> shequ::Result<&'static StreetK
     Ok(k)
 }
 
-/// The frame of `job` (its small layers) cut by street: the street keys every executor gets
-/// and one piece per key (the last: what has no street), each as bytes.
+/// The frame of `job` (its small layers) cut by street: the street keys every executor gets,
+/// one piece per key (the last: what has no street) and, when the job has `[coverage]`, one
+/// facilities' halo per key, each as bytes.
 #[pyfunction]
-pub(crate) fn street_frame(py: Python<'_>, job: &Job) -> PyResult<(Py<PyBytes>, Vec<Py<PyBytes>>)> {
+pub(crate) fn street_frame(py: Python<'_>, job: &Job) -> PyResult<StreetCut> {
     let job = job.inner.clone();
-    let cut = detached(py, move || StreetFrame::cut(&job))?;
-    let pieces = cut
-        .pieces
-        .iter()
-        .map(|p| PyBytes::new(py, &p.to_bytes()).unbind())
-        .collect();
-    Ok((PyBytes::new(py, &cut.keys.to_bytes()).unbind(), pieces))
+    let (cut, halos) = detached(py, move || shequ::run::street_cut(&job))?;
+    let bytes = |b: Vec<u8>| PyBytes::new(py, &b).unbind();
+    let pieces = cut.pieces.iter().map(|p| bytes(p.to_bytes())).collect();
+    let halos = halos.map(|h| h.iter().map(|h| bytes(h.to_bytes())).collect());
+    Ok((bytes(cut.keys.to_bytes()), pieces, halos))
 }
+
+/// Street keys, pieces and halos, as bytes.
+type StreetCut = (Py<PyBytes>, Vec<Py<PyBytes>>, Option<Vec<Py<PyBytes>>>);
 
 /// Each data row's street key in `path` (a file with the job's household columns), in row
 /// order, as one Int64 column; `keys` are [`street_frame`]'s, decoded once per
@@ -142,8 +145,10 @@ pub(crate) fn household_streets(
 
 /// The households of `path`, all keyed to `piece`'s street (see [`household_streets`]),
 /// placed against that piece only into a partial (bytes), as [`fold_households`] places them
-/// against the whole frame.
+/// against the whole frame; with the street's `halo` (see [`street_frame`]), also the
+/// straight-line reach of their homes (bytes, else `None`).
 #[pyfunction]
+#[pyo3(signature = (job, piece, path, rows, first, halo=None))]
 pub(crate) fn fold_households_by_street(
     py: Python<'_>,
     job: &Job,
@@ -151,12 +156,21 @@ pub(crate) fn fold_households_by_street(
     path: PathBuf,
     rows: String,
     first: String,
-) -> PyResult<Py<PyBytes>> {
+    halo: Option<Vec<u8>>,
+) -> PyResult<(Py<PyBytes>, Option<Py<PyBytes>>)> {
     let job = job.inner.clone();
-    let bytes = detached(py, move || {
+    let (partial, reach) = detached(py, move || {
         let piece = StreetPiece::from_bytes(&piece)?;
         let placer = HouseholdPlacer::for_piece(&job, &piece)?;
-        Ok(placer.fold(&path, &rows, &first)?.to_bytes())
+        let partial = placer.fold(&path, &rows, &first)?;
+        let reach = match halo {
+            Some(h) => Some(FacilityHalo::from_bytes(&h)?.measure(&piece.homes(&partial))),
+            None => None,
+        };
+        Ok((partial.to_bytes(), reach.map(|r| r.to_bytes())))
     })?;
-    Ok(PyBytes::new(py, &bytes).unbind())
+    Ok((
+        PyBytes::new(py, &partial).unbind(),
+        reach.map(|r| PyBytes::new(py, &r).unbind()),
+    ))
 }

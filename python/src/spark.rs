@@ -11,6 +11,7 @@ use arrow_schema::{DataType, Field, Schema};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
+use shequ::analytics::coverage::halo::ReachPart;
 use shequ::analytics::events::{CaseFolder, CasesPartial, RosterIds};
 use shequ::{HouseholdsPartial, ResidentsPartial};
 
@@ -173,14 +174,15 @@ pub(crate) fn run_with_cases(
     out_dir: PathBuf,
     partials: Vec<PyBackedBytes>,
 ) -> PyResult<Vec<String>> {
-    run_with_partials(py, job, out_dir, None, Some(partials), None)
+    run_with_partials(py, job, out_dir, None, Some(partials), None, None)
 }
 
 /// Runs `job` into `out_dir` as `shequ run` does, with the households and the cases from the
-/// bytes of every row's partial where given (else from the job's files). Returns the files
-/// written.
+/// bytes of every row's partial where given (else from the job's files), and the homes'
+/// reach measured street by street from `reach` (coverage measures the rest). Returns the
+/// files written.
 #[pyfunction]
-#[pyo3(signature = (job, out_dir, households=None, cases=None, residents=None))]
+#[pyo3(signature = (job, out_dir, households=None, cases=None, residents=None, reach=None))]
 pub(crate) fn run_with_partials(
     py: Python<'_>,
     job: &Job,
@@ -188,6 +190,7 @@ pub(crate) fn run_with_partials(
     households: Option<Vec<PyBackedBytes>>,
     cases: Option<Vec<PyBackedBytes>>,
     residents: Option<Vec<PyBackedBytes>>,
+    reach: Option<Vec<PyBackedBytes>>,
 ) -> PyResult<Vec<String>> {
     let decode = |bytes: &[PyBackedBytes]| {
         bytes
@@ -206,6 +209,10 @@ pub(crate) fn run_with_partials(
             .map_err(|e| py_err(py, e))?,
         residents: residents
             .map(|r| r.iter().map(|b| ResidentsPartial::from_bytes(b)).collect())
+            .transpose()
+            .map_err(|e| py_err(py, e))?,
+        reach: reach
+            .map(|r| r.iter().map(|b| ReachPart::from_bytes(b)).collect())
             .transpose()
             .map_err(|e| py_err(py, e))?,
     };

@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::analytics::coverage::HomeDetail;
+use crate::analytics::coverage::halo::GivenReach;
 use crate::analytics::{Coverage, SpecialNeeds};
 use crate::crs::Crs;
 use crate::error::{Error, Result};
@@ -25,7 +26,9 @@ mod people;
 mod registry;
 
 pub use events::{cases_frame, cases_frame_with, events_stage, needs_roster_ids, roster_ids_of};
-pub use people::{Partials, People, PeopleSinks, ResidentsStage, people_stage, people_stage_with};
+pub use people::{
+    Partials, People, PeopleSinks, ResidentsStage, people_stage, people_stage_with, street_cut,
+};
 pub use registry::{RegistrySummary, write_registry};
 
 /// What a run did, for printing and for tests.
@@ -280,8 +283,9 @@ pub fn run_with_partials(
         special,
         links,
         events,
+        reach,
     } = people_stage_with(job, &policy, progress, partials)?;
-    let mut analysis = analyse_with(job, &mut build, policy, special)?;
+    let mut analysis = analyse_with(job, &mut build, policy, special, reach.as_ref())?;
     analysis.registers = links;
     analysis.events = events;
     let summary = write_outputs(job, &mut build, analysis, out, progress, started, t0)?;
@@ -369,7 +373,7 @@ pub fn analyse(job: &Job, build: &mut Build, policy: Policy) -> Result<Analysis>
         }
         None => None,
     };
-    analyse_with(job, build, policy, special)
+    analyse_with(job, build, policy, special, None)
 }
 
 /// [`analyse`], with the special-needs labels already made (by a [`SpecialNeedsPass`](crate::analytics::special_needs::SpecialNeedsPass) that was
@@ -400,11 +404,26 @@ pub fn analyse_labelled(
     policy: Policy,
     special: Option<SpecialNeeds>,
 ) -> Result<Analysis> {
+    analyse_labelled_given(job, build, policy, special, None)
+}
+
+/// [`analyse_labelled`], with the homes' reach measured street by street where `given`
+/// ([`People::reach`]): coverage measures only the homes it does not know.
+///
+/// # Errors
+/// As [`analyse`].
+pub fn analyse_labelled_given(
+    job: &Job,
+    build: &mut Build,
+    policy: Policy,
+    special: Option<SpecialNeeds>,
+    given: Option<&GivenReach>,
+) -> Result<Analysis> {
     if let Some(sn) = &special {
         build.report.extend(sn.issues.iter().cloned());
         build.report.sort();
     }
-    analyse_with(job, build, policy, special)
+    analyse_with(job, build, policy, special, given)
 }
 
 /// Whether the restricted tier is computed: the job asks and the policy allows it.
@@ -427,6 +446,7 @@ fn analyse_with(
     build: &mut Build,
     policy: Policy,
     special: Option<SpecialNeeds>,
+    given: Option<&GivenReach>,
 ) -> Result<Analysis> {
     let coverage = match &job.coverage {
         Some(o) => {
@@ -438,7 +458,7 @@ fn analyse_with(
             } else {
                 HomeDetail::Homes
             };
-            let cov = Coverage::compute_with(build, o, special.as_ref(), detail)?;
+            let cov = Coverage::compute_given(build, o, special.as_ref(), detail, given)?;
             record(build, "coverage", t, &cov.issues);
             Some(cov)
         }

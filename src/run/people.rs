@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::{events, include_restricted, record};
 use crate::analytics::SpecialNeeds;
+use crate::analytics::coverage::halo::{FacilityHalo, GivenReach};
 use crate::analytics::events::RosterIds;
 use crate::analytics::special_needs::SpecialNeedsPass;
 use crate::error::Result;
@@ -28,6 +29,10 @@ pub struct Partials {
     pub residents: Option<Vec<ResidentsPartial>>,
     /// The cases, folded by [`CaseFolder::fold`](crate::analytics::events::CaseFolder::fold).
     pub cases: Option<Vec<crate::analytics::events::CasesPartial>>,
+    /// The homes' straight-line reach, measured street by street against each street's
+    /// [`FacilityHalo`](crate::analytics::coverage::halo::FacilityHalo): coverage measures
+    /// only the homes these do not know.
+    pub reach: Option<Vec<crate::analytics::coverage::halo::ReachPart>>,
 }
 
 /// What the people stage made: the build and the analyses of people, finished.
@@ -41,6 +46,9 @@ pub struct People {
     pub links: Option<crate::registry::Links>,
     /// Cases and visits, when the job has `[layers.events]` or `[layers.visits]`.
     pub events: Option<crate::analytics::events::Events>,
+    /// The homes' reach measured street by street ([`Partials::reach`]), merged in the
+    /// model's household order.
+    pub reach: Option<GivenReach>,
 }
 
 /// The analyses of people a job asks for, as sinks of the roster: the special-needs pass, the
@@ -212,6 +220,7 @@ pub fn people_stage_with(
     partials: Partials,
 ) -> Result<People> {
     let mut sinks = PeopleSinks::new(job, policy)?;
+    let reach = partials.reach;
     let mut build = match (partials.households, partials.residents) {
         (None, None) => crate::build_with_people(job, progress, &mut sinks.list())?,
         (h, r) => crate::build_with_partials(job, progress, &mut sinks.list(), h, r)?,
@@ -245,10 +254,38 @@ pub fn people_stage_with(
         progress,
         partials.cases,
     )?;
+    let reach = reach
+        .map(|parts| GivenReach::new(&build.model, parts))
+        .transpose()?;
     Ok(People {
         build,
         special,
         links,
         events,
+        reach,
     })
+}
+
+/// The frame of `job` cut by street ([`StreetFrame::cut`](crate::StreetFrame::cut)), with
+/// each key's facilities' halo when the job has `[coverage]`: the halo of key `k` measures
+/// the homes of the rows keyed `k` ([`FacilityHalo::measure`]).
+///
+/// # Examples
+/// ```
+/// let mut job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+/// job.options.working_crs = shequ::crs::WorkingCrs::Given(shequ::resolve_working_crs(&job, None)?);
+/// let (cut, halos) = shequ::run::street_cut(&job)?;
+/// assert_eq!(halos.map(|h| h.len()), Some(cut.pieces.len()));
+/// # Ok::<(), shequ::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`StreetFrame::cut`](crate::StreetFrame::cut) and [`FacilityHalo::cut`].
+pub fn street_cut(job: &Job) -> Result<(crate::StreetFrame, Option<Vec<FacilityHalo>>)> {
+    let (cut, frame) = crate::StreetFrame::cut_frame(job)?;
+    let halos = match &job.coverage {
+        Some(o) => Some(FacilityHalo::cut(&frame, o, &cut.keys.boxes())?),
+        None => None,
+    };
+    Ok((cut, halos))
 }

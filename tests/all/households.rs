@@ -25,7 +25,12 @@ pub(crate) fn city_of(dir: &Path, streets: usize) -> (Job, PathBuf) {
         streets,
         ..Default::default()
     };
-    shequ::sample::write_sample(dir, &cfg).unwrap();
+    city_with(dir, &cfg)
+}
+
+/// [`city_of`] for any sample.
+pub(crate) fn city_with(dir: &Path, cfg: &shequ::sample::SampleConfig) -> (Job, PathBuf) {
+    shequ::sample::write_sample(dir, cfg).unwrap();
     let mut job = Job::from_toml(dir.join("job.toml")).unwrap();
     let file = job.resolve(&job.layers.households.as_ref().unwrap().path);
     let text = std::fs::read_to_string(&file).unwrap();

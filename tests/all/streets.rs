@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use shequ::analytics::coverage::halo::{FacilityHalo, GivenReach, ReachPart};
 use shequ::analytics::events::first_rows;
 use shequ::{HouseholdPlacer, HouseholdsPartial, Job, StreetFrame, StreetKeys, StreetPiece};
 
 use super::events::tables_with;
-use super::households::{city_of, households};
+use super::households::{city_of, city_with, households};
 use super::parts::{assert_one_reading, part_files};
 
 /// Each row's key and the rows of each key, in row order.
@@ -28,7 +29,20 @@ fn keyed(job: &Job, cut: &StreetFrame, file: &Path) -> (Vec<u32>, BTreeMap<u32, 
 /// piece only (passed through bytes, as Spark sends it).
 fn by_street(job: &Job, file: &Path, dir: &Path, ways: usize) -> Vec<HouseholdsPartial> {
     let cut = StreetFrame::cut(job).unwrap();
-    let (_, by_key) = keyed(job, &cut, file);
+    let placed = with_reach(job, &cut, None, file, dir, ways);
+    placed.into_iter().map(|p| p.0).collect()
+}
+
+/// [`by_street`], each part's homes also measured against its key's facilities' halo.
+fn with_reach(
+    job: &Job,
+    cut: &StreetFrame,
+    halos: Option<&[FacilityHalo]>,
+    file: &Path,
+    dir: &Path,
+    ways: usize,
+) -> Vec<(HouseholdsPartial, Option<ReachPart>)> {
+    let (_, by_key) = keyed(job, cut, file);
     let text = std::fs::read_to_string(file).unwrap();
     let whole = HouseholdPlacer::new(job).unwrap();
     let first = first_rows(&whole.keys(file).unwrap());
@@ -41,8 +55,14 @@ fn by_street(job: &Job, file: &Path, dir: &Path, ways: usize) -> Vec<HouseholdsP
             .map(|w| rows.iter().copied().skip(w).step_by(ways).collect())
             .collect();
         let stem = format!("street{k}-");
+        let halo = halos.map(|h| FacilityHalo::from_bytes(&h[k as usize].to_bytes()).unwrap());
         for path in part_files(&text, &first, &parts, dir, &stem) {
-            out.push(placer.fold(&path, "_row", "_first").unwrap());
+            let partial = placer.fold(&path, "_row", "_first").unwrap();
+            let reach = halo.as_ref().map(|h| {
+                let part = h.measure(&piece.homes(&partial));
+                ReachPart::from_bytes(&part.to_bytes()).unwrap()
+            });
+            out.push((partial, reach));
         }
     }
     out
@@ -97,4 +117,55 @@ fn each_street_piece_holds_part_of_the_frame_and_every_building_its_rows_name() 
     flat.layers.streets = None;
     let e = StreetFrame::cut(&flat).expect_err("no street level");
     assert!(e.to_string().contains("street"), "{e}");
+}
+
+#[test]
+fn homes_measured_by_street_against_their_halos_give_the_coverage_of_one_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    // Wide enough that a street's halo holds only part of the facilities.
+    let cfg = shequ::sample::SampleConfig {
+        streets: 8,
+        communities: 64,
+        households: 6000,
+        ..Default::default()
+    };
+    let (job, file) = city_with(dir.path(), &cfg);
+    let whole = tables_with(&job, shequ::run::Partials::default());
+    let (cut, halos) = shequ::run::street_cut(&job).unwrap();
+    let halos = halos.expect("the sample has [coverage]");
+    let facilities = whole.0.model.facilities.len();
+    // The outer streets' halos leave out the facilities beyond 1000 m (the largest threshold).
+    let streets = whole.0.model.streets.len();
+    let sizes: Vec<usize> = halos.iter().map(FacilityHalo::facilities).collect();
+    let fewer = sizes[..streets].iter().filter(|n| **n < facilities).count();
+    assert!(fewer * 2 >= streets, "{sizes:?} of {facilities}");
+    assert_eq!(sizes[streets], 0, "nothing lies outside the streets");
+    for ways in [1, 3] {
+        let parts = with_reach(&job, &cut, Some(&halos), &file, dir.path(), ways);
+        let (households, reach): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+        let reach: Vec<ReachPart> = reach.into_iter().map(Option::unwrap).collect();
+        // Most homes' reach comes from the streets; the driver measures the rest.
+        let given = GivenReach::new(&whole.0.model, reach.clone()).unwrap();
+        let placed = whole.0.model.households.iter().filter(|h| h.placed).count();
+        assert!(
+            given.known() * 10 > placed * 9,
+            "{} of {placed}",
+            given.known()
+        );
+        let partials = shequ::run::Partials {
+            households: Some(households),
+            reach: Some(reach),
+            ..Default::default()
+        };
+        let got = tables_with(&job, partials);
+        let what = format!("by street with halos, {ways} parts per street");
+        assert_one_reading(&got, &whole, &what);
+    }
+    // A part of rows that are no households of the model is refused.
+    let mut stray = with_reach(&job, &cut, Some(&halos), &file, dir.path(), 1);
+    let mut other = whole.0.model.clone();
+    other.households.truncate(10);
+    let parts: Vec<ReachPart> = stray.drain(..).filter_map(|p| p.1).collect();
+    let e = GivenReach::new(&other, parts).expect_err("rows beyond the model");
+    assert!(e.to_string().contains("no household"), "{e}");
 }

@@ -287,8 +287,9 @@ def test_the_by_street_mode_places_a_city_of_three_streets_as_shequ_run_does(spa
     """The by-street mode: a generated city of three streets, its households keyed to streets
     on the executors and each street's rows placed against its own piece of the frame (the
     pieces a Spark DataFrame, cogrouped with the rows), split one way, seven random ways and
-    skewed, beside residents and cases as DataFrames. Every output table equals `shequ
-    run`'s, and the rows met more than one piece."""
+    skewed, beside residents and cases as DataFrames; each street's homes' reach measured
+    against its halo of facilities. Every output table equals `shequ run`'s, and the rows
+    met more than one piece."""
     from pyspark.sql import functions as F
 
     import shequ.spark
@@ -303,15 +304,17 @@ def test_the_by_street_mode_places_a_city_of_three_streets_as_shequ_run_does(spa
     residents = shequ.spark.numbered(read(str(d / "residents.parquet"))).repartition(3)
     cases = shequ.spark.numbered(read(str(d / "events.parquet"))).repartition(2)
     job = shequ.spark.resolved(d / "job.toml", households)
-    keys, pieces = shequ._core.street_frame(job)
+    keys, pieces, halos = shequ._core.street_frame(job)
     assert len(pieces) == 4 and len(set(pieces)) == 4
+    assert halos is not None and len(halos) == 4, "one facilities' halo per piece"
     splits = {
         "one partition": households.repartition(1),
         "seven random": households.repartition(7),
         "skewed": households.repartition(7, (F.col(shequ.spark.ROW) < n - 40).cast("int")),
     }
     for what, df in splits.items():
-        assert len(shequ.spark.by_street(spark, job, df)) >= 3, what
+        placed, reach = shequ.spark.by_street(spark, job, df)
+        assert len(placed) >= 3 and reach is not None and len(reach) == len(placed), what
         out = tmp_path / what.replace(" ", "_")
         shequ.spark.run(spark, d / "job.toml", out, households=df, residents=residents,
                         cases=cases, row_column=shequ.spark.ROW, mode="by_street")

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::counts::{HomeValues, measure_sums};
 use super::fca::{Decay, Scores, two_step_many};
+use super::halo::GivenReach;
 use super::network::{Network, Snap};
 use super::reach::{NetworkReach, Reach, Reached, StraightReach};
 use super::{
@@ -134,6 +135,8 @@ pub(super) struct Measuring<'a> {
     pub(super) network: Option<(&'a Network, &'a [Option<Snap>])>,
     pub(super) accessibility: &'a AccessibilityOptions,
     pub(super) detail: HomeDetail,
+    /// The straight-line reach of homes measured apart, street by street.
+    pub(super) given: Option<&'a GivenReach>,
     /// The facility type and distance siting reads each home's nearest facility of.
     pub(super) siting: Option<(&'a str, DistanceMode)>,
 }
@@ -191,7 +194,12 @@ impl Measuring<'_> {
         thresholds.sort_by(f64::total_cmp);
         thresholds.dedup();
         let reach = self.reach(mode, &sites, &thresholds);
-        let mut r = Reached::compute(reach.as_ref(), self.homes.len(), &thresholds);
+        let n = self.homes.len();
+        let given = match (mode, self.given) {
+            (DistanceMode::Straight, Some(g)) => g.reached(kind, &thresholds, reach.as_ref(), n),
+            _ => None,
+        };
+        let mut r = given.unwrap_or_else(|| Reached::compute(reach.as_ref(), n, &thresholds));
         let ri = reached.len();
         for (i, rule) in self.rules.rules.iter().enumerate() {
             let Some(t) = self.rule_target[i] else {

@@ -13,6 +13,7 @@
 
 pub mod counts;
 pub mod fca;
+pub mod halo;
 mod inputs;
 mod measures;
 pub mod network;
@@ -261,6 +262,29 @@ impl Coverage {
         special: Option<&SpecialNeeds>,
         detail: HomeDetail,
     ) -> Result<Coverage> {
+        Coverage::compute_given(build, opts, special, detail, None)
+    }
+
+    /// [`compute_with`](Self::compute_with), with the straight-line reach of the homes
+    /// measured apart (street by street, against each street's
+    /// [`FacilityHalo`](halo::FacilityHalo)) taken from `given`; the homes it does not know
+    /// are measured here. The result is [`compute_with`](Self::compute_with)'s.
+    ///
+    /// # Errors
+    /// As [`compute`](Self::compute).
+    ///
+    /// # Examples
+    /// See [`GivenReach`](halo::GivenReach).
+    ///
+    /// # Panics
+    /// As [`compute`](Self::compute).
+    pub fn compute_given(
+        build: &Build,
+        opts: &CoverageOptions,
+        special: Option<&SpecialNeeds>,
+        detail: HomeDetail,
+        given: Option<&halo::GivenReach>,
+    ) -> Result<Coverage> {
         let job_err = |message: String| build.job.error(format!("[coverage] {message}"));
         let model = &build.model;
         let rules = RuleSet::merge(opts.replace_default_rules, &opts.rules).map_err(job_err)?;
@@ -291,6 +315,7 @@ impl Coverage {
             network: net.as_ref().map(|(n, snaps, _)| (n, snaps.as_slice())),
             accessibility: &opts.accessibility,
             detail,
+            given,
             siting: opts.siting.as_ref().and_then(|s| {
                 let rule = rules.rules.iter().find(|r| r.id() == s.rule)?;
                 Some((rule.facility.as_str(), s.distance))

@@ -12,7 +12,6 @@ use geo::{Coord, Rect};
 use serde::{Deserialize, Serialize};
 
 use super::households::{HouseholdRows, household_crs, read_household_table};
-use super::street::StreetPiece;
 use crate::crs::{Crs, Transformer, WorkingCrs};
 use crate::error::{Error, Location, Result};
 use crate::index::{PolygonIndex, ranks_by_id};
@@ -74,6 +73,25 @@ impl HouseholdsPartial {
         self.households.extend(other.households);
         self.issues.extend(other.issues);
         self.rows += other.rows;
+    }
+
+    /// Each household's data row and home in the working CRS, as coverage takes it: its
+    /// location, else the point of its building (`point`, by the building's index in the
+    /// whole frame); `None` when it is not placed.
+    pub(crate) fn homes(
+        &self,
+        point: impl Fn(u32) -> Option<Coord<f64>>,
+    ) -> Vec<(usize, Option<Coord<f64>>)> {
+        self.households
+            .iter()
+            .map(|h| {
+                let location = h.location.map(|(x, y)| Coord { x, y });
+                let home = h
+                    .placed
+                    .then(|| location.or_else(|| h.lineage[3].and_then(&point)));
+                (h.row, home.flatten())
+            })
+            .collect()
     }
 
     /// The partial as bytes (postcard), to send between processes.
@@ -194,13 +212,13 @@ impl HouseholdsPartial {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct HouseholdPlacer {
-    job: Job,
-    layer: HouseholdLayer,
-    model: Model,
-    finest: Option<(Layer, PolygonIndex)>,
+    pub(super) job: Job,
+    pub(super) layer: HouseholdLayer,
+    pub(super) model: Model,
+    pub(super) finest: Option<(Layer, PolygonIndex)>,
     /// The lineage of each area of `finest` when the frame is a street's piece.
-    areas: Option<Vec<Lineage>>,
-    working: Crs,
+    pub(super) areas: Option<Vec<Lineage>>,
+    pub(super) working: Crs,
 }
 
 impl HouseholdPlacer {
@@ -225,38 +243,6 @@ impl HouseholdPlacer {
             model: frame.model,
             finest,
             areas: None,
-            working,
-        })
-    }
-
-    /// A placer against one street's part of the frame ([`StreetFrame::cut`](crate::StreetFrame::cut)), for the rows
-    /// [`street_keys`](crate::street_keys) gives its key: it places them as [`new`](Self::new) does, without the
-    /// rest of the frame.
-    ///
-    /// # Examples
-    /// ```
-    /// use shequ::{HouseholdPlacer, StreetFrame, street_keys};
-    /// let mut job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
-    /// job.options.working_crs = shequ::crs::WorkingCrs::Given(shequ::resolve_working_crs(&job, None)?);
-    /// let cut = StreetFrame::cut(&job)?;
-    /// let file = std::path::Path::new("data-samples/sample-city/households.csv");
-    /// let keys = street_keys(&job, &cut.keys, file)?;
-    /// let placer = HouseholdPlacer::for_piece(&job, &cut.pieces[keys[0] as usize])?;
-    /// assert!(placer.model().buildings.len() <= shequ::build(&job)?.model.buildings.len());
-    /// # Ok::<(), shequ::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// As [`new`](Self::new), without building the frame.
-    pub fn for_piece(job: &Job, piece: &StreetPiece) -> Result<HouseholdPlacer> {
-        let (layer, working) = given_working_crs(job)?;
-        let (model, finest, areas) = piece.placing(working.clone());
-        Ok(HouseholdPlacer {
-            job: job.clone(),
-            layer,
-            model,
-            finest: Some(finest),
-            areas: Some(areas),
             working,
         })
     }

@@ -32,7 +32,9 @@ use rstar::{AABB, RTree};
 use serde::{Deserialize, Serialize};
 
 use super::households::read_household_table;
-use super::partial::{given_working_crs, layer_rows, small_layers};
+use super::partial::{
+    HouseholdPlacer, HouseholdsPartial, given_working_crs, layer_rows, small_layers,
+};
 use crate::crs::Crs;
 use crate::error::{Error, Location, Result};
 use crate::index::{PolygonIndex, ranks_by_id};
@@ -212,9 +214,19 @@ impl StreetFrame {
     /// [`HouseholdPlacer`](crate::HouseholdPlacer)) or the job has no street level; as
     /// [`build`](crate::build).
     pub fn cut(job: &Job) -> Result<StreetFrame> {
+        Ok(StreetFrame::cut_frame(job)?.0)
+    }
+
+    /// [`cut`](Self::cut), with the frame it cut (the facilities' halos are cut from it:
+    /// [`FacilityHalo::cut`](crate::analytics::coverage::halo::FacilityHalo::cut)).
+    ///
+    /// # Errors
+    /// As [`cut`](Self::cut).
+    pub fn cut_frame(job: &Job) -> Result<(StreetFrame, Build)> {
         given_working_crs(job)?;
         let frame = crate::model::build::build(&small_layers(job))?;
-        StreetFrame::of(&frame, job.options.building_search_m)
+        let cut = StreetFrame::of(&frame, job.options.building_search_m)?;
+        Ok((cut, frame))
     }
 
     /// Cuts a built frame by street; `search_m` is the job's building search.
@@ -347,6 +359,21 @@ impl StreetPiece {
         }
     }
 
+    /// Each household of `partial` (placed against this piece) with its data row and home
+    /// in the working CRS: its location, else its building's point; `None` when it is not
+    /// placed. These are the homes coverage measures
+    /// ([`FacilityHalo::measure`](crate::analytics::coverage::halo::FacilityHalo::measure)).
+    pub fn homes(&self, partial: &HouseholdsPartial) -> Vec<(usize, Option<Coord<f64>>)> {
+        partial.homes(|b| {
+            let at = self
+                .buildings
+                .binary_search_by_key(&Some(b), |p| p.lineage[3])
+                .ok()?;
+            let (x, y) = self.buildings[at].point;
+            Some(Coord { x, y })
+        })
+    }
+
     /// Its key: the street's index in the frame, or one past the last street.
     pub fn key(&self) -> u32 {
         self.key
@@ -412,6 +439,40 @@ impl StreetPiece {
     }
 }
 
+impl HouseholdPlacer {
+    /// A placer against one street's part of the frame ([`StreetFrame::cut`](crate::StreetFrame::cut)), for the rows
+    /// [`street_keys`](crate::street_keys) gives its key: it places them as [`new`](Self::new) does, without the
+    /// rest of the frame.
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::{HouseholdPlacer, StreetFrame, street_keys};
+    /// let mut job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+    /// job.options.working_crs = shequ::crs::WorkingCrs::Given(shequ::resolve_working_crs(&job, None)?);
+    /// let cut = StreetFrame::cut(&job)?;
+    /// let file = std::path::Path::new("data-samples/sample-city/households.csv");
+    /// let keys = street_keys(&job, &cut.keys, file)?;
+    /// let placer = HouseholdPlacer::for_piece(&job, &cut.pieces[keys[0] as usize])?;
+    /// assert!(placer.model().buildings.len() <= shequ::build(&job)?.model.buildings.len());
+    /// # Ok::<(), shequ::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), without building the frame.
+    pub fn for_piece(job: &Job, piece: &StreetPiece) -> Result<HouseholdPlacer> {
+        let (layer, working) = given_working_crs(job)?;
+        let (model, finest, areas) = piece.placing(working.clone());
+        Ok(HouseholdPlacer {
+            job: job.clone(),
+            layer,
+            model,
+            finest: Some(finest),
+            areas: Some(areas),
+            working,
+        })
+    }
+}
+
 fn not_a(what: &str, e: &postcard::Error) -> Error {
     Error::data(
         Location::layer(Layer::Household.name()),
@@ -432,6 +493,17 @@ impl StreetKeys {
             boxes,
             codes,
         }
+    }
+
+    /// Each key's box (working CRS): the rows keyed to it by their coordinates lie in it;
+    /// `None` for a key with nothing.
+    pub fn boxes(&self) -> Vec<Option<Rect<f64>>> {
+        self.boxes
+            .iter()
+            .map(|&[w, s, e, n]| {
+                (w <= e).then(|| Rect::new(Coord { x: w, y: s }, Coord { x: e, y: n }))
+            })
+            .collect()
     }
 
     /// Streets of the frame (keys are `0..=streets`: the last holds what has no street).
