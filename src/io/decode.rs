@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::path::Path;
 
-use super::table::Encoding;
+use super::rows::Encoding;
 
 /// Bytes read per block.
 const BLOCK: usize = 1 << 20;

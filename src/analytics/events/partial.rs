@@ -318,3 +318,18 @@ pub fn first_rows(keys: &[Option<(u64, u64)>]) -> Vec<Option<u32>> {
         })
         .collect()
 }
+
+impl Pass {
+    /// What the pass folded, its parts merged.
+    pub(super) fn into_partial(mut self) -> CasesPartial {
+        for p in std::mem::take(&mut self.parts) {
+            self.tally.merge(p);
+        }
+        CasesPartial {
+            tally: self.tally,
+            open: self.open,
+            issues: self.issues,
+            count: self.count,
+        }
+    }
+}
