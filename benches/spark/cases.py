@@ -105,6 +105,9 @@ def side_by_side(work, job, cases, shequ_bin, spark_run):
     m = [json.loads((work / d / "manifest.json").read_text())["counts"] for d in ("one", "spark")]
     assert m[0] == m[1]
     print(f"outputs equal ({len(a)} tables); events read {m[0]['events']['read']:,}")
+    steps = [json.loads((work / d / "manifest.json").read_text())["steps"] for d in ("one", "spark")]
+    cov = [sum(x["seconds"] for x in s if x["step"] == "coverage") for s in steps]
+    print(f"coverage step: {cov[0]:.1f} s on one machine, {cov[1]:.1f} s on the driver")
     shutil.rmtree(work)
 
 

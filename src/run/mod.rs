@@ -285,7 +285,7 @@ pub fn run_with_partials(
         events,
         reach,
     } = people_stage_with(job, &policy, progress, partials)?;
-    let mut analysis = analyse_with(job, &mut build, policy, special, reach.as_ref())?;
+    let mut analysis = analyse_with(job, &mut build, policy, special, reach)?;
     analysis.registers = links;
     analysis.events = events;
     let summary = write_outputs(job, &mut build, analysis, out, progress, started, t0)?;
@@ -417,7 +417,7 @@ pub fn analyse_labelled_given(
     build: &mut Build,
     policy: Policy,
     special: Option<SpecialNeeds>,
-    given: Option<&GivenReach>,
+    given: Option<GivenReach>,
 ) -> Result<Analysis> {
     if let Some(sn) = &special {
         build.report.extend(sn.issues.iter().cloned());
@@ -446,7 +446,7 @@ fn analyse_with(
     build: &mut Build,
     policy: Policy,
     special: Option<SpecialNeeds>,
-    given: Option<&GivenReach>,
+    given: Option<GivenReach>,
 ) -> Result<Analysis> {
     let coverage = match &job.coverage {
         Some(o) => {

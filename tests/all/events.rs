@@ -27,8 +27,7 @@ pub(crate) fn tables_with(
     let p = shequ::run::people_stage_with(job, &policy, &shequ::NoProgress, partials).unwrap();
     let mut build = p.build;
     let mut a =
-        shequ::run::analyse_labelled_given(job, &mut build, policy, p.special, p.reach.as_ref())
-            .unwrap();
+        shequ::run::analyse_labelled_given(job, &mut build, policy, p.special, p.reach).unwrap();
     a.registers = p.links;
     a.events = p.events;
     shequ::run::write_tables(&build, &a, &out).unwrap();

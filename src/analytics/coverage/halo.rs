@@ -56,10 +56,12 @@ struct HaloKind {
 /// let near = Rect::new(f, f);
 /// let far = Rect::new(coord! { x: f.x + 1e6, y: f.y }, coord! { x: f.x + 1e6, y: f.y });
 /// let halos = FacilityHalo::cut(&built, &opts, &[Some(near), Some(far), None])?;
-/// assert!(halos[0].facilities() >= 1 && halos[0].facilities() < whole);
+/// // The sample is 1.1 km wide: every facility lies within 1,000 m of the box at one of them.
+/// assert_eq!(halos[0].facilities(), whole);
 /// assert_eq!((halos[1].facilities(), halos[2].facilities()), (0, 0));
 /// let back = FacilityHalo::from_bytes(&halos[0].to_bytes())?;
 /// assert_eq!(back.facilities(), halos[0].facilities());
+/// assert!(FacilityHalo::from_bytes(b"\xff").is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -216,7 +218,12 @@ impl FacilityHalo {
     /// # Errors
     /// [`Error::Data`] if the bytes are not a halo.
     pub fn from_bytes(bytes: &[u8]) -> Result<FacilityHalo> {
-        postcard::from_bytes(bytes).map_err(|e| not_a("facilities' halo", &e))
+        let halo: FacilityHalo =
+            postcard::from_bytes(bytes).map_err(|e| not_a("facilities' halo", &e))?;
+        match halo.kinds.iter().find(|k| k.index.len() != k.points.len()) {
+            Some(k) => Err(bad(format!("a halo of {:?} is truncated", k.kind))),
+            None => Ok(halo),
+        }
     }
 }
 
@@ -339,8 +346,8 @@ impl ReachPart {
 /// let halo = &FacilityHalo::cut(&built, &opts, &[Some(all)])?[0];
 /// let (a, b) = homes.split_at(homes.len() / 2);
 /// let given = GivenReach::new(m, vec![halo.measure(b), halo.measure(a)])?;
-/// assert!(given.known() > 0);
-/// let apart = Coverage::compute_given(&built, &opts, None, HomeDetail::Homes, Some(&given))?;
+/// assert!(given.known() > 0 && given.known() <= homes.len());
+/// let apart = Coverage::compute_given(&built, &opts, None, HomeDetail::Homes, Some(given))?;
 /// let whole = Coverage::compute(&built, &opts, None)?;
 /// assert_eq!(apart.measures[0].bands, whole.measures[0].bands);
 /// assert_eq!(apart.reached[0].reached.counts, whole.reached[0].reached.counts);
@@ -405,31 +412,34 @@ impl GivenReach {
 
     /// The reach of every home to the facilities of `kind` (its `thresholds`): the known
     /// homes' as given, the others' from `reach`, exactly as [`Reached::compute`] gives it.
-    /// `None` when the type was not measured apart with these thresholds, or for another
-    /// number of homes.
+    /// The type's given reach is taken out. `None` when the type was not measured apart with
+    /// these thresholds (or was taken already), or for another number of homes.
     pub(super) fn reached(
-        &self,
+        &mut self,
         kind: &str,
         thresholds: &[f64],
         reach: &dyn Reach,
         n: usize,
     ) -> Option<Reached> {
-        let g = self
+        let at = self
             .kinds
             .iter()
-            .find(|g| g.kind == kind && g.thresholds == thresholds)?;
+            .position(|g| g.kind == kind && g.thresholds == thresholds)?;
         let nt = thresholds.len();
-        if g.nearest.len() != n || nt == 0 {
+        if self.kinds[at].nearest.len() != n || nt == 0 {
             return None;
         }
+        // Taken, not copied: each type is measured once, and its memory moves to the result.
+        let g = self.kinds.swap_remove(at);
         let max = thresholds[nt - 1];
-        let mut counts = g.counts.clone();
+        let mut counts = g.counts;
+        let given = &g.nearest;
         let nearest = counts
             .par_chunks_mut(nt)
             .enumerate()
             .map(|(i, c)| {
-                if g.nearest[i].is_some() {
-                    return g.nearest[i];
+                if given[i].is_some() {
+                    return given[i];
                 }
                 c.fill(0);
                 reach.within_nearest(i, max, &mut |_, d| {

@@ -136,7 +136,7 @@ pub(super) struct Measuring<'a> {
     pub(super) accessibility: &'a AccessibilityOptions,
     pub(super) detail: HomeDetail,
     /// The straight-line reach of homes measured apart, street by street.
-    pub(super) given: Option<&'a GivenReach>,
+    pub(super) given: std::cell::RefCell<Option<GivenReach>>,
     /// The facility type and distance siting reads each home's nearest facility of.
     pub(super) siting: Option<(&'a str, DistanceMode)>,
 }
@@ -195,7 +195,7 @@ impl Measuring<'_> {
         thresholds.dedup();
         let reach = self.reach(mode, &sites, &thresholds);
         let n = self.homes.len();
-        let given = match (mode, self.given) {
+        let given = match (mode, self.given.borrow_mut().as_mut()) {
             (DistanceMode::Straight, Some(g)) => g.reached(kind, &thresholds, reach.as_ref(), n),
             _ => None,
         };

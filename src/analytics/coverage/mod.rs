@@ -283,7 +283,7 @@ impl Coverage {
         opts: &CoverageOptions,
         special: Option<&SpecialNeeds>,
         detail: HomeDetail,
-        given: Option<&halo::GivenReach>,
+        given: Option<halo::GivenReach>,
     ) -> Result<Coverage> {
         let job_err = |message: String| build.job.error(format!("[coverage] {message}"));
         let model = &build.model;
@@ -315,7 +315,7 @@ impl Coverage {
             network: net.as_ref().map(|(n, snaps, _)| (n, snaps.as_slice())),
             accessibility: &opts.accessibility,
             detail,
-            given,
+            given: std::cell::RefCell::new(given),
             siting: opts.siting.as_ref().and_then(|s| {
                 let rule = rules.rules.iter().find(|r| r.id() == s.rule)?;
                 Some((rule.facility.as_str(), s.distance))
