@@ -10,7 +10,7 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
 use shequ::analytics::coverage::halo::ReachPart;
 use shequ::analytics::events::{CaseFolder, CasesPartial, RosterIds};
 use shequ::{HouseholdsPartial, ResidentsPartial};
@@ -166,55 +166,62 @@ pub(crate) fn roster_ids(
 }
 
 /// Runs `job` into `out_dir` as `shequ run` does, with the cases from `partials` (the bytes of
-/// every row's partial) instead of the job's cases file. Returns the files written.
+/// every row's partial) instead of the job's cases file. Returns the files written. The list
+/// is emptied as it is read (see [`run_with_partials`]).
 #[pyfunction]
 pub(crate) fn run_with_cases(
     py: Python<'_>,
     job: &Job,
     out_dir: PathBuf,
-    partials: Vec<PyBackedBytes>,
+    partials: Bound<'_, PyList>,
 ) -> PyResult<Vec<String>> {
     run_with_partials(py, job, out_dir, None, Some(partials), None, None)
+}
+
+/// Each item of `list` decoded in order. Each item is set to `None` once decoded, so the
+/// bytes are freed (when nothing else holds them) before the run that follows needs the
+/// memory.
+fn drain<T>(
+    py: Python<'_>,
+    list: Option<Bound<'_, PyList>>,
+    decode: impl Fn(&[u8]) -> shequ::Result<T>,
+) -> PyResult<Option<Vec<T>>> {
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for i in 0..list.len() {
+        let bytes: PyBackedBytes = list.get_item(i)?.extract()?;
+        out.push(decode(&bytes).map_err(|e| py_err(py, e))?);
+        drop(bytes);
+        list.set_item(i, py.None())?;
+    }
+    Ok(Some(out))
 }
 
 /// Runs `job` into `out_dir` as `shequ run` does, with the households and the cases from the
 /// bytes of every row's partial where given (else from the job's files), and the homes'
 /// reach measured street by street from `reach` (coverage measures the rest). Returns the
 /// files written.
+///
+/// Each list is emptied as it is read: its items become `None` once decoded, so the bytes
+/// are not held beside the run.
 #[pyfunction]
 #[pyo3(signature = (job, out_dir, households=None, cases=None, residents=None, reach=None))]
 pub(crate) fn run_with_partials(
     py: Python<'_>,
     job: &Job,
     out_dir: PathBuf,
-    households: Option<Vec<PyBackedBytes>>,
-    cases: Option<Vec<PyBackedBytes>>,
-    residents: Option<Vec<PyBackedBytes>>,
-    reach: Option<Vec<PyBackedBytes>>,
+    households: Option<Bound<'_, PyList>>,
+    cases: Option<Bound<'_, PyList>>,
+    residents: Option<Bound<'_, PyList>>,
+    reach: Option<Bound<'_, PyList>>,
 ) -> PyResult<Vec<String>> {
-    let decode = |bytes: &[PyBackedBytes]| {
-        bytes
-            .iter()
-            .map(|b| CasesPartial::from_bytes(b))
-            .collect::<shequ::Result<Vec<_>>>()
-    };
     let partials = shequ::run::Partials {
-        households: households
-            .map(|h| h.iter().map(|b| HouseholdsPartial::from_bytes(b)).collect())
-            .transpose()
-            .map_err(|e| py_err(py, e))?,
-        cases: cases
-            .map(|c| decode(&c))
-            .transpose()
-            .map_err(|e| py_err(py, e))?,
-        residents: residents
-            .map(|r| r.iter().map(|b| ResidentsPartial::from_bytes(b)).collect())
-            .transpose()
-            .map_err(|e| py_err(py, e))?,
-        reach: reach
-            .map(|r| r.iter().map(|b| ReachPart::from_bytes(b)).collect())
-            .transpose()
-            .map_err(|e| py_err(py, e))?,
+        households: drain(py, households, HouseholdsPartial::from_bytes)?,
+        cases: drain(py, cases, CasesPartial::from_bytes)?,
+        residents: drain(py, residents, ResidentsPartial::from_bytes)?,
+        reach: drain(py, reach, ReachPart::from_bytes)?,
     };
     let job = job.inner.clone();
     detached(py, move || {
