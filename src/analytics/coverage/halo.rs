@@ -79,17 +79,7 @@ fn kinds(rules: &RuleSet) -> Vec<(String, Vec<f64>)> {
     let names: BTreeSet<&str> = rules.rules.iter().map(|r| r.facility.as_str()).collect();
     names
         .into_iter()
-        .map(|kind| {
-            let mut t: Vec<f64> = rules
-                .rules
-                .iter()
-                .filter(|r| r.facility == kind)
-                .flat_map(|r| r.thresholds_m.iter().copied())
-                .collect();
-            t.sort_by(f64::total_cmp);
-            t.dedup();
-            (kind.to_owned(), t)
-        })
+        .map(|kind| (kind.to_owned(), rules.thresholds_of(kind)))
         .collect()
 }
 

@@ -184,15 +184,7 @@ impl Measuring<'_> {
             .iter()
             .map(|f| model.facilities[*f as usize].capacity.unwrap_or(0.0))
             .collect();
-        let mut thresholds: Vec<f64> = self
-            .rules
-            .rules
-            .iter()
-            .filter(|r| r.facility == kind)
-            .flat_map(|r| r.thresholds_m.iter().copied())
-            .collect();
-        thresholds.sort_by(f64::total_cmp);
-        thresholds.dedup();
+        let thresholds = self.rules.thresholds_of(kind);
         let reach = self.reach(mode, &sites, &thresholds);
         let n = self.homes.len();
         let given = match (mode, self.given.borrow_mut().as_mut()) {

@@ -136,6 +136,27 @@ pub struct RuleSet {
 const LIFE_CIRCLES: [f64; 3] = [300.0, 500.0, 1000.0];
 
 impl RuleSet {
+    /// The thresholds (m) of every rule of facility type `kind`, ascending, each once: the
+    /// distances that type's reach is counted within.
+    ///
+    /// # Examples
+    /// ```
+    /// let rules = shequ::analytics::coverage::RuleSet::defaults();
+    /// assert_eq!(rules.thresholds_of("clinic"), vec![300.0, 500.0, 1000.0]);
+    /// assert!(rules.thresholds_of("no such type").is_empty());
+    /// ```
+    pub fn thresholds_of(&self, kind: &str) -> Vec<f64> {
+        let mut t: Vec<f64> = self
+            .rules
+            .iter()
+            .filter(|r| r.facility == kind)
+            .flat_map(|r| r.thresholds_m.iter().copied())
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t.dedup();
+        t
+    }
+
     /// The default rules, after the community life circles of GB 50180-2018 (5-, 10- and
     /// 15-minute walks: 300, 500 and 1000 m; `shared/domain.md` §3).
     pub fn defaults() -> RuleSet {
