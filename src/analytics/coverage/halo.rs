@@ -368,7 +368,6 @@ impl GivenReach {
             Some(p) => p.kinds.iter().map(|k| GivenKind::empty(k, n)).collect(),
             None => Vec::new(),
         };
-        let mut given = vec![false; n];
         for part in parts {
             part.check(&kinds)?;
             let mut homes = Vec::with_capacity(part.rows.len());
@@ -385,13 +384,15 @@ impl GivenReach {
                     g.counts[h * nt..(h + 1) * nt].copy_from_slice(&k.counts[i * nt..(i + 1) * nt]);
                 }
             }
-            for h in homes {
-                given[h] = true;
-            }
         }
-        let known = (0..n)
-            .filter(|h| given[*h] && kinds.iter().all(|k| k.nearest[*h].is_some()))
-            .count();
+        // A nearest facility is given only for homes of a part.
+        let known = if kinds.is_empty() {
+            0
+        } else {
+            (0..n)
+                .filter(|h| kinds.iter().all(|k| k.nearest[*h].is_some()))
+                .count()
+        };
         Ok(GivenReach { kinds, known })
     }
 
@@ -432,13 +433,7 @@ impl GivenReach {
                     return given[i];
                 }
                 c.fill(0);
-                reach.within_nearest(i, max, &mut |_, d| {
-                    for (t, th) in thresholds.iter().enumerate() {
-                        if d <= *th {
-                            c[t] += 1;
-                        }
-                    }
-                })
+                Reached::one(reach, i, max, thresholds, c)
             })
             .collect();
         Some(Reached {

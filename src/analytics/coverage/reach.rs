@@ -486,15 +486,7 @@ impl Reached {
         let nearest: Vec<Option<(u32, f64)>> = counts
             .par_chunks_mut(nt.max(1))
             .enumerate()
-            .map(|(i, c)| {
-                reach.within_nearest(i, max, &mut |_, d| {
-                    for (t, th) in thresholds.iter().enumerate() {
-                        if d <= *th {
-                            c[t] += 1;
-                        }
-                    }
-                })
-            })
+            .map(|(i, c)| Reached::one(reach, i, max, thresholds, c))
             .collect();
         Reached {
             thresholds: thresholds.to_vec(),
@@ -506,6 +498,24 @@ impl Reached {
             },
             counts,
         }
+    }
+
+    /// Demand point `i`'s nearest service point, its counts within each threshold added to
+    /// `counts` (one pass within `max`, the largest threshold).
+    pub(super) fn one(
+        reach: &dyn Reach,
+        i: usize,
+        max: f64,
+        thresholds: &[f64],
+        counts: &mut [u32],
+    ) -> Option<(u32, f64)> {
+        reach.within_nearest(i, max, &mut |_, d| {
+            for (t, th) in thresholds.iter().enumerate() {
+                if d <= *th {
+                    counts[t] += 1;
+                }
+            }
+        })
     }
 
     /// Service points within `thresholds[t]` of demand point `i`.
