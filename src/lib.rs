@@ -77,6 +77,7 @@ pub use model::level::Layer;
 pub use model::quality::{IssueKind, LayerCount, QualityIssue, QualityReport, Severity};
 pub use model::{
     Area, Building, Community, Facility, Grid, Household, Lineage, Model, Resident, Sex, Street,
+    home,
 };
 pub use progress::{NoProgress, Progress};
 

@@ -124,6 +124,29 @@ pub struct Household {
     pub source_index: usize,
 }
 
+/// Where a household is for measuring distances (coverage's home): its location, else its
+/// building's point (`building`, asked only without a location); `None` when it is not placed.
+///
+/// # Examples
+/// ```
+/// use geo::coord;
+/// let at = coord! { x: 1.0, y: 2.0 };
+/// let b = coord! { x: 5.0, y: 5.0 };
+/// assert_eq!(shequ::home(true, Some(at), || Some(b)), Some(at));
+/// assert_eq!(shequ::home(true, None, || Some(b)), Some(b));
+/// assert_eq!(shequ::home(false, Some(at), || Some(b)), None);
+/// ```
+pub fn home(
+    placed: bool,
+    location: Option<Coord<f64>>,
+    building: impl FnOnce() -> Option<Coord<f64>>,
+) -> Option<Coord<f64>> {
+    if !placed {
+        return None;
+    }
+    location.or_else(building)
+}
+
 /// A resident (居民), reduced to what the model needs. No identifier is kept: names, ID
 /// numbers and phones stay in the roster and are read again only for operational lists.
 #[derive(Debug, Clone)]

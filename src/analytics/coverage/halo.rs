@@ -327,8 +327,8 @@ impl ReachPart {
 /// let opts = CoverageOptions::default();
 /// let m = &built.model;
 /// let homes: Vec<(usize, Option<geo::Coord<f64>>)> = m.households.iter()
-///     .map(|h| (h.source_index, h.placed.then(|| h.location.unwrap_or_else(||
-///         m.buildings[h.lineage.building.unwrap() as usize].point))))
+///     .map(|h| (h.source_index, shequ::home(h.placed, h.location, ||
+///         h.lineage.building.map(|b| m.buildings[b as usize].point))))
 ///     .collect();
 /// // One halo around every home, measured in two parts.
 /// let all = geo::BoundingRect::bounding_rect(&geo::MultiPoint::from(

@@ -28,10 +28,7 @@ pub(super) fn homes(model: &Model) -> Vec<Option<Coord<f64>>> {
         .households
         .iter()
         .map(|h| {
-            if !h.placed {
-                return None;
-            }
-            h.location.or_else(|| {
+            crate::model::home(h.placed, h.location, || {
                 h.lineage
                     .building
                     .map(|b| model.buildings[b as usize].point)

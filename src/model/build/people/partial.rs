@@ -86,10 +86,8 @@ impl HouseholdsPartial {
             .iter()
             .map(|h| {
                 let location = h.location.map(|(x, y)| Coord { x, y });
-                let home = h
-                    .placed
-                    .then(|| location.or_else(|| h.lineage[3].and_then(&point)));
-                (h.row, home.flatten())
+                let home = crate::model::home(h.placed, location, || h.lineage[3].and_then(&point));
+                (h.row, home)
             })
             .collect()
     }
