@@ -4,6 +4,7 @@
 //! the others.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
@@ -43,10 +44,146 @@ pub fn path_value(v: Option<&str>) -> String {
     s
 }
 
+/// One file of a table: its path below the output (`<name>.parquet`, or
+/// `<name>/street_id=…/community_id=…/part-0.parquet`) and the rows it holds, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Part {
+    /// The file, relative to the output directory.
+    pub rel: String,
+    /// The table's rows in the file (every row, for a table written whole).
+    pub rows: Vec<u32>,
+}
+
+/// The files [`write_rows`] writes a table as, each with its rows: one file, or one per Hive
+/// partition by the [`KEYS`] columns present (an empty table still gets one, so readers find
+/// its schema). `at` is the output directory, for errors.
+///
+/// # Errors
+/// [`Error::Data`] if `partitioned` is asked for a table with none of the key columns.
+pub(crate) fn parts(
+    at: &Path,
+    name: &str,
+    partitioned: bool,
+    fields: &[Field],
+    cols: &[ArrayRef],
+) -> Result<Vec<Part>> {
+    let rows = cols.first().map_or(0, |c| c.len());
+    if !partitioned {
+        return Ok(vec![Part {
+            rel: format!("{name}.parquet"),
+            rows: (0..rows as u32).collect(),
+        }]);
+    }
+    let keys = key_columns(at, name, fields)?;
+    let key_values: Vec<&StringArray> = keys
+        .iter()
+        .map(|&k| {
+            cols[k]
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("unit code columns are Utf8")
+        })
+        .collect();
+    let mut groups: BTreeMap<Vec<Option<&str>>, Vec<u32>> = BTreeMap::new();
+    for r in 0..rows {
+        let key = key_values
+            .iter()
+            .map(|a| (!a.is_null(r)).then(|| a.value(r)))
+            .collect();
+        groups.entry(key).or_default().push(r as u32);
+    }
+    if groups.is_empty() {
+        groups.insert(vec![None; keys.len()], Vec::new());
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(key, rows)| {
+            let mut rel = name.to_owned();
+            for (k, v) in keys.iter().zip(&key) {
+                rel.push_str(&format!("/{}={}", fields[*k].name(), path_value(*v)));
+            }
+            rel.push_str("/part-0.parquet");
+            Part { rel, rows }
+        })
+        .collect())
+}
+
+/// The positions of the [`KEYS`] columns among `fields`.
+fn key_columns(at: &Path, name: &str, fields: &[Field]) -> Result<Vec<usize>> {
+    let keys: Vec<usize> = KEYS
+        .iter()
+        .filter_map(|k| fields.iter().position(|f| f.name() == k))
+        .collect();
+    if keys.is_empty() {
+        return Err(Error::data(
+            Location::default().file(at.join(name)),
+            format!("cannot partition {name}: it has no street_id or community_id column"),
+        ));
+    }
+    Ok(keys)
+}
+
+/// Removes what an earlier run wrote of table `name` as partitions: stale partitions would be
+/// read as part of this run's table.
+pub(crate) fn clear(out: &Out, name: &str, partitioned: bool) -> Result<()> {
+    let dir = out.path().join(name);
+    if partitioned && !out.is_memory() && dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    }
+    Ok(())
+}
+
+/// Writes one [`Part`] of a table: its rows, without the partition columns when the table is
+/// `partitioned` (they are in the path, as the Hive layout has it; memory outputs keep tables
+/// whole, so their callers pass `false`).
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Parquet`].
+pub(crate) fn write_part(
+    out: &Out,
+    name: &str,
+    partitioned: bool,
+    fields: &[Field],
+    cols: &[ArrayRef],
+    part: &Part,
+) -> Result<()> {
+    let at = || Location::default().file(out.path().join(&part.rel));
+    let keys = if partitioned {
+        key_columns(out.path(), name, fields)?
+    } else {
+        Vec::new()
+    };
+    let kept: Vec<usize> = (0..fields.len()).filter(|i| !keys.contains(i)).collect();
+    let schema = Arc::new(Schema::new(
+        kept.iter().map(|&i| fields[i].clone()).collect::<Vec<_>>(),
+    ));
+    let whole = cols.first().is_none_or(|c| c.len() == part.rows.len());
+    let idx = UInt32Array::from(part.rows.clone());
+    let arrays = kept
+        .iter()
+        .map(|&i| {
+            if whole {
+                Ok(cols[i].clone())
+            } else {
+                arrow_select::take::take(cols[i].as_ref(), &idx, None)
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Parquet {
+            at: at(),
+            message: e.to_string(),
+        })?;
+    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| Error::Parquet {
+        at: at(),
+        message: e.to_string(),
+    })?;
+    out.batch(&part.rel, schema, &batch)
+}
+
 /// Writes a table as `<out>/<name>.parquet`, or, with `partitioned`, as Hive partitions under
 /// `<out>/<name>/` by the [`KEYS`] columns present (which move from the files into the paths,
-/// as the Hive layout has it). Returns the files written, relative to `out`, each prefixed
-/// with `prefix` (e.g. `coverage/`).
+/// as the Hive layout has it): the files of [`parts`]. Returns the files written, relative to
+/// `out`, each prefixed with `prefix` (e.g. `coverage/`).
 ///
 /// # Errors
 /// [`Error::Data`] if `partitioned` is asked for a table with none of the key columns;
@@ -59,75 +196,13 @@ pub(crate) fn write_rows(
     fields: Vec<Field>,
     cols: Vec<ArrayRef>,
 ) -> Result<Vec<String>> {
-    if !partitioned || out.is_memory() {
-        let file = format!("{name}.parquet");
-        crate::output::write_table(out, &file, fields, cols)?;
-        return Ok(vec![format!("{prefix}{file}")]);
-    }
-    let dir = out.path().join(name);
-    let at = || Location::default().file(&dir);
-    let keys: Vec<usize> = KEYS
-        .iter()
-        .filter_map(|k| fields.iter().position(|f| f.name() == k))
-        .collect();
-    if keys.is_empty() {
-        return Err(Error::data(
-            at(),
-            format!("cannot partition {name}: it has no street_id or community_id column"),
-        ));
-    }
-    let key_values: Vec<&StringArray> = keys
-        .iter()
-        .map(|&k| {
-            cols[k]
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .expect("unit code columns are Utf8")
-        })
-        .collect();
-    let rows = cols.first().map_or(0, |c| c.len());
-    let mut groups: BTreeMap<Vec<Option<&str>>, Vec<u32>> = BTreeMap::new();
-    for r in 0..rows {
-        let key = key_values
-            .iter()
-            .map(|a| (!a.is_null(r)).then(|| a.value(r)))
-            .collect();
-        groups.entry(key).or_default().push(r as u32);
-    }
-    if groups.is_empty() {
-        // An empty table still gets one (empty) file, so that readers find its schema.
-        groups.insert(vec![None; keys.len()], Vec::new());
-    }
-    if dir.exists() {
-        // Stale partitions of an earlier run would be read as part of this one.
-        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    }
-    let kept: Vec<usize> = (0..fields.len()).filter(|i| !keys.contains(i)).collect();
-    let schema = Arc::new(Schema::new(
-        kept.iter().map(|&i| fields[i].clone()).collect::<Vec<_>>(),
-    ));
-    let mut written = Vec::with_capacity(groups.len());
-    for (key, idx) in groups {
-        let mut rel = name.to_owned();
-        for (k, v) in keys.iter().zip(&key) {
-            rel.push_str(&format!("/{}={}", fields[*k].name(), path_value(*v)));
-        }
-        let idx = UInt32Array::from(idx);
-        let arrays = kept
-            .iter()
-            .map(|&i| arrow_select::take::take(cols[i].as_ref(), &idx, None))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Parquet {
-                at: at(),
-                message: e.to_string(),
-            })?;
-        let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| Error::Parquet {
-            at: at(),
-            message: e.to_string(),
-        })?;
-        let file = format!("{rel}/part-0.parquet");
-        out.batch(&file, schema.clone(), &batch)?;
-        written.push(format!("{prefix}{file}"));
+    let partitioned = partitioned && !out.is_memory();
+    let parts = parts(out.path(), name, partitioned, &fields, &cols)?;
+    clear(out, name, partitioned)?;
+    let mut written = Vec::with_capacity(parts.len());
+    for part in &parts {
+        write_part(out, name, partitioned, &fields, &cols, part)?;
+        written.push(format!("{prefix}{}", part.rel));
     }
     Ok(written)
 }
