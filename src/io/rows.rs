@@ -161,7 +161,11 @@ pub(crate) fn row_numbers(
 }
 
 /// A column of row numbers: each a whole number from 0 to `u32::MAX`, or empty.
-fn row_column(t: &Table, name: &str, at: &dyn Fn(usize) -> Location) -> Result<Vec<Option<u32>>> {
+pub(crate) fn row_column(
+    t: &Table,
+    name: &str,
+    at: &dyn Fn(usize) -> Location,
+) -> Result<Vec<Option<u32>>> {
     let whole = |v: Option<f64>, i: usize| -> Result<Option<u32>> {
         match v {
             None => Ok(None),

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray};
+use arrow_schema::Field;
 use chrono::{Datelike, NaiveDate};
 
 use crate::analytics::events::{Card, Events};
@@ -13,7 +14,8 @@ use crate::error::Result;
 use crate::model::build::Build;
 use crate::model::level::Layer;
 use crate::output::events::write_columns;
-use crate::output::operational::{scope_unit, scoped_residents};
+use crate::output::operational::{roster_id, scope_unit, scoped_residents};
+use crate::output::person_list::{self, Ident, PersonList, placeholder};
 use crate::output::{Columns, Out};
 use crate::privacy::Policy;
 
@@ -41,12 +43,9 @@ pub(crate) fn write_lists(
         files.push("cards.parquet".into());
     }
     if events.visits.is_some() {
-        write_columns(
-            out,
-            "visit_lists.parquet",
-            visit_list(build, events, policy)?,
-        )?;
-        files.push("visit_lists.parquet".into());
+        let list = visit_list(out, build, events, policy)?;
+        let key = crate::output::operational::key(policy)?;
+        files.extend(person_list::write(out, "", &build.job, key, list)?);
     }
     Ok(files)
 }
@@ -145,7 +144,7 @@ fn cards(build: &Build, events: &Events, policy: &Policy) -> Result<Columns> {
 }
 
 /// Each worker's overdue residents in the scope, pseudonymised, most overdue first.
-fn visit_list(build: &Build, events: &Events, policy: &Policy) -> Result<Columns> {
+fn visit_list(out: &Out, build: &Build, events: &Events, policy: &Policy) -> Result<PersonList> {
     let v = events.visits.as_ref().expect("visits");
     let people = scoped_residents(build, policy)?;
     let by: foldhash::HashMap<usize, usize> = people
@@ -168,20 +167,16 @@ fn visit_list(build: &Build, events: &Events, policy: &Policy) -> Result<Columns
             "worker".into(),
             text(rows.iter().map(|(o, _)| o.worker.as_deref())),
         ),
-        (
-            "resident_key".into(),
-            text(rows.iter().map(|(_, i)| Some(p(*i).resident_key.as_str()))),
-        ),
+        ("resident_key".into(), placeholder(rows.len())),
         (
             "household_key".into(),
             text(rows.iter().map(|(_, i)| Some(p(*i).household_key.as_str()))),
         ),
     ];
+    let mut idents = vec![("resident_key".to_owned(), Ident::Key)];
     if policy.plain_identifiers {
-        cols.push((
-            "resident_id".into(),
-            text(rows.iter().map(|(_, i)| Some(p(*i).resident_id.as_str()))),
-        ));
+        cols.push(("resident_id".into(), placeholder(rows.len())));
+        idents.push(("resident_id".into(), Ident::Column(roster_id(build)?)));
     }
     cols.push((
         "rule".into(),
@@ -214,5 +209,17 @@ fn visit_list(build: &Build, events: &Events, policy: &Policy) -> Result<Columns
     ));
     let units: Vec<u32> = rows.iter().map(|(o, _)| o.unit).collect();
     cols.extend(unit_codes(build, events, &units));
-    Ok(cols)
+    let of_rows = rows.iter().map(|(_, i)| Some(p(*i).row)).collect();
+    let columns = cols
+        .into_iter()
+        .map(|(n, a)| (Field::new(n, a.data_type().clone(), true), a))
+        .unzip();
+    Ok(PersonList::new(
+        out,
+        "visit_lists",
+        false,
+        columns,
+        of_rows,
+        idents,
+    ))
 }

@@ -25,6 +25,7 @@ pub mod map;
 pub mod operational;
 /// Hive-style partitioned tables by street and community.
 pub mod partition;
+pub mod person_list;
 pub mod registers;
 pub mod release;
 pub mod special;

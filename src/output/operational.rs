@@ -7,11 +7,11 @@ use arrow_array::{ArrayRef, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field};
 
 use crate::error::{Error, Result};
-use crate::io::table::read_table;
 use crate::model::build::Build;
 use crate::model::level::Layer;
 use crate::model::{Model, Sex};
 use crate::output::partition::write_rows;
+use crate::output::person_list::{self, Ident, PersonList, placeholder};
 use crate::privacy::{Policy, Pseudonymizer, require_operational};
 
 /// The index of the policy's scope unit in the model.
@@ -38,7 +38,17 @@ pub(crate) fn scope_unit(model: &Model, policy: &Policy) -> Result<(Layer, u32)>
         })
 }
 
-pub(crate) fn key(policy: &Policy) -> Result<&Pseudonymizer> {
+/// The policy's pseudonym key: named lists are never written without one.
+///
+/// # Errors
+/// [`Error::Privacy`] for a policy without a key.
+///
+/// # Examples
+/// ```
+/// let research = shequ::privacy::Policy::research(5);
+/// assert!(shequ::output::operational::key(&research).is_err());
+/// ```
+pub fn key(policy: &Policy) -> Result<&Pseudonymizer> {
     policy.pseudonyms.as_ref().ok_or_else(|| Error::Privacy {
         message: "operational lists need a pseudonym key (privacy.secret_env or secret_file)"
             .into(),
@@ -121,97 +131,111 @@ pub fn write_lists_to(
         .iter()
         .map(|h| h.placed && h.lineage.at(layer) == Some(unit))
         .collect();
-    let partitioned = out.is_partitioned();
     let mut files = write_households(out, model, &in_scope, key, policy)?;
+    if let Some(r) = build.job.layers.residents.as_ref() {
+        let list = residents_list(build, r, out, policy)?;
+        files.extend(person_list::write(out, "", &build.job, key, list)?);
+    }
+    Ok(files)
+}
 
-    let Some(r) = build.job.layers.residents.as_ref() else {
-        return Ok(files);
-    };
-    let path = &build.job.resolve(&r.path);
-    let mut wanted: Vec<&str> = vec![r.id.as_str()];
-    let plain: Vec<(&str, &str)> = if policy.plain_identifiers {
-        [
-            ("name", r.name.as_deref()),
-            ("id_number", r.id_number.as_deref()),
-            ("phone", r.phone.as_deref()),
-        ]
-        .into_iter()
-        .filter_map(|(n, c)| c.map(|c| (n, c)))
-        .collect()
-    } else {
-        Vec::new()
-    };
-    wanted.extend(plain.iter().map(|(_, c)| *c));
-    let mut extra: Vec<&str> = r.columns.iter().map(String::as_str).collect();
-    if policy.allow_restricted {
-        extra.extend(r.restricted_columns.iter().map(String::as_str));
-    }
-    wanted.extend(extra.iter().copied());
-    wanted.sort_unstable();
-    wanted.dedup();
-    let t = read_table(Layer::Resident.name(), path, &wanted, r.encoding)?;
-    let mut frame_row = vec![usize::MAX; t.rows_read];
-    for i in 0..t.frame.height() {
-        frame_row[t.source_row(i)] = i;
-    }
-    let people: Vec<(usize, usize, Sex)> = model
-        .residents
-        .iter()
-        .filter(|p| in_scope[p.household as usize])
-        .map(|p| (frame_row[p.source_index], p.household as usize, p.sex))
-        .collect();
-    let text = |col: &str| -> StringArray {
-        let c = t.text(col);
-        people
-            .iter()
-            .map(|(row, _, _)| c.get(*row).map(str::trim))
-            .collect()
-    };
-    let ids = t.text(&r.id);
+/// `residents.parquet`: the scope's residents with keyed pseudonyms (and plain identifiers
+/// when the policy asks), their units and sex, and the roster's `columns` (its
+/// `restricted_columns` only with `allow_restricted`).
+fn residents_list(
+    build: &Build,
+    r: &crate::job::ResidentLayer,
+    out: &crate::output::Out,
+    policy: &Policy,
+) -> Result<PersonList> {
+    let model = &build.model;
+    let people = scoped_residents(build, policy)?;
+    let n = people.len();
+    let mut idents = vec![("resident_key".to_owned(), Ident::Key)];
     let mut fields = vec![
         Field::new("resident_key", DataType::Utf8, false),
         Field::new("household_key", DataType::Utf8, false),
     ];
     let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(people.iter().map(
-            |(row, _, _)| {
-                key.pseudonym("resident", ids.get(*row).map(str::trim).unwrap_or_default())
-            },
-        ))),
-        Arc::new(StringArray::from_iter_values(people.iter().map(
-            |(_, h, _)| key.pseudonym("household", model.households[*h].id.as_str()),
-        ))),
+        placeholder(n),
+        Arc::new(StringArray::from_iter_values(
+            people.iter().map(|p| p.household_key.as_str()),
+        )),
     ];
     if policy.plain_identifiers {
         fields.push(Field::new("resident_id", DataType::Utf8, true));
-        cols.push(Arc::new(text(&r.id)));
+        cols.push(placeholder(n));
+        idents.push(("resident_id".into(), Ident::Column(r.id.clone())));
         fields.push(Field::new("household_id", DataType::Utf8, false));
         cols.push(Arc::new(StringArray::from_iter_values(
             people
                 .iter()
-                .map(|(_, h, _)| model.households[*h].id.as_str()),
+                .map(|p| model.households[p.household].id.as_str()),
         )));
-        for (name, col) in &plain {
-            fields.push(Field::new(*name, DataType::Utf8, true));
-            cols.push(Arc::new(text(col)));
+        for (name, col) in [
+            ("name", &r.name),
+            ("id_number", &r.id_number),
+            ("phone", &r.phone),
+        ] {
+            if let Some(col) = col {
+                fields.push(Field::new(name, DataType::Utf8, true));
+                cols.push(placeholder(n));
+                idents.push((name.into(), Ident::Column(col.clone())));
+            }
         }
     }
-    let of_people: Vec<usize> = people.iter().map(|(_, h, _)| *h).collect();
-    unit_columns(model, &of_people, &mut fields, &mut cols);
+    let households: Vec<usize> = people.iter().map(|p| p.household).collect();
+    unit_columns(model, &households, &mut fields, &mut cols);
     fields.push(Field::new("sex", DataType::Utf8, false));
-    cols.push(Arc::new(StringArray::from_iter_values(people.iter().map(
-        |(_, _, s)| match s {
-            Sex::Male => "male",
-            Sex::Female => "female",
-            Sex::Unknown => "unknown",
-        },
-    ))));
-    for c in &extra {
-        fields.push(Field::new(*c, DataType::Utf8, true));
-        cols.push(Arc::new(text(c)));
+    cols.push(Arc::new(StringArray::from_iter_values(
+        people
+            .iter()
+            .map(|p| sex_name(model.residents[p.resident].sex)),
+    )));
+    let mut extra: Vec<&String> = r.columns.iter().collect();
+    if policy.allow_restricted {
+        extra.extend(&r.restricted_columns);
     }
-    files.extend(write_rows(out, "", "residents", partitioned, fields, cols)?);
-    Ok(files)
+    for c in extra {
+        if idents.iter().any(|(n, _)| n == c) {
+            continue;
+        }
+        fields.push(Field::new(c.as_str(), DataType::Utf8, true));
+        cols.push(placeholder(n));
+        idents.push((c.clone(), Ident::Column(c.clone())));
+    }
+    let rows = people.iter().map(|p| Some(p.row)).collect();
+    let partitioned = out.is_partitioned();
+    Ok(PersonList::new(
+        out,
+        "residents",
+        partitioned,
+        (fields, cols),
+        rows,
+        idents,
+    ))
+}
+
+/// The roster's id column (the plain `resident_id` of the lists).
+///
+/// # Errors
+/// [`Error::Job`] for a job without `[layers.residents]`.
+pub(crate) fn roster_id(build: &Build) -> Result<String> {
+    let job = &build.job;
+    job.layers
+        .residents
+        .as_ref()
+        .map(|r| r.id.clone())
+        .ok_or_else(|| job.error("person lists need [layers.residents]"))
+}
+
+/// A resident's sex as the lists write it.
+pub(crate) fn sex_name(s: Sex) -> &'static str {
+    match s {
+        Sex::Male => "male",
+        Sex::Female => "female",
+        Sex::Unknown => "unknown",
+    }
 }
 
 /// `households.parquet`: the scope's households with keyed pseudonyms (and plain ids when the
@@ -243,22 +267,23 @@ fn write_households(
     write_rows(out, "", "households", out.is_partitioned(), fields, cols)
 }
 
-/// A resident of the operational scope, with keyed pseudonyms.
+/// A resident of the operational scope: its place in the model and the roster, and its
+/// household's keyed pseudonym (its own identifiers come from the roster when a
+/// [`PersonList`] of it is written).
 #[derive(Debug, Clone)]
 pub(crate) struct ScopedResident {
     /// Index into `model.residents`.
     pub resident: usize,
     /// Index into `model.households`.
     pub household: usize,
-    /// Keyed pseudonym of the resident id.
-    pub resident_key: String,
+    /// Its roster row (0-based data row).
+    pub row: usize,
     /// Keyed pseudonym of the household id.
     pub household_key: String,
-    /// The plain resident id (written only with `plain_identifiers`).
-    pub resident_id: String,
 }
 
-/// The residents of the policy's grid or community (model order), with their pseudonyms.
+/// The residents of the policy's grid or community (model order), with their households'
+/// pseudonyms. The roster is not read.
 ///
 /// # Errors
 /// As [`write_lists`].
@@ -267,20 +292,6 @@ pub(crate) fn scoped_residents(build: &Build, policy: &Policy) -> Result<Vec<Sco
     let key = key(policy)?;
     let model = &build.model;
     let (layer, unit) = scope_unit(model, policy)?;
-    let Some(r) = build.job.layers.residents.as_ref() else {
-        return Ok(Vec::new());
-    };
-    let t = read_table(
-        Layer::Resident.name(),
-        &build.job.resolve(&r.path),
-        &[r.id.as_str()],
-        r.encoding,
-    )?;
-    let mut frame_row = vec![usize::MAX; t.rows_read];
-    for i in 0..t.frame.height() {
-        frame_row[t.source_row(i)] = i;
-    }
-    let ids = t.text(&r.id);
     Ok(model
         .residents
         .iter()
@@ -289,18 +300,10 @@ pub(crate) fn scoped_residents(build: &Build, policy: &Policy) -> Result<Vec<Sco
             let h = &model.households[p.household as usize];
             h.placed && h.lineage.at(layer) == Some(unit)
         })
-        .map(|(i, p)| {
-            let id = ids
-                .get(frame_row[p.source_index])
-                .map(str::trim)
-                .unwrap_or_default();
-            (i, p, id)
-        })
-        .map(|(i, p, id)| ScopedResident {
+        .map(|(i, p)| ScopedResident {
             resident: i,
             household: p.household as usize,
-            resident_key: key.pseudonym("resident", id),
-            resident_id: id.to_owned(),
+            row: p.source_index,
             household_key: key.pseudonym(
                 "household",
                 model.households[p.household as usize].id.as_str(),

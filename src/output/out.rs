@@ -8,6 +8,7 @@ use arrow_schema::Schema;
 
 use crate::error::{Error, Result};
 use crate::io::geoparquet;
+use crate::output::person_list::PersonList;
 /// Where [`write_model_to`](crate::output::write_model_to) puts its outputs: files under a directory, or Arrow record batches
 /// and texts in memory (for bindings and notebooks, which hand the tables on without copying).
 ///
@@ -33,6 +34,8 @@ pub struct Out {
     writer: Option<Arc<Writer>>,
     /// Person-level tables as Hive partitions by street and community (`[output] partitioned`).
     partitioned: bool,
+    /// Person lists kept for the executors that fill and write them, when deferred.
+    deferred: Option<Arc<Mutex<Vec<PersonList>>>>,
 }
 
 /// A table waiting to be written.
@@ -109,6 +112,7 @@ impl Out {
             memory: None,
             writer: Some(Arc::new(Writer::new())),
             partitioned: false,
+            deferred: None,
         }
     }
 
@@ -120,6 +124,7 @@ impl Out {
             memory: Some(Arc::default()),
             writer: None,
             partitioned: false,
+            deferred: None,
         }
     }
 
@@ -135,6 +140,49 @@ impl Out {
     pub fn with_partitioned(mut self, partitioned: bool) -> Out {
         self.partitioned = partitioned;
         self
+    }
+
+    /// The same target, keeping the person-level lists whose identifiers come from the
+    /// roster ([`PersonList`]) instead of writing them: an engine whose executors hold the
+    /// roster's rows fills and writes them
+    /// ([`write_part_from`](crate::output::person_list::write_part_from)). Their files are
+    /// still listed as written.
+    ///
+    /// # Examples
+    /// ```
+    /// let out = shequ::output::Out::dir("out").deferring_lists();
+    /// assert!(out.take_lists().is_empty());
+    /// ```
+    pub fn deferring_lists(mut self) -> Out {
+        self.deferred = Some(Arc::default());
+        self
+    }
+
+    /// The person lists kept so far ([`deferring_lists`](Self::deferring_lists)), taken out.
+    ///
+    /// # Panics
+    /// If another thread panicked while keeping a list.
+    pub fn take_lists(&self) -> Vec<PersonList> {
+        self.deferred
+            .as_ref()
+            .map(|d| std::mem::take(&mut *d.lock().expect("not poisoned")))
+            .unwrap_or_default()
+    }
+
+    /// Keeps `list` when this target defers lists; gives it back when not.
+    pub(crate) fn defer(&self, list: PersonList) -> Option<PersonList> {
+        match &self.deferred {
+            Some(d) => {
+                d.lock().expect("not poisoned").push(list);
+                None
+            }
+            None => Some(list),
+        }
+    }
+
+    /// The directory of this target below the output's root (`coverage/`, or empty).
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// True if person-level tables are written as Hive partitions.
@@ -193,6 +241,7 @@ impl Out {
             memory: self.memory.clone(),
             writer: self.writer.clone(),
             partitioned: self.partitioned,
+            deferred: self.deferred.clone(),
         }
     }
 

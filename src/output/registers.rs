@@ -12,7 +12,8 @@ use crate::model::Model;
 use crate::model::build::Build;
 use crate::model::level::Layer;
 use crate::output::columns::suppressed_column;
-use crate::output::partition::write_rows;
+use crate::output::operational::roster_id;
+use crate::output::person_list::{self, Ident, PersonList, placeholder};
 use crate::output::release::Release;
 use crate::output::{Columns, GeoWriter, parent_columns};
 use crate::privacy::{OutputKind, Policy};
@@ -144,14 +145,8 @@ fn write_fix_list(
         text(rows.iter().map(|(f, _)| Some(f.detail.as_str())).collect()),
     );
     let person = |i: &Option<usize>| i.map(|i| &people[i]);
-    add(
-        "resident_key",
-        text(
-            rows.iter()
-                .map(|(_, p)| person(p).map(|p| p.resident_key.as_str()))
-                .collect(),
-        ),
-    );
+    let mut idents = vec![("resident_key".to_owned(), Ident::Key)];
+    add("resident_key", placeholder(rows.len()));
     add(
         "household_key",
         text(
@@ -161,14 +156,8 @@ fn write_fix_list(
         ),
     );
     if policy.plain_identifiers {
-        add(
-            "resident_id",
-            text(
-                rows.iter()
-                    .map(|(_, p)| person(p).map(|p| p.resident_id.as_str()))
-                    .collect(),
-            ),
-        );
+        add("resident_id", placeholder(rows.len()));
+        idents.push(("resident_id".into(), Ident::Column(roster_id(build)?)));
     }
     for l in [Layer::Grid, Layer::Community] {
         if !model.has(l) {
@@ -187,7 +176,10 @@ fn write_fix_list(
             .collect();
         add(&format!("{}_id", l.singular()), text(codes));
     }
-    write_rows(dir, "", "fix_list", false, fields, cols)
+    let of_rows = rows.iter().map(|(_, p)| person(p).map(|p| p.row)).collect();
+    let list = PersonList::new(dir, "fix_list", false, (fields, cols), of_rows, idents);
+    let key = crate::output::operational::key(policy)?;
+    person_list::write(dir, "", &build.job, key, list)
 }
 
 /// The community of the policy's scope (its own, or a grid's), for findings without a

@@ -273,6 +273,16 @@ pub fn run_with_partials(
     progress: &dyn Progress,
     partials: Partials,
 ) -> Result<(Build, RunSummary)> {
+    run_into(job, &Out::dir(out), progress, partials)
+}
+
+/// [`run_with_partials`] into the directory output `target`.
+fn run_into(
+    job: &Job,
+    target: &Out,
+    progress: &dyn Progress,
+    partials: Partials,
+) -> Result<(Build, RunSummary)> {
     let started = std::time::SystemTime::now();
     let t0 = Instant::now();
     crate::trace::step("run started");
@@ -288,8 +298,35 @@ pub fn run_with_partials(
     let mut analysis = analyse_with(job, &mut build, policy, special, reach)?;
     analysis.registers = links;
     analysis.events = events;
-    let summary = write_outputs(job, &mut build, analysis, out, progress, started, t0)?;
+    let summary = write_outputs_to(job, &mut build, analysis, target, progress, (started, t0))?;
     Ok((build, summary))
+}
+
+/// [`run_with_partials`], keeping the person lists instead of writing them (the rest is
+/// written): for an engine whose executors hold the roster's rows, which fill each list's
+/// identifiers from them and write its files
+/// ([`write_part_from`](crate::output::person_list::write_part_from)). The summary lists
+/// the lists' files as written.
+///
+/// # Examples
+/// See [`PersonList`](crate::output::person_list::PersonList) and
+/// [`write_part_from`](crate::output::person_list::write_part_from).
+///
+/// # Errors
+/// As [`run_with_partials`].
+pub fn run_deferring_lists(
+    job: &Job,
+    out: &Path,
+    progress: &dyn Progress,
+    partials: Partials,
+) -> Result<(
+    Build,
+    RunSummary,
+    Vec<crate::output::person_list::PersonList>,
+)> {
+    let target = Out::dir(out).deferring_lists();
+    let (build, summary) = run_into(job, &target, progress, partials)?;
+    Ok((build, summary, target.take_lists()))
 }
 
 /// The job's privacy policy; a job without a `[privacy]` section is an error (there is no
@@ -521,10 +558,25 @@ pub fn write_outputs(
     started: std::time::SystemTime,
     t0: Instant,
 ) -> Result<RunSummary> {
+    let target = Out::dir(out);
+    write_outputs_to(job, build, analysis, &target, progress, (started, t0))
+}
+
+/// [`write_outputs`] into `target`, a directory output (one that may defer its person lists:
+/// [`Out::deferring_lists`]).
+fn write_outputs_to(
+    job: &Job,
+    build: &mut Build,
+    analysis: Analysis,
+    target: &Out,
+    progress: &dyn Progress,
+    (started, t0): (std::time::SystemTime, Instant),
+) -> Result<RunSummary> {
+    let out = target.path();
     let started = chrono::DateTime::<chrono::Utc>::from(started);
     progress.start("writing outputs", 0);
     let t = Instant::now();
-    let mut written = write_tables(build, &analysis, &Out::dir(out))?;
+    let mut written = write_tables(build, &analysis, target)?;
     progress.finish();
     crate::trace::step("write outputs");
     build.steps.push(crate::model::build::StepTime {

@@ -12,7 +12,10 @@ use arrow_schema::{DataType, Field};
 use crate::error::{Error, Location, Result};
 use crate::job::Job;
 use crate::output::Out;
-use crate::output::operational::{ScopedResident, scoped_residents, unit_columns};
+use crate::output::operational::{
+    ScopedResident, roster_id, scoped_residents, sex_name, unit_columns,
+};
+use crate::output::person_list::{Ident, PersonList, placeholder};
 use crate::privacy::require_operational;
 use crate::progress::Progress;
 
@@ -54,23 +57,23 @@ pub fn write_registry(
         Field::new("household_key", DataType::Utf8, false),
     ];
     let mut cols: Vec<ArrayRef> = vec![
-        strings(people.iter().map(|p| Some(p.resident_key.as_str()))),
+        placeholder(people.len()),
         strings(people.iter().map(|p| Some(p.household_key.as_str()))),
     ];
+    let mut idents = vec![("resident_key".to_owned(), Ident::Key)];
     if policy.plain_identifiers {
         fields.push(Field::new("resident_id", DataType::Utf8, false));
-        cols.push(strings(people.iter().map(|p| Some(p.resident_id.as_str()))));
+        cols.push(placeholder(people.len()));
+        idents.push(("resident_id".into(), Ident::Column(roster_id(&build)?)));
     }
     let households: Vec<usize> = people.iter().map(|p| p.household).collect();
     unit_columns(model, &households, &mut fields, &mut cols);
     fields.push(Field::new("sex", DataType::Utf8, false));
-    cols.push(strings(people.iter().map(|p| {
-        Some(match model.residents[p.resident].sex {
-            crate::Sex::Male => "male",
-            crate::Sex::Female => "female",
-            crate::Sex::Unknown => "unknown",
-        })
-    })));
+    cols.push(strings(
+        people
+            .iter()
+            .map(|p| Some(sex_name(model.residents[p.resident].sex))),
+    ));
     let mut summary = RegistrySummary {
         residents: people.len(),
         ..Default::default()
@@ -80,7 +83,10 @@ pub fn write_registry(
     }
     let dir = Out::dir(out);
     dir.create()?;
-    crate::output::write_table(&dir, "registry.parquet", fields, cols)?;
+    let rows = people.iter().map(|p| Some(p.row)).collect();
+    let list = PersonList::new(&dir, "registry", false, (fields, cols), rows, idents);
+    let key = crate::output::operational::key(&policy)?;
+    crate::output::person_list::write(&dir, "", &build.job, key, list)?;
     dir.finish()?; // on disk before it is read back for the changes
     summary.files.push("registry.parquet".into());
     if let Some(prev) = previous {

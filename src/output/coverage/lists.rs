@@ -9,7 +9,9 @@ use super::{DIR, f64s, measure_columns};
 use crate::analytics::coverage::Coverage;
 use crate::error::{Error, Result};
 use crate::model::build::Build;
+use crate::output::operational::roster_id;
 use crate::output::partition::write_rows;
+use crate::output::person_list::{self, Ident, PersonList, placeholder};
 use crate::privacy::Policy;
 
 /// Operational runs: every resident of the scope in some target population, with keyed
@@ -28,23 +30,22 @@ pub(super) fn write_residents(
         .into_iter()
         .filter(|p| cov.targets.iter().any(|t| t.members[p.resident]))
         .collect();
+    let n = people.len();
+    let mut idents = vec![("resident_key".to_owned(), Ident::Key)];
     let mut fields = vec![
         Field::new("resident_key", DataType::Utf8, false),
         Field::new("household_key", DataType::Utf8, false),
     ];
     let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            people.iter().map(|p| p.resident_key.as_str()),
-        )),
+        placeholder(n),
         Arc::new(StringArray::from_iter_values(
             people.iter().map(|p| p.household_key.as_str()),
         )),
     ];
     if policy.plain_identifiers {
         fields.push(Field::new("resident_id", DataType::Utf8, false));
-        cols.push(Arc::new(StringArray::from_iter_values(
-            people.iter().map(|p| p.resident_id.as_str()),
-        )));
+        cols.push(placeholder(n));
+        idents.push(("resident_id".into(), Ident::Column(roster_id(build)?)));
         fields.push(Field::new("household_id", DataType::Utf8, false));
         cols.push(Arc::new(StringArray::from_iter_values(
             people
@@ -124,15 +125,11 @@ pub(super) fn write_residents(
             );
         }
     }
+    let rows = people.iter().map(|p| Some(p.row)).collect();
+    let key = crate::output::operational::key(policy)?;
     let partitioned = dir.is_partitioned();
-    write_rows(
-        dir,
-        &format!("{DIR}/"),
-        "residents",
-        partitioned,
-        fields,
-        cols,
-    )
+    let list = PersonList::new(dir, "residents", partitioned, (fields, cols), rows, idents);
+    person_list::write(dir, &format!("{DIR}/"), &build.job, key, list)
 }
 
 /// Operational runs: the grid worker's blind-spot list: every household of the scope with
