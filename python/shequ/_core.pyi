@@ -19,8 +19,10 @@ __all__ = [
     "household_keys",
     "household_streets",
     "merge_households",
+    "person_list_parts",
     "resident_keys",
     "roster_ids",
+    "run_deferring_lists",
     "run_with_cases",
     "run_with_partials",
     "sample",
@@ -28,6 +30,7 @@ __all__ = [
     "versions",
     "with_working_crs",
     "write_parquet",
+    "write_person_list_part",
 ]
 
 @final
@@ -116,6 +119,23 @@ def run_with_partials(
     residents: list[bytes] | None = None,
     reach: list[bytes] | None = None,
 ) -> list[str]: ...
+def run_deferring_lists(
+    job: Job,
+    out_dir: str | os.PathLike[str],
+    households: list[bytes] | None = None,
+    cases: list[bytes] | None = None,
+    residents: list[bytes] | None = None,
+    reach: list[bytes] | None = None,
+) -> tuple[list[str], list[bytes]]: ...
+def person_list_parts(job: Job, list: bytes) -> tuple[list[tuple[str, list[int]]], list[str]]: ...
+def write_person_list_part(
+    job: Job,
+    list: bytes,
+    part: int,
+    roster: str | os.PathLike[str],
+    numbers: str,
+    out_dir: str | os.PathLike[str],
+) -> str: ...
 def merge_households(partials: list[bytes]) -> bytes: ...
 def resident_keys(
     job: Job, path: str | os.PathLike[str], frame: str, households: bytes | None = None

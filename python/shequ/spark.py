@@ -13,7 +13,8 @@ extent is gathered first, so every process places in the CRS one reading of the 
 chooses. The driver merges the partials and runs the finish and every output once: the files
 are ``shequ run``'s. In the by-street mode (``run(..., mode="by_street")``) the households
 meet the frame street by street instead: each street's rows are placed against that
-street's piece of it alone (:func:`by_street`).
+street's piece of it alone (:func:`by_street`). An operational job's person lists are
+written by the executors, each file from its own residents' roster rows (:func:`write_lists`).
 
 >>> # spark = SparkSession.builder.master("local[2]").getOrCreate()
 >>> # shequ.spark.run(spark, "job.toml", "out", cases=spark.read.parquet("cases.parquet"),
@@ -41,13 +42,23 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["by_street", "first_rows", "numbered", "partials", "resolved", "run", "save_tables"]
+__all__ = [
+    "by_street",
+    "first_rows",
+    "numbered",
+    "partials",
+    "resolved",
+    "run",
+    "save_tables",
+    "write_lists",
+]
 
 ROW = "_shequ_row"
 FIRST = "_shequ_first"
 STREET = "_shequ_street"
 PIECE = "_shequ_piece"
 HALO = "_shequ_halo"
+PART = "_shequ_part"
 MODES = ("broadcast", "by_street")
 
 # Per layer: the native functions giving each row's id key and folding rows into a partial.
@@ -353,6 +364,11 @@ def run(
     each is collected on the driver into a Parquet file the job then reads, and the files
     travel to the executors that fold residents as one broadcast.
 
+    With ``residents`` given, an operational job's person lists (``residents``, the
+    coverage and visit lists, the registers' fix list) are written by the executors, each
+    file from its own residents' roster rows (:func:`write_lists`): the driver never reads
+    the roster's identifiers.
+
     ``mode`` is how the households meet the frame: ``"broadcast"`` (every executor builds
     the whole frame from the job's paths) or ``"by_street"`` (each street's rows meet only
     their street's piece of it: see :func:`by_street` and ``docs/scale-out.md``)."""
@@ -372,18 +388,92 @@ def run(
         # Merged once: the executors placing residents and the driver's run take the same one.
         placed = [_core.merge_households(placed)]
     try:
-        people = None
-        if residents is not None:
-            rows = numbered(residents, row_column)
-            people = _residents(spark, native, rows, placed, lists)
+        if residents is None:
+            folded = None
+            if cases is not None:
+                folded = _cases(spark, native, numbered(cases, row_column), None)
+            return _core.run_with_partials(native, Path(out), placed, folded, None, reach)
+        roster = numbered(residents, row_column)
+        people = _residents(spark, native, roster, placed, lists)
         folded = None
         if cases is not None:
             folded = _cases(spark, native, numbered(cases, row_column), people)
-        return _core.run_with_partials(native, Path(out), placed, folded, people, reach)
+        files, kept = _core.run_deferring_lists(native, Path(out), placed, folded, people, reach)
+        write_lists(spark, native, roster, kept, out)
+        return files
     finally:
         if lists is not None:
             shutil.rmtree(lists[0], ignore_errors=True)
             lists[1].destroy()
+
+
+def write_lists(
+    spark: "SparkSession", job: Any, roster: "DataFrame", lists: list[bytes], out: Any
+) -> list[str]:
+    """Writes the person lists ``lists`` (from ``_core.run_deferring_lists``) under ``out``
+    on the executors: each file of each list is one group, which Spark brings together with
+    the rows of numbered ``roster`` (see :func:`numbered`) that the file's residents came
+    from (a broadcast join on the rows' numbers); the executor fills the file's identifiers
+    from them (the keyed pseudonyms, and plain identifiers where the job asks for them) and
+    writes it, Hive-partitioned as ``shequ run`` writes it. The driver never reads the
+    roster's identifiers. The executors resolve the job's pseudonym key themselves: give
+    them its secret (``spark.executorEnv.<secret_env>``, or a ``secret_file`` they see), and
+    ``out`` must be a directory they see (a shared mount on a cluster). Returns the files
+    written, relative to ``out``."""
+    from pyspark.sql import functions as F
+
+    if not lists:
+        return []
+    native = _native(job)
+    text, base = _job_text(native)
+    needs: set[tuple[int, int]] = set()
+    parts: list[tuple[int, int, int]] = []
+    expected: list[str] = []
+    columns: set[str] = set()
+    for li, data in enumerate(lists):
+        found, wanted = _core.person_list_parts(native, data)
+        columns.update(wanted)
+        for pi, (file, of_file) in enumerate(found):
+            needs.update((r, len(parts)) for r in of_file)
+            parts.append((len(parts), li, pi))
+            expected.append(file)
+    shared = spark.sparkContext.broadcast(lists)
+    try:
+        rows = roster.select(ROW, *sorted(columns)).join(
+            F.broadcast(spark.createDataFrame(sorted(needs), f"{ROW} long, {PART} long")), ROW
+        )
+        groups = spark.createDataFrame(parts, f"{PART} long, _shequ_list long, _shequ_index long")
+        written = (
+            rows.groupBy(PART)
+            .cogroup(groups.groupBy(PART))
+            .applyInArrow(_write_part(text, base, shared, str(Path(out).resolve())), "file string")
+        ).collect()
+    finally:
+        shared.destroy()
+    files = sorted(r.file for r in written)
+    if files != sorted(expected):
+        raise JobError(f"person lists: the executors wrote {files}, not {sorted(expected)}")
+    return files
+
+
+def _write_part(job_text: str, base: str, lists: Any, out: str) -> Any:
+    """A cogrouped ``applyInArrow`` function: one file of a person list (the group's row of
+    the parts' DataFrame) filled from the group's roster rows and written under ``out``."""
+
+    def write(rows: "pa.Table", part: "pa.Table") -> "pa.Table":
+        import pyarrow as pa
+
+        if part.num_rows == 0:
+            return pa.table({"file": pa.array([], pa.string())})
+        job = _core.Job.from_json(job_text, base)
+        li, pi = part.column("_shequ_list")[0].as_py(), part.column("_shequ_index")[0].as_py()
+        with tempfile.TemporaryDirectory(prefix="shequ-spark-") as spool:
+            path = os.path.join(spool, "roster.parquet")
+            _core.write_parquet(rows.drop_columns([PART]), path)
+            file = _core.write_person_list_part(job, lists.value[li], pi, path, ROW, out)
+        return pa.table({"file": [file]})
+
+    return write
 
 
 def _with_registers(

@@ -27,6 +27,7 @@ use pyo3_arrow::input::AnyRecordBatch;
 use shequ::Layer;
 
 mod households;
+mod lists;
 mod residents;
 mod spark;
 mod state;
@@ -620,6 +621,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spark::fold_cases, m)?)?;
     m.add_function(wrap_pyfunction!(spark::run_with_cases, m)?)?;
     m.add_function(wrap_pyfunction!(spark::run_with_partials, m)?)?;
+    m.add_function(wrap_pyfunction!(spark::run_deferring_lists, m)?)?;
+    m.add_function(wrap_pyfunction!(lists::person_list_parts, m)?)?;
+    m.add_function(wrap_pyfunction!(lists::write_person_list_part, m)?)?;
     m.add_function(wrap_pyfunction!(spark::roster_ids, m)?)?;
     m.add_function(wrap_pyfunction!(households::household_extent, m)?)?;
     m.add_function(wrap_pyfunction!(households::with_working_crs, m)?)?;

@@ -199,6 +199,19 @@ fn drain<T>(
     Ok(Some(out))
 }
 
+/// The partials of the lists given, each list emptied as it is decoded.
+fn partials(
+    py: Python<'_>,
+    [households, cases, residents, reach]: [Option<Bound<'_, PyList>>; 4],
+) -> PyResult<shequ::run::Partials> {
+    Ok(shequ::run::Partials {
+        households: drain(py, households, HouseholdsPartial::from_bytes)?,
+        cases: drain(py, cases, CasesPartial::from_bytes)?,
+        residents: drain(py, residents, ResidentsPartial::from_bytes)?,
+        reach: drain(py, reach, ReachPart::from_bytes)?,
+    })
+}
+
 /// Runs `job` into `out_dir` as `shequ run` does, with the households and the cases from the
 /// bytes of every row's partial where given (else from the job's files), and the homes'
 /// reach measured street by street from `reach` (coverage measures the rest). Returns the
@@ -217,16 +230,40 @@ pub(crate) fn run_with_partials(
     residents: Option<Bound<'_, PyList>>,
     reach: Option<Bound<'_, PyList>>,
 ) -> PyResult<Vec<String>> {
-    let partials = shequ::run::Partials {
-        households: drain(py, households, HouseholdsPartial::from_bytes)?,
-        cases: drain(py, cases, CasesPartial::from_bytes)?,
-        residents: drain(py, residents, ResidentsPartial::from_bytes)?,
-        reach: drain(py, reach, ReachPart::from_bytes)?,
-    };
+    let partials = partials(py, [households, cases, residents, reach])?;
     let job = job.inner.clone();
     detached(py, move || {
         let (_, summary) =
             shequ::run::run_with_partials(&job, &out_dir, &shequ::NoProgress, partials)?;
         Ok(summary.written.files)
     })
+}
+
+/// [`run_with_partials`], keeping the person lists (whose identifiers come from the roster's
+/// rows) for the executors instead of writing them: returns the files (the lists' included)
+/// and each list as bytes, for `write_person_list_part`.
+#[pyfunction]
+#[pyo3(signature = (job, out_dir, households=None, cases=None, residents=None, reach=None))]
+pub(crate) fn run_deferring_lists(
+    py: Python<'_>,
+    job: &Job,
+    out_dir: PathBuf,
+    households: Option<Bound<'_, PyList>>,
+    cases: Option<Bound<'_, PyList>>,
+    residents: Option<Bound<'_, PyList>>,
+    reach: Option<Bound<'_, PyList>>,
+) -> PyResult<(Vec<String>, Vec<Py<PyBytes>>)> {
+    let partials = partials(py, [households, cases, residents, reach])?;
+    let job = job.inner.clone();
+    let (files, lists) = detached(py, move || {
+        let (_, summary, lists) =
+            shequ::run::run_deferring_lists(&job, &out_dir, &shequ::NoProgress, partials)?;
+        let bytes = lists
+            .iter()
+            .map(shequ::output::person_list::PersonList::to_bytes)
+            .collect::<shequ::Result<Vec<_>>>()?;
+        Ok((summary.written.files, bytes))
+    })?;
+    let lists = lists.iter().map(|b| PyBytes::new(py, b).unbind()).collect();
+    Ok((files, lists))
 }

@@ -393,6 +393,61 @@ def test_a_resident_id_repeated_across_two_partitions_is_reported_as_on_one_mach
     assert [(r["index"], r["detail"]) for r in got] == [(10735, "id already used by row 0")]
 
 
+def _street_worker_city(tmp_path):
+    """The sample city with its rosters as Parquet, the job made the street office's
+    operational run: named lists of the whole street, partitioned by community, plain
+    identifiers asked for (so the roster's names, ID numbers and phones travel)."""
+    d, _, n, _ = _roster_city(tmp_path)
+    text = (d / "job.toml").read_text(encoding="utf-8")
+    research = 'output = "research"\nk = 5\n'
+    assert research in text and "[output]\nmap = true\n" in text
+    text = text.replace(research, 'output = "operational"\nstreet = "500103001"\n'
+                        'secret_env = "SHEQU_SECRET"\nplain_identifiers = true\n')
+    text = text.replace("[output]\nmap = true\n", "[output]\nmap = true\npartitioned = true\n")
+    (d / "job.toml").write_text(text, encoding="utf-8")
+    return d, n
+
+
+def test_the_executors_write_the_person_lists_from_their_own_roster_rows(
+        spark, tmp_path, monkeypatch):
+    """An operational run of one street: its person lists (residents, coverage's residents,
+    the visit lists, the registers' fix list) are filled and written by the executors, each
+    file from the roster rows Spark brought it, Hive-partitioned as `shequ run` writes them.
+    Broadcast (residents in seven random partitions) and by street: every table equals
+    `shequ run`'s, row for row, and the driver never reads the job's roster file (it is
+    moved away before the Spark runs)."""
+    import shequ.spark
+
+    monkeypatch.setenv("SHEQU_SECRET", "street-office-secret")
+    d, _ = _street_worker_city(tmp_path)
+    want, want_manifest = _reference(d, tmp_path / "ref")
+    lists = ["residents/", "coverage/residents/", "events/visit_lists.parquet",
+             "registers/fix_list.parquet"]
+    for name in lists:
+        assert any(k.startswith(name) for k in want), name
+    communities = {k.split("/community_id=")[1].split("/")[0]
+                   for k in want if k.startswith("residents/")}
+    assert len(communities) > 1, "the street's residents in several partitions"
+    names = pa.concat_tables(t for k, t in want.items() if k.startswith("residents/"))
+    assert names.num_rows > 1000 and names.column("name").null_count < names.num_rows
+    # The DataFrame reads its own copy; the job's roster file is gone for the driver.
+    shutil.move(d / "residents.parquet", d / "roster-table.parquet")
+    monkeypatch.setitem(spark.sparkContext.environment, "SHEQU_SECRET", "street-office-secret")
+    read = spark.read.parquet
+    households = shequ.spark.numbered(read(str(d / "households.parquet")))
+    residents = shequ.spark.numbered(read(str(d / "roster-table.parquet")))
+    cases = shequ.spark.numbered(read(str(d / "events.parquet"))).repartition(2)
+    for mode, rows in (("broadcast", residents.repartition(7)),
+                       ("by_street", residents.repartition(3))):
+        out = tmp_path / mode
+        files = shequ.spark.run(spark, d / "job.toml", out, households=households.repartition(3),
+                                residents=rows, cases=cases, row_column=shequ.spark.ROW,
+                                mode=mode)
+        _assert_same(out, want, want_manifest, mode)
+        written = {str(p.relative_to(out)) for p in out.rglob("*.parquet")}
+        assert {f for f in files if f.endswith(".parquet")} == written, mode
+
+
 def _registers_as_parquet(d):
     """The job's register spreadsheets as Parquet tables of text (the rows below the header
     row, the row holding every column the job maps), the job reading them; their paths by
