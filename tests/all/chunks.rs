@@ -16,33 +16,13 @@ fn outputs(job: &Job, chunk: &str, out: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut job = job.clone();
     job.options.chunk_rows = chunk.parse::<ChunkRows>().expect("chunk size");
     shequ::run::run(&job, out, &NoProgress).expect("run");
-    let mut files = BTreeMap::new();
-    let mut stack = vec![out.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let name = p.strip_prefix(out).expect("inside").display().to_string();
-            let mut bytes = std::fs::read(&p).expect("read");
-            if name == "manifest.json" {
-                let mut m: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-                let o = m.as_object_mut().expect("object");
-                for k in ["started_at", "wall_seconds", "steps"] {
-                    o.remove(k);
-                }
-                o["job"]["options"]
-                    .as_object_mut()
-                    .expect("options")
-                    .remove("chunk_rows");
-                bytes = serde_json::to_vec(&m).expect("json");
-            }
-            files.insert(name, bytes);
-        }
-    }
-    files
+    crate::parts::output_files(out, |m| {
+        crate::parts::without_times(m);
+        m["job"]["options"]
+            .as_object_mut()
+            .expect("options")
+            .remove("chunk_rows");
+    })
 }
 
 /// Runs `job` at every chunk size and checks the outputs are identical.

@@ -78,3 +78,39 @@ pub(crate) fn assert_one_reading(
         assert_eq!(&got.1[name], t, "{what}: {name}");
     }
 }
+
+/// Every file under `out` by path; `manifest.json` passed through `manifest` first (to drop
+/// what differs between any two runs: times, say).
+pub(crate) fn output_files(
+    out: &Path,
+    manifest: impl Fn(&mut serde_json::Value),
+) -> BTreeMap<String, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut stack = vec![out.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let name = p.strip_prefix(out).expect("inside").display().to_string();
+            let mut bytes = std::fs::read(&p).expect("read");
+            if name == "manifest.json" {
+                let mut m: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+                manifest(&mut m);
+                bytes = serde_json::to_vec(&m).expect("json");
+            }
+            found.insert(name, bytes);
+        }
+    }
+    found
+}
+
+/// Removes the manifest's times and steps, which differ between any two runs.
+pub(crate) fn without_times(m: &mut serde_json::Value) {
+    let o = m.as_object_mut().expect("object");
+    for k in ["started_at", "wall_seconds", "steps"] {
+        o.remove(k);
+    }
+}

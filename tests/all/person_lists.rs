@@ -10,28 +10,7 @@ use shequ::{Job, NoProgress};
 
 /// Every file under `out` by path (the manifest without its times).
 fn files(out: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut found = BTreeMap::new();
-    let mut stack = vec![out.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let name = p.strip_prefix(out).expect("inside").display().to_string();
-            let mut bytes = std::fs::read(&p).expect("read");
-            if name == "manifest.json" {
-                let mut m: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-                for k in ["started_at", "wall_seconds", "steps"] {
-                    m.as_object_mut().expect("object").remove(k);
-                }
-                bytes = serde_json::to_vec(&m).expect("json");
-            }
-            found.insert(name, bytes);
-        }
-    }
-    found
+    crate::parts::output_files(out, crate::parts::without_times)
 }
 
 /// The street office's job on the sample city: the whole street's lists, partitioned, with
