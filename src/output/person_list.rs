@@ -320,16 +320,15 @@ pub(crate) fn write(
     key: &Pseudonymizer,
     list: PersonList,
 ) -> Result<Vec<String>> {
-    let files: Vec<String> = parts(
+    // The files follow the unit columns, which are not identifiers: filling keeps them.
+    let found = parts(
         out.path(),
         &list.meta.name,
         list.meta.partitioned,
         &list.fields,
         &list.cols,
-    )?
-    .into_iter()
-    .map(|p| format!("{prefix}{}", p.rel))
-    .collect();
+    )?;
+    let files: Vec<String> = found.iter().map(|p| format!("{prefix}{}", p.rel)).collect();
     clear(out, &list.meta.name, list.meta.partitioned)?;
     let Some(list) = out.defer(list) else {
         return Ok(files);
@@ -343,8 +342,8 @@ pub(crate) fn write(
     let roster = RosterText::read(job, &path, &list.roster_columns(job), None)?;
     let list = list.filled(&roster, key)?;
     let m = &list.meta;
-    for part in parts(out.path(), &m.name, m.partitioned, &list.fields, &list.cols)? {
-        write_part(out, &m.name, m.partitioned, &list.fields, &list.cols, &part)?;
+    for part in &found {
+        write_part(out, &m.name, m.partitioned, &list.fields, &list.cols, part)?;
     }
     Ok(files)
 }
