@@ -221,12 +221,12 @@ fn residents_list(
 /// # Errors
 /// [`Error::Job`] for a job without `[layers.residents]`.
 pub(crate) fn roster_id(build: &Build) -> Result<String> {
-    let job = &build.job;
-    job.layers
-        .residents
-        .as_ref()
-        .map(|r| r.id.clone())
-        .ok_or_else(|| job.error("person lists need [layers.residents]"))
+    Ok(roster_layer(&build.job)?.id.clone())
+}
+
+/// The job's `[layers.residents]`, which every person list's identifiers come from.
+pub(crate) fn roster_layer(job: &crate::job::Job) -> Result<&crate::job::ResidentLayer> {
+    (job.layers.residents.as_ref()).ok_or_else(|| job.error("person lists need [layers.residents]"))
 }
 
 /// A resident's sex as the lists write it.

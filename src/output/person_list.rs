@@ -261,11 +261,7 @@ impl RosterText {
         columns: &[String],
         numbers: Option<&str>,
     ) -> Result<RosterText> {
-        let r = job
-            .layers
-            .residents
-            .as_ref()
-            .ok_or_else(|| job.error("person lists need [layers.residents]"))?;
+        let r = super::operational::roster_layer(job)?;
         let mut wanted: Vec<&str> = columns.iter().map(String::as_str).collect();
         wanted.extend(numbers);
         wanted.sort_unstable();
@@ -333,12 +329,7 @@ pub(crate) fn write(
     let Some(list) = out.defer(list) else {
         return Ok(files);
     };
-    let path = job
-        .layers
-        .residents
-        .as_ref()
-        .map(|r| job.resolve(&r.path))
-        .ok_or_else(|| job.error("person lists need [layers.residents]"))?;
+    let path = job.resolve(&super::operational::roster_layer(job)?.path);
     let roster = RosterText::read(job, &path, &list.roster_columns(job), None)?;
     let list = list.filled(&roster, key)?;
     let m = &list.meta;
