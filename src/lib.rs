@@ -67,10 +67,10 @@ pub use job::{
     ResidentLayer, SpatialLayer,
 };
 pub use model::build::{
-    Build, HouseholdPlacer, HouseholdsPartial, InputInfo, PeopleSink, Placed, ResidentFolder,
-    ResidentsPartial, StepTime, StreetFrame, StreetKeys, StreetPiece, build, build_with_households,
-    build_with_partials, build_with_people, build_with_progress, household_extent,
-    resolve_working_crs, restream, street_keys,
+    Build, HouseholdPlacer, HouseholdsPartial, InputInfo, PeopleFrame, PeopleSink, Placed,
+    ResidentFolder, ResidentsPartial, StepTime, StreetFrame, StreetKeys, StreetPiece, build,
+    build_with_households, build_with_partials, build_with_people, build_with_progress,
+    household_extent, resolve_working_crs, restream, street_keys,
 };
 pub use model::ids::{BuildingId, CommunityId, FacilityId, GridId, HouseholdId, StreetId};
 pub use model::level::Layer;

@@ -96,8 +96,11 @@ def side_by_side(work, job, cases, shequ_bin, spark_run):
     print(f"shequ run (one machine, 2 cores):  {t1:7.1f} s  peak {m1 / 1e9:5.2f} GB")
     script = work / "spark_run.py"
     script.write_text(spark_run)
-    t2, m2, _ = measured([sys.executable, str(script), job, str(cases), str(work / "spark")])
+    t2, m2, said = measured([sys.executable, str(script), job, str(cases), str(work / "spark")])
     print(f"shequ.spark.run (local[2]):        {t2:7.1f} s  peak {m2 / 1e9:5.2f} GB")
+    for line in said.splitlines():
+        if line.startswith("bench: "):  # what the script measured of itself
+            print(line[len("bench: "):])
     a, b = tables(work / "one"), tables(work / "spark")
     assert sorted(a) == sorted(b)
     for name in a:

@@ -20,7 +20,8 @@ roster file).
 
 `--streets=N` deals the communities to N streets (one by default). With `--by-street` (and
 `--rosters`), the households are placed in the by-street mode: each street's rows against
-its piece of the frame (`shequ.spark.by_street`).
+its piece of the frame (`shequ.spark.by_street`), and the residents and cases against the
+driver's frame without footprints (one broadcast).
 """
 
 import os
@@ -51,17 +52,20 @@ spark = (SparkSession.builder.master("local[2]").appName("shequ-bench")
          .config("spark.driver.memory", "4g").getOrCreate())
 city = Path(sys.argv[2])
 read = lambda name: shequ.spark.numbered(spark.read.parquet(str(city / f"{name}.parquet")))
-native, placed, people, reach = shequ.spark._native(sys.argv[1]), None, None, None
+native, placed, people, reach, frame = shequ.spark._native(sys.argv[1]), None, None, None, None
 if (city / "households.parquet").exists():
     households = read("households")
     native = shequ.spark.resolved(native, households)
     if os.environ.get("SHEQU_BENCH_BY_STREET"):
-        placed, reach = shequ.spark.by_street(spark, native, households)
+        placed, reach, frame = shequ.spark.by_street(spark, native, households)
+        print(f"bench: the frame of people (broadcast to the residents' and cases' executors): "
+              f"{len(frame) / 1e6:.2f} MB")
     else:
         placed = shequ.spark.partials(native, households, "households")
     placed = [_core.merge_households(placed)]
-    people = shequ.spark._residents(spark, native, read("residents"), placed)
-cases = shequ.spark._cases(spark, native, read("events"), people)
+    print(f"bench: the merged households (broadcast): {len(placed[0]) / 1e6:.2f} MB")
+    people = shequ.spark._residents(spark, native, read("residents"), placed, None, frame)
+cases = shequ.spark._cases(spark, native, read("events"), people, frame)
 spark.stop()
 _core.run_with_partials(native, Path(sys.argv[3]), placed, cases, people, reach)
 """

@@ -18,6 +18,7 @@ __all__ = [
     "household_extent",
     "household_keys",
     "household_streets",
+    "merge_cases",
     "merge_households",
     "person_list_parts",
     "resident_keys",
@@ -98,6 +99,7 @@ def case_keys(
     path: str | os.PathLike[str],
     frame: str | None = None,
     roster: bytes | None = None,
+    people: bytes | None = None,
 ) -> Table: ...
 def fold_cases(
     job: Job,
@@ -106,7 +108,9 @@ def fold_cases(
     first: str,
     frame: str | None = None,
     roster: bytes | None = None,
+    people: bytes | None = None,
 ) -> bytes: ...
+def merge_cases(partials: list[bytes]) -> bytes: ...
 def roster_ids(job: Job, residents: list[bytes]) -> bytes | None: ...
 def run_with_cases(
     job: Job, out_dir: str | os.PathLike[str], partials: list[bytes]
@@ -138,7 +142,11 @@ def write_person_list_part(
 ) -> str: ...
 def merge_households(partials: list[bytes]) -> bytes: ...
 def resident_keys(
-    job: Job, path: str | os.PathLike[str], frame: str, households: bytes | None = None
+    job: Job,
+    path: str | os.PathLike[str],
+    frame: str,
+    households: bytes | None = None,
+    people: bytes | None = None,
 ) -> Table: ...
 def fold_residents(
     job: Job,
@@ -147,6 +155,7 @@ def fold_residents(
     first: str,
     frame: str,
     households: bytes | None = None,
+    people: bytes | None = None,
 ) -> bytes: ...
 def household_extent(
     job: Job, path: str | os.PathLike[str]
@@ -154,7 +163,7 @@ def household_extent(
 def with_working_crs(job: Job, households: list[float] | None = None) -> Job: ...
 def household_keys(job: Job, path: str | os.PathLike[str]) -> Table: ...
 def fold_households(job: Job, path: str | os.PathLike[str], rows: str, first: str) -> bytes: ...
-def street_frame(job: Job) -> tuple[bytes, list[bytes], list[bytes] | None]: ...
+def street_frame(job: Job) -> tuple[bytes, list[bytes], list[bytes] | None, bytes]: ...
 def household_streets(
     job: Job, path: str | os.PathLike[str], name: str, keys: bytes
 ) -> Table: ...

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from . import Job, _core
+from ._spark_tables import save_tables
 from .errors import JobError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,6 +68,10 @@ _NATIVE = {
     "households": ("household_keys", "fold_households"),
     "residents": ("resident_keys", "fold_residents"),
 }
+
+
+# The layers whose partials Spark merges, with the native merge of a list of partials.
+_MERGE = {"events": "merge_cases", "households": "merge_households"}
 
 
 def _no_extra() -> tuple[Any, ...]:
@@ -210,14 +215,33 @@ def first_rows(
 def partials(
     job: Any, rows: "DataFrame", layer: str = "events", extra: Any = _no_extra
 ) -> list[bytes]:
-    """The partials of every row of numbered ``rows`` of ``layer`` (``"events"`` or
-    ``"households"``; see :func:`numbered`), one per Arrow batch, folded on the executors in
-    the DataFrame's own partitions and collected. Households need the job's working CRS given
-    (see :func:`resolved`)."""
+    """The partials of every row of numbered ``rows`` of ``layer`` (``"events"``,
+    ``"households"`` or ``"residents"``; see :func:`numbered`), one per Arrow batch, folded on
+    the executors in the DataFrame's own partitions. Spark merges the cases' and the
+    households' partials (``treeAggregate``, pairwise with the native merge, on the
+    executors), so the driver collects one; the residents' are collected as they are (their
+    records are numbered against every row's, on the driver). Households need the job's
+    working CRS given (see :func:`resolved`)."""
     text, base = _job_text(job)
     firsts = first_rows(job, rows, layer, extra)
     folded = rows.mapInArrow(_fold(text, base, firsts, layer, extra), "partial binary")
-    return [bytes(r.partial) for r in folded.collect()]
+    if layer not in _MERGE:
+        return [bytes(r.partial) for r in folded.collect()]
+    one = folded.rdd.map(lambda r: bytes(r.partial)).treeAggregate(
+        None, _merging(_MERGE[layer]), _merging(_MERGE[layer])
+    )
+    return [] if one is None else [one]
+
+
+def _merging(native_merge: str) -> Any:
+    """Spark's merge of two partials (or ``None``, no rows yet) by ``_core.<native_merge>``."""
+
+    def merge(a: bytes | None, b: bytes | None) -> bytes | None:
+        if a is None or b is None:
+            return b if a is None else a
+        return bytes(getattr(_core, native_merge)([a, b]))
+
+    return merge
 
 
 def _extent(job_text: str, base: str) -> Any:
@@ -297,7 +321,7 @@ def _fold_street(job_text: str, base: str, firsts: dict[int, int]) -> Any:
 
 def by_street(
     spark: "SparkSession", job: Any, rows: "DataFrame"
-) -> tuple[list[bytes], list[bytes] | None]:
+) -> tuple[list[bytes], list[bytes] | None, bytes]:
     """The partials of every row of numbered ``households`` (see :func:`numbered`), placed by
     street: the driver cuts the frame into one piece per street; each row is keyed to a
     street on the executors (its building's street when its building code is known, else the
@@ -309,12 +333,16 @@ def by_street(
     With ``[coverage]``, each piece travels with its street's halo of facilities (those
     within each type's largest threshold of the street's box), and the group also measures
     its homes' straight-line reach: the second list holds those parts (``None`` without
-    ``[coverage]``), which :func:`run` gives the driver's coverage."""
+    ``[coverage]``), which :func:`run` gives the driver's coverage.
+
+    The third item is the frame without its footprints (areas, and the buildings' codes,
+    points and lineages), which the executors folding residents and cases get instead of
+    building the frame from the job's paths."""
     from pyspark.sql.types import LongType, StructField, StructType
 
     native = _native(job)
     text, base = _job_text(native)
-    keys, pieces, halos = _core.street_frame(native)
+    keys, pieces, halos, people = _core.street_frame(native)
     firsts = first_rows(native, rows, "households")
     shared = spark.sparkContext.broadcast(keys)
     try:
@@ -332,7 +360,7 @@ def by_street(
         ).collect()
         placed = [bytes(r.partial) for r in folded]
         reach = None if halos is None else [bytes(r.reach) for r in folded]
-        return placed, reach
+        return placed, reach, people
     finally:
         shared.destroy()
 
@@ -371,18 +399,20 @@ def run(
 
     ``mode`` is how the households meet the frame: ``"broadcast"`` (every executor builds
     the whole frame from the job's paths) or ``"by_street"`` (each street's rows meet only
-    their street's piece of it: see :func:`by_street` and ``docs/scale-out.md``)."""
+    their street's piece of it: see :func:`by_street` and ``docs/scale-out.md``). In the
+    by-street mode with ``residents`` given, the executors folding residents and cases get
+    the driver's frame without its footprints (one broadcast) instead of building it."""
     if mode not in MODES:
         raise JobError(f"mode {mode!r}: use one of {', '.join(MODES)}")
     if mode == "by_street" and households is None:
         raise JobError("mode 'by_street' places the households DataFrame: give households=")
     native = resolved(job, households) if households is not None else _native(job)
     native, lists = _with_registers(spark, native, registers or {})
-    placed = reach = None
+    placed = reach = people_frame = None
     if households is not None:
         rows = numbered(households, row_column)
         if mode == "by_street":
-            placed, reach = by_street(spark, native, rows)
+            placed, reach, people_frame = by_street(spark, native, rows)
         else:
             placed = partials(native, rows, "households")
         # Merged once: the executors placing residents and the driver's run take the same one.
@@ -394,10 +424,10 @@ def run(
                 folded = _cases(spark, native, numbered(cases, row_column), None)
             return _core.run_with_partials(native, Path(out), placed, folded, None, reach)
         roster = numbered(residents, row_column)
-        people = _residents(spark, native, roster, placed, lists)
+        people = _residents(spark, native, roster, placed, lists, people_frame)
         folded = None
         if cases is not None:
-            folded = _cases(spark, native, numbered(cases, row_column), people)
+            folded = _cases(spark, native, numbered(cases, row_column), people, people_frame)
         files, kept = _core.run_deferring_lists(native, Path(out), placed, folded, people, reach)
         write_lists(spark, native, roster, kept, out)
         return files
@@ -517,33 +547,42 @@ def _materialised(files: dict[str, bytes]) -> None:
 
 
 def _cases(
-    spark: "SparkSession", native: Any, rows: "DataFrame", people: list[bytes] | None
+    spark: "SparkSession",
+    native: Any,
+    rows: "DataFrame",
+    people: list[bytes] | None,
+    frame: bytes | None = None,
 ) -> list[bytes]:
     """The partials of every case. With the residents' partials ``people``, the executors'
-    frame is the small layers and the roster's ids made from those partials (one broadcast):
-    no roster file is read. Else the frame comes from the job's paths."""
+    frame is the small layers (or ``frame``, the driver's without footprints: one broadcast)
+    and the roster's ids made from those partials (one broadcast): no roster file is read.
+    Else the frame comes from the job's paths."""
     if people is None:
         return partials(native, rows, "events")
     ids = _core.roster_ids(native, people)
-    frame = _content_name(ids)
-    shared = spark.sparkContext.broadcast(ids) if ids is not None else None
+    name = _content_name(ids, frame)
+    shared = [spark.sparkContext.broadcast(b) if b is not None else None for b in (ids, frame)]
 
     def extra() -> tuple[Any, ...]:
-        return (frame, shared.value if shared is not None else None)
+        return (name, *(b.value if b is not None else None for b in shared))
 
     try:
         return partials(native, rows, "events", extra)
     finally:
-        if shared is not None:
-            shared.destroy()
+        for b in shared:
+            if b is not None:
+                b.destroy()
 
 
-def _content_name(data: bytes | None) -> str:
+def _content_name(*data: bytes | None) -> str:
     """A name for a frame built from ``data``: the same for the same bytes, so that the
     executors' Python workers (which outlive a run) build it once, not once per run."""
     import hashlib
 
-    return "content-" + hashlib.blake2b(data or b"", digest_size=16).hexdigest()
+    h = hashlib.blake2b(digest_size=16)
+    for d in data:
+        h.update(b"-" if d is None else len(d).to_bytes(8, "little") + d)
+    return "content-" + h.hexdigest()
 
 
 def _residents(
@@ -552,141 +591,25 @@ def _residents(
     rows: "DataFrame",
     placed: list[bytes] | None,
     lists: tuple[str, Any] | None = None,
+    frame: bytes | None = None,
 ) -> list[bytes]:
     """The partials of every roster row, placed against the households ``placed`` (merged
-    and broadcast) or the job's household file; registers collected from DataFrames
+    and broadcast) or the job's household file, in the frame ``frame`` (the driver's without
+    footprints, broadcast) or the job's small layers; registers collected from DataFrames
     (``lists``, see :func:`_with_registers`) are written where the job reads them first."""
     merged = _core.merge_households(placed) if placed is not None else None
     # The frame's name is its content's: a worker keeps one frame per job and content.
-    frame = _content_name(merged)
-    shared = spark.sparkContext.broadcast(merged) if merged is not None else None
+    name = _content_name(merged, frame)
+    shared = [spark.sparkContext.broadcast(b) if b is not None else None for b in (merged, frame)]
 
     def extra() -> tuple[Any, ...]:
         if lists is not None:
             _materialised(lists[1].value)
-        return (frame, shared.value if shared is not None else None)
+        return (name, *(b.value if b is not None else None for b in shared))
 
     try:
         return partials(native, rows, "residents", extra)
     finally:
-        if shared is not None:
-            shared.destroy()
-
-
-def _table_name(rel: Path, prefix: str) -> str:
-    parts = list(rel.with_suffix("").parts) if rel.suffix == ".parquet" else list(rel.parts)
-    return prefix + "_".join("".join(c if c.isalnum() else "_" for c in p) for p in parts)
-
-
-def _tables_in(out: Path) -> list[tuple[str, Path]]:
-    """The Parquet tables of an output directory: files, and directories of Hive partitions
-    (children named ``key=value``), relative to ``out``."""
-    found = []
-    for path in sorted(out.rglob("*")):
-        rel = path.relative_to(out)
-        if any("=" in p for p in rel.parts):
-            continue
-        if path.is_file() and path.suffix == ".parquet":
-            found.append((str(rel), path))
-        elif path.is_dir() and any("=" in c.name for c in path.iterdir() if c.is_dir()):
-            found.append((str(rel), path))
-    return found
-
-
-def _geometry_columns(path: Path) -> dict[str, int | None]:
-    """Each GeoParquet geometry column of the table at ``path`` with its EPSG code (``None``
-    when its CRS has none)."""
-    import pyarrow.parquet as pq
-
-    files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
-    if not files:
-        return {}
-    meta = pq.read_schema(files[0]).metadata or {}
-    if b"geo" not in meta:
-        return {}
-    columns = json.loads(meta[b"geo"]).get("columns", {})
-    codes: dict[str, int | None] = {}
-    for name, col in columns.items():
-        crs = col.get("crs") or {}
-        ident = crs.get("id", crs) if isinstance(crs, dict) else {}
-        epsg = ident.get("authority") == "EPSG" and ident.get("code")
-        codes[name] = int(epsg) if epsg else None
-    return codes
-
-
-def _with_geometry(df: "DataFrame", column: str, epsg: int | None) -> "DataFrame":
-    """``df`` with its WKB ``column`` as Spark's GEOMETRY type in the column's CRS, where this
-    Spark has the type and the CRS; else unchanged (WKB, the CRS in the table's properties)."""
-    from pyspark.sql import functions as F
-
-    if epsg is None or not hasattr(F, "st_geomfromwkb"):
-        return df
-    try:
-        typed = df.withColumn(column, F.st_setsrid(F.st_geomfromwkb(column), F.lit(epsg)))
-        typed.schema  # Spark checks the CRS here
-        return typed
-    except Exception:  # noqa: BLE001 - Spark refuses CRSs it does not know (AnalysisException)
-        return df
-
-
-def save_tables(
-    spark: "SparkSession",
-    out: str | os.PathLike[str],
-    *,
-    database: str | None = None,
-    prefix: str = "",
-    mode: str = "overwrite",
-) -> dict[str, str]:
-    """Saves every Parquet output of a run in ``out`` as a Spark table (in ``database`` when
-    given), named by its path (``special_needs/grid.parquet`` is ``special_needs_grid``)
-    after ``prefix``; Hive-partitioned outputs keep their partitions. Geometry columns become
-    Spark's GEOMETRY type in their CRS where this Spark has the type and knows the CRS (Spark
-    4.1+: EPSG:4326); otherwise they stay WKB, with the CRS in the table property
-    ``shequ.crs``. Returns each table's name by output path."""
-    saved = {}
-    # Partition values are codes: "500103001" stays text, leading zeros and all.
-    inference = "spark.sql.sources.partitionColumnTypeInference.enabled"
-    before = spark.conf.get(inference) or "true"
-    spark.conf.set(inference, "false")
-    try:
-        for rel, path in _tables_in(Path(out)):
-            saved[rel] = _save_table(spark, rel, path, database, prefix, mode)
-    finally:
-        spark.conf.set(inference, before)
-    return saved
-
-
-def _partition_keys(path: Path) -> list[str]:
-    """The Hive partition keys of a table directory, outermost first."""
-    keys = []
-    while path.is_dir():
-        inner = sorted(c for c in path.iterdir() if c.is_dir() and "=" in c.name)
-        if not inner:
-            break
-        keys.append(inner[0].name.split("=", 1)[0])
-        path = inner[0]
-    return keys
-
-
-def _save_table(
-    spark: "SparkSession", rel: str, path: Path, database: str | None, prefix: str, mode: str
-) -> str:
-    """One output saved as a table (see :func:`save_tables`); its name."""
-    name = _table_name(Path(rel), prefix)
-    if database:
-        name = f"{database}.{name}"
-    df = spark.read.parquet(str(path))
-    geometry = _geometry_columns(path)
-    for column, epsg in geometry.items():
-        df = _with_geometry(df, column, epsg)
-    writer = df.write.mode(mode)
-    keys = _partition_keys(path)
-    if keys:
-        writer = writer.partitionBy(*keys)
-    writer.saveAsTable(name)
-    for column, epsg in geometry.items():
-        if epsg is None or dict(df.dtypes)[column] == "binary":
-            crs = f"EPSG:{epsg}" if epsg else "see the GeoParquet file's metadata"
-            prop = f"'shequ.crs.{column}' = '{crs}'"
-            spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({prop})")
-    return name
+        for b in shared:
+            if b is not None:
+                b.destroy()

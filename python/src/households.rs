@@ -107,8 +107,9 @@ fn street_keys_named(name: &str, bytes: &[u8]) -> shequ::Result<&'static StreetK
 }
 
 /// The frame of `job` (its small layers) cut by street: the street keys every executor gets,
-/// one piece per key (the last: what has no street) and, when the job has `[coverage]`, one
-/// facilities' halo per key, each as bytes.
+/// one piece per key (the last: what has no street), when the job has `[coverage]` one
+/// facilities' halo per key, and the frame without its footprints that residents and cases
+/// are folded against, each as bytes.
 #[pyfunction]
 pub(crate) fn street_frame(py: Python<'_>, job: &Job) -> PyResult<StreetCut> {
     let job = job.inner.clone();
@@ -116,11 +117,17 @@ pub(crate) fn street_frame(py: Python<'_>, job: &Job) -> PyResult<StreetCut> {
     let bytes = |b: Vec<u8>| PyBytes::new(py, &b).unbind();
     let pieces = cut.pieces.iter().map(|p| bytes(p.to_bytes())).collect();
     let halos = halos.map(|h| h.iter().map(|h| bytes(h.to_bytes())).collect());
-    Ok((bytes(cut.keys.to_bytes()), pieces, halos))
+    let people = bytes(cut.people.to_bytes());
+    Ok((bytes(cut.keys.to_bytes()), pieces, halos, people))
 }
 
-/// Street keys, pieces and halos, as bytes.
-type StreetCut = (Py<PyBytes>, Vec<Py<PyBytes>>, Option<Vec<Py<PyBytes>>>);
+/// Street keys, pieces, halos and the frame of people, as bytes.
+type StreetCut = (
+    Py<PyBytes>,
+    Vec<Py<PyBytes>>,
+    Option<Vec<Py<PyBytes>>>,
+    Py<PyBytes>,
+);
 
 /// Each data row's street key in `path` (a file with the job's household columns), in row
 /// order, as one Int64 column; `keys` are [`street_frame`]'s, decoded once per

@@ -625,6 +625,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lists::person_list_parts, m)?)?;
     m.add_function(wrap_pyfunction!(lists::write_person_list_part, m)?)?;
     m.add_function(wrap_pyfunction!(spark::roster_ids, m)?)?;
+    m.add_function(wrap_pyfunction!(spark::merge_cases, m)?)?;
     m.add_function(wrap_pyfunction!(households::household_extent, m)?)?;
     m.add_function(wrap_pyfunction!(households::with_working_crs, m)?)?;
     m.add_function(wrap_pyfunction!(households::household_keys, m)?)?;

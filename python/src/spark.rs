@@ -13,7 +13,7 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyList};
 use shequ::analytics::coverage::halo::ReachPart;
 use shequ::analytics::events::{CaseFolder, CasesPartial, RosterIds};
-use shequ::{HouseholdsPartial, ResidentsPartial};
+use shequ::{HouseholdsPartial, PeopleFrame, ResidentsPartial};
 
 use super::{Job, Table, detached, py_err};
 
@@ -31,13 +31,15 @@ struct Frame {
 }
 
 /// The case folder of `job`, built once per process: the frame from the job's paths, or, for
-/// the run `frame` names, from the small layers with the roster's ids from `roster` (bytes,
-/// copied only when the folder is built).
+/// the run `frame` names, from the small layers (or `people`, the driver's frame without
+/// footprints: the by-street mode) with the roster's ids from `roster` (bytes, copied only
+/// when the folder is built).
 fn folder(
     py: Python<'_>,
     job: &shequ::Job,
     frame: Option<String>,
     roster: Option<PyBackedBytes>,
+    people: Option<PyBackedBytes>,
 ) -> PyResult<&'static CaseFolder<'static>> {
     let key = format!(
         "{}|{}|{}",
@@ -53,6 +55,7 @@ fn folder(
         return Ok(f);
     }
     let roster: Option<Vec<u8>> = roster.as_deref().map(<[u8]>::to_vec);
+    let people: Option<Vec<u8>> = people.as_deref().map(<[u8]>::to_vec);
     let job = job.clone();
     detached(py, move || {
         let policy = shequ::run::policy(&job)?;
@@ -61,7 +64,10 @@ fn folder(
         let (build, roster) = match frame {
             Some(_) => {
                 let ids = roster.as_deref().map(RosterIds::from_bytes).transpose()?;
-                shequ::run::cases_frame_with(&job, ids)?
+                match people.as_deref() {
+                    Some(p) => shequ::run::cases_frame_of(&job, &PeopleFrame::from_bytes(p)?, ids)?,
+                    None => shequ::run::cases_frame_with(&job, ids)?,
+                }
             }
             None => shequ::run::cases_frame(&job)?,
         };
@@ -84,18 +90,19 @@ fn folder(
 }
 
 /// Each data row's id key in `path` (a file with the job's case columns), in row order, as
-/// two Int64 columns `_k1`, `_k2` (the key's two 64-bit halves; null without an id). `frame`
-/// and `roster` as for [`fold_cases`].
+/// two Int64 columns `_k1`, `_k2` (the key's two 64-bit halves; null without an id). `frame`,
+/// `roster` and `people` as for [`fold_cases`].
 #[pyfunction]
-#[pyo3(signature = (job, path, frame=None, roster=None))]
+#[pyo3(signature = (job, path, frame=None, roster=None, people=None))]
 pub(crate) fn case_keys(
     py: Python<'_>,
     job: &Job,
     path: PathBuf,
     frame: Option<String>,
     roster: Option<PyBackedBytes>,
+    people: Option<PyBackedBytes>,
 ) -> PyResult<Table> {
-    let f = folder(py, &job.inner, frame, roster)?;
+    let f = folder(py, &job.inner, frame, roster, people)?;
     let keys = detached(py, move || f.keys(&path))?;
     key_table(&keys)
 }
@@ -130,10 +137,12 @@ pub(crate) fn int64_table(columns: &[(&str, ArrayRef)]) -> PyResult<Table> {
 
 /// The cases of `path` folded into a partial (bytes): column `rows` holds each row's data row
 /// in the whole input, column `first` the first row with the same id when it repeats one.
-/// With `frame` (a run's name), the frame is the small layers and the roster's ids come from
-/// `roster` (see `roster_ids`), so the roster files are not read; else the job's paths.
+/// With `frame` (a run's name), the frame is the small layers (or `people`, the driver's
+/// frame without footprints, in the by-street mode) and the roster's ids come from `roster`
+/// (see `roster_ids`), so the roster files are not read; else the job's paths.
 #[pyfunction]
-#[pyo3(signature = (job, path, rows, first, frame=None, roster=None))]
+#[pyo3(signature = (job, path, rows, first, frame=None, roster=None, people=None))]
+#[allow(clippy::too_many_arguments)] // the Python signature, keyword by keyword
 pub(crate) fn fold_cases(
     py: Python<'_>,
     job: &Job,
@@ -142,10 +151,30 @@ pub(crate) fn fold_cases(
     first: String,
     frame: Option<String>,
     roster: Option<PyBackedBytes>,
+    people: Option<PyBackedBytes>,
 ) -> PyResult<Py<PyBytes>> {
-    let f = folder(py, &job.inner, frame, roster)?;
+    let f = folder(py, &job.inner, frame, roster, people)?;
     let bytes = detached(py, move || Ok(f.fold(&path, &rows, &first)?.to_bytes()))?;
     Ok(PyBytes::new(py, &bytes).unbind())
+}
+
+/// The cases' partials merged into one, as bytes: what Spark's `treeAggregate` calls on
+/// pairs of partials on the executors, so that the driver collects one.
+///
+/// # Errors
+/// `ValueError` for no partials; a data error for bytes that are not a partial of cases.
+#[pyfunction]
+pub(crate) fn merge_cases(py: Python<'_>, partials: Vec<PyBackedBytes>) -> PyResult<Py<PyBytes>> {
+    let mut all: Option<CasesPartial> = None;
+    for b in &partials {
+        let p = CasesPartial::from_bytes(b).map_err(|e| py_err(py, e))?;
+        match all.as_mut() {
+            Some(a) => a.merge(p),
+            None => all = Some(p),
+        }
+    }
+    let all = all.ok_or_else(|| pyo3::exceptions::PyValueError::new_err("no partials to merge"))?;
+    Ok(PyBytes::new(py, &all.to_bytes()).unbind())
 }
 
 /// The roster's ids (bytes) from the residents' partials of every row, for the processes that

@@ -168,6 +168,42 @@ pub fn cases_frame_with(
     Ok((crate::build(&small)?, roster))
 }
 
+/// [`cases_frame_with`] against a frame made elsewhere, without footprints
+/// ([`PeopleFrame`](crate::PeopleFrame), the driver's in the by-street mode): no layer is
+/// read. Cases read no footprint, so their folds add up to [`cases_frame_with`]'s.
+///
+/// # Examples
+/// ```
+/// let mut job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+/// job.options.working_crs = shequ::crs::WorkingCrs::Given(shequ::resolve_working_crs(&job, None)?);
+/// let (whole, _) = shequ::run::cases_frame_with(&job, None)?;
+/// let frame = shequ::PeopleFrame::of(&whole.model);
+/// let (build, _) = shequ::run::cases_frame_of(&job, &frame, None)?;
+/// assert_eq!(build.model.grids.len(), whole.model.grids.len());
+/// assert!(build.model.buildings.iter().all(|b| b.footprint.is_none()));
+/// # Ok::<(), shequ::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Job`] with an `auto` working CRS: the frame was built in a given one.
+pub fn cases_frame_of(
+    job: &Job,
+    frame: &crate::PeopleFrame,
+    roster: Option<RosterIds>,
+) -> Result<(Build, Option<RosterIds>)> {
+    let working = job.options.working_crs.given().ok_or_else(|| {
+        job.error("cases folded against a frame made elsewhere need its working CRS given")
+    })?;
+    let build = Build {
+        model: frame.model(working.clone()),
+        report: Default::default(),
+        inputs: Vec::new(),
+        steps: Vec::new(),
+        job: job.clone(),
+    };
+    Ok((build, roster))
+}
+
 /// The roster's ids from the partials of every roster row (folded by
 /// [`ResidentsStage`](super::ResidentsStage)), numbered as the merged run numbers the
 /// residents; `None` when the job does not collect them (see [`needs_roster_ids`]).

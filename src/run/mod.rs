@@ -25,7 +25,9 @@ mod manifest;
 mod people;
 mod registry;
 
-pub use events::{cases_frame, cases_frame_with, events_stage, needs_roster_ids, roster_ids_of};
+pub use events::{
+    cases_frame, cases_frame_of, cases_frame_with, events_stage, needs_roster_ids, roster_ids_of,
+};
 pub use people::{
     Partials, People, PeopleSinks, ResidentsStage, people_stage, people_stage_with, street_cut,
 };

@@ -177,6 +177,25 @@ impl ResidentsStage {
         })
     }
 
+    /// The stage of `job` against a frame made elsewhere, without footprints, and the merged
+    /// households of every row (see [`ResidentFolder::with_frame`]): what the by-street
+    /// mode's executors fold residents with.
+    ///
+    /// # Errors
+    /// As [`ResidentFolder::with_frame`], [`policy`](super::policy) and
+    /// [`PeopleSinks::new`].
+    pub fn with_frame(
+        job: &Job,
+        frame: &crate::PeopleFrame,
+        households: HouseholdsPartial,
+    ) -> Result<ResidentsStage> {
+        let policy = super::policy(job)?;
+        Ok(ResidentsStage {
+            folder: ResidentFolder::with_frame(job, frame, households)?,
+            sinks: Mutex::new(PeopleSinks::new(job, &policy)?),
+        })
+    }
+
     /// Each data row's id key in `path` (see [`ResidentFolder::keys`]).
     ///
     /// # Errors

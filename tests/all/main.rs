@@ -14,6 +14,7 @@ mod hierarchy;
 mod households;
 mod io;
 mod parts;
+mod people_frame;
 mod person_lists;
 mod privacy;
 mod registers;

@@ -283,13 +283,16 @@ def _roster_city(tmp_path):
     return d, *_as_parquet(d, "households", "residents", "events")
 
 
-def test_the_by_street_mode_places_a_city_of_three_streets_as_shequ_run_does(spark, tmp_path):
+def test_the_by_street_mode_places_a_city_of_three_streets_as_shequ_run_does(
+    spark, tmp_path, monkeypatch
+):
     """The by-street mode: a generated city of three streets, its households keyed to streets
     on the executors and each street's rows placed against its own piece of the frame (the
     pieces a Spark DataFrame, cogrouped with the rows), split one way, seven random ways and
     skewed, beside residents and cases as DataFrames; each street's homes' reach measured
-    against its halo of facilities. Every output table equals `shequ run`'s, and the rows
-    met more than one piece."""
+    against its halo of facilities. The residents and cases are folded with the buildings'
+    file moved away: their executors get the driver's frame without footprints. Every output
+    table equals `shequ run`'s, and the rows met more than one piece."""
     from pyspark.sql import functions as F
 
     import shequ.spark
@@ -304,17 +307,20 @@ def test_the_by_street_mode_places_a_city_of_three_streets_as_shequ_run_does(spa
     residents = shequ.spark.numbered(read(str(d / "residents.parquet"))).repartition(3)
     cases = shequ.spark.numbered(read(str(d / "events.parquet"))).repartition(2)
     job = shequ.spark.resolved(d / "job.toml", households)
-    keys, pieces, halos = shequ._core.street_frame(job)
+    keys, pieces, halos, frame = shequ._core.street_frame(job)
     assert len(pieces) == 4 and len(set(pieces)) == 4
     assert halos is not None and len(halos) == 4, "one facilities' halo per piece"
+    footprints = d / "buildings.geojson"
+    _folded_without_footprints(monkeypatch, footprints, tmp_path / "away.geojson")
     splits = {
         "one partition": households.repartition(1),
         "seven random": households.repartition(7),
         "skewed": households.repartition(7, (F.col(shequ.spark.ROW) < n - 40).cast("int")),
     }
     for what, df in splits.items():
-        placed, reach = shequ.spark.by_street(spark, job, df)
+        placed, reach, people = shequ.spark.by_street(spark, job, df)
         assert len(placed) >= 3 and reach is not None and len(reach) == len(placed), what
+        assert people == frame, what
         if what == "one partition":
             # The driver's run straight from the parts: outputs equal, and the lists given are
             # emptied as they are decoded, so their bytes are not held beside the run.
@@ -327,6 +333,26 @@ def test_the_by_street_mode_places_a_city_of_three_streets_as_shequ_run_does(spa
         shequ.spark.run(spark, d / "job.toml", out, households=df, residents=residents,
                         cases=cases, row_column=shequ.spark.ROW, mode="by_street")
         _assert_same(out, want, want_manifest, f"by street, {what}")
+
+
+def _folded_without_footprints(monkeypatch, footprints, away):
+    """Each run's residents and cases folded with the buildings' file moved to ``away``, and
+    put back for the driver's finish (which builds the whole frame): a fold that read the
+    footprints would fail."""
+    import shequ.spark
+
+    fold, finish = shequ.spark._residents, shequ._core.run_deferring_lists
+
+    def without(*args, **kwargs):
+        footprints.rename(away)
+        return fold(*args, **kwargs)
+
+    def back(*args, **kwargs):
+        away.rename(footprints)
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(shequ.spark, "_residents", without)
+    monkeypatch.setattr(shequ._core, "run_deferring_lists", back)
 
 
 def test_an_unknown_mode_or_by_street_without_households_is_a_job_error(spark, tmp_path):
@@ -535,7 +561,7 @@ def test_outputs_are_saved_as_spark_tables_with_geometry(spark, tmp_path, monkey
     subprocess.run([os.environ.get("SHEQU_BIN", "shequ"), "run", str(job), "--out", str(out)],
                    check=True, capture_output=True)
     saved = shequ.spark.save_tables(spark, out, prefix="gw_")
-    partitioned = [rel for rel, path in shequ.spark._tables_in(out) if path.is_dir()]
+    partitioned = [rel for rel, path in shequ._spark_tables._tables_in(out) if path.is_dir()]
     assert partitioned, "the job writes Hive-partitioned rosters"
     assert saved["grids.parquet"] == "gw_grids"
     for rel, name in saved.items():
@@ -549,7 +575,7 @@ def test_outputs_are_saved_as_spark_tables_with_geometry(spark, tmp_path, monkey
     file = pq.read_table(out / "grids.parquet")
     assert wkb == dict(zip(file["grid_id"].to_pylist(), file["geometry"].to_pylist()))
     rel = partitioned[0]
-    keys = shequ.spark._partition_keys(out / rel)
+    keys = shequ._spark_tables._partition_keys(out / rel)
     table = spark.table(saved[rel])
     for k in keys:
         assert dict(table.dtypes)[k] == "string"

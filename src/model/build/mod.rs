@@ -24,9 +24,9 @@ use crate::progress::{NoProgress, Progress};
 pub(crate) use frame::coord_issue;
 use frame::{Staged, derive_by_dissolve, model_units, store_units};
 pub use people::{
-    HouseholdPlacer, HouseholdsPartial, PeopleSink, Placed, ResidentFolder, ResidentsPartial,
-    StreetFrame, StreetKeys, StreetPiece, household_extent, resolve_working_crs, restream,
-    street_keys,
+    HouseholdPlacer, HouseholdsPartial, PeopleFrame, PeopleSink, Placed, ResidentFolder,
+    ResidentsPartial, StreetFrame, StreetKeys, StreetPiece, household_extent, resolve_working_crs,
+    restream, street_keys,
 };
 use people::{HouseholdRows, Placer, RosterPart, stream_roster};
 pub(crate) use people::{from_part, part_bytes, renumber, renumbering, scatter};

@@ -4,6 +4,7 @@
 mod households;
 mod locate;
 mod partial;
+mod people_frame;
 mod residents;
 mod restream;
 mod street;
@@ -11,6 +12,7 @@ mod travel;
 
 pub(crate) use households::HouseholdRows;
 pub use partial::{HouseholdPlacer, HouseholdsPartial, household_extent, resolve_working_crs};
+pub use people_frame::PeopleFrame;
 pub use residents::{PeopleSink, Placed};
 pub(crate) use residents::{Placer, RosterPart, stream_roster};
 pub use restream::restream;

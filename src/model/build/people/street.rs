@@ -35,6 +35,7 @@ use super::households::read_household_table;
 use super::partial::{
     HouseholdPlacer, HouseholdsPartial, given_working_crs, layer_rows, small_layers,
 };
+use super::people_frame::PeopleFrame;
 use crate::crs::Crs;
 use crate::error::{Error, Location, Result};
 use crate::index::{PolygonIndex, ranks_by_id};
@@ -47,7 +48,7 @@ use crate::model::{Building, Lineage, Model};
 use crate::progress::NoProgress;
 
 /// Polygons, each a list of rings (the exterior first), each a list of points.
-type Rings = Vec<Vec<Vec<(f64, f64)>>>;
+pub(super) type Rings = Vec<Vec<Vec<(f64, f64)>>>;
 
 /// An area of the finest level as it travels.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,16 +119,21 @@ pub struct StreetKeys {
     tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
 }
 
-/// The frame cut by street: the keys every process gets, and one piece per key.
+/// The frame cut by street: the keys every process gets, one piece per key, and the frame
+/// the residents and cases are folded against (no footprints).
 #[derive(Debug, Clone)]
 pub struct StreetFrame {
     /// The keys of household rows.
     pub keys: StreetKeys,
     /// One piece per key, in key order (the last: what has no street).
     pub pieces: Vec<StreetPiece>,
+    /// The whole frame without its footprints, for the processes that fold residents and
+    /// cases ([`ResidentFolder::with_frame`](crate::ResidentFolder::with_frame),
+    /// [`cases_frame_of`](crate::run::cases_frame_of)).
+    pub people: PeopleFrame,
 }
 
-fn rings(m: &MultiPolygon<f64>) -> Rings {
+pub(super) fn rings(m: &MultiPolygon<f64>) -> Rings {
     let points = |r: &LineString<f64>| r.0.iter().map(|c| (c.x, c.y)).collect();
     m.0.iter()
         .map(|p| {
@@ -139,7 +145,7 @@ fn rings(m: &MultiPolygon<f64>) -> Rings {
         .collect()
 }
 
-fn multipolygon(r: &Rings) -> MultiPolygon<f64> {
+pub(super) fn multipolygon(r: &Rings) -> MultiPolygon<f64> {
     let ring = |pts: &Vec<(f64, f64)>| {
         LineString::from(pts.iter().map(|&(x, y)| Coord { x, y }).collect::<Vec<_>>())
     };
@@ -154,11 +160,11 @@ fn multipolygon(r: &Rings) -> MultiPolygon<f64> {
     )
 }
 
-fn lineage_array(l: &Lineage) -> [Option<u32>; 4] {
+pub(super) fn lineage_array(l: &Lineage) -> [Option<u32>; 4] {
     [l.street, l.community, l.grid, l.building]
 }
 
-fn lineage_of(a: [Option<u32>; 4]) -> Lineage {
+pub(super) fn lineage_of(a: [Option<u32>; 4]) -> Lineage {
     let [street, community, grid, building] = a;
     Lineage {
         street,
@@ -315,6 +321,7 @@ impl StreetFrame {
         Ok(StreetFrame {
             keys: StreetKeys::new(boxes, codes),
             pieces,
+            people: PeopleFrame::of(model),
         })
     }
 }

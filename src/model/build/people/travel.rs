@@ -8,13 +8,14 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::HouseholdsPartial;
+use super::partial::given_working_crs;
 use super::residents::{PeopleSink, Placer};
+use super::{HouseholdsPartial, PeopleFrame};
 use crate::error::{Error, Location, Result};
 use crate::io::chunks::TableChunks;
 use crate::io::rows::row_numbers;
 use crate::job::{Job, ResidentLayer};
-use crate::model::build::{Build, Builder};
+use crate::model::build::Builder;
 use crate::model::level::Layer;
 use crate::model::quality::QualityIssue;
 use crate::model::{Model, Resident, Sex};
@@ -85,7 +86,7 @@ impl ResidentsPartial {
 pub struct ResidentFolder {
     job: Job,
     layer: ResidentLayer,
-    frame: Build,
+    model: Model,
 }
 
 impl ResidentFolder {
@@ -97,11 +98,7 @@ impl ResidentFolder {
     /// [`Error::Job`] without `[layers.residents]`; as [`build`](crate::build) and
     /// [`build_with_households`](crate::build_with_households).
     pub fn new(job: &Job, households: Option<HouseholdsPartial>) -> Result<ResidentFolder> {
-        let layer = job
-            .layers
-            .residents
-            .clone()
-            .ok_or_else(|| job.error("no [layers.residents] to place"))?;
+        let layer = resident_layer(job)?;
         let mut frame_job = job.clone();
         frame_job.layers.residents = None;
         frame_job.layers.events = None;
@@ -113,13 +110,52 @@ impl ResidentFolder {
         Ok(ResidentFolder {
             job: job.clone(),
             layer,
-            frame,
+            model: frame.model,
+        })
+    }
+
+    /// [`new`](Self::new) against a frame made elsewhere (the driver's, without its
+    /// footprints: [`PeopleFrame::of`]) and the merged households of every row: no layer is
+    /// read. Its folds are [`new`](Self::new)'s, byte for byte.
+    ///
+    /// # Examples
+    /// ```
+    /// use shequ::{HouseholdPlacer, PeopleFrame, ResidentFolder};
+    /// let mut job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+    /// job.options.working_crs = shequ::crs::WorkingCrs::Given(shequ::resolve_working_crs(&job, None)?);
+    /// let placer = HouseholdPlacer::new(&job)?; // the whole frame, as the driver builds it
+    /// let frame = PeopleFrame::of(placer.model());
+    /// let folder = ResidentFolder::with_frame(&job, &frame, Default::default())?;
+    /// assert_eq!(folder.model().grids.len(), placer.model().grids.len());
+    /// assert!(folder.model().buildings.iter().all(|b| b.footprint.is_none()));
+    /// job.options.working_crs = shequ::crs::WorkingCrs::Auto;
+    /// assert!(ResidentFolder::with_frame(&job, &frame, Default::default()).is_err());
+    /// # Ok::<(), shequ::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Job`] without `[layers.residents]` or `[layers.households]`, or with an
+    /// `auto` working CRS (the households were placed in a given one).
+    pub fn with_frame(
+        job: &Job,
+        frame: &PeopleFrame,
+        households: HouseholdsPartial,
+    ) -> Result<ResidentFolder> {
+        let layer = resident_layer(job)?;
+        let (_, working) = given_working_crs(job)?;
+        let mut model = frame.model(working);
+        model.households = households.into_households().0;
+        model.levels.push(Layer::Household);
+        Ok(ResidentFolder {
+            job: job.clone(),
+            layer,
+            model,
         })
     }
 
     /// The frame's model (households placed, no residents).
     pub fn model(&self) -> &Model {
-        &self.frame.model
+        &self.model
     }
 
     /// Each data row's id key in `path` (a file with the roster's columns), in row order
@@ -153,7 +189,7 @@ impl ResidentFolder {
         for s in sinks.iter_mut() {
             s.header(chunks.header())?;
         }
-        let model = &self.frame.model;
+        let model = &self.model;
         let mut b = Builder::new(&self.job, &NoProgress);
         let mut placer = Placer::new(&model.households, chunks.rows_estimate());
         let mut read = 0;
@@ -371,4 +407,9 @@ pub(crate) fn scatter<T: Copy>(
         })? = v;
     }
     Ok(())
+}
+
+/// The job's `[layers.residents]`.
+fn resident_layer(job: &Job) -> Result<ResidentLayer> {
+    (job.layers.residents.clone()).ok_or_else(|| job.error("no [layers.residents] to place"))
 }
