@@ -9,6 +9,7 @@ mod residents;
 mod restream;
 mod street;
 mod travel;
+mod wire;
 
 pub(crate) use households::HouseholdRows;
 pub use partial::{HouseholdPlacer, HouseholdsPartial, household_extent, resolve_working_crs};

@@ -13,7 +13,7 @@
 use geo::Coord;
 use serde::{Deserialize, Serialize};
 
-use super::street::{Rings, lineage_array, lineage_of, multipolygon, rings};
+use super::wire::{Rings, lineage_array, lineage_of, multipolygon, rings};
 use crate::crs::Crs;
 use crate::error::{Error, Location, Result};
 use crate::model::ids::BuildingId;

@@ -25,7 +25,7 @@
 
 use std::path::Path;
 
-use geo::{BoundingRect, Coord, LineString, MultiPolygon, Polygon, Rect};
+use geo::{BoundingRect, Coord, MultiPolygon, Rect};
 use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
@@ -36,6 +36,7 @@ use super::partial::{
     HouseholdPlacer, HouseholdsPartial, given_working_crs, layer_rows, small_layers,
 };
 use super::people_frame::PeopleFrame;
+use super::wire::{Rings, lineage_array, lineage_of, multipolygon, rings};
 use crate::crs::Crs;
 use crate::error::{Error, Location, Result};
 use crate::index::{PolygonIndex, ranks_by_id};
@@ -47,8 +48,6 @@ use crate::model::level::Layer;
 use crate::model::{Building, Lineage, Model};
 use crate::progress::NoProgress;
 
-/// Polygons, each a list of rings (the exterior first), each a list of points.
-pub(super) type Rings = Vec<Vec<Vec<(f64, f64)>>>;
 
 /// An area of the finest level as it travels.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,47 +130,6 @@ pub struct StreetFrame {
     /// cases ([`ResidentFolder::with_frame`](crate::ResidentFolder::with_frame),
     /// [`cases_frame_of`](crate::run::cases_frame_of)).
     pub people: PeopleFrame,
-}
-
-pub(super) fn rings(m: &MultiPolygon<f64>) -> Rings {
-    let points = |r: &LineString<f64>| r.0.iter().map(|c| (c.x, c.y)).collect();
-    m.0.iter()
-        .map(|p| {
-            std::iter::once(p.exterior())
-                .chain(p.interiors())
-                .map(points)
-                .collect()
-        })
-        .collect()
-}
-
-pub(super) fn multipolygon(r: &Rings) -> MultiPolygon<f64> {
-    let ring = |pts: &Vec<(f64, f64)>| {
-        LineString::from(pts.iter().map(|&(x, y)| Coord { x, y }).collect::<Vec<_>>())
-    };
-    MultiPolygon::new(
-        r.iter()
-            .map(|p| {
-                let mut all = p.iter().map(ring);
-                let exterior = all.next().unwrap_or_else(|| LineString::new(Vec::new()));
-                Polygon::new(exterior, all.collect())
-            })
-            .collect(),
-    )
-}
-
-pub(super) fn lineage_array(l: &Lineage) -> [Option<u32>; 4] {
-    [l.street, l.community, l.grid, l.building]
-}
-
-pub(super) fn lineage_of(a: [Option<u32>; 4]) -> Lineage {
-    let [street, community, grid, building] = a;
-    Lineage {
-        street,
-        community,
-        grid,
-        building,
-    }
 }
 
 /// `b` grown by `m` on every side.
