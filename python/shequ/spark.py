@@ -415,8 +415,8 @@ def run(
             placed, reach, people_frame = by_street(spark, native, rows)
         else:
             placed = partials(native, rows, "households")
-        # Merged once: the executors placing residents and the driver's run take the same one.
-        placed = [_core.merge_households(placed)]
+        # One partial: the executors placing residents and the driver's run take the same one.
+        placed = [_merged_households(placed)]
     try:
         if residents is None:
             folded = None
@@ -585,6 +585,13 @@ def _content_name(*data: bytes | None) -> str:
     return "content-" + h.hexdigest()
 
 
+def _merged_households(placed: list[bytes]) -> bytes:
+    """The households' partials ``placed`` as one: the one itself when Spark has merged them
+    already (decoding and encoding every household again costs gigabytes at a province's
+    size), else their native merge (the streets' partials, or none)."""
+    return placed[0] if len(placed) == 1 else bytes(_core.merge_households(placed))
+
+
 def _residents(
     spark: "SparkSession",
     native: Any,
@@ -597,7 +604,7 @@ def _residents(
     and broadcast) or the job's household file, in the frame ``frame`` (the driver's without
     footprints, broadcast) or the job's small layers; registers collected from DataFrames
     (``lists``, see :func:`_with_registers`) are written where the job reads them first."""
-    merged = _core.merge_households(placed) if placed is not None else None
+    merged = _merged_households(placed) if placed is not None else None
     # The frame's name is its content's: a worker keeps one frame per job and content.
     name = _content_name(merged, frame)
     shared = [spark.sparkContext.broadcast(b) if b is not None else None for b in (merged, frame)]
