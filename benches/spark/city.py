@@ -13,10 +13,11 @@ and the outputs are checked equal. The Spark session is stopped after the fold, 
 driver's finish (`shequ.spark.partials`, then `_core.run_with_partials`).
 
 With `--rosters`, the households and the residents are Parquet DataFrames as well: the
-households are placed on the executors, the residents placed against the broadcast
-households and folded by the analyses of people there, and the cases folded against the
-small layers and the broadcast roster ids (`shequ.spark.run`'s path: no executor reads a
-roster file).
+households are placed on the executors against the driver's frame (one broadcast), the
+residents placed against the broadcast households and folded by the analyses of people
+there, and the cases folded against the broadcast roster ids, both in the driver's frame
+without footprints (`shequ.spark.run`'s path: no executor reads a roster file or a small
+layer).
 
 `--streets=N` deals the communities to N streets (one by default). With `--by-street` (and
 `--rosters`), the households are placed in the by-street mode: each street's rows against
@@ -61,8 +62,11 @@ if (city / "households.parquet").exists():
         print(f"bench: the frame of people (broadcast to the residents' and cases' executors): "
               f"{len(frame) / 1e6:.2f} MB")
     else:
-        placed = shequ.spark.partials(native, households, "households")
-    placed = [_core.merge_households(placed)]
+        piece, frame = _core.whole_frame(native)
+        print(f"bench: the whole frame as one piece (broadcast to the households' executors): "
+              f"{len(piece) / 1e6:.2f} MB; the frame of people: {len(frame) / 1e6:.2f} MB")
+        placed = shequ.spark._households(spark, native, households, piece)
+    placed = [shequ.spark._merged_households(placed)]
     print(f"bench: the merged households (broadcast): {len(placed[0]) / 1e6:.2f} MB")
     people = shequ.spark._residents(spark, native, read("residents"), placed, None, frame)
 cases = shequ.spark._cases(spark, native, read("events"), people, frame)

@@ -29,6 +29,7 @@ __all__ = [
     "sample",
     "street_frame",
     "versions",
+    "whole_frame",
     "with_working_crs",
     "write_parquet",
     "write_person_list_part",
@@ -161,8 +162,21 @@ def household_extent(
     job: Job, path: str | os.PathLike[str]
 ) -> list[float] | None: ...
 def with_working_crs(job: Job, households: list[float] | None = None) -> Job: ...
-def household_keys(job: Job, path: str | os.PathLike[str]) -> Table: ...
-def fold_households(job: Job, path: str | os.PathLike[str], rows: str, first: str) -> bytes: ...
+def household_keys(
+    job: Job,
+    path: str | os.PathLike[str],
+    frame: str | None = None,
+    piece: bytes | None = None,
+) -> Table: ...
+def fold_households(
+    job: Job,
+    path: str | os.PathLike[str],
+    rows: str,
+    first: str,
+    frame: str | None = None,
+    piece: bytes | None = None,
+) -> bytes: ...
+def whole_frame(job: Job) -> tuple[bytes, bytes]: ...
 def street_frame(job: Job) -> tuple[bytes, list[bytes], list[bytes] | None, bytes]: ...
 def household_streets(
     job: Job, path: str | os.PathLike[str], name: str, keys: bytes

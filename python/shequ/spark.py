@@ -1,9 +1,11 @@
 """shequ on Apache Spark: a job whose households, residents and cases are Spark DataFrames,
 placed and folded on the executors.
 
-The small layers (polygons, buildings, facilities, rules) and the rosters named by the job's
-paths are read once per executor process into the frame rows are placed against (the broadcast
-mode of ``docs/scale-out.md``). The households, a DataFrame with the columns the job's
+The small layers (polygons, buildings, facilities, rules) are read once, on the driver, into
+the frame rows are placed against; with the households given as a DataFrame, the executors
+get that frame (the broadcast mode of ``docs/scale-out.md``) instead of reading the layers.
+A roster left out is read from the job's path by the executors, with the frame built there
+from the small layers (once per process). The households, a DataFrame with the columns the job's
 ``[layers.households]`` maps, and the cases, one with ``[layers.events]``'s columns, are
 handled on the executors by the same native code as ``shequ run``: Arrow batches
 (``mapInArrow``) go to ``shequ._core``, which returns each partition's partial as bytes.
@@ -397,11 +399,12 @@ def run(
     file from its own residents' roster rows (:func:`write_lists`): the driver never reads
     the roster's identifiers.
 
-    ``mode`` is how the households meet the frame: ``"broadcast"`` (every executor builds
-    the whole frame from the job's paths) or ``"by_street"`` (each street's rows meet only
-    their street's piece of it: see :func:`by_street` and ``docs/scale-out.md``). In the
-    by-street mode with ``residents`` given, the executors folding residents and cases get
-    the driver's frame without its footprints (one broadcast) instead of building it."""
+    ``mode`` is how the households meet the frame, which the driver builds once from the
+    small layers: ``"broadcast"`` (every executor gets the whole frame, one broadcast) or
+    ``"by_street"`` (each street's rows meet only their street's piece of it: see
+    :func:`by_street` and ``docs/scale-out.md``). In both modes, with ``households`` given,
+    the executors folding residents and cases get the driver's frame without its
+    footprints (one broadcast) instead of building it."""
     if mode not in MODES:
         raise JobError(f"mode {mode!r}: use one of {', '.join(MODES)}")
     if mode == "by_street" and households is None:
@@ -414,7 +417,8 @@ def run(
         if mode == "by_street":
             placed, reach, people_frame = by_street(spark, native, rows)
         else:
-            placed = partials(native, rows, "households")
+            piece, people_frame = _core.whole_frame(native)
+            placed = _households(spark, native, rows, piece)
         # One partial: the executors placing residents and the driver's run take the same one.
         placed = [_merged_households(placed)]
     try:
@@ -583,6 +587,18 @@ def _content_name(*data: bytes | None) -> str:
     for d in data:
         h.update(b"-" if d is None else len(d).to_bytes(8, "little") + d)
     return "content-" + h.hexdigest()
+
+
+def _households(spark: "SparkSession", native: Any, rows: "DataFrame", piece: bytes) -> list[bytes]:
+    """The partials of every row of numbered ``rows`` of households, placed on the executors
+    against ``piece``, the driver's frame as one piece (one broadcast, decoded once per
+    worker under its content's name): no executor reads the small layers."""
+    name = _content_name(piece)
+    shared = spark.sparkContext.broadcast(piece)
+    try:
+        return partials(native, rows, "households", lambda: (name, shared.value))
+    finally:
+        shared.destroy()
 
 
 def _merged_households(placed: list[bytes]) -> bytes:

@@ -1,6 +1,7 @@
 //! The native side of `shequ.spark` for households: the working CRS resolved over the whole
 //! layer, and what executors call on their rows (ids' keys, households placed into partials)
-//! against a frame built once per process, or by street against their street's piece.
+//! against a frame built once per process (from the job's paths or the driver's broadcast),
+//! or by street against their street's piece.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use arrow_array::{ArrayRef, Int64Array};
 
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 use shequ::analytics::coverage::halo::FacilityHalo;
 use shequ::{HouseholdPlacer, StreetKeys, StreetPiece};
@@ -20,21 +22,40 @@ use super::{Job, Table, detached, py_err};
 /// (an executor's Python worker places many partitions of one job).
 static PLACERS: Mutex<Option<HashMap<String, &'static HouseholdPlacer>>> = Mutex::new(None);
 
-/// The household placer of `job`, built once per process (the frame from the job's paths).
-fn placer(job: &shequ::Job) -> shequ::Result<&'static HouseholdPlacer> {
+/// The household placer of `job`, built once per process: against the frame from the job's
+/// paths, or, for the frame `name` names, against `piece` (the driver's whole frame, bytes:
+/// the broadcast mode). The bytes are copied only when the placer is built.
+fn placer(
+    py: Python<'_>,
+    job: &shequ::Job,
+    name: Option<String>,
+    piece: Option<PyBackedBytes>,
+) -> PyResult<&'static HouseholdPlacer> {
     let key = format!(
-        "{}|{}",
+        "{}|{}|{}",
+        name.as_deref().unwrap_or(""),
         job.base_dir.display(),
         serde_json::to_string(job).expect("a job serialises")
     );
-    let mut placers = PLACERS.lock().unwrap_or_else(|p| p.into_inner());
-    let placers = placers.get_or_insert_with(HashMap::new);
-    if let Some(p) = placers.get(&key) {
+    let found = |key: &str| {
+        let placers = PLACERS.lock().unwrap_or_else(|p| p.into_inner());
+        placers.as_ref().and_then(|p| p.get(key).copied())
+    };
+    if let Some(p) = found(&key) {
         return Ok(p);
     }
-    let p: &'static HouseholdPlacer = Box::leak(Box::new(HouseholdPlacer::new(job)?));
-    placers.insert(key, p);
-    Ok(p)
+    let piece: Option<Vec<u8>> = piece.as_deref().map(<[u8]>::to_vec);
+    let job = job.clone();
+    detached(py, move || {
+        let p = match piece.as_deref() {
+            Some(b) => HouseholdPlacer::for_piece(&job, &StreetPiece::from_bytes(b)?)?,
+            None => HouseholdPlacer::new(&job)?,
+        };
+        let p: &'static HouseholdPlacer = Box::leak(Box::new(p));
+        let mut placers = PLACERS.lock().unwrap_or_else(|p| p.into_inner());
+        placers.get_or_insert_with(HashMap::new).insert(key, p);
+        Ok(p)
+    })
 }
 
 /// The lon/lat box `[west, south, east, north]` of the usable household coordinates in `path`
@@ -66,29 +87,56 @@ pub(crate) fn with_working_crs(
 
 /// Each data row's id key in `path` (a file with the job's household columns), in row order,
 /// as two Int64 columns `_k1`, `_k2` (null for rows without an id or rejected before ids are
-/// compared).
+/// compared). `frame` and `piece` as for [`fold_households`].
 #[pyfunction]
-pub(crate) fn household_keys(py: Python<'_>, job: &Job, path: PathBuf) -> PyResult<Table> {
-    let job = job.inner.clone();
-    let keys = detached(py, move || placer(&job)?.keys(&path))?;
+#[pyo3(signature = (job, path, frame=None, piece=None))]
+pub(crate) fn household_keys(
+    py: Python<'_>,
+    job: &Job,
+    path: PathBuf,
+    frame: Option<String>,
+    piece: Option<PyBackedBytes>,
+) -> PyResult<Table> {
+    let p = placer(py, &job.inner, frame, piece)?;
+    let keys = detached(py, move || p.keys(&path))?;
     key_table(&keys)
 }
 
 /// The households of `path` placed into a partial (bytes): column `rows` holds each row's data
 /// row in the whole layer, column `first` the first row with the same id when it repeats one.
+/// They are placed against the frame built from the job's paths, or, with `piece` (the
+/// driver's frame as one piece, [`whole_frame`]'s, decoded once per process under its name
+/// `frame`), against that.
 #[pyfunction]
+#[pyo3(signature = (job, path, rows, first, frame=None, piece=None))]
 pub(crate) fn fold_households(
     py: Python<'_>,
     job: &Job,
     path: PathBuf,
     rows: String,
     first: String,
+    frame: Option<String>,
+    piece: Option<PyBackedBytes>,
 ) -> PyResult<Py<PyBytes>> {
-    let job = job.inner.clone();
-    let bytes = detached(py, move || {
-        Ok(placer(&job)?.fold(&path, &rows, &first)?.to_bytes())
-    })?;
+    let p = placer(py, &job.inner, frame, piece)?;
+    let bytes = detached(py, move || Ok(p.fold(&path, &rows, &first)?.to_bytes()))?;
     Ok(PyBytes::new(py, &bytes).unbind())
+}
+
+/// The frame of `job` (its small layers, built once) as the broadcast mode sends it: the
+/// whole frame as one piece, which households are placed against ([`fold_households`]), and
+/// the frame without its footprints, which residents and cases are folded against, as bytes.
+#[pyfunction]
+pub(crate) fn whole_frame(py: Python<'_>, job: &Job) -> PyResult<(Py<PyBytes>, Py<PyBytes>)> {
+    let job = job.inner.clone();
+    let (piece, people) = detached(py, move || {
+        let (piece, people) = shequ::StreetFrame::uncut(&job)?;
+        Ok((piece.to_bytes(), people.to_bytes()))
+    })?;
+    Ok((
+        PyBytes::new(py, &piece).unbind(),
+        PyBytes::new(py, &people).unbind(),
+    ))
 }
 
 /// The street keys of each name (a hash of their bytes) in this process, decoded and indexed

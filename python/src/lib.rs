@@ -631,6 +631,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(households::household_keys, m)?)?;
     m.add_function(wrap_pyfunction!(households::fold_households, m)?)?;
     m.add_function(wrap_pyfunction!(households::street_frame, m)?)?;
+    m.add_function(wrap_pyfunction!(households::whole_frame, m)?)?;
     m.add_function(wrap_pyfunction!(households::household_streets, m)?)?;
     m.add_function(wrap_pyfunction!(households::fold_households_by_street, m)?)?;
     m.add_function(wrap_pyfunction!(residents::merge_households, m)?)?;

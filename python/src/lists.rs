@@ -10,6 +10,10 @@ use shequ::output::person_list::{PersonList, write_part_from};
 
 use super::{Job, detached, py_err};
 
+/// A person list's files (each its path below the output and its rows' roster rows) and the
+/// roster columns its identifiers take.
+type ListParts = (Vec<(String, Vec<u32>)>, Vec<String>);
+
 /// A person list's files: for each, its path below the output and the roster rows of its
 /// rows (rows about no resident left out); and the roster columns its identifiers take.
 #[pyfunction]
@@ -17,7 +21,7 @@ pub(crate) fn person_list_parts(
     py: Python<'_>,
     job: &Job,
     list: PyBackedBytes,
-) -> PyResult<(Vec<(String, Vec<u32>)>, Vec<String>)> {
+) -> PyResult<ListParts> {
     let list = PersonList::from_bytes(&list).map_err(|e| py_err(py, e))?;
     let parts = list.parts().map_err(|e| py_err(py, e))?;
     let rows = list.roster_rows();

@@ -1,7 +1,8 @@
 //! Households placed by street (the by-street mode of `docs/scale-out.md`): the frame cut
 //! into one piece per street, each row keyed to a street and placed against that street's
 //! piece only, give the model, the quality report and every output table of one reading of
-//! the whole layer, however each street's rows are split further.
+//! the whole layer, however each street's rows are split further. So do the rows placed
+//! against the whole frame sent as one piece (the broadcast mode).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -168,4 +169,43 @@ fn homes_measured_by_street_against_their_halos_give_the_coverage_of_one_reading
     let parts: Vec<ReachPart> = stray.drain(..).filter_map(|p| p.1).collect();
     let e = GivenReach::new(&other, parts).expect_err("rows beyond the model");
     assert!(e.to_string().contains("no household"), "{e}");
+}
+
+#[test]
+fn households_placed_against_the_whole_frame_as_one_piece_give_the_tables_of_one_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let (job, file) = city_of(dir.path(), 3);
+    let whole = tables_with(&job, shequ::run::Partials::default());
+    let (piece, people) = StreetFrame::uncut(&job).unwrap();
+    let piece = StreetPiece::from_bytes(&piece.to_bytes()).unwrap();
+    assert_eq!(piece.key(), u32::MAX);
+    assert_eq!(piece.buildings(), whole.0.model.buildings.len());
+    assert_eq!(people.buildings(), whole.0.model.buildings.len());
+    assert_eq!(piece.areas(), whole.0.model.grids.len());
+    let placer = HouseholdPlacer::for_piece(&job, &piece).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let rows = text.lines().count() - 1;
+    let first = first_rows(&placer.keys(&file).unwrap());
+    for ways in [1, 3] {
+        let parts: Vec<Vec<usize>> = (0..ways)
+            .map(|w| (w..rows).step_by(ways).collect())
+            .collect();
+        let stem = format!("whole{ways}-");
+        let placed = part_files(&text, &first, &parts, dir.path(), &stem)
+            .iter()
+            .map(|p| placer.fold(p, "_row", "_first").unwrap())
+            .collect();
+        let given = shequ::run::Partials {
+            households: Some(placed),
+            ..Default::default()
+        };
+        let got = tables_with(&job, given);
+        let what = format!("against the whole piece, {ways} parts");
+        assert_one_reading(&got, &whole, &what);
+        assert_eq!(households(&got.0), households(&whole.0), "{what}");
+    }
+    // The working CRS must be resolved first, as for every placer.
+    let mut auto = job.clone();
+    auto.options.working_crs = shequ::crs::WorkingCrs::Auto;
+    assert!(StreetFrame::uncut(&auto).is_err());
 }

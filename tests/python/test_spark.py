@@ -310,8 +310,7 @@ def test_the_by_street_mode_places_a_city_of_three_streets_as_shequ_run_does(
     keys, pieces, halos, frame = shequ._core.street_frame(job)
     assert len(pieces) == 4 and len(set(pieces)) == 4
     assert halos is not None and len(halos) == 4, "one facilities' halo per piece"
-    footprints = d / "buildings.geojson"
-    _folded_without_footprints(monkeypatch, footprints, tmp_path / "away.geojson")
+    _folded_without(monkeypatch, [d / "buildings.geojson"], tmp_path / "away")
     splits = {
         "one partition": households.repartition(1),
         "seven random": households.repartition(7),
@@ -335,23 +334,27 @@ def test_the_by_street_mode_places_a_city_of_three_streets_as_shequ_run_does(
         _assert_same(out, want, want_manifest, f"by street, {what}")
 
 
-def _folded_without_footprints(monkeypatch, footprints, away):
-    """Each run's residents and cases folded with the buildings' file moved to ``away``, and
-    put back for the driver's finish (which builds the whole frame): a fold that read the
-    footprints would fail."""
+def _folded_without(monkeypatch, files, away, stage="_residents"):
+    """Each run's folds from ``stage`` on (``shequ.spark._residents``: the residents and
+    cases; ``_households``: every roster) done with ``files`` moved into the directory
+    ``away``, and put back for the driver's finish (which builds the whole frame): a fold
+    that read one of them would fail."""
     import shequ.spark
 
-    fold, finish = shequ.spark._residents, shequ._core.run_deferring_lists
+    fold, finish = getattr(shequ.spark, stage), shequ._core.run_deferring_lists
+    away.mkdir(exist_ok=True)
 
     def without(*args, **kwargs):
-        footprints.rename(away)
+        for f in files:
+            f.rename(away / f.name)
         return fold(*args, **kwargs)
 
     def back(*args, **kwargs):
-        away.rename(footprints)
+        for f in files:
+            (away / f.name).rename(f)
         return finish(*args, **kwargs)
 
-    monkeypatch.setattr(shequ.spark, "_residents", without)
+    monkeypatch.setattr(shequ.spark, stage, without)
     monkeypatch.setattr(shequ._core, "run_deferring_lists", back)
 
 
@@ -366,12 +369,15 @@ def test_an_unknown_mode_or_by_street_without_households_is_a_job_error(spark, t
     assert not (tmp_path / "out").exists()
 
 
-def test_spark_places_and_labels_the_sample_roster_as_shequ_run_does(spark, tmp_path):
+def test_spark_places_and_labels_the_sample_roster_as_shequ_run_does(
+    spark, tmp_path, monkeypatch
+):
     """The sample's residents as a DataFrame beside its households and cases: placed against
     the broadcast households and folded by the analyses of people on the executors, split
     one way, by street (their household's building code), seven random ways and skewed.
     Every output table equals `shequ run`'s: special needs, coverage, the registers' links
-    and reconciliation, the visits, the quality report."""
+    and reconciliation, the visits, the quality report. The executors get the driver's
+    frame: they fold every roster with the small layers' files moved away."""
     from pyspark.sql import functions as F
 
     import shequ.spark
@@ -394,6 +400,9 @@ def test_spark_places_and_labels_the_sample_roster_as_shequ_run_does(spark, tmp_
         "seven random": residents.repartition(7),
         "skewed": residents.repartition(7, (F.col(shequ.spark.ROW) < n - 60).cast("int")),
     }
+    small = ["communities", "grids", "buildings", "facilities", "paths"]
+    _folded_without(monkeypatch, [d / f"{f}.geojson" for f in small], tmp_path / "away",
+                    "_households")
     for what, df in splits.items():
         out = tmp_path / what.replace(" ", "_")
         shequ.spark.run(spark, d / "job.toml", out, households=households, residents=df,

@@ -48,7 +48,6 @@ use crate::model::level::Layer;
 use crate::model::{Building, Lineage, Model};
 use crate::progress::NoProgress;
 
-
 /// An area of the finest level as it travels.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PieceArea {
@@ -90,7 +89,8 @@ struct PieceBuilding {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreetPiece {
     key: u32,
-    level: Layer,
+    /// The finest polygon level; `None` when the frame has no area layer.
+    level: Option<Layer>,
     areas: Vec<PieceArea>,
     buildings: Vec<PieceBuilding>,
 }
@@ -193,6 +193,28 @@ impl StreetFrame {
         Ok((cut, frame))
     }
 
+    /// The frame of `job` (its small layers, built once) not cut, as the broadcast mode
+    /// sends it to every process: one piece holding all of it, which households are placed
+    /// against ([`StreetPiece::whole`]), and the frame without its footprints, which
+    /// residents and cases are folded against ([`PeopleFrame::of`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let mut job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+    /// job.options.working_crs = shequ::crs::WorkingCrs::Given(shequ::resolve_working_crs(&job, None)?);
+    /// let (piece, people) = shequ::StreetFrame::uncut(&job)?;
+    /// assert_eq!(piece.buildings(), people.buildings());
+    /// # Ok::<(), shequ::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Job`] when the working CRS is `auto`; as [`build`](crate::build).
+    pub fn uncut(job: &Job) -> Result<(StreetPiece, PeopleFrame)> {
+        given_working_crs(job)?;
+        let frame = crate::model::build::build(&small_layers(job))?;
+        Ok((StreetPiece::whole(&frame), PeopleFrame::of(&frame.model)))
+    }
+
     /// Cuts a built frame by street; `search_m` is the job's building search.
     fn of(frame: &Build, search_m: f64) -> Result<StreetFrame> {
         let model = &frame.model;
@@ -241,7 +263,7 @@ impl StreetFrame {
             .into_par_iter()
             .map(|k| {
                 let Some(r) = reach[k as usize] else {
-                    return StreetPiece::empty(k, level);
+                    return StreetPiece::empty(k, Some(level));
                 };
                 let within = grown(r, 2.0 * search_m);
                 let bs = meeting(&buildings, within);
@@ -252,7 +274,7 @@ impl StreetFrame {
                     }
                 }
                 let found = meeting(&areas, all);
-                StreetPiece::of(model, level, k, &found, &bs)
+                StreetPiece::of(model, Some(level), k, &found, &bs)
             })
             .collect();
         let mut codes: Vec<(String, u32)> = model
@@ -285,7 +307,7 @@ impl StreetFrame {
 }
 
 impl StreetPiece {
-    fn empty(key: u32, level: Layer) -> StreetPiece {
+    fn empty(key: u32, level: Option<Layer>) -> StreetPiece {
         StreetPiece {
             key,
             level,
@@ -294,16 +316,53 @@ impl StreetPiece {
         }
     }
 
-    fn of(model: &Model, level: Layer, key: u32, areas: &[u32], buildings: &[u32]) -> StreetPiece {
-        let units = model_units(model, level);
-        let areas = areas
-            .iter()
-            .map(|&a| PieceArea {
-                id: units[a as usize].2.to_owned(),
-                polygon: rings(units[a as usize].0),
-                lineage: lineage_array(&model.lineage(level, a)),
-            })
-            .collect();
+    /// The whole frame `frame` as one piece (key `u32::MAX`), for the processes that place
+    /// households without reading the small layers (the broadcast mode of
+    /// `docs/scale-out.md`): [`HouseholdPlacer::for_piece`](crate::HouseholdPlacer::for_piece)
+    /// against it places every row as [`HouseholdPlacer::new`](crate::HouseholdPlacer::new)
+    /// does.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut job = shequ::Job::from_toml("data-samples/sample-city/job.toml")?;
+    /// job.options.working_crs = shequ::crs::WorkingCrs::Given(shequ::resolve_working_crs(&job, None)?);
+    /// let frame = shequ::build(&job)?;
+    /// let piece = shequ::StreetPiece::whole(&frame);
+    /// assert_eq!(piece.buildings(), frame.model.buildings.len());
+    /// assert_eq!(piece.areas(), frame.model.grids.len());
+    /// # Ok::<(), shequ::Error>(())
+    /// ```
+    pub fn whole(frame: &Build) -> StreetPiece {
+        let model = &frame.model;
+        let level = model.finest_polygon_level();
+        let areas = level.map_or(0, |l| model_units(model, l).len()) as u32;
+        let buildings = model.buildings.len() as u32;
+        let (areas, buildings): (Vec<u32>, Vec<u32>) =
+            ((0..areas).collect(), (0..buildings).collect());
+        StreetPiece::of(model, level, u32::MAX, &areas, &buildings)
+    }
+
+    fn of(
+        model: &Model,
+        level: Option<Layer>,
+        key: u32,
+        areas: &[u32],
+        buildings: &[u32],
+    ) -> StreetPiece {
+        let areas = match level {
+            Some(level) => {
+                let units = model_units(model, level);
+                areas
+                    .iter()
+                    .map(|&a| PieceArea {
+                        id: units[a as usize].2.to_owned(),
+                        polygon: rings(units[a as usize].0),
+                        lineage: lineage_array(&model.lineage(level, a)),
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         let buildings = buildings
             .iter()
             .map(|&b| {
@@ -339,7 +398,8 @@ impl StreetPiece {
         })
     }
 
-    /// Its key: the street's index in the frame, or one past the last street.
+    /// Its key: the street's index in the frame, or one past the last street (`u32::MAX` for
+    /// the [`whole`](Self::whole) frame).
     pub fn key(&self) -> u32 {
         self.key
     }
@@ -371,8 +431,12 @@ impl StreetPiece {
     }
 
     /// What placing reads: a model holding the piece's buildings (in `working`), the finest
-    /// level's index over its areas, and each area's lineage in the whole frame.
-    pub(crate) fn placing(&self, working: Crs) -> (Model, (Layer, PolygonIndex), Vec<Lineage>) {
+    /// level's index over its areas (none without an area layer), and each area's lineage in
+    /// the whole frame.
+    pub(crate) fn placing(
+        &self,
+        working: Crs,
+    ) -> (Model, Option<(Layer, PolygonIndex)>, Vec<Lineage>) {
         let mut model = Model::empty(working);
         model.buildings = self
             .buildings
@@ -400,14 +464,15 @@ impl StreetPiece {
         let refs: Vec<Option<&MultiPolygon<f64>>> = polygons.iter().map(Some).collect();
         let index = PolygonIndex::new(&refs, &ranks_by_id(&ids));
         let lineages = self.areas.iter().map(|a| lineage_of(a.lineage)).collect();
-        (model, (self.level, index), lineages)
+        (model, self.level.map(|l| (l, index)), lineages)
     }
 }
 
 impl HouseholdPlacer {
     /// A placer against one street's part of the frame ([`StreetFrame::cut`](crate::StreetFrame::cut)), for the rows
     /// [`street_keys`](crate::street_keys) gives its key: it places them as [`new`](Self::new) does, without the
-    /// rest of the frame.
+    /// rest of the frame. Against the [`whole`](StreetPiece::whole) frame as one piece, it places
+    /// every row, without reading the small layers.
     ///
     /// # Examples
     /// ```
@@ -431,7 +496,7 @@ impl HouseholdPlacer {
             job: job.clone(),
             layer,
             model,
-            finest: Some(finest),
+            finest,
             areas: Some(areas),
             working,
         })
