@@ -220,19 +220,34 @@ def partials(
     """The partials of every row of numbered ``rows`` of ``layer`` (``"events"``,
     ``"households"`` or ``"residents"``; see :func:`numbered`), one per Arrow batch, folded on
     the executors in the DataFrame's own partitions. Spark merges the cases' and the
-    households' partials (``treeAggregate``, pairwise with the native merge, on the
-    executors), so the driver collects one; the residents' are collected as they are (their
-    records are numbered against every row's, on the driver). Households need the job's
+    households' partials on the executors with the native merge: each partition's in one
+    call, then the partitions' pairwise (``treeAggregate``), so the driver collects one. The
+    residents' are collected as they are (their records are numbered against every row's,
+    on the driver). Households need the job's
     working CRS given (see :func:`resolved`)."""
     text, base = _job_text(job)
     firsts = first_rows(job, rows, layer, extra)
     folded = rows.mapInArrow(_fold(text, base, firsts, layer, extra), "partial binary")
     if layer not in _MERGE:
         return [bytes(r.partial) for r in folded.collect()]
-    one = folded.rdd.map(lambda r: bytes(r.partial)).treeAggregate(
-        None, _merging(_MERGE[layer]), _merging(_MERGE[layer])
-    )
+    merge = _merging(_MERGE[layer])
+    one = folded.rdd.mapPartitions(_merged_all(_MERGE[layer])).treeAggregate(None, merge, merge)
     return [] if one is None else [one]
+
+
+def _merged_all(native_merge: str) -> Any:
+    """A ``mapPartitions`` function: a partition's partials (rows of ``partial``) merged in
+    one native call (``_core.<native_merge>``), each decoded once. Merging them pairwise as
+    they come would decode and encode the growing merge once per Arrow batch."""
+
+    def merged(rows: Iterator[Any]) -> Iterator[bytes]:
+        parts = [bytes(r.partial) for r in rows]
+        if len(parts) > 1:
+            yield bytes(getattr(_core, native_merge)(parts))
+        elif parts:
+            yield parts[0]
+
+    return merged
 
 
 def _merging(native_merge: str) -> Any:

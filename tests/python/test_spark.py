@@ -35,6 +35,8 @@ def spark(tmp_path_factory):
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "4")
+        # Several Arrow batches per partition, so partials are merged within partitions too.
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "1500")
         .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("warehouse")))
         .getOrCreate()
     )
