@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from . import Job, _core
+from ._spark_inputs import _materialised, _with_layers, _with_registers, _with_rules
 from ._spark_tables import save_tables
 from .errors import JobError
 
@@ -391,6 +392,7 @@ def run(
     households: "DataFrame | None" = None,
     residents: "DataFrame | None" = None,
     registers: "Mapping[str, DataFrame] | None" = None,
+    layers: "Mapping[str, DataFrame] | None" = None,
     row_column: str | None = None,
     mode: str = "broadcast",
 ) -> list[str]:
@@ -409,6 +411,14 @@ def run(
     each is collected on the driver into a Parquet file the job then reads, and the files
     travel to the executors that fold residents as one broadcast.
 
+    ``layers`` maps a small layer (``streets``, ``communities``, ``grids``, ``buildings``,
+    ``facilities``, or ``network`` for ``[coverage.network]``) to a DataFrame in place of
+    its file (a Hive table of the district's grids, say): its geometry a WKB column
+    (``geometry`` unless the layer's ``geometry_column`` names another), in the CRS the
+    layer's ``crs`` gives, the other columns as the job maps them. Each is collected on the
+    driver into a Parquet file the job reads there; the executors get the driver's frame,
+    so ``households`` must be given, and ``residents`` with ``cases``.
+
     With ``residents`` given, an operational job's person lists (``residents``, the
     coverage and visit lists, the registers' fix list) are written by the executors, each
     file from its own residents' roster rows (:func:`write_lists`): the driver never reads
@@ -424,36 +434,50 @@ def run(
         raise JobError(f"mode {mode!r}: use one of {', '.join(MODES)}")
     if mode == "by_street" and households is None:
         raise JobError("mode 'by_street' places the households DataFrame: give households=")
-    native = resolved(job, households) if households is not None else _native(job)
-    native, lists = _with_registers(spark, native, registers or {})
-    placed = reach = people_frame = None
-    if households is not None:
-        rows = numbered(households, row_column)
-        if mode == "by_street":
-            placed, reach, people_frame = by_street(spark, native, rows)
-        else:
-            piece, people_frame = _core.whole_frame(native)
-            placed = _households(spark, native, rows, piece)
-        # One partial: the executors placing residents and the driver's run take the same one.
-        placed = [_merged_households(placed)]
+    if layers and (households is None or (cases is not None and residents is None)):
+        raise JobError(
+            "layers= reach the executors only as the driver's frame: give households= "
+            "(and residents= with cases=)"
+        )
+    spool = tempfile.mkdtemp(prefix="shequ-layers-") if layers else None
+    lists = rules = None
     try:
+        native = _with_layers(_native(job), layers or {}, spool or "")
+        native = resolved(native, households) if households is not None else native
+        native, lists = _with_registers(spark, native, registers or {})
+        placed = reach = people_frame = None
+        if households is not None:
+            rows = numbered(households, row_column)
+            if mode == "by_street":
+                placed, reach, people_frame = by_street(spark, native, rows)
+            else:
+                piece, people_frame = _core.whole_frame(native)
+                placed = _households(spark, native, rows, piece)
+            # One partial: the executors placing residents and the driver's run take it.
+            placed = [_merged_households(placed)]
+        rules = _with_rules(spark, native) if cases is not None else None
         if residents is None:
             folded = None
             if cases is not None:
-                folded = _cases(spark, native, numbered(cases, row_column), None)
+                folded = _cases(spark, native, numbered(cases, row_column), None, None, rules)
             return _core.run_with_partials(native, Path(out), placed, folded, None, reach)
         roster = numbered(residents, row_column)
         people = _residents(spark, native, roster, placed, lists, people_frame)
         folded = None
         if cases is not None:
-            folded = _cases(spark, native, numbered(cases, row_column), people, people_frame)
+            folded = _cases(
+                spark, native, numbered(cases, row_column), people, people_frame, rules
+            )
         files, kept = _core.run_deferring_lists(native, Path(out), placed, folded, people, reach)
         write_lists(spark, native, roster, kept, out)
         return files
     finally:
-        if lists is not None:
-            shutil.rmtree(lists[0], ignore_errors=True)
-            lists[1].destroy()
+        if spool is not None:
+            shutil.rmtree(spool, ignore_errors=True)
+        for spooled in (lists, rules and rules[1:]):
+            if spooled is not None:
+                shutil.rmtree(spooled[0], ignore_errors=True)
+                spooled[1].destroy()
 
 
 def write_lists(
@@ -525,68 +549,38 @@ def _write_part(job_text: str, base: str, lists: Any, out: str) -> Any:
     return write
 
 
-def _with_registers(
-    spark: "SparkSession", native: Any, registers: "Mapping[str, DataFrame]"
-) -> tuple[Any, tuple[str, Any] | None]:
-    """The job with each register of ``registers`` read from a Parquet file collected from
-    its DataFrame, and (the files' directory, the broadcast of {path: bytes}); the job as it
-    is when there are none."""
-    import pyarrow.parquet as pq
-
-    if not registers:
-        return native, None
-    data = json.loads(native.to_json())
-    known = {r["id"] for r in data.get("registers", [])}
-    unknown = sorted(set(registers) - known)
-    if unknown:
-        raise JobError(f"no [[registers]] entry with id {', '.join(map(repr, unknown))}")
-    spool = tempfile.mkdtemp(prefix="shequ-registers-")
-    files = {}
-    for k, entry in enumerate(data["registers"]):
-        if entry["id"] not in registers:
-            continue
-        path = os.path.join(spool, f"register-{k}.parquet")
-        pq.write_table(registers[entry["id"]].toArrow(), path)
-        entry["path"], entry["sheet"] = path, None
-        with open(path, "rb") as f:
-            files[path] = f.read()
-    job = _core.Job.from_json(json.dumps(data), native.base_dir)
-    return job, (spool, spark.sparkContext.broadcast(files))
-
-
-def _materialised(files: dict[str, bytes]) -> None:
-    """The collected registers' files on this executor, at the paths the job names."""
-    for path, data in files.items():
-        if not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            partial = f"{path}.{uuid.uuid4().hex}"
-            with open(partial, "wb") as f:
-                f.write(data)
-            os.replace(partial, path)
-
-
 def _cases(
     spark: "SparkSession",
     native: Any,
     rows: "DataFrame",
     people: list[bytes] | None,
     frame: bytes | None = None,
+    rules: tuple[Any, str, Any] | None = None,
 ) -> list[bytes]:
     """The partials of every case. With the residents' partials ``people``, the executors'
     frame is the small layers (or ``frame``, the driver's without footprints: one broadcast)
     and the roster's ids made from those partials (one broadcast): no roster file is read.
-    Else the frame comes from the job's paths."""
+    Else the frame comes from the job's paths. ``rules`` (:func:`_with_rules`) gives the
+    executors the job's rule tables as read on the driver."""
+    job, files = (native, None) if rules is None else (rules[0], rules[2])
+
+    def materialised() -> tuple[Any, ...]:
+        """The rule tables on this executor; no further arguments for the native calls."""
+        if files is not None:
+            _materialised(files.value)
+        return ()
+
     if people is None:
-        return partials(native, rows, "events")
+        return partials(job, rows, "events", materialised)
     ids = _core.roster_ids(native, people)
     name = _content_name(ids, frame)
     shared = [spark.sparkContext.broadcast(b) if b is not None else None for b in (ids, frame)]
 
     def extra() -> tuple[Any, ...]:
-        return (name, *(b.value if b is not None else None for b in shared))
+        return (*materialised(), name, *(b.value if b is not None else None for b in shared))
 
     try:
-        return partials(native, rows, "events", extra)
+        return partials(job, rows, "events", extra)
     finally:
         for b in shared:
             if b is not None:

@@ -336,14 +336,14 @@ def test_the_by_street_mode_places_a_city_of_three_streets_as_shequ_run_does(
         _assert_same(out, want, want_manifest, f"by street, {what}")
 
 
-def _folded_without(monkeypatch, files, away, stage="_residents"):
+def _folded_without(monkeypatch, files, away, stage="_residents", finish="run_deferring_lists"):
     """Each run's folds from ``stage`` on (``shequ.spark._residents``: the residents and
-    cases; ``_households``: every roster) done with ``files`` moved into the directory
-    ``away``, and put back for the driver's finish (which builds the whole frame): a fold
-    that read one of them would fail."""
+    cases; ``_households``: every roster; ``_cases``) done with ``files`` moved into the
+    directory ``away``, and put back for the driver's finish (``_core.<finish>``, which
+    builds the whole frame): a fold that read one of them would fail."""
     import shequ.spark
 
-    fold, finish = getattr(shequ.spark, stage), shequ._core.run_deferring_lists
+    fold, native_finish = getattr(shequ.spark, stage), getattr(shequ._core, finish)
     away.mkdir(exist_ok=True)
 
     def without(*args, **kwargs):
@@ -354,10 +354,10 @@ def _folded_without(monkeypatch, files, away, stage="_residents"):
     def back(*args, **kwargs):
         for f in files:
             (away / f.name).rename(f)
-        return finish(*args, **kwargs)
+        return native_finish(*args, **kwargs)
 
     monkeypatch.setattr(shequ.spark, stage, without)
-    monkeypatch.setattr(shequ._core, "run_deferring_lists", back)
+    monkeypatch.setattr(shequ._core, finish, back)
 
 
 def test_an_unknown_mode_or_by_street_without_households_is_a_job_error(spark, tmp_path):
@@ -593,3 +593,82 @@ def test_outputs_are_saved_as_spark_tables_with_geometry(spark, tmp_path, monkey
     parts = {tuple(r) for r in spark.sql(f"SHOW PARTITIONS {saved[rel]}").collect()}
     on_disk = {p.relative_to(out / rel).as_posix() for p in (out / rel).glob("/".join(["*"] * len(keys)))}
     assert {p[0] for p in parts} == on_disk
+
+
+def _layers_as_parquet(d, *names):
+    """The sample's spatial layers ``names`` as Parquet files of WKB geometry without `geo`
+    metadata (what a Hive table holds), the job reading them; each as an Arrow table."""
+    import geopandas as gpd
+
+    text = (d / "job.toml").read_text(encoding="utf-8")
+    tables = {}
+    for name in names:
+        frame = gpd.read_file(d / f"{name}.geojson").to_wkb()
+        tables[name] = pa.Table.from_pandas(frame, preserve_index=False)
+        pq.write_table(tables[name], d / f"{name}.parquet")
+        old = f'path = "{name}.geojson"'
+        assert old in text
+        text = text.replace(
+            old, f'path = "{name}.parquet"\ngeometry_column = "geometry"\ncrs = "OGC:CRS84"'
+        )
+    (d / "job.toml").write_text(text, encoding="utf-8")
+    return tables
+
+
+def test_small_layers_given_as_spark_tables_run_as_their_files_do(spark, tmp_path):
+    """The sample's grids and buildings as Spark tables (WKB geometry), beside its rosters as
+    DataFrames: collected on the driver into the job, they give every output table of
+    `shequ run` on the same rows read from their Parquet files, which are deleted first, so
+    only the tables can stand for them. A roster named as a layer, and layers without the
+    households, are job errors."""
+    import shequ.spark
+    from shequ.errors import JobError
+
+    d, _, _, _ = _roster_city(tmp_path)
+    tables = _layers_as_parquet(d, "grids", "buildings")
+    want, want_manifest = _reference(d, tmp_path / "ref")
+    layers = {n: spark.createDataFrame(t.to_pandas()) for n, t in tables.items()}
+    for name in tables:
+        (d / f"{name}.parquet").unlink()
+    read = spark.read.parquet
+    households = shequ.spark.numbered(read(str(d / "households.parquet"))).repartition(3)
+    residents = shequ.spark.numbered(read(str(d / "residents.parquet"))).repartition(2)
+    cases = shequ.spark.numbered(read(str(d / "events.parquet")))
+    out = tmp_path / "out"
+    shequ.spark.run(spark, d / "job.toml", out, households=households, residents=residents,
+                    cases=cases, layers=layers, row_column=shequ.spark.ROW)
+    _assert_same(out, want, want_manifest, "grids and buildings as Spark tables")
+    with pytest.raises(JobError, match="give one of"):
+        shequ.spark.run(spark, d / "job.toml", tmp_path / "no", households=households,
+                        residents=residents, layers={"residents": residents})
+    with pytest.raises(JobError, match="households="):
+        shequ.spark.run(spark, d / "job.toml", tmp_path / "no", layers=layers)
+    assert not (tmp_path / "no").exists()
+
+
+def test_the_cases_rule_tables_reach_the_executors_from_the_driver(spark, tmp_path, monkeypatch):
+    """A job with its own deadline table (stricter than the bundled one: it changes the
+    events tables): the driver reads it once and the executors folding cases get it (one
+    broadcast), so the cases fold with the job's file moved away, and every output equals
+    `shequ run`'s."""
+    import shequ.spark
+
+    d, _ = _cases_city(tmp_path)
+    plain, _ = _reference(d, tmp_path / "plain")
+    (d / "deadlines.csv").write_text(
+        "category,subcategory,step,limit,unit,source\n*,*,handled,1,hours,test\n",
+        encoding="utf-8",
+    )
+    text = (d / "job.toml").read_text(encoding="utf-8")
+    assert "[events]\n" in text
+    text = text.replace("[events]\n", '[events]\ndeadlines = "deadlines.csv"\n')
+    (d / "job.toml").write_text(text, encoding="utf-8")
+    want, want_manifest = _reference(d, tmp_path / "ref")
+    assert any(not want[k].equals(plain[k]) for k in want if k.startswith("events/"))
+    cases = shequ.spark.numbered(spark.read.parquet(str(d / "events.parquet"))).repartition(3)
+    _folded_without(monkeypatch, [d / "deadlines.csv"], tmp_path / "away", "_cases",
+                    "run_with_partials")
+    out = tmp_path / "out"
+    shequ.spark.run(spark, d / "job.toml", out, cases=cases, row_column=shequ.spark.ROW)
+    _assert_same(out, want, want_manifest, "the job's deadline table")
+
